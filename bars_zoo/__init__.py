@@ -1,0 +1,72 @@
+"""bars-zoo: binary neural networks found by BARS architecture search.
+
+Zhao et al., "BARS: Joint Search of Cell Topology and Layout for Accurate and Efficient Binary
+ARchitectures" (2021).  ::
+
+    import bars_zoo
+    model = bars_zoo.load("bars-fmnist-m")      # pretrained, offline, eval mode
+    spec = bars_zoo.load_genotype("bars-b")     # the architecture, from genotypes/bars-b.geno
+    net = bars_zoo.build(spec)                  # untrained nn.Module
+    print(bars_zoo.complexity(spec))            # BOPs / FLOPs / OPs / params / packed size
+
+Importing ``bars_zoo`` (and ``bars_zoo.dsl``/``bars_zoo.spec``) does not import torch: the
+torch-backed parts of the API are loaded on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from bars_zoo.dsl import check, format, format_text, parse, read, schema
+from bars_zoo.errors import BarsError, GenotypeError
+from bars_zoo.spec import NetworkSpec
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported lazily so that torch loads only when needed.
+_LAZY: dict[str, str] = {
+    "build": "bars_zoo.builder",
+    "complexity": "bars_zoo.complexity",
+    "Complexity": "bars_zoo.complexity",
+    "list_models": "bars_zoo.zoo",
+    "load_genotype": "bars_zoo.zoo",
+    "load": "bars_zoo.hub",
+    "save_pretrained": "bars_zoo.hub",
+    "push_to_hub": "bars_zoo.hub",
+    "search": "bars_zoo.search",
+    "train": "bars_zoo.train",
+    "evaluate": "bars_zoo.train",
+    "deploy": "bars_zoo.deploy",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    pass
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'bars_zoo' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "BarsError",
+    "GenotypeError",
+    "NetworkSpec",
+    "__version__",
+    "check",
+    "format",
+    "format_text",
+    "parse",
+    "read",
+    "schema",
+    *_LAZY,
+]

@@ -1,0 +1,65 @@
+"""The ``bars-zoo`` command: a table of subcommands, each a thin call into the library.
+
+Each subcommand lives in ``bars_zoo/commands/<name>.py`` and defines ``HELP`` (one line),
+``add_arguments(parser)`` and ``run(args) -> int``.  Command modules import torch lazily, inside
+``run``, so ``bars-zoo check`` and ``bars-zoo --help`` stay instant.
+
+Exit codes: 0 success, 1 the input had errors (or the job failed), 2 usage error.  A
+:class:`~bars_zoo.errors.BarsError` is printed as its message, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from bars_zoo.errors import BarsError
+
+#: subcommand -> module under bars_zoo.commands
+COMMANDS: dict[str, str] = {
+    "check": "check",
+    "fmt": "fmt",
+    "schema": "schema",
+    "demo": "demo",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bars_zoo import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="bars-zoo",
+        description="Binary neural networks found by BARS architecture search.",
+    )
+    parser.add_argument("--version", action="version", version=f"bars-zoo {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"bars_zoo.commands.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+        format="%(message)s",
+    )
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except BarsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,1 @@
+"""Subcommands of the ``bars-zoo`` CLI, one module each (see :mod:`bars_zoo.cli`)."""

@@ -1,0 +1,178 @@
+"""Typed, actionable errors: every failure a user can cause is one of these.
+
+The CLI turns a :class:`BarsError` into its message and an exit code, never into a traceback.
+Every error says what went wrong *and* what to change (``hint``).  Genotype errors carry located
+:class:`Diagnostic` records rendered like a compiler's::
+
+    bars-b.geno:7:19: error[unknown-op]: unknown edge op 'bconv33'
+       7 |   n2 <- n1: bconv33
+         |             ^^^^^^^
+      = help: did you mean 'bconv3x3'?
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Severity = Literal["error", "warning"]
+
+
+class BarsError(Exception):
+    """Base class of every error bars-zoo raises for a user's input or environment."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One located finding in a genotype file (an error or a warning)."""
+
+    code: str
+    message: str
+    severity: Severity = "error"
+    filename: str = "<string>"
+    line: int = 1
+    column: int = 1
+    end_column: int | None = None
+    source_line: str | None = None
+    hint: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def render(self) -> str:
+        """``file:line:col: severity[code]: message`` plus the source line and a caret."""
+        head = f"{self.filename}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
+        out = [head]
+        if self.source_line is not None:
+            gutter = str(self.line)
+            pad = " " * len(gutter)
+            src = self.source_line.rstrip("\n")
+            shown = src.expandtabs(1)
+            col = max(1, min(self.column, len(shown) + 1))
+            width = 1
+            if self.end_column is not None and self.end_column > self.column:
+                width = self.end_column - self.column
+            width = max(1, min(width, max(1, len(shown) - col + 1)))
+            out.append(f" {gutter} | {shown}")
+            out.append(f" {pad} | {' ' * (col - 1)}{'^' * width}")
+        for note in self.notes:
+            out.append(f"  = note: {note}")
+        if self.hint:
+            out.append(f"  = help: {self.hint}")
+        return "\n".join(out)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "file": self.filename,
+            "line": self.line,
+            "column": self.column,
+            "end_column": self.end_column,
+            "severity": self.severity,
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+        }
+
+
+class GenotypeError(BarsError):
+    """A genotype text failed to parse or validate; ``diagnostics`` holds every error found."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> None:
+        self.diagnostics = tuple(diagnostics)
+        self.warnings: tuple[Diagnostic, ...] = ()
+        first = self.diagnostics[0] if self.diagnostics else None
+        self.code = first.code if first else "error"
+        super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class SpecError(BarsError):
+    """A spec built in Python (not from text) violates a rule of the genotype language."""
+
+
+class UnknownModelError(BarsError):
+    """A model or genotype name is not in the zoo."""
+
+
+class WeightsNotPublishedError(BarsError):
+    """The architecture exists but no pretrained weights have been published for it."""
+
+
+class HubError(BarsError):
+    """Something went wrong talking to the Hugging Face Hub (the cause is chained)."""
+
+
+class OfflineError(HubError):
+    """The files are not cached locally and the Hub may not or cannot be reached."""
+
+
+class RepoNotFoundError(HubError):
+    """The Hub repository does not exist or is private."""
+
+
+class RevisionNotFoundError(HubError):
+    """The Hub repository has no such branch, tag or commit."""
+
+
+class IntegrityError(BarsError):
+    """A file's checksum, size or content does not match what was recorded."""
+
+
+class UnsafeFileError(BarsError):
+    """A file format that could execute code (pickle) was refused."""
+
+
+class StateDictError(BarsError):
+    """Weights do not fit the architecture (missing, unexpected or mis-shaped tensors)."""
+
+
+class DatasetNotFoundError(BarsError):
+    """A data set is not where it was looked for."""
+
+
+class CheckpointError(BarsError):
+    """A checkpoint is missing, corrupt, or belongs to a different run."""
+
+
+class ConfigError(BarsError):
+    """An argument or option combination is invalid."""
+
+    exit_code = 2
+
+
+class DeployError(BarsError):
+    """A model cannot be converted to, or used as, a packed inference module."""
+
+
+__all__ = [
+    "BarsError",
+    "CheckpointError",
+    "ConfigError",
+    "DatasetNotFoundError",
+    "DeployError",
+    "Diagnostic",
+    "GenotypeError",
+    "HubError",
+    "IntegrityError",
+    "OfflineError",
+    "RepoNotFoundError",
+    "RevisionNotFoundError",
+    "Severity",
+    "SpecError",
+    "StateDictError",
+    "UnknownModelError",
+    "UnsafeFileError",
+    "WeightsNotPublishedError",
+]
