@@ -1,0 +1,74 @@
+"""``build(spec)``: a :class:`~bars_zoo.spec.NetworkSpec` becomes a binary PyTorch model.
+
+Layout (BARS Sec. 4-5): full-precision stem (conv -> BN [-> 3x3/s2 max pool]), the cells of
+:func:`bars_zoo.spec.placements` in order, and a full-precision head (BN -> global average pool ->
+linear).  Everything between stem and head is binary except parameter-free ops and the ``conv1x1``
+op that FP-downsample baselines ask for explicitly.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from bars_zoo.cells import Cell
+from bars_zoo.spec import NetworkSpec, ensure_valid, feature_channels, placements
+
+
+class Stem(nn.Module):
+    """Full-precision stem: ``conv kxk / stride (padding k//2) -> BN [-> maxpool 3x3/s2/p1]``."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        s = spec.stem
+        k = 3 if s.op == "conv3x3" else 7
+        self.conv = nn.Conv2d(spec.input.channels, s.channels, k, s.stride, k // 2, bias=False)
+        self.bn = nn.BatchNorm2d(s.channels)
+        self.pool = nn.MaxPool2d(3, 2, 1) if s.pool == "maxpool" else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pool(self.bn(self.conv(x)))
+
+
+class Head(nn.Module):
+    """Full-precision head: ``BN -> global average pool -> linear``."""
+
+    def __init__(self, channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
+        return self.fc(torch.flatten(self.bn(x).mean(dim=(2, 3)), 1))
+
+
+class BarsNet(nn.Module):
+    """A network built from a spec; ``.spec`` keeps the architecture it was built from."""
+
+    def __init__(self, spec: NetworkSpec) -> None:
+        super().__init__()
+        ensure_valid(spec)
+        self.spec = spec
+        self.stem = Stem(spec)
+        self.cells = nn.ModuleList(
+            Cell(p.cell, p.c_in, p.c_out, p.stride) for p in placements(spec)
+        )
+        self.head = Head(feature_channels(spec), spec.num_classes)
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        x = self.stem(x)
+        for cell in self.cells:
+            x = cell(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.forward_features(x))
+
+
+def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> BarsNet:
+    """An untrained model for ``spec`` (in train mode, on ``device`` or the CPU)."""
+    model = BarsNet(spec)
+    return model.to(device) if device is not None else model
+
+
+__all__ = ["BarsNet", "Head", "Stem", "build"]
