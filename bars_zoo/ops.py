@@ -103,16 +103,16 @@ class BinaryFactorizedReduce(nn.Module):
         super().__init__()
         if c_out % 2 or stride != 2:
             raise ValueError("bfr needs stride 2 and an even number of output channels")
-        self.half = c_out // 2
-        self.conv_a = BinaryConv2d(c_in, self.half, 3, 2)
-        self.bn_a = nn.BatchNorm2d(self.half)
-        self.conv_b = BinaryConv2d(c_in, self.half, 3, 2)
-        self.bn_b = nn.BatchNorm2d(self.half)
+        self.half_channels = c_out // 2
+        self.conv_a = BinaryConv2d(c_in, self.half_channels, 3, 2)
+        self.bn_a = nn.BatchNorm2d(self.half_channels)
+        self.conv_b = BinaryConv2d(c_in, self.half_channels, 3, 2)
+        self.bn_b = nn.BatchNorm2d(self.half_channels)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, ceil(H/2), ceil(W/2))
         xs = shift_one_pixel(x)
-        a = self.bn_a(self.conv_a(x)) + adapt_channels(avg_pool_2x2(x), self.half)
-        b = self.bn_b(self.conv_b(xs)) + adapt_channels(avg_pool_2x2(xs), self.half)
+        a = self.bn_a(self.conv_a(x)) + adapt_channels(avg_pool_2x2(x), self.half_channels)
+        b = self.bn_b(self.conv_b(xs)) + adapt_channels(avg_pool_2x2(xs), self.half_channels)
         return torch.cat([a, b], dim=1)
 
 
