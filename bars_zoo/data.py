@@ -1,0 +1,470 @@
+"""Data sets for search, training and evaluation: Fashion-MNIST, CIFAR-10, ImageNet, synthetic.
+
+Small data sets live in memory as ``uint8`` tensors (:class:`ImageSet`) and are batched by
+:class:`BatchLoader`, which shuffles, augments and normalises whole batches on the target device.
+Batch order and augmentation depend only on ``(seed, epoch)``, so a run resumed from a checkpoint
+sees exactly the batches an uninterrupted run would.  ImageNet goes through torchvision's
+``ImageFolder`` and a ``DataLoader`` (:func:`imagenet_loader`).
+
+Where the data is looked for:
+
+* ``fashion-mnist``: ``--data-dir`` or ``/usr/share/datasets/fashion-mnist`` (Debian package
+  ``dataset-fashion-mnist``), the four idx ``.gz`` files;
+* ``cifar10``: ``--data-dir`` holding torchvision's ``cifar-10-batches-py`` (read with a restricted
+  unpickler that only rebuilds plain arrays) or the binary ``cifar-10-batches-bin``;
+* ``imagenet``: ``--data-dir`` with ``train/`` and ``val/`` class folders;
+* ``synthetic``: generated, learnable stand-ins of any shape (tests, smoke runs).
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import pickle
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from bars_zoo.errors import ConfigError, DatasetNotFoundError
+
+Split = Literal["train", "test"]
+FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model trained on this data set needs to know (recorded in pretrained configs)."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    classes: tuple[str, ...] = ()
+
+
+FASHION_CLASSES = (
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+DATASETS: dict[str, DatasetInfo] = {
+    "fashion-mnist": DatasetInfo(
+        "fashion-mnist", (1, 28, 28), 10, (0.2860,), (0.3530,), FASHION_CLASSES
+    ),
+    "cifar10": DatasetInfo(
+        "cifar10",
+        (3, 32, 32),
+        10,
+        (0.4914, 0.4822, 0.4465),
+        (0.2470, 0.2435, 0.2616),
+        CIFAR10_CLASSES,
+    ),
+    "imagenet": DatasetInfo(
+        "imagenet", (3, 224, 224), 1000, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+    ),
+    "synthetic": DatasetInfo("synthetic", (3, 32, 32), 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+}
+
+
+def dataset_info(name: str, input_shape: tuple[int, int, int] | None = None) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name`` (``synthetic`` may take any ``input_shape``)."""
+    if name not in DATASETS:
+        raise ConfigError(
+            f"unknown data set {name!r}", hint=f"choose one of: {', '.join(DATASETS)}"
+        )
+    info = DATASETS[name]
+    if name == "synthetic" and input_shape is not None and input_shape != info.input_shape:
+        c = input_shape[0]
+        return DatasetInfo("synthetic", input_shape, info.num_classes, (0.5,) * c, (0.25,) * c)
+    return info
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """An in-memory image data set: ``images`` uint8 (N, C, H, W), ``labels`` int64 (N,)."""
+
+    images: Tensor
+    labels: Tensor
+    info: DatasetInfo
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def subset(self, indices: Tensor) -> ImageSet:
+        return ImageSet(self.images[indices], self.labels[indices], self.info)
+
+
+# --------------------------------------------------------------------------- readers
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an idx file (LeCun's MNIST format), gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    if len(data) < 4:
+        raise DatasetNotFoundError(
+            f"{path} is truncated", hint="re-download or reinstall the data set"
+        )
+    _, _, dtype_code, ndim = struct.unpack(">BBBB", data[:4])
+    if dtype_code != 0x08:
+        raise DatasetNotFoundError(f"{path} is not an unsigned-byte idx file")
+    shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
+    body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(shape)):
+        raise DatasetNotFoundError(
+            f"{path} is truncated ({body.size} of {int(np.prod(shape))} bytes)"
+        )
+    return body.reshape(shape)
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for name in (f"{stem}.gz", stem):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+def load_fashion_mnist(split: Split, data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
+    """Fashion-MNIST (Xiao et al. 2017) from its idx files."""
+    root = Path(data_dir) if data_dir is not None else FMNIST_DIR
+    prefix = "train" if split == "train" else "t10k"
+    img_path = _find(root, f"{prefix}-images-idx3-ubyte")
+    lbl_path = _find(root, f"{prefix}-labels-idx1-ubyte")
+    if img_path is None or lbl_path is None:
+        raise DatasetNotFoundError(
+            f"Fashion-MNIST {split} files not found in {root}",
+            hint="install them with `apt-get install dataset-fashion-mnist` (Debian) or pass --data-dir "
+            f"DIR holding {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz",
+        )
+    images = torch.from_numpy(_read_idx(img_path).copy()).unsqueeze(1)  # (N, 1, 28, 28)
+    labels = torch.from_numpy(_read_idx(lbl_path).astype(np.int64))
+    return ImageSet(images, labels, DATASETS["fashion-mnist"])
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Rebuilds only dicts, lists, bytes, strings, numbers and numpy arrays: nothing executable."""
+
+    _ALLOWED: frozenset[tuple[str, str]] = frozenset(
+        {
+            ("numpy.core.multiarray", "_reconstruct"),
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("numpy", "ndarray"),
+            ("numpy", "dtype"),
+        }
+    )
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise DatasetNotFoundError(
+            f"refusing to unpickle {module}.{name} from a CIFAR-10 batch file"
+        )
+
+
+def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> ImageSet:
+    """CIFAR-10 (Krizhevsky 2009) from torchvision's python layout or the binary release."""
+    if data_dir is None:
+        raise DatasetNotFoundError(
+            "CIFAR-10 needs --data-dir",
+            hint="download it with torchvision (`torchvision.datasets.CIFAR10(DIR, download=True)`) on a "
+            "machine with internet, then pass --data-dir DIR",
+        )
+    root = Path(data_dir)
+    names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+    py_dir = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
+    bin_dir = root / "cifar-10-batches-bin" if (root / "cifar-10-batches-bin").is_dir() else root
+    if all((py_dir / n).is_file() for n in names):
+        xs, ys = [], []
+        for n in names:
+            with (py_dir / n).open("rb") as f:
+                batch = _ArrayUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
+            xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch["labels"], dtype=np.int64))
+        x, y = np.concatenate(xs), np.concatenate(ys)
+    elif all((bin_dir / f"{n}.bin").is_file() for n in names):
+        raw = np.concatenate(
+            [np.fromfile(bin_dir / f"{n}.bin", dtype=np.uint8).reshape(-1, 3073) for n in names]
+        )
+        y, x = raw[:, 0].astype(np.int64), raw[:, 1:].reshape(-1, 3, 32, 32)
+    else:
+        raise DatasetNotFoundError(
+            f"CIFAR-10 {split} batches not found under {root}",
+            hint="pass --data-dir pointing at the folder that holds cifar-10-batches-py/ "
+            "(torchvision's layout) or cifar-10-batches-bin/",
+        )
+    return ImageSet(
+        torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y), DATASETS["cifar10"]
+    )
+
+
+def make_synthetic(
+    split: Split,
+    *,
+    size: int = 2048,
+    input_shape: tuple[int, int, int] = (3, 32, 32),
+    num_classes: int = 10,
+    seed: int = 0,
+) -> ImageSet:
+    """Learnable synthetic images: each class is a fixed random template plus noise."""
+    g = torch.Generator().manual_seed(1234)
+    templates = torch.rand(num_classes, *input_shape, generator=g) * 255
+    g.manual_seed(seed * 2 + (0 if split == "train" else 1))
+    labels = torch.randint(0, num_classes, (size,), generator=g)
+    noise = torch.randn(size, *input_shape, generator=g) * 60
+    images = (templates[labels] + noise).clamp(0, 255).to(torch.uint8)
+    info = dataset_info("synthetic", input_shape)
+    info = DatasetInfo(info.name, input_shape, num_classes, info.mean, info.std)
+    return ImageSet(images, labels, info)
+
+
+def load_images(
+    name: str,
+    split: Split,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    subset: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
+    """An in-memory data set by name; ``subset`` keeps a seeded random sample of that many images."""
+    if name == "fashion-mnist":
+        data = load_fashion_mnist(split, data_dir)
+    elif name == "cifar10":
+        data = load_cifar10(split, data_dir)
+    elif name == "synthetic":
+        data = make_synthetic(split, seed=seed)
+    elif name == "imagenet":
+        raise ConfigError("ImageNet is not an in-memory data set", hint="use imagenet_loader()")
+    else:
+        dataset_info(name)  # raises the unknown-name error
+        raise AssertionError(name)  # pragma: no cover
+    if subset is not None:
+        if subset < 1:
+            raise ConfigError(f"--subset must be positive, got {subset}")
+        if subset < len(data):
+            idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:subset]
+            data = data.subset(idx.sort().values)
+    return data
+
+
+def split_indices(n: int, fractions: tuple[float, ...], seed: int = 0) -> list[Tensor]:
+    """Disjoint seeded random index sets of ``n`` items with these fractions (the last takes the rest)."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    out, start = [], 0
+    for i, f in enumerate(fractions):
+        end = n if i == len(fractions) - 1 else start + round(f * n)
+        out.append(perm[start:end].sort().values)
+        start = end
+    return out
+
+
+# --------------------------------------------------------------------------- batching
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batch augmentation: random crop after ``pad`` pixels of zero padding, horizontal flip,
+    cutout (DeVries & Taylor 2017) of a ``cutout`` x ``cutout`` square (0 = off)."""
+
+    pad: int = 0
+    flip: bool = False
+    cutout: int = 0
+
+    @classmethod
+    def for_dataset(cls, name: str, *, cutout: bool = False) -> Augment:
+        if name == "fashion-mnist":
+            return cls(pad=2, flip=True, cutout=8 if cutout else 0)
+        if name == "cifar10":
+            return cls(pad=4, flip=True, cutout=16 if cutout else 0)
+        return cls()
+
+
+def _augment(x: Tensor, aug: Augment, g: torch.Generator) -> Tensor:
+    """Augment a float batch (B, C, H, W) with randomness drawn from ``g`` (on the CPU)."""
+    b, c, h, w = x.shape
+    if aug.pad:
+        p = aug.pad
+        xp = torch.nn.functional.pad(x, (p, p, p, p))  # (B, C, H+2p, W+2p)
+        dy = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
+        dx = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
+        rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
+        cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
+        bi = torch.arange(b, device=x.device)[:, None, None, None]
+        ci = torch.arange(c, device=x.device)[None, :, None, None]
+        x = xp[bi, ci, rows, cols]  # (B, C, H, W)
+    if aug.flip:
+        flip = (torch.rand(b, generator=g) < 0.5).to(x.device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if aug.cutout:
+        k = aug.cutout
+        cy = torch.randint(0, h, (b,), generator=g).to(x.device)[:, None, None] - k // 2
+        cx = torch.randint(0, w, (b,), generator=g).to(x.device)[:, None, None] - k // 2
+        ys = torch.arange(h, device=x.device)[None, :, None]
+        xs = torch.arange(w, device=x.device)[None, None, :]
+        hole = (ys >= cy) & (ys < cy + k) & (xs >= cx) & (xs < cx + k)  # (B, H, W)
+        x = x * (~hole)[:, None].to(x.dtype)
+    return x
+
+
+class BatchLoader:
+    """Batches of an :class:`ImageSet` as normalised float tensors on ``device``.
+
+    Epoch ``e`` of a loader with seed ``s`` always yields the same batches (order and augmentation),
+    which is what makes resumed runs equal uninterrupted ones.  ``rank``/``world_size`` shard each
+    global batch across data-parallel processes (rank ``r`` takes rows ``r::world_size``).
+    """
+
+    def __init__(
+        self,
+        data: ImageSet,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        augment: Augment | None = None,
+        drop_last: bool = False,
+        device: torch.device | str = "cpu",
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch size must be positive, got {batch_size}")
+        self.data = data
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.augment = augment or Augment()
+        self.drop_last = drop_last
+        self.device = torch.device(device)
+        self.seed = seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        mean = torch.tensor(data.info.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(data.info.std, dtype=torch.float32).view(1, -1, 1, 1)
+        self._mean, self._std = mean.to(self.device), std.to(self.device)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        n = len(self.data)
+        order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        for start in range(0, n, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            if self.drop_last and len(idx) < self.batch_size:
+                break
+            x = self.data.images[idx].to(self.device, non_blocking=True).float().div_(255)
+            y = self.data.labels[idx].to(self.device, non_blocking=True)
+            x = _augment(x, self.augment, g)
+            x = (x - self._mean) / self._std
+            if self.world_size > 1:
+                x, y = x[self.rank :: self.world_size], y[self.rank :: self.world_size]
+            yield x, y
+
+
+def normalize(images_uint8: Tensor, info: DatasetInfo) -> Tensor:
+    """uint8 (B, C, H, W) -> normalised float, as every model in the zoo expects its input."""
+    mean = torch.tensor(info.mean).view(1, -1, 1, 1)
+    std = torch.tensor(info.std).view(1, -1, 1, 1)
+    return (images_uint8.float() / 255 - mean.to(images_uint8.device)) / std.to(images_uint8.device)
+
+
+def imagenet_loader(
+    data_dir: str | os.PathLike[str] | None,
+    split: Split,
+    batch_size: int,
+    *,
+    workers: int = 8,
+    distributed: bool = False,
+) -> torch.utils.data.DataLoader[Any]:
+    """ImageNet from ``DIR/train`` and ``DIR/val`` class folders (torchvision ``ImageFolder``).
+
+    Train: random resized crop 224 + flip; val: resize 256, center crop 224 (no cutout, BARS App. A).
+    """
+    from torchvision import datasets, transforms
+
+    sub = "train" if split == "train" else "val"
+    root = Path(data_dir) / sub if data_dir is not None else None
+    if root is None or not root.is_dir():
+        raise DatasetNotFoundError(
+            f"ImageNet {sub}/ folder not found" + (f" under {data_dir}" if data_dir else ""),
+            hint="pass --data-dir DIR with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG",
+        )
+    info = DATASETS["imagenet"]
+    norm = transforms.Normalize(info.mean, info.std)
+    tf = (
+        transforms.Compose(
+            [
+                transforms.RandomResizedCrop(224),
+                transforms.RandomHorizontalFlip(),
+                transforms.ToTensor(),
+                norm,
+            ]
+        )
+        if split == "train"
+        else transforms.Compose(
+            [transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(), norm]
+        )
+    )
+    ds = datasets.ImageFolder(str(root), tf)
+    sampler = (
+        torch.utils.data.DistributedSampler(ds, shuffle=split == "train") if distributed else None
+    )
+    return torch.utils.data.DataLoader(
+        ds,
+        batch_size=batch_size,
+        shuffle=(split == "train" and sampler is None),
+        sampler=sampler,
+        num_workers=workers,
+        pin_memory=True,
+        drop_last=split == "train",
+    )
+
+
+__all__ = [
+    "DATASETS",
+    "Augment",
+    "BatchLoader",
+    "DatasetInfo",
+    "ImageSet",
+    "dataset_info",
+    "imagenet_loader",
+    "load_cifar10",
+    "load_fashion_mnist",
+    "load_images",
+    "make_synthetic",
+    "normalize",
+    "split_indices",
+]
