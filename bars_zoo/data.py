@@ -439,9 +439,9 @@ def imagenet_loader(
         )
     )
     ds = datasets.ImageFolder(str(root), tf)
-    sampler = (
-        torch.utils.data.DistributedSampler(ds, shuffle=split == "train") if distributed else None
-    )
+    sampler: torch.utils.data.DistributedSampler[Any] | None = None
+    if distributed:
+        sampler = torch.utils.data.DistributedSampler(ds, shuffle=split == "train")
     return torch.utils.data.DataLoader(
         ds,
         batch_size=batch_size,
