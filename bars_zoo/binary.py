@@ -41,7 +41,8 @@ def binarize_weight(w: Tensor, scale: Tensor | None = None) -> Tensor:
     """``beta * sign(W)`` forward; identity gradient to the latent ``W`` backward."""
     beta = weight_scale(w) if scale is None else scale
     q = beta.detach() * sign(w)
-    return w + (q - w).detach()
+    # Forward is exactly q (``w + (q - w)`` is not, in floating point); the gradient is still 1.
+    return q + (w - w.detach())
 
 
 class BinaryConv2d(nn.Module):
