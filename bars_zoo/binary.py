@@ -2,19 +2,36 @@
 
 The scheme is XNOR-Net's (Rastegari et al., "XNOR-Net: ImageNet Classification Using Binary
 Convolutional Neural Networks", ECCV 2016) with the single, per-layer scaling factor of BARS
-(Zhao et al. 2021, Eq. 1)::
+(Zhao et al., "BARS: Joint Search of Cell Topology and Layout for Accurate and Efficient Binary
+ARchitectures", 2021, Sec. 3.1, Eq. 1)::
 
-    forward   y = conv(sign(x), sign(W)) * beta,        beta = mean(|W|)   (one scalar per layer)
-    backward  dL/dx = dL/dsign(x) * 1{|x| <= 1}           (clipped identity, Hubara et al. 2016)
-              dL/dW = dL/dW_q,   W_q = beta * sign(W)       (identity straight-through on weights)
+    forward   y = conv(pad_{+1}(sign(x)), W_q),   W_q = beta * sign(W),   beta = mean(|W|)
+              (= beta * conv(sign(x), sign(W)): one scalar beta per layer, not per channel)
+    backward  dL/dx = dL/dsign(x) * 1{|x| <= 1}      clipped identity (Hubara et al., "Binarized
+                                                      Neural Networks", NeurIPS 2016; Bi-Real Net)
+              dL/dW = dL/dW_q                        identity straight-through on the latent weights;
+                                                      beta is treated as a constant (no gradient)
 
-``sign(0) = +1``.  **Padding rule**: the binarised input is padded with ``+1`` (equivalently, ``x`` is
-zero-padded before ``sign`` since ``sign(0) = +1``).  ``+1`` fits in one bit, so packed XNOR-popcount
-inference (``bars_zoo.deploy``) reproduces training-time outputs exactly with no correction term.
-Latent weights stay real-valued; batch norm follows every binary convolution (see ``bars_zoo.ops``).
+``sign(0) = +1``: every binarised value is exactly ``+-1``, never ``0``.
+
+**Padding rule.**  The binarised input is padded with ``+1`` - equivalently, ``x`` is zero-padded
+*before* ``sign`` because ``sign(0) = +1``.  Zero padding after ``sign`` would need a third value that
+one bit cannot store; ``+1`` padding is one bit, so packed XNOR-popcount inference reproduces the
+training-time convolution with no border correction term.
+
+Latent weights stay real-valued (the optimiser updates them); batch norm follows every binary
+convolution (:mod:`bars_zoo.ops`).  When weights are restored from packed sign bits, the stored
+``beta`` is installed with :meth:`BinaryConv2d.freeze_scale` and used *exactly* in eval mode.
+
+The straight-through estimators are :class:`torch.autograd.Function` s (not the ``x + (q -
+x).detach()`` idiom) so that the forward values are exactly ``+-1`` and ``+-beta``: the idiom rounds,
+and a binary weight that is not exactly ``+-beta`` would not survive packing.  Both functions are
+``torch.compile`` friendly.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,34 +39,85 @@ from torch import Tensor, nn
 
 
 def sign(x: Tensor) -> Tensor:
-    """``+1`` where ``x >= 0``, ``-1`` elsewhere (no zeros, unlike ``torch.sign``)."""
-    return torch.where(x >= 0, 1.0, -1.0).to(x.dtype)
+    """``+1`` where ``x >= 0`` (``-0.0`` included), ``-1`` where ``x < 0``; unlike ``torch.sign``,
+    never ``0``.
+
+    Computed as ``sign(sign(x) + 1/2)`` - exact, and on CPU several times faster than
+    ``torch.where(x >= 0, 1, -1)``.
+    """
+    return torch.sign(x).add_(0.5).sign_()
+
+
+class SignSTE(torch.autograd.Function):
+    """``sign(x)`` with the clipped straight-through gradient ``g * 1{|x| <= 1}`` (both ends included).
+
+    Hubara et al., "Binarized Neural Networks" (NeurIPS 2016), as used by XNOR-Net, Bi-Real Net and
+    BARS.  The backward is ``hardtanh``'s, whose open interval ``(-b, b)`` is widened by one ulp
+    (``b = 1 + eps``) so that ``|x| = 1`` passes the gradient.
+    """
+
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:
+        return sign(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor], output: Tensor) -> None:
+        (x,) = inputs
+        ctx.save_for_backward(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        bound = 1.0 + torch.finfo(x.dtype).eps  # the next value above 1 in x's dtype
+        out: Tensor = torch.ops.aten.hardtanh_backward(grad, x, -bound, bound)
+        return out
+
+
+class ScaledSignSTE(torch.autograd.Function):
+    """``beta * sign(W)`` forward (exactly ``+-beta``); identity gradient to ``W``, none to ``beta``."""
+
+    @staticmethod
+    def forward(w: Tensor, beta: Tensor) -> Tensor:
+        return sign(w) * beta
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor], output: Tensor) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        return grad, None
 
 
 def binarize_activation(x: Tensor) -> Tensor:
-    """``sign(x)`` forward; gradient ``g * 1{|x| <= 1}`` backward (clipped straight-through)."""
-    clipped = x.clamp(-1.0, 1.0)
-    return clipped + (sign(x) - clipped).detach()
+    """``sign(x)`` forward; ``g * 1{|x| <= 1}`` backward (see :class:`SignSTE`)."""
+    out: Tensor = SignSTE.apply(x)
+    return out
 
 
 def weight_scale(w: Tensor) -> Tensor:
-    """BARS' single scaling factor ``beta = mean(|W|)`` (a 0-d tensor)."""
-    return w.abs().mean()
+    """BARS' single scaling factor ``beta = mean(|W|)`` over the whole layer (a 0-d tensor)."""
+    return w.detach().abs().mean()
 
 
 def binarize_weight(w: Tensor, scale: Tensor | None = None) -> Tensor:
-    """``beta * sign(W)`` forward; identity gradient to the latent ``W`` backward."""
-    beta = weight_scale(w) if scale is None else scale
-    q = beta.detach() * sign(w)
-    # Forward is exactly q (``w + (q - w)`` is not, in floating point); the gradient is still 1.
-    return q + (w - w.detach())
+    """``beta * sign(W)`` forward; identity gradient to the latent ``W`` (see :class:`ScaledSignSTE`).
+
+    ``scale`` defaults to :func:`weight_scale`; it never receives a gradient.
+    """
+    beta = weight_scale(w) if scale is None else scale.detach()
+    out: Tensor = ScaledSignSTE.apply(w, beta.to(w.dtype))
+    return out
 
 
 class BinaryConv2d(nn.Module):
     """XNOR binary convolution with one scaling factor per layer (no bias, no batch norm).
 
-    ``padding = kernel_size // 2`` with the ``+1`` padding rule above; output size is
-    ``ceil(H / stride)``.  ``weight`` holds the latent real-valued weights.
+    ``(B, C_in, H, W) -> (B, C_out, ceil(H / stride), ceil(W / stride))``: square kernel,
+    ``padding = kernel_size // 2`` filled with ``+1`` after ``sign`` (the module docstring gives the
+    rule and the forward/backward formulas).  ``weight`` holds the latent real-valued weights
+    (``(C_out, C_in, k, k)``); ``frozen_scale`` (a non-persistent buffer, ``None`` unless
+    :meth:`freeze_scale` was called) replaces ``mean(|W|)`` in eval mode only.
     """
 
     def __init__(
@@ -63,20 +131,26 @@ class BinaryConv2d(nn.Module):
         self.padding = kernel_size // 2
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
-        # Set when weights were restored from packed sign bits: the stored beta, used exactly in eval.
+        self.frozen_scale: Tensor | None
         self.register_buffer("frozen_scale", None, persistent=False)
 
     def scale(self) -> Tensor:
-        """The scaling factor used by ``forward`` now."""
+        """The ``beta`` that :meth:`forward` uses now: ``frozen_scale`` in eval mode when set,
+        ``mean(|W|)`` otherwise (always in train mode, so training keeps following the weights)."""
         if self.frozen_scale is not None and not self.training:
             return self.frozen_scale
         return weight_scale(self.weight)
 
-    def freeze_scale(self, beta: Tensor | float) -> None:
-        """Use exactly ``beta`` in eval mode (for weights restored from 1-bit storage)."""
-        self.frozen_scale = torch.as_tensor(
-            beta, dtype=self.weight.dtype, device=self.weight.device
-        )
+    def freeze_scale(self, beta: Tensor | float | None) -> None:
+        """Use exactly ``beta`` in eval mode (weights restored from 1-bit storage); ``None`` unsets."""
+        if beta is None:
+            self.frozen_scale = None
+            return
+        w = self.weight
+        if isinstance(beta, Tensor):
+            self.frozen_scale = beta.detach().to(w.device, w.dtype).clone().reshape(())
+        else:
+            self.frozen_scale = torch.tensor(float(beta), dtype=w.dtype, device=w.device)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))
         xb = binarize_activation(x)
@@ -87,14 +161,17 @@ class BinaryConv2d(nn.Module):
         return F.conv2d(xb, wq, stride=self.stride)
 
     def extra_repr(self) -> str:
+        frozen = ", frozen_scale" if self.frozen_scale is not None else ""
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding} (+1)"
+            f"stride={self.stride}, padding={self.padding} (+1){frozen}"
         )
 
 
 __all__ = [
     "BinaryConv2d",
+    "ScaledSignSTE",
+    "SignSTE",
     "binarize_activation",
     "binarize_weight",
     "sign",
