@@ -1,28 +1,44 @@
-"""The op registry: one torch module per op name of the genotype language.
+"""The op registry: one torch module per op name of the genotype language (DARTS-style ``OPS``).
 
-Two tables, mirroring the language (``bars_zoo.spec.EDGE_OPS`` / ``CELL_OPS``):
+Two tables, mirroring the language (``bars_zoo.spec.EDGE_OPS`` / ``CELL_OPS``; a test keeps them equal):
 
 * ``EDGE_OPS[name](channels, op_shortcut)`` - ops on a cell edge, ``C -> C`` at stride 1;
 * ``CELL_OPS[name](c_in, c_out, stride)`` - a cell's ``preprocess`` / ``shortcut``, ``C_in -> C_out``.
 
-Shapes: every stride-2 op maps ``H`` to ``ceil(H / 2)``.  Parameter-free ops resolve a channel
-mismatch with :func:`adapt_channels` (tile-and-truncate).  Batch norm follows every convolution.
+=============  =====================================================================================
+op             forward (``B`` = BatchNorm2d, ``bconv`` = :class:`~bars_zoo.binary.BinaryConv2d`)
+=============  =====================================================================================
+``bconv3x3``   ``B(bconv3x3_s(x))``, plus ``+ x`` on an edge of a cell with ``op_shortcut=true``
+``bconv1x1``   ``B(bconv1x1_s(x))``, plus ``+ x`` likewise (edges only)
+``shortcut``   ``x`` (edges only)
+``bfr``        ``cat[B(bconv3x3_2(x)) + P(x), B(bconv3x3_2(s(x))) + P(s(x))]`` (stride 2, even C_out)
+``identity``   ``adapt(avgpool2x2(x))`` at stride 2, ``adapt(x)`` at stride 1 (no parameters)
+``conv1x1``    ``B(conv1x1(avgpool2x2(x)))`` at stride 2 - *full precision* (FP-downsample baselines)
+``none``       zeros of the output shape
+=============  =====================================================================================
+
+Shapes: every stride-2 op maps ``H`` to ``ceil(H / 2)`` (3x3 convs pad 1, 1x1 convs pad 0, the 2x2
+average pool uses ``ceil_mode``).  Parameter-free ops resolve a channel mismatch with
+:func:`adapt_channels` (tile-and-truncate).  Batch norm follows every convolution.  The exact
+semantics, with the reasons, are in ``docs/semantics.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bars_zoo.binary import BinaryConv2d
+from bars_zoo.errors import SpecError
 
 
 def adapt_channels(x: Tensor, channels: int) -> Tensor:
-    """Parameter-free channel change: tile the channels ``ceil(C_out / C_in)`` times, keep the first
-    ``C_out``.  ``C_out < C_in`` keeps the first ``C_out`` channels."""
+    """Parameter-free channel change ``C_in -> C_out``: output channel ``j`` is input channel
+    ``j mod C_in`` (tile the channels, then truncate).  ``C_out < C_in`` keeps the first ``C_out``
+    channels; ``C_out == C_in`` returns ``x`` itself."""
     c = x.shape[1]
     if c == channels:
         return x
@@ -33,20 +49,30 @@ def adapt_channels(x: Tensor, channels: int) -> Tensor:
 
 
 def avg_pool_2x2(x: Tensor) -> Tensor:
-    """2x2/s2 average pool that maps ``H`` to ``ceil(H/2)`` (edge windows average what they cover)."""
+    """2x2/s2 average pool that maps ``H`` to ``ceil(H/2)``: for odd ``H`` the last row/column of
+    windows covers one pixel and averages only what it covers (``ceil_mode``, no padding counted)."""
     return F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False)
 
 
 def shift_one_pixel(x: Tensor) -> Tensor:
-    """``x`` moved up-left by one pixel, zero-filled at the bottom/right edge (same size)."""
+    """``s(x)[..., i, j] = x[..., i + 1, j + 1]``, zero at the last row and column (same size).
+
+    A stride-2 op on ``s(x)`` samples the odd pixels that the same op on ``x`` skips (the
+    "spatially staggered input" of BARS Sec. 4.2; DARTS' ``FactorizedReduce`` trick).  The zero
+    fill binarises to ``+1``, consistent with the padding rule of :mod:`bars_zoo.binary`.
+    """
     return F.pad(x[:, :, 1:, 1:], (0, 1, 0, 1))
 
 
 class BinaryConvBN(nn.Module):
-    """Binary conv -> BN, plus the op-level shortcut ``+ x`` when enabled and shapes match.
+    """``y = BN(bconv(x))``, plus the op-level shortcut ``y + x`` when enabled and shapes match.
 
-    The op-level shortcut (Liu et al., "Bi-Real Net", ECCV 2018; BARS Sec. 4.2) only exists for
-    edge ops (``C -> C``, stride 1); preprocess and cell-shortcut convs never carry it.
+    The op-level shortcut (Liu et al., "Bi-Real Net: Enhancing the Performance of 1-bit CNNs with
+    Improved Representational Capability and Advanced Training Algorithm", ECCV 2018; BARS Sec. 4.2)
+    carries the real-valued ``x`` around the binary conv; it only exists for edge ops (``C -> C``,
+    stride 1), preprocess and cell-shortcut convs never carry it (``op_shortcut`` is then ``False``).
+    The shortcut passes ``dL/dy`` to ``x`` unchanged, beside the clipped-STE path through the conv,
+    so the gradient reaches ``x`` even where ``|x| > 1``.
     """
 
     def __init__(
@@ -63,7 +89,10 @@ class BinaryConvBN(nn.Module):
 
 
 class Identity(nn.Module):
-    """Parameter-free ``C_in -> C_out``: 2x2 average pool at stride 2, then :func:`adapt_channels`."""
+    """Parameter-free ``C_in -> C_out``: :func:`avg_pool_2x2` at stride 2, then :func:`adapt_channels`.
+
+    At stride 1 with ``C_in == C_out`` it returns ``x`` itself.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
@@ -77,7 +106,11 @@ class Identity(nn.Module):
 
 
 class Zero(nn.Module):
-    """The ``none`` op: zeros of the output shape (the builder skips it; kept for completeness)."""
+    """The ``none`` op: zeros of the output shape ``(B, C_out, ceil(H/s), ceil(W/s))``.
+
+    Cells never run ``none`` edges (:func:`bars_zoo.spec.live_edges` drops them); a cell whose
+    output is identically zero returns this.
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
@@ -92,17 +125,24 @@ class Zero(nn.Module):
 
 
 class BinaryFactorizedReduce(nn.Module):
-    """BARS' binary factorized reduce (Fig. 8): two stride-2 binary 3x3 convs, ``C_out/2`` each, on
-    ``x`` and on ``x`` shifted by one pixel; each with a 2x2 average-pool op shortcut; concatenated.
+    """BARS' binary factorized reduce (Sec. 4.2): two stride-2 binary 3x3 convs, ``C_out/2`` each,
+    on ``x`` and on ``x`` shifted by one pixel, each with a 2x2 average-pool op shortcut (the paper's
+    footnote 1); concatenated along channels::
 
-    ``y = cat[BN(bconv_a(x)) + P(x), BN(bconv_b(s(x))) + P(s(x))]`` where ``P`` is the 2x2 average
-    pool followed by :func:`adapt_channels` to ``C_out/2`` and ``s`` is :func:`shift_one_pixel`.
+        y = cat[BN_a(bconv_a(x)) + P(x),  BN_b(bconv_b(s(x))) + P(s(x))]     (B, C_out, ceil(H/2), ceil(W/2))
+
+    ``P`` = :func:`avg_pool_2x2` then :func:`adapt_channels` to ``C_out/2``; ``s`` =
+    :func:`shift_one_pixel`.  Unlike an FP downsample (Bi-Real, XNOR-Net) everything with
+    parameters is binary.
     """
 
     def __init__(self, c_in: int, c_out: int, stride: int = 2) -> None:
         super().__init__()
         if c_out % 2 or stride != 2:
-            raise ValueError("bfr needs stride 2 and an even number of output channels")
+            raise SpecError(
+                f"'bfr' needs stride 2 and an even output width, got stride={stride}, C_out={c_out}",
+                hint="use bfr only in a stride=2 cell whose next stage has an even channel count",
+            )
         self.half_channels = c_out // 2
         self.conv_a = BinaryConv2d(c_in, self.half_channels, 3, 2)
         self.bn_a = nn.BatchNorm2d(self.half_channels)
@@ -117,7 +157,8 @@ class BinaryFactorizedReduce(nn.Module):
 
 
 class FPConv1x1BN(nn.Module):
-    """Full-precision 1x1 conv -> BN; at stride 2 a 2x2 average pool first (Bi-Real's FP downsample)."""
+    """Full-precision ``BN(conv1x1(x))``; at stride 2 a 2x2 average pool first (the FP downsample
+    shortcut of Bi-Real Net; used only by FP-downsample baselines, counted as FLOPs)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
         super().__init__()
@@ -153,11 +194,25 @@ CELL_OPS: dict[str, CellOpFactory] = {
 }
 
 
+def _unknown(name: str, table: Mapping[str, object], what: str) -> SpecError:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, list(table), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else f"known {what}s: {', '.join(table)}"
+    return SpecError(f"unknown {what} {name!r}", hint=hint)
+
+
 def make_edge_op(name: str, channels: int, op_shortcut: bool) -> nn.Module:
+    """The module for edge op ``name`` (``C -> C``, stride 1)."""
+    if name not in EDGE_OPS:
+        raise _unknown(name, EDGE_OPS, "edge op")
     return EDGE_OPS[name](channels, op_shortcut)
 
 
 def make_cell_op(name: str, c_in: int, c_out: int, stride: int) -> nn.Module:
+    """The module for preprocess/shortcut op ``name`` (``C_in -> C_out`` at ``stride``)."""
+    if name not in CELL_OPS:
+        raise _unknown(name, CELL_OPS, "cell op")
     return CELL_OPS[name](c_in, c_out, stride)
 
 
