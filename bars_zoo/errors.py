@@ -156,6 +156,10 @@ class DeployError(BarsError):
     """A model cannot be converted to, or used as, a packed inference module."""
 
 
+class MissingDependencyError(BarsError):
+    """A program or optional package that this feature needs is not installed (e.g. graphviz)."""
+
+
 __all__ = [
     "BarsError",
     "CheckpointError",
@@ -166,6 +170,7 @@ __all__ = [
     "GenotypeError",
     "HubError",
     "IntegrityError",
+    "MissingDependencyError",
     "OfflineError",
     "RepoNotFoundError",
     "RevisionNotFoundError",
