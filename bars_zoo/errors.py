@@ -12,6 +12,7 @@ Every error says what went wrong *and* what to change (``hint``).  Genotype erro
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -50,21 +51,18 @@ class Diagnostic:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def render(self) -> str:
-        """``file:line:col: severity[code]: message`` plus the source line and a caret."""
+        """``file:line:col: severity[code]: message`` plus the source line and a caret.
+
+        Control characters in the line show as U+FFFD, wide characters take two columns, and a long
+        line is cut to a window around the caret, so the caret always sits under the culprit.
+        """
         head = f"{self.filename}:{self.line}:{self.column}: {self.severity}[{self.code}]: {self.message}"
         out = [head]
         if self.source_line is not None:
             gutter = str(self.line)
-            pad = " " * len(gutter)
-            src = self.source_line.rstrip("\n")
-            shown = src.expandtabs(1)
-            col = max(1, min(self.column, len(shown) + 1))
-            width = 1
-            if self.end_column is not None and self.end_column > self.column:
-                width = self.end_column - self.column
-            width = max(1, min(width, max(1, len(shown) - col + 1)))
-            out.append(f" {gutter} | {shown}")
-            out.append(f" {pad} | {' ' * (col - 1)}{'^' * width}")
+            shown, caret = _excerpt(self.source_line, self.column, self.end_column)
+            out.append(f" {gutter} | {shown}".rstrip())
+            out.append(f" {' ' * len(gutter)} | {caret}")
         for note in self.notes:
             out.append(f"  = note: {note}")
         if self.hint:
@@ -82,6 +80,38 @@ class Diagnostic:
             "message": self.message,
             "hint": self.hint,
         }
+
+
+_WINDOW = 100  # characters of a long source line shown around the caret
+
+
+def _char(c: str) -> tuple[str, int]:
+    """How a source character is shown, and how many terminal columns it takes."""
+    if c == "\t":
+        return " ", 1
+    if not c.isprintable():
+        return "\ufffd", 1
+    if unicodedata.combining(c):
+        return c, 0
+    return c, 2 if unicodedata.east_asian_width(c) in ("W", "F") else 1
+
+
+def _excerpt(line: str, column: int, end_column: int | None) -> tuple[str, str]:
+    """(the line as shown, the caret line under columns ``column..end_column``)."""
+    src = line.rstrip("\n")
+    c0 = max(0, min(column - 1, len(src)))
+    c1 = max(c0 + 1, min(end_column - 1 if end_column else c0 + 1, len(src)))
+    start, stop = 0, len(src)
+    if len(src) > _WINDOW:
+        start = max(0, min(c0 - _WINDOW // 3, len(src) - _WINDOW))
+        stop = start + _WINDOW
+    chars = [_char(c) for c in src[start:stop]]
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if stop < len(src) else ""
+    shown = prefix + "".join(c for c, _ in chars) + suffix
+    lead = len(prefix) + sum(w for _, w in chars[: c0 - start])
+    width = sum(w for _, w in chars[c0 - start : min(c1, stop) - start])
+    return shown, " " * lead + "^" * max(1, width)
 
 
 class GenotypeError(BarsError):

@@ -19,7 +19,7 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from bars_zoo.errors import SpecError
 
@@ -58,9 +58,27 @@ class Limits:
     MAX_CLASSES = 100_000
     MAX_META = 64
     MAX_META_LEN = 1024
+    #: cell instances in the unrolled network (sum of stage depths plus downsamples)
+    MAX_TOTAL_CELLS = 256
+    #: statements in one file (a valid file has at most about 140)
+    MAX_STATEMENTS = 512
+    #: errors reported for one file before giving up
+    MAX_ERRORS = 50
 
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+
+
+def _printable(s: str) -> str:
+    if not s.isprintable():
+        raise ValueError("must not contain control characters")
+    return s
+
+
+#: Free text that a ``.geno`` file can hold in a ``"string"`` (the network name, meta values).
+Text = Annotated[str, AfterValidator(_printable)]
+#: A name as the language writes it: cells, stages, meta keys.
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=Limits.MAX_NAME_LEN)]
 
 # --------------------------------------------------------------------------- specs
 
@@ -94,16 +112,21 @@ class EdgeSpec(_Frozen):
 
 
 class NodeSpec(_Frozen):
-    """Node ``nK``: the sum of its edges.  ``none`` edges are never stored."""
+    """Node ``nK``: the sum of its edges.  ``none`` edges are never stored (they are dropped here)."""
 
     name: str
     edges: tuple[EdgeSpec, ...]
+
+    @field_validator("edges")
+    @classmethod
+    def _drop_none(cls, edges: tuple[EdgeSpec, ...]) -> tuple[EdgeSpec, ...]:
+        return tuple(e for e in edges if e.op != "none")
 
 
 class CellSpec(_Frozen):
     """A named cell topology.  ``stride=2`` makes it a downsample (reduction) cell."""
 
-    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=Limits.MAX_NAME_LEN)]
+    name: Name
     stride: Literal[1, 2]
     preprocess: CellOp
     shortcut: CellOp
@@ -115,7 +138,7 @@ class StageSpec(_Frozen):
     """``depth`` stride-1 cells of one topology at ``channels`` width."""
 
     kind: Literal["stage"]
-    name: Annotated[str, Field(pattern=NAME_PATTERN, max_length=Limits.MAX_NAME_LEN)]
+    name: Name
     channels: Annotated[int, Field(ge=1, le=Limits.MAX_CHANNELS)]
     depth: Annotated[int, Field(ge=1, le=Limits.MAX_DEPTH)]
     cell: str
@@ -142,14 +165,17 @@ class NetworkSpec(_Frozen):
     """One network: what a ``.geno`` file means.  Build it with :func:`bars_zoo.build`."""
 
     version: Literal[1]
-    name: Annotated[str, Field(min_length=1, max_length=Limits.MAX_NAME_LEN)]
+    name: Annotated[Text, Field(min_length=1, max_length=Limits.MAX_NAME_LEN)]
     input: InputSpec
     num_classes: Annotated[int, Field(ge=1, le=Limits.MAX_CLASSES)]
     stem: StemSpec
     cells: Annotated[tuple[CellSpec, ...], Field(min_length=1, max_length=Limits.MAX_CELLS)]
     layout: Annotated[tuple[LayoutItem, ...], Field(min_length=1, max_length=Limits.MAX_LAYOUT)]
     head: HeadSpec
-    meta: Annotated[dict[str, str], Field(max_length=Limits.MAX_META)]
+    meta: Annotated[
+        dict[Name, Annotated[Text, Field(max_length=Limits.MAX_META_LEN)]],
+        Field(max_length=Limits.MAX_META),
+    ]
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -231,6 +257,10 @@ def placements(spec: NetworkSpec) -> list[CellPlacement]:
             out.append(CellPlacement(len(out), None, cell, c, nxt.channels, 2, (h, w), (oh, ow)))
             c, h, w = nxt.channels, oh, ow
     return out
+
+
+def _next_is_downsample(spec: NetworkSpec, pos: int) -> bool:
+    return pos + 1 < len(spec.layout) and isinstance(spec.layout[pos + 1], DownsampleSpec)
 
 
 def _next_stage(spec: NetworkSpec, pos: int) -> StageSpec | None:
@@ -353,7 +383,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                         hint="put a stage between them: a downsample takes its width from the next stage",
                     )
                 )
-            elif _next_stage(spec, li) is None:
+            elif _next_stage(spec, li) is None and not _next_is_downsample(spec, li):
                 probs.append(
                     Problem(
                         "layout",
@@ -375,6 +405,21 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 hint="add a 'stage' line",
             )
         )
+
+    total = 0
+    for li, item in enumerate(spec.layout):
+        total += item.depth if isinstance(item, StageSpec) else 1
+        if total > Limits.MAX_TOTAL_CELLS:
+            field = "depth" if isinstance(item, StageSpec) else "cell"
+            probs.append(
+                Problem(
+                    "too-large",
+                    f"the network has more than {Limits.MAX_TOTAL_CELLS} cells",
+                    ("layout", li, item.kind, field),
+                    hint="reduce the stage depths",
+                )
+            )
+            break
 
     if not any(p.severity == "error" for p in probs):
         probs.extend(_check_sizes(spec))
@@ -465,6 +510,8 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
                     )
                 )
         seen.append(node.name)
+        if node.name != expected:  # later edges may use the name this node should have had
+            seen.append(expected)
     if cell.stride == 1 and "bfr" in (cell.preprocess, cell.shortcut):
         field = "preprocess" if cell.preprocess == "bfr" else "shortcut"
         probs.append(

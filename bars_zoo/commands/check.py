@@ -1,54 +1,63 @@
-"""``bars-zoo check FILE...``: parse and validate genotype files."""
+"""``bars-zoo check FILE...``: parse and validate genotype files.
+
+Exit status: 0 every file is clean (warnings allowed), 1 a file has errors, 2 a file cannot be read
+(or the arguments are wrong).  ``-`` reads standard input.  ``--json`` prints one JSON document on
+standard output instead of the rendered diagnostics on standard error.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from pathlib import Path
+from typing import Any
 
-from bars_zoo.dsl import check
-from bars_zoo.errors import Diagnostic
+from bars_zoo.dsl import check, read_source
+from bars_zoo.errors import Diagnostic, GenotypeError
 from bars_zoo.spec import Limits
 
-HELP = "check genotype files (exit 0 clean, 1 errors found, 2 usage error)"
+HELP = "check genotype files (exit 0 clean, 1 errors found, 2 unreadable file or usage error)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help=".geno files to check")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".geno files to check ('-': stdin)")
     p.add_argument("--json", action="store_true", help="print machine-readable diagnostics")
-    p.add_argument("--no-warnings", action="store_true", help="do not print warnings")
+    p.add_argument("--no-warnings", action="store_true", help="do not report warnings")
 
 
-def read_source(path: str) -> tuple[bytes | None, Diagnostic | None]:
-    """The bytes of ``path`` (bounded), or a located diagnostic saying why it cannot be read."""
-    p = Path(path)
+def load(path: str) -> tuple[bytes | None, Diagnostic | None]:
+    """The bytes of ``path`` (``-``: stdin), or the diagnostic that says why it cannot be read."""
+    if path == "-":
+        return sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), None
     try:
-        with p.open("rb") as f:
-            return f.read(Limits.MAX_FILE_BYTES + 1), None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        reason = exc.strerror or type(exc).__name__
-        return None, Diagnostic("no-file", f"cannot read {path}: {reason}", "error", path, 1, 1)
+        return read_source(path), None
+    except GenotypeError as err:
+        return None, err.diagnostics[0]
 
 
 def run(args: argparse.Namespace) -> int:
-    results = []
-    failed = False
+    results: list[dict[str, Any]] = []
+    status = 0
     for path in args.files:
-        data, err = read_source(path)
-        if err is not None:
-            errors, warnings = [err], []
+        name = "<stdin>" if path == "-" else path
+        data, unreadable = load(path)
+        if unreadable is not None:
+            errors, warnings = [unreadable], []
+            status = 2
         else:
             assert data is not None
-            doc = check(data, path)
+            doc = check(data, name)
             errors, warnings = doc.errors, doc.warnings
-        failed |= bool(errors)
+            if errors:
+                status = max(status, 1)
         if args.no_warnings:
             warnings = []
         results.append(
             {
-                "file": path,
+                "file": name,
                 "ok": not errors,
+                "errors": len(errors),
+                "warnings": len(warnings),
                 "diagnostics": [d.to_dict() for d in errors + warnings],
             }
         )
@@ -56,8 +65,12 @@ def run(args: argparse.Namespace) -> int:
             for d in errors + warnings:
                 print(d.render(), file=sys.stderr)
     if args.json:
-        print(json.dumps({"ok": not failed, "files": results}, indent=2))
+        print(json.dumps({"ok": status == 0, "files": results}, indent=2))
     else:
-        n_err = sum(1 for r in results if not r["ok"])
-        print(f"checked {len(results)} file(s): {n_err} with errors", file=sys.stderr)
-    return 1 if failed else 0
+        bad = sum(1 for r in results if not r["ok"])
+        n_warn = sum(int(r["warnings"]) for r in results)
+        print(
+            f"checked {len(results)} file(s): {bad} with errors, {n_warn} warning(s)",
+            file=sys.stderr,
+        )
+    return status

@@ -1,22 +1,30 @@
-"""``bars-zoo fmt FILE...``: rewrite genotype files in canonical form (atomically)."""
+"""``bars-zoo fmt FILE...``: rewrite genotype files in canonical form, atomically, keeping comments.
+
+``--check`` writes nothing and exits 1 if a file would change; ``--diff`` prints a unified diff
+instead of writing.  ``-`` formats standard input to standard output.  A file with errors is never
+touched.  Exit status: 0 done, 1 errors (or changes under ``--check``), 2 unreadable file.
+"""
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import os
+import stat
 import sys
+from pathlib import Path
 
 from bars_zoo._io import atomic_write_text
-from bars_zoo.commands.check import read_source
+from bars_zoo.commands.check import load
 from bars_zoo.dsl import check, format
 
-HELP = "format genotype files canonically, in place"
+HELP = "format genotype files canonically, in place (keeps comments)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="+", metavar="FILE", help=".geno files to format")
+    p.add_argument("files", nargs="+", metavar="FILE", help=".geno files to format ('-': stdin)")
     p.add_argument(
-        "--check", action="store_true", help="exit 1 if a file would change; write nothing"
+        "--check", action="store_true", help="write nothing; exit 1 if a file would change"
     )
     p.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
 
@@ -24,32 +32,48 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
-        data, err = read_source(path)
-        if err is not None:
-            print(err.render(), file=sys.stderr)
-            status = 1
+        name = "<stdin>" if path == "-" else path
+        data, unreadable = load(path)
+        if unreadable is not None:
+            print(unreadable.render(), file=sys.stderr)
+            status = 2
             continue
         assert data is not None
-        doc = check(data, path)
+        doc = check(data, name)
         if doc.spec is None:
             for d in doc.errors:
                 print(d.render(), file=sys.stderr)
-            status = 1
+            status = max(status, 1)
+            continue
+        new = format(doc.spec, comments=doc.comments)
+        if path == "-" and not (args.check or args.diff):
+            sys.stdout.write(new)
             continue
         old = data.decode("utf-8")
-        new = format(doc.spec, header=doc.header)
         if old == new:
             continue
         if args.diff:
             sys.stdout.writelines(
                 difflib.unified_diff(
-                    old.splitlines(keepends=True), new.splitlines(keepends=True), path, path
+                    old.splitlines(keepends=True),
+                    new.splitlines(keepends=True),
+                    f"{name} (original)",
+                    f"{name} (formatted)",
                 )
             )
         if args.check or args.diff:
-            print(f"would reformat {path}", file=sys.stderr)
-            status = max(status, 1) if args.check else status
+            print(f"would reformat {name}", file=sys.stderr)
+            if args.check:
+                status = max(status, 1)
             continue
-        atomic_write_text(path, new)
-        print(f"reformatted {path}", file=sys.stderr)
+        _write(path, new)
+        print(f"reformatted {name}", file=sys.stderr)
     return status
+
+
+def _write(path: str, text: str) -> None:
+    """Replace the file atomically, keeping its permissions (and writing through a symlink)."""
+    target = Path(path).resolve()
+    mode = stat.S_IMODE(os.stat(target).st_mode)
+    atomic_write_text(target, text)
+    os.chmod(target, mode)

@@ -1,4 +1,4 @@
-"""``bars-zoo schema``: print the JSON Schema of the network spec."""
+"""``bars-zoo schema``: print the JSON Schema of the network spec (for editors and tools)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ HELP = "print the JSON Schema of a genotype's spec (for editors)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    del p
+    p.add_argument("--compact", action="store_true", help="one line instead of indented JSON")
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    print(json.dumps(schema(), indent=2))
+    print(json.dumps(schema(), indent=None if args.compact else 2, sort_keys=True))
     return 0

@@ -1,0 +1,203 @@
+"""The genotype language: text -> :class:`~bars_zoo.spec.NetworkSpec`, and back.
+
+``parse`` reads (raising :class:`~bars_zoo.errors.GenotypeError` with *every* error), ``check``
+returns every located diagnostic (errors and warnings) without raising, ``format`` prints canonically
+(``format(parse(t))`` is a fixed point) and ``format_text`` reformats a file keeping its comments.
+The grammar lives in ``grammars/genotype.lark``; the language is documented in
+``docs/genotype-language.md``.
+
+The pipeline, one module each: ``_source`` (bounded decoding, comments, cutting the file into
+statements) -> ``_syntax`` (LALR parse of each statement) -> ``_assemble`` (statements -> spec,
+local then cross checks) -> ``_printer`` (spec -> canonical text).  No user input, however hostile,
+gets past :func:`check` as anything but a diagnostic.
+
+This package never imports torch: checking a genotype is instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bars_zoo.dsl._assemble import Assembler, version_error
+from bars_zoo.dsl._printer import Anchor, Comments, collect, format
+from bars_zoo.dsl._source import KEYWORDS, SourceError, decode, scan, suggest, whole_file
+from bars_zoo.dsl._syntax import Stmt, parse_chunk
+from bars_zoo.errors import Diagnostic, GenotypeError
+from bars_zoo.spec import FORMAT_VERSION, Limits, NetworkSpec
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Document:
+    """A checked file: the spec (``None`` when there were errors), its diagnostics and comments."""
+
+    spec: NetworkSpec | None
+    errors: list[Diagnostic]
+    warnings: list[Diagnostic]
+    comments: Comments = field(default_factory=Comments)
+
+    @property
+    def ok(self) -> bool:
+        return self.spec is not None and not self.errors
+
+    @property
+    def header(self) -> list[str]:
+        """The comment block at the top of the file."""
+        return list(self.comments.header)
+
+
+def check(text: str | bytes, filename: str | None = None) -> Document:
+    """Parse and validate, returning every diagnostic instead of raising."""
+    fname = filename or "<string>"
+    try:
+        return _check(text, fname)
+    except Exception as exc:  # last line of defence: a bug here must not become a traceback
+        logger.debug("internal error while checking %s", fname, exc_info=True)
+        msg = (
+            f"bars-zoo failed on this file ({type(exc).__name__}); please report it, with the file"
+        )
+        return Document(None, [whole_file(fname, "internal", msg)], [])
+
+
+def _check(data: str | bytes, fname: str) -> Document:
+    try:
+        text = decode(data, fname)
+    except SourceError as exc:
+        return Document(None, [exc.diag], [])
+    src = scan(text, fname)
+    if not src.chunks:
+        hint = f"a genotype starts with the line 'bars {FORMAT_VERSION}'; see docs/genotype-language.md"
+        return Document(None, [whole_file(fname, "empty", "the file holds no genotype", hint)], [])
+    if len(src.chunks) > Limits.MAX_STATEMENTS:
+        c = src.chunks[Limits.MAX_STATEMENTS]
+        msg = f"the file has more than {Limits.MAX_STATEMENTS} statements"
+        diag = whole_file(
+            fname,
+            "too-large",
+            msg,
+            _TOO_MANY,
+            line=c.first + 1,
+            source_line=src.lines[c.first][:400],
+        )
+        return Document(None, [diag], [])
+    head = src.chunks[0]
+    first = parse_chunk(src, head)
+    if isinstance(first, Stmt) and first.kind == "version":
+        bad = version_error(first, src)
+        if bad is not None:  # a version we do not know: its syntax may be new to us, stop here
+            return Document(None, [bad], [])
+    elif head.keyword not in KEYWORDS:  # not a genotype at all (or a typo in 'bars'): one error
+        if isinstance(first, Diagnostic) and suggest(head.keyword, ["bars"]) is None:
+            line = src.lines[head.first]
+            first = whole_file(
+                fname,
+                "missing-section",
+                f"the file does not start with 'bars {FORMAT_VERSION}': is it a genotype file?",
+                "a genotype file starts with the line 'bars 1'; see docs/genotype-language.md",
+                line=head.first + 1,
+                column=len(line) - len(line.lstrip()) + 1,
+                source_line=line[:400],
+            )
+        assert isinstance(first, Diagnostic)
+        return Document(None, [first], [])
+    parsed = [(head, first)] + [(c, parse_chunk(src, c)) for c in src.chunks[1:]]
+    stmts = [(c, s if isinstance(s, Stmt) else None) for c, s in parsed]
+    syntax = [s for _, s in parsed if isinstance(s, Diagnostic)]
+    asm = Assembler(src)
+    asm.run(stmts)
+    spec, cross, warnings = asm.cross_check()
+    errors = _sorted(syntax + asm.errors + cross)
+    if not src.chunks[-1].closed:  # the file ends inside a cell: missing sections are no news
+        errors = [e for e in errors if e.code != "missing-section"]
+    if errors:
+        return Document(None, _capped(errors), _sorted(warnings))
+    comments = collect(src, [s for _, s in stmts if s is not None])
+    return Document(spec, [], _sorted(warnings), comments)
+
+
+_TOO_MANY = "a genotype is a few dozen statements; is this the right file?"
+
+
+def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:
+    return sorted(diags, key=lambda d: (d.line, d.column))
+
+
+def _capped(errors: list[Diagnostic]) -> list[Diagnostic]:
+    if len(errors) <= Limits.MAX_ERRORS:
+        return errors
+    shown = errors[: Limits.MAX_ERRORS]
+    last = shown[-1]
+    more = Diagnostic(
+        "too-many-errors",
+        f"{len(errors) - len(shown)} more errors not shown",
+        "error",
+        last.filename,
+        last.line,
+        last.column,
+        hint="fix the errors above first",
+    )
+    return [*shown, more]
+
+
+def parse(text: str | bytes, filename: str | None = None) -> NetworkSpec:
+    """Parse and validate genotype text; raise :class:`GenotypeError` with every error found.
+
+    Warnings never fail a parse; they are on ``check(text).warnings``.
+    """
+    doc = check(text, filename)
+    if doc.spec is None or doc.errors:
+        err = GenotypeError(doc.errors)
+        err.warnings = tuple(doc.warnings)
+        raise err
+    return doc.spec
+
+
+def read_source(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a genotype file (at most ``MAX_FILE_BYTES + 1``, so that size is checked)."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            return f.read(Limits.MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        diag = whole_file(str(path), "unreadable", f"cannot read {path}: {reason}")
+        raise GenotypeError([diag]) from None
+
+
+def read(path: str | os.PathLike[str]) -> NetworkSpec:
+    """Read and parse a ``.geno`` file."""
+    return parse(read_source(path), filename=str(path))
+
+
+def format_text(text: str | bytes, filename: str | None = None) -> str:
+    """Reformat genotype text canonically, keeping its comments (see ``_printer``)."""
+    doc = check(text, filename)
+    if doc.spec is None:
+        raise GenotypeError(doc.errors)
+    return format(doc.spec, comments=doc.comments)
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema of :class:`NetworkSpec` (for editors and tools)."""
+    out: dict[str, Any] = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    out.update(NetworkSpec.model_json_schema())
+    return out
+
+
+__all__ = [
+    "Anchor",
+    "Comments",
+    "Document",
+    "check",
+    "format",
+    "format_text",
+    "parse",
+    "read",
+    "read_source",
+    "schema",
+]

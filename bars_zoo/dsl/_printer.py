@@ -1,0 +1,183 @@
+"""The canonical printer, and the comments it keeps.
+
+``format(spec)`` is a pure function of the spec (plus, optionally, comments): fixed statement order,
+every option written out, ``none`` edges left out, one ``meta`` key per line.  ``format(parse(t))`` is
+therefore a fixed point.
+
+Comments survive ``bars-zoo fmt`` when they can be tied to something that survives formatting:
+
+* the *header*: the comment block before the first statement (blank lines inside it collapse to one);
+* full-line comments directly above a statement, a node or a cell's closing ``}`` (they move with it);
+* end-of-line comments after a statement, a node, a cell's ``{`` line or its ``}``;
+* the *footer*: comments after the last statement.
+
+Comments go with *anchors* that name what they belong to (``("stage", "s1")``, ``("node", "normal1",
+"n2")``), not with line numbers, so they follow their statement when the printer reorders the file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from bars_zoo.dsl._source import Source
+from bars_zoo.dsl._syntax import Stmt
+from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec
+
+Anchor = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Comments:
+    """The comments of a file, tied to anchors (see the module docstring)."""
+
+    header: tuple[str, ...] = ()
+    above: Mapping[Anchor, tuple[str, ...]] = field(default_factory=dict)
+    after: Mapping[Anchor, str] = field(default_factory=dict)
+    footer: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.header or self.above or self.after or self.footer)
+
+
+def anchors(stmts: Iterable[Stmt]) -> tuple[dict[int, Anchor], dict[int, Anchor]]:
+    """``(line -> anchor of the first thing that starts there, line -> cell whose '}' is there)``."""
+    starts: dict[int, Anchor] = {}
+    ends: dict[int, Anchor] = {}
+    layout = 0
+    for st in stmts:
+        if st.kind == "cell":
+            name = st.args[0].text
+            starts.setdefault(st.line, ("cell", name))
+            for node in st.nodes:
+                starts.setdefault(node.name.line, ("node", name, node.name.text))
+            if st.end is not None:
+                ends.setdefault(st.end.line, ("end", name))
+        elif st.kind == "stage":
+            starts.setdefault(st.line, ("stage", st.args[0].text))
+            layout += 1
+        elif st.kind == "downsample":
+            starts.setdefault(st.line, ("downsample", str(layout)))
+            layout += 1
+        elif st.kind == "meta":
+            if st.options:
+                starts.setdefault(st.line, ("meta", st.options[0].key.text))
+        else:
+            starts.setdefault(st.line, ("bars",) if st.kind == "version" else (st.kind,))
+    return starts, ends
+
+
+def collect(src: Source, stmts: list[Stmt]) -> Comments:
+    """Tie every comment of ``src`` to the statement it belongs with."""
+    starts, ends = anchors(stmts)
+    first = min(starts, default=len(src.lines) + 1)
+    header: list[str] = []
+    pending: list[str] = []
+    above: dict[Anchor, tuple[str, ...]] = {}
+    after: dict[Anchor, str] = {}
+    for i, line in enumerate(src.scanned):
+        n = i + 1
+        if line.blank:
+            block = header if n < first else pending
+            block.append(line.comment.strip() if line.comment else "")
+            continue
+        target = starts.get(n) or ends.get(n)
+        if target is None:  # a line inside a statement that anchors nothing ('{' on its own line)
+            if line.comment:
+                pending.append(line.comment)
+            continue
+        block_ = _tidy(pending)
+        if block_:
+            above[target] = block_
+        pending = []
+        if line.comment:
+            after[target] = line.comment
+    return Comments(_tidy(header), above, after, _tidy(pending))
+
+
+def _tidy(lines: list[str]) -> tuple[str, ...]:
+    """Collapse runs of blank lines to one; drop blank lines at either end."""
+    out: list[str] = []
+    for ln in lines:
+        if ln or (out and out[-1]):
+            out.append(ln)
+    while out and not out[-1]:
+        out.pop()
+    return tuple(out)
+
+
+def as_comment(text: str) -> list[str]:
+    """Caller-supplied comment text as valid comment lines (``"# "`` added where missing)."""
+    out = []
+    for ln in text.split("\n"):
+        ln = ln.strip()
+        out.append("" if not ln else ln if ln.startswith("#") else f"# {ln}")
+    return out
+
+
+def quote(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)
+
+
+def format(
+    spec: NetworkSpec, *, header: Iterable[str] | None = None, comments: Comments | None = None
+) -> str:
+    """The canonical text of ``spec``.
+
+    ``header`` (lines; ``"# "`` is added where missing) replaces the comments' header block.
+    Comments whose anchor names nothing in ``spec`` are dropped.
+    """
+    c = comments or Comments()
+    head = _tidy([x for h in header for x in as_comment(h)]) if header is not None else c.header
+    out: list[str] = []
+
+    def emit(anchor: Anchor, text: str, indent: str = "") -> None:
+        for cm in c.above.get(anchor, ()):
+            out.extend(indent + x if x else "" for x in as_comment(cm))
+        tail = c.after.get(anchor)
+        out.append(indent + text + (f"  {' '.join(as_comment(tail))}" if tail else ""))
+
+    if head:
+        out.extend(head)
+        out.append("")
+    emit(("bars",), f"bars {spec.version}")
+    emit(("name",), f"name {quote(spec.name)}")
+    i = spec.input
+    emit(("input",), f"input {i.channels}x{i.height}x{i.width} classes={spec.num_classes}")
+    s = spec.stem
+    emit(("stem",), f"stem {s.op} channels={s.channels} stride={s.stride} pool={s.pool}")
+    for cell in spec.cells:
+        out.append("")
+        _cell(cell, emit)
+    out.append("")
+    for li, item in enumerate(spec.layout):
+        if isinstance(item, StageSpec):
+            emit(
+                ("stage", item.name),
+                f"stage {item.name}: channels={item.channels} depth={item.depth} cell={item.cell}",
+            )
+        else:
+            emit(("downsample", str(li)), f"downsample cell={item.cell}")
+    emit(("head",), f"head {spec.head.pool} {spec.head.classifier}")
+    if spec.meta:
+        out.append("")
+        for k, v in spec.meta.items():
+            emit(("meta", k), f"meta {k}={quote(v)}")
+    if c.footer:
+        out.append("")
+        out.extend(x for f in c.footer for x in as_comment(f))
+    return "\n".join(out) + "\n"
+
+
+def _cell(cell: CellSpec, emit: Callable[..., None]) -> None:
+    opts = (
+        f"stride={cell.stride} preprocess={cell.preprocess} shortcut={cell.shortcut} "
+        f"op_shortcut={'true' if cell.op_shortcut else 'false'}"
+    )
+    emit(("cell", cell.name), f"cell {cell.name} {opts} {{")
+    for node in cell.nodes:
+        edges = [e for e in node.edges if e.op != "none"]
+        body = ", ".join(f"{e.source}: {e.op}" for e in edges) if edges else "none"
+        emit(("node", cell.name, node.name), f"{node.name} <- {body}", "  ")
+    emit(("end", cell.name), "}")

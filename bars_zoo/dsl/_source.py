@@ -1,0 +1,242 @@
+"""Raw text in, statements out: size and encoding checks, comments, and cutting a file into statements.
+
+Everything here runs before the grammar sees a byte, so a hostile file (binary garbage, megabytes of
+text, NUL bytes) costs one bounded pass and gets one clean diagnostic.  A file that passes is split
+into lines, each line into code and comment, and the lines into *statements* ("chunks"): one line each,
+except a cell, which runs from its ``{`` to the matching ``}``.  The parser then reads one chunk at a
+time, so one broken statement does not hide the errors in the others.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+
+from bars_zoo.errors import Diagnostic
+from bars_zoo.spec import Limits
+
+#: The words a statement may start with, in canonical order.
+KEYWORDS: tuple[str, ...] = (
+    "bars",
+    "name",
+    "input",
+    "stem",
+    "cell",
+    "stage",
+    "downsample",
+    "head",
+    "meta",
+)
+
+# Control characters other than tab, newline, carriage return and form feed; lone surrogates.
+_BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_FIRST_WORD = re.compile(r"\s*([^\s:=,{}\"#]*)")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One source line split at its comment; ``depth`` = ``{`` minus ``}`` in the code part."""
+
+    code: str
+    comment: str | None
+    depth: int
+
+    @property
+    def blank(self) -> bool:
+        return not self.code.strip()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Lines ``first..last`` (0-based, inclusive) hold one statement."""
+
+    first: int
+    last: int
+    keyword: str  # the first word of the statement (may be anything for a broken one)
+    closed: bool = True  # False: a cell's '{' is never closed
+
+
+@dataclass(frozen=True)
+class Source:
+    """Decoded text cut into lines and statements."""
+
+    filename: str
+    lines: list[str]
+    scanned: list[Line]
+    chunks: list[Chunk]
+
+    def chunk_text(self, chunk: Chunk) -> str:
+        return "\n".join(self.lines[chunk.first : chunk.last + 1]) + "\n"
+
+
+class SourceError(Exception):
+    """The whole file is unusable; ``diag`` says why."""
+
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+def whole_file(
+    filename: str,
+    code: str,
+    message: str,
+    hint: str | None = None,
+    *,
+    line: int = 1,
+    column: int = 1,
+    source_line: str | None = None,
+) -> Diagnostic:
+    return Diagnostic(code, message, "error", filename, line, column, None, source_line, hint)
+
+
+def decode(data: str | bytes, filename: str) -> str:
+    """Bounded, validated text with ``\\n`` line ends; raises :class:`SourceError`."""
+    limit = Limits.MAX_FILE_BYTES
+    if isinstance(data, bytes):
+        if len(data) > limit:
+            raise SourceError(whole_file(filename, "too-large", _too_large(len(data)), _SPLIT))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SourceError(_not_utf8(data, exc.start, filename)) from None
+    else:
+        if len(data) > limit:
+            raise SourceError(whole_file(filename, "too-large", _too_large(len(data)), _SPLIT))
+        text = data
+    text = text.removeprefix("\ufeff")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    bad = _BAD_CHAR.search(text)
+    if bad is not None:
+        raise SourceError(_control_char(text, bad.start(), filename))
+    if not isinstance(data, bytes) and len(text.encode("utf-8")) > limit:
+        raise SourceError(
+            whole_file(filename, "too-large", _too_large(len(text.encode("utf-8"))), _SPLIT)
+        )
+    return text
+
+
+_SPLIT = "a genotype is a few dozen lines; is this the right file?"
+
+
+def _too_large(n: int) -> str:
+    return f"the file has {n} bytes; genotype files are limited to {Limits.MAX_FILE_BYTES} bytes"
+
+
+def _not_utf8(data: bytes, at: int, filename: str) -> Diagnostic:
+    line_start = data.rfind(b"\n", 0, at) + 1
+    line_end = data.find(b"\n", at)
+    line_end = len(data) if line_end < 0 else line_end
+    line = data.count(b"\n", 0, at) + 1
+    prefix = data[line_start:at].decode("utf-8", errors="replace")
+    src = data[line_start : min(line_end, line_start + 400)].decode("utf-8", errors="replace")
+    return whole_file(
+        filename,
+        "not-text",
+        f"the file is not UTF-8 text (byte 0x{data[at]:02x} at offset {at})",
+        "genotype files are UTF-8 text; is this a binary file?",
+        line=line,
+        column=len(prefix) + 1,
+        source_line=src,
+    )
+
+
+def _control_char(text: str, at: int, filename: str) -> Diagnostic:
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    ch = text[at]
+    return whole_file(
+        filename,
+        "not-text",
+        f"the file contains the control character U+{ord(ch):04X}",
+        "genotype files are plain text; is this a binary file?",
+        line=text.count("\n", 0, at) + 1,
+        column=at - line_start + 1,
+        source_line=text[line_start : min(line_end, line_start + 400)],
+    )
+
+
+def split_comment(line: str) -> tuple[str, str | None]:
+    """``(code, comment)``: the comment starts at the first ``#`` outside a ``"string"``."""
+    if '"' not in line:
+        i = line.find("#")
+        return (line, None) if i < 0 else (line[:i], line[i:].rstrip())
+    in_str = False
+    i = 0
+    while i < len(line):
+        c = line[i]
+        if in_str:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c == "#":
+            return line[:i], line[i:].rstrip()
+        i += 1
+    return line, None
+
+
+def _depth(code: str) -> int:
+    if '"' in code:
+        code = re.sub(r'"(?:[^"\\]|\\.)*"?', '""', code)
+    return code.count("{") - code.count("}")
+
+
+def scan(text: str, filename: str) -> Source:
+    """Cut decoded text into lines and statements."""
+    lines = text.split("\n")
+    scanned = []
+    for ln in lines:
+        code, comment = split_comment(ln)
+        scanned.append(Line(code, comment, _depth(code)))
+    return Source(filename, lines, scanned, _chunks(scanned))
+
+
+def first_word(code: str) -> str:
+    m = _FIRST_WORD.match(code)
+    return m.group(1) if m else ""
+
+
+def _starts_statement(line: Line) -> bool:
+    """A line inside an unclosed cell that is surely the next top-level statement."""
+    return first_word(line.code) in KEYWORDS and "<-" not in line.code
+
+
+def _chunks(scanned: list[Line]) -> list[Chunk]:
+    out: list[Chunk] = []
+    n = len(scanned)
+    i = 0
+    while i < n:
+        line = scanned[i]
+        if line.blank:
+            i += 1
+            continue
+        keyword = first_word(line.code)
+        depth = line.depth
+        j = i
+        while j + 1 < n:
+            nxt = scanned[j + 1]
+            if depth <= 0:
+                # A '{' put on the line below 'cell' is one (syntax) error, not a cascade.
+                if keyword == "cell" and nxt.code.lstrip().startswith("{"):
+                    j += 1
+                    depth += nxt.depth
+                    continue
+                break
+            if not nxt.blank and _starts_statement(nxt):
+                break
+            j += 1
+            depth += nxt.depth
+        out.append(Chunk(i, j, keyword, closed=depth <= 0))
+        i = j + 1
+    return out
+
+
+def suggest(word: str, choices: tuple[str, ...] | list[str], cutoff: float = 0.6) -> str | None:
+    """The closest of ``choices`` to ``word``, for a "did you mean" hint."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=cutoff)
+    return close[0] if close else None
