@@ -1,0 +1,312 @@
+"""The pretrained registry: which zoo names have weights, where they live, and how they were made.
+
+One entry per pretrained model, kept in the data file ``bars_zoo/pretrained/registry.json`` (found
+with :func:`bars_zoo._resources.resource_dir`)::
+
+    {
+      "format_version": 1,
+      "models": {
+        "bars-fmnist-m": {
+          "architecture": "bars-fmnist-m",        # genotypes/<architecture>.geno
+          "dataset": "fashion-mnist", "input_size": [1, 28, 28],
+          "mean": [0.286], "std": [0.353], "num_classes": 10, "top1": 91.3,
+          "sha256": "<sha256 of model.safetensors>",
+          "hub_repo": null, "revision": null,     # or "org/bars-fmnist-m" + a 40-hex commit
+          "train_command": "bars-zoo train ...", "hardware": "2 CPU cores", ...
+        }
+      }
+    }
+
+Weights for an entry are found, in order: bundled in ``bars_zoo/pretrained/<name>/``, in
+``$BARS_ZOO_WEIGHTS_DIR/<name>/``, in the Hugging Face cache, on the Hub (``hub_repo`` at the pinned
+``revision``).  :func:`bars_zoo.hub.register_bundled` adds a bundled entry in one call; editing the
+JSON by hand works too.  The configs mirror timm's ``pretrained_cfg`` (a config kept apart from the
+architecture).  This module is torch-free, so ``list_models(pretrained=True)`` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bars_zoo._io import atomic_write_text
+from bars_zoo._resources import resource_dir
+from bars_zoo.errors import ConfigError, IntegrityError
+
+REGISTRY_FORMAT = 1
+REGISTRY_FILE = "registry.json"
+#: Environment variable naming a folder of ``<name>/`` model folders searched after the bundled ones.
+WEIGHTS_DIR_ENV = "BARS_ZOO_WEIGHTS_DIR"
+BARS_PAPER = "https://arxiv.org/abs/2011.10804"
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
+#: Normalisation of the data sets bars-zoo trains on (as in ``bars_zoo.data``), used for the
+#: ``pretrained_cfg`` of architecture-only models; a real entry records its own mean/std.
+DATASET_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+class PretrainedCfg(BaseModel):
+    """How a set of weights was made and how to feed the model (``model.pretrained_cfg``).
+
+    ``mean``/``std`` (one value per input channel) and ``input_size`` ``(C, H, W)`` are what a
+    preprocessing pipeline needs; the rest is provenance.  ``hub_repo``/``revision``/``sha256``
+    pin the published file.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    architecture: Annotated[str, Field(min_length=1, max_length=64)]
+    dataset: str | None = None
+    input_size: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    num_classes: Annotated[int, Field(ge=1)]
+    labels: tuple[str, ...] = ()
+    top1: Annotated[float, Field(ge=0, le=100)] | None = None
+    license: str = "apache-2.0"
+    paper: str = BARS_PAPER
+    train_command: str | None = None
+    hardware: str | None = None
+    hub_repo: str | None = None
+    revision: str | None = None
+    sha256: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PretrainedCfg:
+        c = self.input_size[0]
+        if len(self.mean) != c or len(self.std) != c:
+            raise ValueError(f"mean and std need one value per input channel ({c})")
+        if any(s <= 0 for s in self.std):
+            raise ValueError("std values must be positive")
+        if self.labels and len(self.labels) != self.num_classes:
+            raise ValueError(f"labels has {len(self.labels)} names for {self.num_classes} classes")
+        if self.sha256 is not None and not SHA256_RE.match(self.sha256):
+            raise ValueError("sha256 must be 64 lowercase hex digits")
+        if self.hub_repo is not None and self.hub_repo.count("/") != 1:
+            raise ValueError("hub_repo must look like 'org/name'")
+        return self
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (tuples as lists), as stored in ``config.json`` and the registry."""
+        return json.loads(self.model_dump_json())
+
+
+def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
+    """A config for an architecture without weights: shapes from ``spec``, normalisation guessed
+    from the data set (by name, else by input size: 1x28x28 Fashion-MNIST, 3x32x32 CIFAR-10,
+    3x224x224 ImageNet), else mean 0 / std 1."""
+    shape = tuple(spec.input_shape)
+    if dataset is None:
+        dataset = {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}.get(shape)
+        if dataset is None and shape == (3, 224, 224):
+            dataset = "imagenet"
+    mean, std = DATASET_NORMALIZATION.get(dataset or "", ((0.0,) * shape[0], (1.0,) * shape[0]))
+    if len(mean) != shape[0]:
+        mean, std = (0.0,) * shape[0], (1.0,) * shape[0]
+    return PretrainedCfg(
+        architecture=spec.name,
+        dataset=dataset,
+        input_size=(shape[0], shape[1], shape[2]),
+        mean=mean,
+        std=std,
+        num_classes=spec.num_classes,
+    )
+
+
+# --------------------------------------------------------------------------- config.json
+
+FOLDER_FORMAT = 1
+CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE, CARD_FILE = (
+    "config.json",
+    "genotype.geno",
+    "model.safetensors",
+    "README.md",
+)
+
+
+class ModelConfig(BaseModel):
+    """``config.json`` of a model folder (local, bundled or a Hub repo)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    format_version: int
+    library_name: str = "bars-zoo"
+    bars_zoo_version: str
+    architecture: str
+    genotype_sha256: Annotated[str, Field(pattern=SHA256_RE.pattern)]
+    weights_sha256: Annotated[str, Field(pattern=SHA256_RE.pattern)]
+    weights_size: Annotated[int, Field(ge=0)]
+    packed: bool
+    pretrained_cfg: PretrainedCfg
+    complexity: dict[str, Any] = Field(default_factory=dict)
+
+
+def read_config(folder: Path) -> ModelConfig:
+    """Parse ``folder/config.json`` (raises :class:`IntegrityError` naming what is wrong)."""
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise IntegrityError(
+            f"{folder} has no {CONFIG_FILE}",
+            hint="a model folder holds config.json, genotype.geno, model.safetensors and "
+            "README.md, as written by bars_zoo.save_pretrained",
+        )
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise IntegrityError(f"{path} is not valid JSON: {e}") from e
+    version = raw.get("format_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and version > FOLDER_FORMAT:
+        raise IntegrityError(
+            f"{path} has format_version {version}; this bars-zoo reads {FOLDER_FORMAT}",
+            hint="upgrade bars-zoo (pip install -U bars-zoo)",
+        )
+    try:
+        return ModelConfig.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "config"
+        raise IntegrityError(f"{path}: {where}: {first['msg']}") from e
+
+
+# --------------------------------------------------------------------------- the data file
+
+
+def registry_path() -> Path:
+    """``bars_zoo/pretrained/registry.json``."""
+    return resource_dir("pretrained") / REGISTRY_FILE
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, mtime_ns: int) -> dict[str, PretrainedCfg]:
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise IntegrityError(
+            f"{path} is not valid JSON (line {e.lineno}, column {e.colno}): {e.msg}",
+            hint="fix the registry file or restore it from git",
+        ) from e
+    if not isinstance(data, dict) or data.get("format_version") != REGISTRY_FORMAT:
+        raise IntegrityError(
+            f"{path}: expected an object with format_version {REGISTRY_FORMAT}",
+            hint="see docs/hub.md for the registry format",
+        )
+    models = data.get("models", {})
+    out: dict[str, PretrainedCfg] = {}
+    for name, raw in models.items():
+        try:
+            out[name] = validate_entry(name, raw)
+        except ConfigError as e:
+            raise IntegrityError(f"{path}: {e.message}", hint=e.hint) from e
+    return out
+
+
+def validate_entry(name: str, raw: dict[str, Any] | PretrainedCfg) -> PretrainedCfg:
+    """Check one registry entry: a valid config, and a Hub entry is pinned (commit + sha256)."""
+    try:
+        cfg = raw if isinstance(raw, PretrainedCfg) else PretrainedCfg.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "entry"
+        raise ConfigError(
+            f"registry entry {name!r}: {where}: {first['msg']}",
+            hint="see the PretrainedCfg fields in docs/hub.md",
+        ) from e
+    if cfg.hub_repo is not None and (cfg.revision is None or not COMMIT_RE.match(cfg.revision)):
+        raise ConfigError(
+            f"registry entry {name!r} names Hub repo {cfg.hub_repo!r} without a pinned revision",
+            hint="set 'revision' to the 40-hex commit sha that push_to_hub returned",
+        )
+    if cfg.hub_repo is not None and cfg.sha256 is None:
+        raise ConfigError(
+            f"registry entry {name!r} names a Hub repo but no sha256 of model.safetensors",
+            hint="set 'sha256' (sha256sum model.safetensors)",
+        )
+    return cfg
+
+
+def entries(path: str | os.PathLike[str] | None = None) -> dict[str, PretrainedCfg]:
+    """Every registry entry, ``name -> PretrainedCfg`` (an empty dict when there is no file)."""
+    p = Path(path) if path is not None else registry_path()
+    if not p.is_file():
+        return {}
+    return dict(_read(str(p), p.stat().st_mtime_ns))
+
+
+def get(name: str) -> PretrainedCfg | None:
+    """The entry called ``name``, or ``None``."""
+    return entries().get(name)
+
+
+def pretrained_names() -> list[str]:
+    """Sorted names of the models that have weights (bundled or pinned on the Hub)."""
+    return sorted(n for n, cfg in entries().items() if has_weights(n, cfg))
+
+
+def bundled_dir(name: str) -> Path:
+    """Where the bundled weights of ``name`` live: ``bars_zoo/pretrained/<name>/``."""
+    return resource_dir("pretrained") / name
+
+
+def weights_dir(name: str) -> Path | None:
+    """``$BARS_ZOO_WEIGHTS_DIR/<name>/`` when the variable is set."""
+    root = os.environ.get(WEIGHTS_DIR_ENV)
+    return Path(root) / name if root else None
+
+
+def has_weights(name: str, cfg: PretrainedCfg) -> bool:
+    """Whether ``name`` can be loaded pretrained (bundled, in the weights folder, or on the Hub)."""
+    local = weights_dir(name)
+    return (
+        (bundled_dir(name) / "model.safetensors").is_file()
+        or (local is not None and (local / "model.safetensors").is_file())
+        or cfg.hub_repo is not None
+    )
+
+
+def add_entry(name: str, cfg: PretrainedCfg, *, path: str | os.PathLike[str] | None = None) -> Path:
+    """Add or replace entry ``name`` in the registry file (written atomically); returns the file."""
+    cfg = validate_entry(name, cfg)
+    p = Path(path) if path is not None else registry_path()
+    models: dict[str, Any] = {}
+    if p.is_file():
+        models = {n: c.to_json() for n, c in entries(p).items()}
+    models[name] = cfg.to_json()
+    doc = {"format_version": REGISTRY_FORMAT, "models": dict(sorted(models.items()))}
+    atomic_write_text(p, json.dumps(doc, indent=2) + "\n")
+    return p
+
+
+__all__ = [
+    "BARS_PAPER",
+    "CARD_FILE",
+    "CONFIG_FILE",
+    "DATASET_NORMALIZATION",
+    "GENOTYPE_FILE",
+    "WEIGHTS_DIR_ENV",
+    "WEIGHTS_FILE",
+    "ModelConfig",
+    "PretrainedCfg",
+    "add_entry",
+    "bundled_dir",
+    "default_cfg",
+    "entries",
+    "get",
+    "has_weights",
+    "pretrained_names",
+    "read_config",
+    "registry_path",
+    "validate_entry",
+    "weights_dir",
+]
