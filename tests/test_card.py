@@ -1,0 +1,109 @@
+"""Model cards: Hub metadata that huggingface_hub accepts, and a body that describes the model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo.card import GENERATED_MARK, describe_cell, parse_front_matter, render_card
+from bars_zoo.cli import main
+from bars_zoo.complexity import complexity
+from bars_zoo.hub import save_pretrained, write_card
+from bars_zoo.registry import default_cfg
+from bars_zoo.spec import live_edges
+
+SPEC_TEXT = """bars 1
+name "carded"
+input 1x12x12 classes=3
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: bconv1x1
+  n3 <- in: shortcut, n1: bconv3x3
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=2 cell=normal
+downsample cell=reduce
+stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+meta searched_on="fashion-mnist"
+"""
+
+
+@pytest.fixture
+def spec():
+    return bars_zoo.parse(SPEC_TEXT)
+
+
+def card_for(spec, **cfg_fields):
+    cfg = default_cfg(spec).model_copy(update=cfg_fields)
+    return render_card(spec, cfg, packed=True, complexity_summary=complexity(spec).summary())
+
+
+def test_front_matter_is_accepted_by_huggingface_hub(spec):
+    from huggingface_hub import ModelCard
+
+    text = card_for(spec, dataset="fashion-mnist", top1=91.25)
+    card = ModelCard(text)
+    assert card.data.library_name == "bars-zoo"
+    assert "binary-neural-network" in card.data.tags
+    assert card.data.datasets == ["zalando-datasets/fashion_mnist"]
+    results = card.data.eval_results
+    assert results and results[0].metric_value == 91.25
+    assert results[0].metric_type == "accuracy"
+
+
+def test_model_index_is_left_out_without_a_measured_accuracy(spec):
+    meta = parse_front_matter(card_for(spec, dataset="cifar10"))
+    assert meta["datasets"] == ["uoft-cs/cifar10"]
+    assert "model-index" not in meta
+    assert meta["metrics"] == ["accuracy"]
+
+
+def test_card_body_has_complexity_usage_citation_and_genotype(spec):
+    text = card_for(spec, hub_repo="org/carded", train_command="bars-zoo train carded")
+    c = complexity(spec)
+    assert c.summary().splitlines()[1] in text
+    assert 'bars_zoo.load("hf-hub:org/carded")' in text
+    assert "arXiv:2011.10804" in text and "@article{zhao2020bars" in text
+    assert bars_zoo.format(spec).strip() in text
+    assert "`bars-zoo train carded`" in text
+    assert "searched_on=fashion-mnist" in text
+    assert text.startswith("---\n") and GENERATED_MARK in text
+
+
+def test_every_live_edge_is_described_and_unused_nodes_are_named(spec):
+    cell = spec.cell("normal")
+    text = "\n".join(describe_cell(cell))
+    assert "`n1 = bconv3x3(in)`" in text
+    assert "`n3 = in + bconv3x3(n1)`" in text
+    assert "output = `n3` + `identity(x)`" in text
+    assert "not computed (no path to the output): n2" in text
+    assert {n for n, _ in live_edges(cell)} == {"n1", "n3"}
+
+
+def test_write_card_regenerates_the_readme_from_the_folder(tmp_path: Path, spec):
+    torch.manual_seed(0)
+    folder = save_pretrained(bars_zoo.build(spec), tmp_path / "m")
+    original = (folder / "README.md").read_text()
+    (folder / "README.md").write_text("stale")
+    assert write_card(folder) == folder / "README.md"
+    assert (folder / "README.md").read_text() == original
+
+
+def test_card_command_rewrites_the_card(tmp_path: Path, spec, capsys):
+    folder = save_pretrained(bars_zoo.build(spec), tmp_path / "m")
+    (folder / "README.md").unlink()
+    assert main(["card", str(folder)]) == 0
+    assert str(folder / "README.md") in capsys.readouterr().out
+    assert parse_front_matter((folder / "README.md").read_text())["library_name"] == "bars-zoo"
+
+
+def test_card_command_on_a_non_model_folder_fails_with_a_hint(tmp_path: Path, capsys):
+    assert main(["card", str(tmp_path)]) == 1
+    assert "has no config.json" in capsys.readouterr().err
