@@ -24,6 +24,10 @@ COMMANDS: dict[str, str] = {
     "fmt": "fmt",
     "schema": "schema",
     "demo": "demo",
+    "list": "list",
+    "pull": "pull",
+    "push": "push",
+    "card": "card",
 }
 
 

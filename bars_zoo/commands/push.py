@@ -1,0 +1,37 @@
+"""``bars-zoo push DIR REPO_ID``: publish a model folder to the Hugging Face Hub in one commit."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "upload a model folder (save_pretrained layout) to a Hub repo; prints the commit sha"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained / train")
+    p.add_argument("repo_id", metavar="REPO_ID", help="ORG/NAME on the Hub (created if needed)")
+    p.add_argument("--revision", help="branch to commit to (created if needed; default main)")
+    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument("--create-pr", action="store_true", help="open a pull request instead")
+    p.add_argument("--message", help="commit message")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bars_zoo.hub import push_to_hub
+
+    sha = push_to_hub(
+        args.folder,
+        args.repo_id,
+        revision=args.revision,
+        private=args.private,
+        create_pr=args.create_pr,
+        commit_message=args.message,
+    )
+    print(sha)
+    print(
+        f'pin it: add "hub_repo": "{args.repo_id}", "revision": "{sha}" to the model\'s entry '
+        "in bars_zoo/pretrained/registry.json (docs/hub.md)",
+        file=sys.stderr,
+    )
+    return 0

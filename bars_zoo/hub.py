@@ -1,0 +1,381 @@
+"""Load, save and publish pretrained models: ``load``, ``save_pretrained``, ``push_to_hub``.
+
+A model folder (bundled, local, or a Hugging Face Hub repo) holds ``config.json``
+(:class:`~bars_zoo.registry.ModelConfig`), ``genotype.geno`` (canonical text), ``model.safetensors``
+(:mod:`bars_zoo.packing`: 1-bit packed binary weights) and ``README.md`` (:mod:`bars_zoo.card`).
+
+``load(name)`` resolves ``name`` like timm's ``create_model(pretrained=True)``:
+
+* ``local-dir:PATH`` - that folder;
+* ``hf-hub:org/repo[@rev]`` - the Hugging Face cache, then the Hub;
+* a zoo name - bundled ``bars_zoo/pretrained/<name>/``, then ``$BARS_ZOO_WEIGHTS_DIR/<name>/``, then
+  the registry's Hub repo at its pinned commit (cache first, then the Hub).
+
+Every weights file is checked before use: sha256 against the registry and ``config.json``, size,
+genotype hash, strict tensor names and shapes.  Pickles are refused.  Hub exceptions become
+:mod:`bars_zoo.errors` types with the cause chained.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from bars_zoo import registry
+from bars_zoo.builder import build
+from bars_zoo.card import GENERATED_MARK
+from bars_zoo.dsl import read as read_genotype
+from bars_zoo.errors import (
+    ConfigError,
+    HubError,
+    OfflineError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+    UnknownModelError,
+    WeightsNotPublishedError,
+)
+from bars_zoo.folder import (
+    FOLDER_FILES,
+    load_folder,
+    local_folder,
+    save_pretrained,
+    write_card,
+    write_folder,
+)
+from bars_zoo.registry import (
+    CARD_FILE,
+    CONFIG_FILE,
+    GENOTYPE_FILE,
+    WEIGHTS_FILE,
+    PretrainedCfg,
+    read_config,
+)
+from bars_zoo.spec import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+LOCAL_PREFIX, HUB_PREFIX = "local-dir:", "hf-hub:"
+
+
+# --------------------------------------------------------------------------- load
+
+
+def load(
+    name: str,
+    pretrained: bool = True,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool | None = None,
+    device: torch.device | str | None = None,
+) -> nn.Module:
+    """A model by name, in eval mode, with ``.spec`` and ``.pretrained_cfg`` (mean/std/input_size).
+
+    ``name``: a zoo name (``"bars-fmnist-m"``), ``"local-dir:PATH"`` or ``"hf-hub:org/repo@rev"``.
+    ``pretrained=False`` builds the architecture only.  ``local_files_only`` (default: the
+    ``HF_HUB_OFFLINE`` environment variable) forbids network access.
+    """
+    if not pretrained:
+        spec, cfg = _architecture(name, revision, cache_dir, _offline(local_files_only))
+        model = build(spec, device=device)
+        model.pretrained_cfg = cfg  # type: ignore[assignment]
+        return model.eval()
+    folder, expected_sha, entry = locate(name, revision, cache_dir, _offline(local_files_only))
+    return load_folder(folder, expected_sha256=expected_sha, cfg=entry, device=device)
+
+
+def pull(
+    name: str,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    local_files_only: bool | None = None,
+) -> Path:
+    """Fetch ``name``'s files (into the Hugging Face cache when they come from the Hub), verify
+    them, and return the folder."""
+    folder, expected_sha, entry = locate(name, revision, cache_dir, _offline(local_files_only))
+    load_folder(folder, expected_sha256=expected_sha, cfg=entry)
+    return folder
+
+
+def locate(
+    name: str, revision: str | None, cache_dir: Any, offline: bool
+) -> tuple[Path, str | None, PretrainedCfg | None]:
+    """Resolve ``name`` to (folder, sha256 the registry pins or None, registry entry or None)."""
+    if name.startswith(LOCAL_PREFIX):
+        return local_folder(name[len(LOCAL_PREFIX) :]), None, None
+    if name.startswith(HUB_PREFIX):
+        repo, rev = parse_hub_name(name, revision)
+        return hub_folder(repo, rev, cache_dir, offline), None, None
+    entry = registry.get(name)
+    bundled = registry.bundled_dir(name)
+    if entry is not None and (bundled / WEIGHTS_FILE).is_file():
+        return bundled, entry.sha256, entry
+    local = registry.weights_dir(name)
+    if local is not None and (local / WEIGHTS_FILE).is_file():
+        return local, None, None
+    if entry is not None and entry.hub_repo is not None:
+        assert entry.revision is not None  # validate_entry pins Hub entries
+        rev = revision or entry.revision
+        folder = hub_folder(entry.hub_repo, rev, cache_dir, offline)
+        return folder, entry.sha256 if rev == entry.revision else None, entry
+    raise _no_weights(name, entry is not None)
+
+
+def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:
+    """``hf-hub:org/repo@rev`` -> ``("org/repo", "rev")`` (``revision`` may also give the rev)."""
+    body = name[len(HUB_PREFIX) :]
+    repo, _, rev = body.partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ConfigError(
+            f"{name!r} is not a Hub model name", hint="write hf-hub:ORG/REPO or hf-hub:ORG/REPO@REV"
+        )
+    if rev and revision and rev != revision:
+        raise ConfigError(f"{name!r} names revision {rev!r} but revision={revision!r} was given")
+    return repo, (rev or revision or None)
+
+
+def _no_weights(name: str, registered: bool) -> Exception:
+    from bars_zoo.zoo import list_models, load_genotype
+
+    zoo = list_models()
+    if name in zoo or registered:
+        spec = load_genotype(name) if name in zoo else None
+        ds = (spec.meta.get("dataset") if spec else None) or (
+            registry.default_cfg(spec).dataset if spec else None
+        )
+        return WeightsNotPublishedError(
+            f"no pretrained weights are published for {name!r} yet (the architecture exists: "
+            f"bars_zoo.load({name!r}, pretrained=False))",
+            hint=f"train it: `bars-zoo train {name} --dataset {ds or 'DATASET'} --out runs/{name}`; "
+            f"publish the model folder it writes: `bars-zoo push runs/{name}/... ORG/{name}` and pin "
+            "the printed commit in bars_zoo/pretrained/registry.json (docs/hub.md); or load it "
+            f"locally with 'local-dir:PATH' or ${registry.WEIGHTS_DIR_ENV}/{name}/",
+        )
+    known = sorted(set(zoo) | set(registry.entries()))
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = (
+        f"did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else "see `bars-zoo list`; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
+    )
+    return UnknownModelError(f"unknown model {name!r}", hint=hint)
+
+
+def _architecture(
+    name: str, revision: str | None, cache_dir: Any, offline: bool
+) -> tuple[NetworkSpec, PretrainedCfg]:
+    """The spec and config of ``name`` without reading weights."""
+    if name.startswith((LOCAL_PREFIX, HUB_PREFIX)):
+        if name.startswith(LOCAL_PREFIX):
+            folder = local_folder(name[len(LOCAL_PREFIX) :])
+        else:
+            repo, rev = parse_hub_name(name, revision)
+            folder = hub_folder(repo, rev, cache_dir, offline, files=(CONFIG_FILE, GENOTYPE_FILE))
+        spec = read_genotype(folder / GENOTYPE_FILE)
+        return spec, read_config(folder).pretrained_cfg
+    from bars_zoo.zoo import load_genotype
+
+    entry = registry.get(name)
+    bundled = registry.bundled_dir(name) / GENOTYPE_FILE
+    if entry is not None and bundled.is_file():
+        return read_genotype(bundled), entry
+    spec = load_genotype(entry.architecture if entry else name)
+    return spec, entry or registry.default_cfg(spec)
+
+
+# --------------------------------------------------------------------------- the Hub
+
+
+def _offline(local_files_only: bool | None) -> bool:
+    if local_files_only is not None:
+        return local_files_only
+    env = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    if env:
+        return env in ("1", "ON", "YES", "TRUE")
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_folder(
+    repo: str,
+    revision: str | None,
+    cache_dir: Any,
+    offline: bool,
+    files: tuple[str, ...] = FOLDER_FILES,
+) -> Path:
+    """The cached snapshot of ``repo`` at ``revision``: from the cache first when the revision is
+    a commit (or when offline), else from the Hub."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    kw: dict[str, Any] = {
+        "revision": revision,
+        "cache_dir": cache_dir,
+        "allow_patterns": list(files),
+    }
+    kw["library_name"] = "bars-zoo"
+    with hub_errors(repo, revision):
+        if offline or (revision is not None and registry.COMMIT_RE.match(revision)):
+            try:
+                path = Path(snapshot_download(repo, local_files_only=True, **kw))
+                if all((path / f).is_file() for f in files if f != CARD_FILE):
+                    return path
+            except LocalEntryNotFoundError:
+                if offline:
+                    raise
+            if offline:
+                raise LocalEntryNotFoundError(f"the cached snapshot of {repo} is incomplete")
+        return Path(snapshot_download(repo, local_files_only=False, **kw))
+
+
+@contextmanager
+def hub_errors(repo: str, revision: str | None) -> Iterator[None]:
+    """Turn huggingface_hub exceptions into bars-zoo errors (the cause is kept)."""
+    from huggingface_hub import errors as he
+
+    where = f"{repo}@{revision}" if revision else repo
+    transport = getattr(he, "HTTPError", ConnectionError)
+    try:
+        yield
+    except he.RevisionNotFoundError as e:
+        raise RevisionNotFoundError(
+            f"the Hub repo {repo} has no revision {revision!r}",
+            hint="check the branch, tag or commit sha (leave @rev out for main)",
+        ) from e
+    except he.RepositoryNotFoundError as e:
+        raise RepoNotFoundError(
+            f"no Hub repo {repo!r} (or it is private or gated)",
+            hint="check the name; for a private repo log in (`hf auth login`) or pass token=",
+        ) from e
+    except (he.LocalEntryNotFoundError, he.OfflineModeIsEnabled) as e:
+        raise OfflineError(
+            f"{where} is not in the Hugging Face cache and the Hub may not be reached",
+            hint="connect and run `bars-zoo pull` (unset HF_HUB_OFFLINE / local_files_only), or "
+            "copy the model folder here and load it as local-dir:PATH",
+        ) from e
+    except he.EntryNotFoundError as e:
+        raise HubError(
+            f"{where} lacks a file of the bars-zoo layout: {e}",
+            hint=f"a model repo holds {', '.join(FOLDER_FILES)} (bars-zoo push writes them)",
+        ) from e
+    except he.HfHubHTTPError as e:
+        raise HubError(f"the Hub refused a request for {where}: {e}") from e
+    except (transport, ConnectionError, TimeoutError) as e:
+        raise OfflineError(
+            f"cannot reach the Hugging Face Hub for {where}: {e}",
+            hint="check the network, or set HF_HUB_OFFLINE=1 to use cached files only",
+        ) from e
+
+
+def push_to_hub(
+    model_or_dir: nn.Module | str | os.PathLike[str],
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    private: bool = False,
+    create_pr: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
+    """Upload a model (saved packed) or a model folder to ``repo_id`` in one commit; returns the
+    commit sha, to pin in the registry.  The repo (and the ``revision`` branch) is created if
+    needed.  A folder is verified first, and uploaded with ``hub_repo`` set in its config."""
+    from huggingface_hub import HfApi
+
+    if repo_id.count("/") != 1:
+        raise ConfigError(f"{repo_id!r} is not a Hub repo id", hint="write ORG/NAME")
+    with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
+        stage = Path(tmp) / "model"
+        if isinstance(model_or_dir, nn.Module):
+            save_pretrained(model_or_dir, stage, pretrained_cfg={"hub_repo": repo_id})
+        else:
+            _stage_folder(Path(model_or_dir), stage, repo_id)
+        api = HfApi(token=token)
+        with hub_errors(repo_id, revision):
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision and revision != "main" and not create_pr:
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            info = api.upload_folder(
+                repo_id=repo_id,
+                folder_path=stage,
+                revision=revision,
+                create_pr=create_pr,
+                commit_message=commit_message or f"Upload {read_config(stage).architecture}",
+                allow_patterns=list(FOLDER_FILES),
+            )
+    oid = getattr(info, "oid", None)
+    if not isinstance(oid, str):
+        raise HubError(f"the Hub did not return a commit for {repo_id}")
+    log.info("pushed %s to %s at commit %s", stage.name, repo_id, oid)
+    return oid
+
+
+def _stage_folder(src: Path, stage: Path, repo_id: str) -> None:
+    """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed."""
+    load_folder(local_folder(str(src)))
+    config = read_config(src)
+    cfg = config.pretrained_cfg.model_copy(update={"hub_repo": repo_id, "revision": None})
+    config = config.model_copy(update={"pretrained_cfg": cfg})
+    files = {
+        CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
+        GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
+        WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
+    }
+    card = src / CARD_FILE
+    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    files[CARD_FILE] = text.encode()
+    write_folder(stage, files)
+    if not text or GENERATED_MARK in text:
+        write_card(stage)
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def register_bundled(
+    folder: str | os.PathLike[str], name: str | None = None, **fields: Any
+) -> PretrainedCfg:
+    """Bundle a model folder into the package as zoo model ``name`` and add its registry entry.
+
+    Verifies the folder, copies it to ``bars_zoo/pretrained/<name>/`` and writes the entry (its
+    ``pretrained_cfg`` plus the weights' sha256, updated with ``fields`` such as ``hub_repo``,
+    ``revision``, ``top1``) into ``bars_zoo/pretrained/registry.json``.
+    """
+    src = local_folder(os.fspath(folder))
+    load_folder(src)  # refuse to bundle anything that does not verify and load
+    config = read_config(src)
+    name = name or config.architecture
+    cfg = PretrainedCfg.model_validate(
+        {**config.pretrained_cfg.to_json(), **fields, "sha256": config.weights_sha256}
+    )
+    registry.validate_entry(name, cfg)
+    dest = registry.bundled_dir(name)
+    if dest.resolve() != src.resolve():
+        files = {f: (src / f).read_bytes() for f in FOLDER_FILES if (src / f).is_file()}
+        write_folder(dest, files)
+    registry.add_entry(name, cfg)
+    return cfg
+
+
+__all__ = [
+    "hub_errors",
+    "load",
+    "load_folder",
+    "locate",
+    "pull",
+    "push_to_hub",
+    "register_bundled",
+    "save_pretrained",
+    "write_card",
+]

@@ -1,0 +1,333 @@
+"""``load`` / ``save_pretrained`` on local folders and zoo names: round trips, integrity, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo import registry
+from bars_zoo.errors import (
+    ConfigError,
+    IntegrityError,
+    UnknownModelError,
+    UnsafeFileError,
+    WeightsNotPublishedError,
+)
+from bars_zoo.hub import load, pull, register_bundled, save_pretrained
+from bars_zoo.registry import PretrainedCfg
+
+TINY = """bars 1
+name "tiny"
+input 1x10x10 classes=4
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv1x1
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+def tiny_model(seed: int = 0, text: str = TINY) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    model = bars_zoo.build(bars_zoo.parse(text))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_()
+            m.bias.data.normal_()
+    return model.eval()
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(3, 1, 10, 10, generator=torch.Generator().manual_seed(7))
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> Path:
+    return save_pretrained(tiny_model(), tmp_path / "tiny")
+
+
+@pytest.fixture
+def zoo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty ``pretrained/`` resource folder (bundled weights + registry.json) for this test."""
+    root = tmp_path / "pretrained"
+    root.mkdir()
+    real = registry.resource_dir
+    monkeypatch.setattr(
+        registry, "resource_dir", lambda name: root if name == "pretrained" else real(name)
+    )
+    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    return root
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("packed", [True, False])
+def test_local_dir_round_trip_gives_identical_logits(tmp_path, x, packed):
+    model = tiny_model()
+    with torch.no_grad():
+        expected = model(x)
+    folder = save_pretrained(model, tmp_path / "m", packed=packed)
+    loaded = load(f"local-dir:{folder}")
+    with torch.no_grad():
+        assert torch.equal(loaded(x), expected)
+
+
+def test_loaded_model_is_in_eval_mode_with_spec_and_pretrained_cfg(saved):
+    model = load(f"local-dir:{saved}")
+    assert not model.training
+    assert model.spec == bars_zoo.parse(TINY)
+    cfg = model.pretrained_cfg
+    assert cfg.input_size == (1, 10, 10)
+    assert len(cfg.mean) == len(cfg.std) == 1
+
+
+def test_save_pretrained_writes_the_hub_layout(saved):
+    assert sorted(p.name for p in saved.iterdir()) == [
+        "README.md",
+        "config.json",
+        "genotype.geno",
+        "model.safetensors",
+    ]
+    config = json.loads((saved / "config.json").read_text())
+    assert config["packed"] is True
+    assert config["weights_size"] == (saved / "model.safetensors").stat().st_size
+    assert bars_zoo.read(saved / "genotype.geno") == bars_zoo.parse(TINY)
+    assert config["complexity"]["bops"] > 0
+
+
+def test_packed_file_is_smaller_than_the_unpacked_one(tmp_path):
+    model = tiny_model()
+    packed = save_pretrained(model, tmp_path / "p", packed=True) / "model.safetensors"
+    latent = save_pretrained(model, tmp_path / "u", packed=False) / "model.safetensors"
+    assert packed.stat().st_size < latent.stat().st_size / 2
+
+
+def test_unpacked_file_keeps_latent_weights_for_training(tmp_path):
+    model = tiny_model()
+    loaded = load(f"local-dir:{save_pretrained(model, tmp_path / 'u', packed=False)}")
+    assert torch.equal(loaded.stem.conv.weight, model.stem.conv.weight)
+    conv = loaded.cells[0].preprocess.conv
+    assert torch.equal(conv.weight, model.cells[0].preprocess.conv.weight)
+    assert conv.frozen_scale is None
+
+
+def test_saving_twice_gives_identical_files(tmp_path):
+    model = tiny_model()
+    a = save_pretrained(model, tmp_path / "a") / "model.safetensors"
+    b = save_pretrained(model, tmp_path / "b") / "model.safetensors"
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_save_pretrained_records_given_pretrained_cfg(tmp_path):
+    folder = save_pretrained(
+        tiny_model(),
+        tmp_path / "m",
+        pretrained_cfg={"dataset": "fashion-mnist", "mean": [0.3], "std": [0.4], "top1": 88.5},
+    )
+    cfg = load(f"local-dir:{folder}").pretrained_cfg
+    assert (cfg.dataset, cfg.mean, cfg.std, cfg.top1) == ("fashion-mnist", (0.3,), (0.4,), 88.5)
+    assert cfg.sha256 == registry.read_config(folder).weights_sha256
+
+
+def test_save_pretrained_rejects_cfg_that_contradicts_the_genotype(tmp_path):
+    with pytest.raises(ConfigError, match="input_size/num_classes"):
+        save_pretrained(tiny_model(), tmp_path / "m", pretrained_cfg={"num_classes": 10})
+
+
+def test_save_pretrained_rejects_a_plain_module(tmp_path):
+    with pytest.raises(ConfigError, match=r"needs a bars-zoo model"):
+        save_pretrained(torch.nn.Linear(2, 2), tmp_path / "m")
+
+
+def test_save_pretrained_replaces_its_own_folder_without_leftovers(tmp_path):
+    folder = save_pretrained(tiny_model(seed=0), tmp_path / "m")
+    save_pretrained(tiny_model(seed=1), folder, packed=False)
+    assert registry.read_config(folder).packed is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_save_pretrained_refuses_to_replace_a_foreign_folder(tmp_path):
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"refusing to replace .*notes\.txt"):
+        save_pretrained(tiny_model(), tmp_path / "m")
+    assert (tmp_path / "m" / "notes.txt").read_text() == "mine"
+
+
+def test_load_moves_the_model_to_the_given_device(saved):
+    model = load(f"local-dir:{saved}", device="cpu")
+    assert next(model.parameters()).device.type == "cpu"
+
+
+def test_local_dir_accepts_the_weights_file_path(saved, x):
+    a, b = load(f"local-dir:{saved}"), load(f"local-dir:{saved / 'model.safetensors'}")
+    with torch.no_grad():
+        assert torch.equal(a(x), b(x))
+
+
+# --------------------------------------------------------------------------- integrity
+
+
+def test_flipped_byte_in_weights_is_a_sha256_mismatch(saved):
+    path = saved / "model.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
+        load(f"local-dir:{saved}")
+
+
+def test_truncated_weights_file_is_refused(saved):
+    path = saved / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(IntegrityError, match="truncated"):
+        load(f"local-dir:{saved}")
+
+
+def test_pickle_checkpoint_folder_is_refused(tmp_path):
+    folder = tmp_path / "old"
+    folder.mkdir()
+    torch.save(tiny_model().state_dict(), folder / "pytorch_model.bin")
+    with pytest.raises(UnsafeFileError, match="pickle"):
+        load(f"local-dir:{folder}")
+
+
+def test_local_dir_pointing_at_a_pickle_is_refused(tmp_path):
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.zeros(1)}, path)
+    with pytest.raises(UnsafeFileError, match=r"refusing to load .*model\.pt"):
+        load(f"local-dir:{path}")
+
+
+def test_edited_genotype_beside_the_weights_is_refused(saved):
+    geno = saved / "genotype.geno"
+    geno.write_text(geno.read_text().replace("channels=12", "channels=16"))
+    with pytest.raises(IntegrityError, match=r"does not match config\.json"):
+        load(f"local-dir:{saved}")
+
+
+def test_weights_saved_for_another_genotype_are_refused(tmp_path, saved):
+    other_text = TINY.replace("channels=12", "channels=16")
+    other = save_pretrained(tiny_model(text=other_text), tmp_path / "other")
+    for name in ("genotype.geno", "config.json"):
+        (saved / name).write_bytes((other / name).read_bytes())
+    config = json.loads((saved / "config.json").read_text())
+    data = (saved / "model.safetensors").read_bytes()
+    config["weights_sha256"] = __import__("hashlib").sha256(data).hexdigest()
+    config["weights_size"] = len(data)
+    (saved / "config.json").write_text(json.dumps(config))
+    with pytest.raises(IntegrityError, match="saved for another genotype"):
+        load(f"local-dir:{saved}")
+
+
+def test_missing_config_is_an_integrity_error(saved):
+    (saved / "config.json").unlink()
+    with pytest.raises(IntegrityError, match=r"has no config\.json"):
+        load(f"local-dir:{saved}")
+
+
+def test_missing_local_folder_is_an_unknown_model(tmp_path):
+    with pytest.raises(UnknownModelError, match="no model folder at"):
+        load(f"local-dir:{tmp_path / 'nope'}")
+
+
+# --------------------------------------------------------------------------- zoo names
+
+
+def test_unknown_zoo_name_suggests_close_names():
+    with pytest.raises(
+        UnknownModelError, match=r"(?s)unknown model 'bars-bb'.*did you mean 'bars-b'"
+    ):
+        load("bars-bb")
+
+
+@pytest.mark.parametrize(
+    ("name", "dataset"), [("bars-b", "cifar10"), ("bars-d", "imagenet")], ids=["b", "d"]
+)
+def test_paper_models_say_how_to_train_and_publish_their_weights(zoo_dir, name, dataset):
+    if name not in bars_zoo.list_models():
+        pytest.skip(f"{name} is not in the zoo")
+    with pytest.raises(WeightsNotPublishedError, match=f"no pretrained weights .*{name}") as err:
+        load(name)
+    assert f"bars-zoo train {name} --dataset {dataset}" in str(err.value)
+    assert "bars-zoo push" in str(err.value)
+
+
+def test_pretrained_false_builds_the_architecture_only(zoo_dir):
+    model = load("example", pretrained=False)
+    assert not model.training
+    assert model.spec.name == "example"
+    assert model.pretrained_cfg.dataset == "cifar10"
+    assert model.pretrained_cfg.input_size == (3, 32, 32)
+
+
+def test_pretrained_false_reads_a_local_folder_genotype(saved):
+    model = load(f"local-dir:{saved}", pretrained=False)
+    assert model.spec == bars_zoo.parse(TINY)
+
+
+def test_register_bundled_makes_a_zoo_name_load_offline(zoo_dir, saved, x):
+    cfg = register_bundled(saved, "tiny-zoo", top1=50.0, train_command="bars-zoo train tiny")
+    assert (zoo_dir / "tiny-zoo" / "model.safetensors").is_file()
+    entry = registry.get("tiny-zoo")
+    assert entry == cfg and entry.top1 == 50.0
+    assert entry.sha256 == registry.read_config(saved).weights_sha256
+    assert "tiny-zoo" in registry.pretrained_names()
+    model = load("tiny-zoo")
+    assert model.pretrained_cfg == entry
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny_model()(x))
+
+
+def test_bundled_weights_not_matching_the_registry_pin_are_refused(zoo_dir, saved):
+    cfg = register_bundled(saved, "tiny-zoo")
+    registry.add_entry("tiny-zoo", cfg.model_copy(update={"sha256": "a" * 64}))
+    with pytest.raises(IntegrityError, match=r"the registry pins a{64}"):
+        load("tiny-zoo")
+
+
+def test_registered_name_without_weights_is_not_published(zoo_dir, saved):
+    cfg = register_bundled(saved, "tiny-zoo")
+    for f in (zoo_dir / "tiny-zoo").iterdir():
+        f.unlink()
+    assert registry.get("tiny-zoo") == cfg
+    assert "tiny-zoo" not in registry.pretrained_names()
+    with pytest.raises(WeightsNotPublishedError, match="tiny-zoo"):
+        load("tiny-zoo")
+
+
+def test_weights_dir_env_folder_is_searched_after_bundled(zoo_dir, tmp_path, monkeypatch, x):
+    root = tmp_path / "weights"
+    save_pretrained(tiny_model(), root / "example-tiny")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    with torch.no_grad():
+        assert torch.equal(load("example-tiny")(x), tiny_model()(x))
+
+
+def test_pull_verifies_and_returns_the_folder(saved):
+    assert pull(f"local-dir:{saved}") == saved
+    os.truncate(saved / "model.safetensors", 10)
+    with pytest.raises(IntegrityError):
+        pull(f"local-dir:{saved}")
+
+
+def test_bars_zoo_top_level_api_exposes_hub_functions():
+    assert bars_zoo.load is load
+    assert bars_zoo.save_pretrained is save_pretrained
+    assert isinstance(registry.default_cfg(bars_zoo.parse(TINY)), PretrainedCfg)

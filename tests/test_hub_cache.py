@@ -1,0 +1,188 @@
+"""Loading from a pre-filled Hugging Face cache, offline: ``hf-hub:`` names and pinned registry
+entries.  The cache is laid out as huggingface_hub lays it out (``models--org--name/refs/main``,
+``snapshots/<commit>/`` symlinks into ``blobs/``); no test touches the network."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo import registry
+from bars_zoo.errors import ConfigError, IntegrityError, OfflineError
+from bars_zoo.hub import load, pull, save_pretrained
+
+TINY = """bars 1
+name "tiny"
+input 1x10x10 classes=4
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv1x1
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+"""
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    model = bars_zoo.build(bars_zoo.parse(TINY))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def fill_cache(cache: Path, repo: str, folder: Path, commit: str, ref: str = "main") -> Path:
+    """Put ``folder``'s files into ``cache`` the way ``snapshot_download`` stores them."""
+    root = cache / ("models--" + repo.replace("/", "--"))
+    snap = root / "snapshots" / commit
+    snap.mkdir(parents=True)
+    (root / "blobs").mkdir(exist_ok=True)
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / ref).write_text(commit)
+    for f in folder.iterdir():
+        data = f.read_bytes()
+        blob = root / "blobs" / hashlib.sha256(data).hexdigest()
+        blob.write_bytes(data)
+        (snap / f.name).symlink_to(Path("..") / ".." / "blobs" / blob.name)
+    return snap
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any attempt to ask the Hub fails the test."""
+    import huggingface_hub
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the network was used")
+
+    for name in ("repo_info", "list_repo_tree", "model_info"):
+        monkeypatch.setattr(huggingface_hub.HfApi, name, refuse)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+@pytest.fixture
+def cache(tmp_path: Path) -> Path:
+    folder = save_pretrained(tiny_model(), tmp_path / "src")
+    cache = tmp_path / "hub-cache"
+    fill_cache(cache, "org/tiny", folder, COMMIT)
+    return cache
+
+
+@pytest.fixture
+def x() -> torch.Tensor:
+    return torch.randn(2, 1, 10, 10, generator=torch.Generator().manual_seed(3))
+
+
+def test_hub_cache_is_read_with_hf_hub_offline(offline, cache, x):
+    model = load("hf-hub:org/tiny", cache_dir=cache)
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny_model()(x))
+    assert not model.training
+
+
+def test_pinned_revision_is_read_with_local_files_only(cache, x):
+    model = load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=cache, local_files_only=True)
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny_model()(x))
+
+
+def test_pinned_commit_in_the_cache_needs_no_network(no_network, cache):
+    model = load("hf-hub:org/tiny", revision=COMMIT, cache_dir=cache, local_files_only=False)
+    assert model.spec.name == "tiny"
+
+
+def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(
+    no_network, cache, tmp_path, monkeypatch, x
+):
+    root = tmp_path / "pretrained"
+    real = registry.resource_dir
+    monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
+    snap_cfg = registry.read_config(cache / "models--org--tiny" / "snapshots" / COMMIT)
+    cfg = snap_cfg.pretrained_cfg.model_copy(
+        update={"hub_repo": "org/tiny", "revision": COMMIT, "top1": 12.5}
+    )
+    registry.add_entry("tiny-hub", cfg)
+    assert registry.pretrained_names() == ["tiny-hub"]
+    model = load("tiny-hub", cache_dir=cache)
+    assert model.pretrained_cfg.top1 == 12.5
+    with torch.no_grad():
+        assert torch.equal(model(x), tiny_model()(x))
+    registry.add_entry("tiny-hub", cfg.model_copy(update={"sha256": "b" * 64}))
+    with pytest.raises(IntegrityError, match=r"the registry pins b{64}"):
+        load("tiny-hub", cache_dir=cache)
+
+
+def test_offline_and_not_cached_is_an_offline_error_with_cause(cache):
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    with pytest.raises(OfflineError, match="not in the Hugging Face cache") as err:
+        load("hf-hub:org/missing", cache_dir=cache, local_files_only=True)
+    assert isinstance(err.value.__cause__, LocalEntryNotFoundError)
+    assert "local-dir:PATH" in str(err.value)
+
+
+def test_hf_hub_offline_env_forbids_download(offline, tmp_path):
+    with pytest.raises(OfflineError, match="org/missing"):
+        load("hf-hub:org/missing", cache_dir=tmp_path)
+
+
+def test_uncached_branch_offline_is_an_offline_error(offline, cache):
+    with pytest.raises(OfflineError, match="org/tiny@dev"):
+        load("hf-hub:org/tiny@dev", cache_dir=cache)
+
+
+def test_corrupted_cached_blob_is_a_sha256_mismatch(offline, cache):
+    snap = cache / "models--org--tiny" / "snapshots" / COMMIT
+    blob = (snap / "model.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[-5] ^= 0x01
+    blob.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256 mismatch") as err:
+        load("hf-hub:org/tiny", cache_dir=cache)
+    assert "delete" in str(err.value)
+
+
+def test_incomplete_snapshot_offline_is_an_offline_error(offline, cache):
+    (cache / "models--org--tiny" / "snapshots" / COMMIT / "model.safetensors").unlink()
+    with pytest.raises(OfflineError):
+        load("hf-hub:org/tiny", cache_dir=cache)
+
+
+def test_pull_returns_the_verified_snapshot_folder(offline, cache):
+    folder = pull("hf-hub:org/tiny", cache_dir=cache)
+    assert folder == cache / "models--org--tiny" / "snapshots" / COMMIT
+
+
+def test_pretrained_false_reads_the_genotype_from_the_cache(offline, cache):
+    model = load("hf-hub:org/tiny", pretrained=False, cache_dir=cache)
+    assert model.spec == bars_zoo.parse(TINY)
+
+
+@pytest.mark.parametrize(
+    ("name", "revision", "message"),
+    [
+        ("hf-hub:tiny", None, "not a Hub model name"),
+        ("hf-hub:org/tiny@main", "dev", "names revision 'main' but revision='dev'"),
+    ],
+)
+def test_malformed_hub_names_are_config_errors(name, revision, message):
+    with pytest.raises(ConfigError, match=message):
+        load(name, revision=revision, local_files_only=True)

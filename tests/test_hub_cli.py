@@ -1,0 +1,109 @@
+"""``bars-zoo list | pull | push``: thin commands over the zoo and the hub."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo import registry
+from bars_zoo.cli import main
+from bars_zoo.hub import save_pretrained
+
+COMMIT = "a1" * 20
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), tmp_path / "ex")
+
+
+@pytest.fixture
+def pretrained_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "pretrained"
+    real = registry.resource_dir
+    monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
+    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    return root
+
+
+def test_list_prints_every_zoo_model_with_its_cost(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in bars_zoo.list_models():
+        assert name in out
+    assert "BOPs" in out.splitlines()[0]
+
+
+def test_list_json_filters_by_pattern(capsys):
+    assert main(["list", "exam*", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == ["example"]
+    from bars_zoo.complexity import complexity
+
+    c = complexity("example")
+    assert (rows[0]["bops"], rows[0]["params"], rows[0]["weights"]) == (c.bops, c.params, None)
+
+
+def test_list_pretrained_shows_registry_models_only(pretrained_dir, capsys):
+    assert main(["list", "--pretrained"]) == 0
+    assert "no pretrained models match" in capsys.readouterr().out
+    cfg = registry.default_cfg(bars_zoo.load_genotype("example")).model_copy(
+        update={"hub_repo": "org/example", "revision": COMMIT, "sha256": "e" * 64, "top1": 90.0}
+    )
+    registry.add_entry("example", cfg)
+    assert main(["list", "--pretrained", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["weights"], r["top1"]) for r in rows] == [
+        ("example", "hf-hub:org/example", 90.0)
+    ]
+
+
+def test_pull_prints_the_verified_folder(folder, capsys):
+    assert main(["pull", f"local-dir:{folder}"]) == 0
+    assert capsys.readouterr().out.strip() == str(folder)
+
+
+def test_pull_of_an_unpublished_model_fails_with_the_recipe(pretrained_dir, capsys):
+    assert main(["pull", "example"]) == 1
+    err = capsys.readouterr().err
+    assert "no pretrained weights are published for 'example'" in err
+    assert "bars-zoo train example" in err
+
+
+def test_pull_offline_and_uncached_is_exit_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["pull", "hf-hub:org/none", "--cache-dir", str(tmp_path)]) == 1
+    assert "not in the Hugging Face cache" in capsys.readouterr().err
+
+
+def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
+    import huggingface_hub
+
+    seen: dict[str, Any] = {}
+
+    def create_repo(api: Any, repo_id: str, **kw: Any) -> None:
+        seen["private"] = kw["private"]
+
+    def upload_folder(api: Any, **kw: Any) -> SimpleNamespace:
+        seen["files"] = sorted(p.name for p in Path(kw["folder_path"]).iterdir())
+        seen["create_pr"] = kw["create_pr"]
+        return SimpleNamespace(oid=COMMIT)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    assert main(["push", str(folder), "org/example", "--private", "--create-pr"]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == COMMIT
+    assert f'"revision": "{COMMIT}"' in err
+    assert seen == {
+        "private": True,
+        "create_pr": True,
+        "files": ["README.md", "config.json", "genotype.geno", "model.safetensors"],
+    }

@@ -1,0 +1,208 @@
+"""``push_to_hub`` against a patched ``HfApi`` that records calls and captures the uploaded folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo.card import GENERATED_MARK, parse_front_matter
+from bars_zoo.errors import (
+    HubError,
+    IntegrityError,
+    OfflineError,
+    RepoNotFoundError,
+    RevisionNotFoundError,
+)
+from bars_zoo.hub import load, push_to_hub, save_pretrained
+
+TINY = """bars 1
+name "tiny"
+input 1x10x10 classes=4
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv1x1
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+"""
+SHA = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def tiny_model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return bars_zoo.build(bars_zoo.parse(TINY)).eval()
+
+
+class FakeHub:
+    """Records what push_to_hub asks of ``HfApi`` and keeps a copy of every uploaded file."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.uploaded = tmp / "uploaded"
+        self.tokens: list[object] = []
+        self.fail: dict[str, BaseException] = {}
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import huggingface_hub
+
+        hub = self
+        real_init = huggingface_hub.HfApi.__init__
+
+        def init(api: Any, *args: Any, **kwargs: Any) -> None:
+            hub.tokens.append(kwargs.get("token"))
+            real_init(api, *args, **kwargs)
+
+        def method(name: str):
+            def call(api: Any, *args: Any, **kwargs: Any) -> Any:
+                hub.calls.append((name, {"args": args, **kwargs}))
+                if name in hub.fail:
+                    raise hub.fail[name]
+                if name == "upload_folder":
+                    self.uploaded.mkdir()
+                    patterns = kwargs["allow_patterns"]
+                    for f in Path(kwargs["folder_path"]).iterdir():
+                        if f.name in patterns:
+                            (self.uploaded / f.name).write_bytes(f.read_bytes())
+                    return SimpleNamespace(oid=SHA, pr_url=None)
+                return SimpleNamespace(repo_id=args[0] if args else kwargs.get("repo_id"))
+
+            return call
+
+        monkeypatch.setattr(huggingface_hub.HfApi, "__init__", init)
+        for name in ("create_repo", "create_branch", "upload_folder"):
+            monkeypatch.setattr(huggingface_hub.HfApi, name, method(name))
+
+    def names(self) -> list[str]:
+        return [n for n, _ in self.calls]
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    fake = FakeHub(tmp_path)
+    fake.install(monkeypatch)
+    return fake
+
+
+def test_push_model_uploads_the_folder_in_one_commit_and_returns_its_sha(hub, tmp_path):
+    sha = push_to_hub(tiny_model(), "org/tiny", private=True, token="hf_x")
+    assert sha == SHA
+    assert hub.names() == ["create_repo", "upload_folder"]
+    create = hub.calls[0][1]
+    assert create["args"] == ("org/tiny",) and create["private"] and create["exist_ok"]
+    assert hub.tokens == ["hf_x"]
+    assert sorted(p.name for p in hub.uploaded.iterdir()) == [
+        "README.md",
+        "config.json",
+        "genotype.geno",
+        "model.safetensors",
+    ]
+    config = json.loads((hub.uploaded / "config.json").read_text())
+    assert config["pretrained_cfg"]["hub_repo"] == "org/tiny"
+    assert 'bars_zoo.load("hf-hub:org/tiny")' in (hub.uploaded / "README.md").read_text()
+
+
+def test_uploaded_folder_loads_back_with_identical_logits(hub):
+    model = tiny_model()
+    push_to_hub(model, "org/tiny")
+    x = torch.randn(2, 1, 10, 10)
+    with torch.no_grad():
+        assert torch.equal(load(f"local-dir:{hub.uploaded}")(x), model(x))
+
+
+def test_push_folder_keeps_weights_bytes_and_refreshes_a_generated_card(hub, tmp_path):
+    folder = save_pretrained(tiny_model(), tmp_path / "m")
+    push_to_hub(folder, "org/tiny", commit_message="first")
+    upload = hub.calls[-1][1]
+    assert upload["commit_message"] == "first"
+    assert upload["repo_id"] == "org/tiny"
+    assert (hub.uploaded / "model.safetensors").read_bytes() == (
+        folder / "model.safetensors"
+    ).read_bytes()
+    card = (hub.uploaded / "README.md").read_text()
+    assert GENERATED_MARK in card and "hf-hub:org/tiny" in card
+    assert parse_front_matter(card)["library_name"] == "bars-zoo"
+    assert "hf-hub:org/tiny" not in (folder / "README.md").read_text()  # source left alone
+
+
+def test_push_folder_keeps_a_hand_written_card(hub, tmp_path):
+    folder = save_pretrained(tiny_model(), tmp_path / "m")
+    (folder / "README.md").write_text("# my own card\n")
+    push_to_hub(folder, "org/tiny")
+    assert (hub.uploaded / "README.md").read_text() == "# my own card\n"
+
+
+def test_push_to_a_branch_creates_it_first(hub):
+    push_to_hub(tiny_model(), "org/tiny", revision="v1")
+    assert hub.names() == ["create_repo", "create_branch", "upload_folder"]
+    assert hub.calls[1][1]["branch"] == "v1"
+    assert hub.calls[2][1]["revision"] == "v1"
+
+
+def test_push_as_pull_request_does_not_create_a_branch(hub):
+    push_to_hub(tiny_model(), "org/tiny", create_pr=True)
+    assert hub.names() == ["create_repo", "upload_folder"]
+    assert hub.calls[1][1]["create_pr"] is True
+
+
+def test_push_refuses_a_corrupt_folder_before_talking_to_the_hub(hub, tmp_path):
+    folder = save_pretrained(tiny_model(), tmp_path / "m")
+    data = bytearray((folder / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (folder / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match="sha256 mismatch"):
+        push_to_hub(folder, "org/tiny")
+    assert hub.calls == []
+
+
+def _http_error(cls: type[Exception], status: int) -> Exception:
+    try:
+        import httpx2 as httpx
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        import httpx  # type: ignore[no-redef]
+    request = httpx.Request("POST", "https://huggingface.co/api/repos/create")
+    return cls("refused", response=httpx.Response(status, request=request))
+
+
+@pytest.mark.parametrize(
+    ("hf_error", "ours", "message"),
+    [
+        ("RepositoryNotFoundError", RepoNotFoundError, "no Hub repo 'org/tiny'"),
+        ("RevisionNotFoundError", RevisionNotFoundError, "has no revision 'v9'"),
+        ("HfHubHTTPError", HubError, "the Hub refused a request"),
+    ],
+)
+def test_hub_errors_are_wrapped_with_their_cause(hub, hf_error, ours, message):
+    from huggingface_hub import errors
+
+    cause = _http_error(getattr(errors, hf_error), 404)
+    hub.fail["upload_folder"] = cause
+    with pytest.raises(ours, match=message) as err:
+        push_to_hub(tiny_model(), "org/tiny", revision="v9")
+    assert err.value.__cause__ is cause
+
+
+def test_unreachable_hub_is_an_offline_error(hub):
+    cause = ConnectionError("no route to host")
+    hub.fail["create_repo"] = cause
+    with pytest.raises(OfflineError, match="cannot reach the Hugging Face Hub") as err:
+        push_to_hub(tiny_model(), "org/tiny")
+    assert err.value.__cause__ is cause
+
+
+def test_push_rejects_a_malformed_repo_id(hub):
+    from bars_zoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not a Hub repo id"):
+        push_to_hub(tiny_model(), "tiny")
