@@ -1,0 +1,94 @@
+"""The bundled zoo of architectures: ``genotypes/<name>.geno``, one file per network.
+
+``list_models`` lists names with shell-style wildcards (like timm's ``list_models``);
+``load_genotype`` turns a name, or a path to a ``.geno`` file, into a
+:class:`~bars_zoo.spec.NetworkSpec`.  The zoo holds the BARS paper's networks (``bars-a`` .. ``bars-f``,
+reconstructions fitted to Table 2 of Zhao et al. 2021) and the baselines the complexity counter is
+calibrated on (XNOR-Net and Bi-Real ResNet-18).  This module is torch-free.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import functools
+import os
+from pathlib import Path
+
+from bars_zoo._resources import resource_dir
+from bars_zoo.dsl import read
+from bars_zoo.errors import UnknownModelError
+from bars_zoo.spec import NetworkSpec
+
+GENOTYPE_SUFFIX = ".geno"
+
+
+def genotype_dir() -> Path:
+    """Where the bundled ``.geno`` files live."""
+    return resource_dir("genotypes")
+
+
+def _bundled() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))}
+
+
+def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+    """Sorted zoo names matching ``pattern`` (``fnmatch`` wildcards, case-sensitive).
+
+    ``pretrained=True`` keeps only the names that have published weights.
+
+    >>> list_models("bars-*")  # doctest: +SKIP
+    ['bars-a', 'bars-b', 'bars-c', 'bars-d', 'bars-e', 'bars-f']
+    """
+    names = [n for n in _bundled() if fnmatch.fnmatchcase(n, pattern)]
+    if pretrained:
+        from bars_zoo.registry import pretrained_names  # owned by the hub side
+
+        have = pretrained_names()
+        names = [n for n in names if n in have]
+    return sorted(names)
+
+
+def genotype_path(name: str) -> Path:
+    """The ``.geno`` file of a zoo name, or ``name`` itself when it is a path to a file.
+
+    Raises :class:`UnknownModelError` (with a did-you-mean hint) for anything else.
+    """
+    bundled = _bundled()
+    if name in bundled:
+        return bundled[name]
+    path = Path(name)
+    if name.endswith(GENOTYPE_SUFFIX) or os.sep in name or "/" in name:
+        if path.is_file():
+            return path
+        raise UnknownModelError(
+            f"no genotype file {name!r}",
+            hint="check the path, or give a zoo name (see `bars-zoo list`)",
+        )
+    close = difflib.get_close_matches(name, list(bundled), n=3, cutoff=0.5)
+    hint = (
+        f"did you mean {' or '.join(repr(c) for c in close)}?"
+        if close
+        else f"known models: {', '.join(bundled) or 'none'}"
+    )
+    raise UnknownModelError(f"unknown model {name!r}", hint=hint)
+
+
+def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
+    """The spec of a zoo name (``"bars-b"``) or of a ``.geno`` file path.
+
+    Parsed specs are cached (they are frozen, so sharing them is safe).  A file that does not parse
+    raises :class:`~bars_zoo.errors.GenotypeError` with located diagnostics.
+    """
+    path = genotype_path(os.fspath(name))
+    st = path.stat()
+    return _read_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=128)
+def _read_cached(path: str, mtime_ns: int, size: int) -> NetworkSpec:
+    del mtime_ns, size  # cache keys: an edited file is read again
+    return read(path)
+
+
+__all__ = ["genotype_dir", "genotype_path", "list_models", "load_genotype"]
