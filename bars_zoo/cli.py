@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "fmt": "fmt",
     "schema": "schema",
     "demo": "demo",
+    "show": "show",
     "list": "list",
     "pull": "pull",
     "push": "push",
