@@ -199,11 +199,13 @@ class _Counter:
             LayerCost(name=name, group=self.group, kind=kind, op=op, in_shape=i, out_shape=o, **kw)
         )
 
-    def conv(self, name: str, kind: Kind, k: int, i: Shape, o: Shape) -> None:
+    def conv(self, name: str, kind: Kind, k: int, i: Shape, o: Shape, stride: int = 1) -> None:
         """A ``k x k`` conv ``i -> o`` (no bias); binary convs also scale every output by beta."""
         macs = o[0] * o[1] * o[2] * i[0] * k * k
         scale = _n(o) if kind == "binary" else 0
-        op = f"{'bconv' if kind == 'binary' else 'conv'}{k}x{k}" + ("/2" if o[1] < i[1] else "")
+        op = f"{'bconv' if kind == 'binary' else 'conv'}{k}x{k}" + (
+            f"/{stride}" if stride > 1 else ""
+        )
         self.add(name, kind, op, i, o, macs=macs, params=o[0] * i[0] * k * k, elem_ops=scale)
 
     def bn(self, name: str, s: Shape) -> None:
@@ -223,25 +225,24 @@ def _n(s: Shape) -> int:
     return s[0] * s[1] * s[2]
 
 
-def _cell_op(cnt: _Counter, name: str, op: str, i: Shape, o: Shape) -> None:
+def _cell_op(cnt: _Counter, name: str, op: str, i: Shape, o: Shape, stride: int) -> None:
     """A preprocess / cell-shortcut op ``i -> o`` (see ``bars_zoo.ops.CELL_OPS``)."""
-    stride2 = o[1] != i[1] or o[2] != i[2]
     if op in ("bconv3x3", "bconv1x1"):
-        cnt.conv(f"{name}.conv", "binary", 3 if op == "bconv3x3" else 1, i, o)
+        cnt.conv(f"{name}.conv", "binary", 3 if op == "bconv3x3" else 1, i, o, stride)
         cnt.bn(f"{name}.bn", o)
     elif op == "bfr":
         half = (o[0] // 2, o[1], o[2])
         for part in ("a", "b"):
-            cnt.conv(f"{name}.conv_{part}", "binary", 3, i, half)
+            cnt.conv(f"{name}.conv_{part}", "binary", 3, i, half, stride)
             cnt.bn(f"{name}.bn_{part}", half)
             cnt.avgpool(f"{name}:pool_{part}", i, half)
             cnt.addition(f"{name}:add_{part}", half)
     elif op == "identity":
-        if stride2:
+        if stride == 2:
             cnt.avgpool(name, i, o)
     elif op == "conv1x1":
         x = i
-        if stride2:
+        if stride == 2:
             cnt.avgpool(f"{name}:pool", i, o)
             x = (i[0], o[1], o[2])
         cnt.conv(f"{name}.conv", "fp", 1, x, o)
@@ -255,7 +256,7 @@ def _cell(cnt: _Counter, p: CellPlacement) -> None:
     o: Shape = (p.c_out, *p.out_hw)
     cell = p.cell
     if uses_input(cell):
-        _cell_op(cnt, f"{base}.preprocess", cell.preprocess, i, o)
+        _cell_op(cnt, f"{base}.preprocess", cell.preprocess, i, o, p.stride)
     fan_in: dict[str, int] = {}
     for node, e in live_edges(cell):
         fan_in[node] = fan_in.get(node, 0) + 1
@@ -268,7 +269,7 @@ def _cell(cnt: _Counter, p: CellPlacement) -> None:
     for node, k in fan_in.items():
         cnt.addition(f"{base}:{node}", o, k - 1)
     if cell.shortcut != "none":
-        _cell_op(cnt, f"{base}.shortcut", cell.shortcut, i, o)
+        _cell_op(cnt, f"{base}.shortcut", cell.shortcut, i, o, p.stride)
         if cell.nodes[-1].name in fan_in:
             cnt.addition(f"{base}:output", o)
 
@@ -281,7 +282,7 @@ def count(spec: NetworkSpec, *, x2: bool = False) -> Complexity:
     stem_k = 3 if spec.stem.op == "conv3x3" else 7
     conv_hw = (-(-h0 // spec.stem.stride), -(-w0 // spec.stem.stride))
     conv_out: Shape = (spec.stem.channels, *conv_hw)
-    cnt.conv("stem.conv", "fp", stem_k, (c0, h0, w0), conv_out)
+    cnt.conv("stem.conv", "fp", stem_k, (c0, h0, w0), conv_out, spec.stem.stride)
     cnt.bn("stem.bn", conv_out)
     s = stem_output(spec)
     if spec.stem.pool == "maxpool":
