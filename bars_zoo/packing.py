@@ -44,6 +44,10 @@ BITS, BETA, SHAPE = "weight_bits", "weight_beta", "weight_shape"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _MAX_HEADER = 64 * 1024 * 1024
 _MSB_FIRST = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
+#: byte value -> its 8 signs, MSB first: (256, 8) of +1.0 / -1.0
+_SIGN_TABLE = torch.where(
+    torch.arange(256, dtype=torch.uint8).view(-1, 1) & _MSB_FIRST != 0, 1.0, -1.0
+)
 
 
 def genotype_sha256(spec: NetworkSpec) -> str:
@@ -76,8 +80,7 @@ def unpack_signs(packed: Tensor, shape: tuple[int, ...]) -> Tensor:
     n = 1
     for s in shape:
         n *= s
-    bits = (packed.view(-1, 1) & _MSB_FIRST).ne(0).flatten()[:n]  # (n,)
-    return torch.where(bits, 1.0, -1.0).to(torch.float32).view(shape)
+    return _SIGN_TABLE[packed.long()].flatten()[:n].view(shape)  # (ceil(n/8), 8) -> shape
 
 
 def binary_convs(model: nn.Module) -> dict[str, BinaryConv2d]:
@@ -243,7 +246,8 @@ def load_tensors(model: nn.Module, tensors: dict[str, Tensor], *, packed: bool) 
             if not torch.isfinite(beta) or beta < 0:
                 raise IntegrityError(f"{path}.{BETA} is {beta.item()}, not a finite scale >= 0")
             plan[path] = (tensors[f"{path}.{BITS}"], beta)
-    state = {k: v for k, v in tensors.items() if k in model.state_dict()}
+    keys = set(model.state_dict())
+    state = {k: v for k, v in tensors.items() if k in keys}
     with torch.no_grad():
         for path, (bits, beta) in plan.items():
             conv = convs[path]
