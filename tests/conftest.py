@@ -1,0 +1,19 @@
+"""Suite-wide settings.
+
+Tests use tiny tensors, where intra-op threading costs more than it saves (about 10x on a busy
+2-core machine), so torch runs single-threaded here.  Torch is imported only if a test module
+already imported it: the torch-free tests stay torch-free.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _single_threaded_torch() -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.get_num_threads() != 1:
+        torch.set_num_threads(1)
