@@ -64,6 +64,8 @@ class Limits:
     MAX_STATEMENTS = 512
     #: errors reported for one file before giving up
     MAX_ERRORS = 50
+    #: words (tokens) in one file: bounds parse time (a valid file has a few hundred)
+    MAX_WORDS = 20_000
 
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"

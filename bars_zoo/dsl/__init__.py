@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bars_zoo.dsl._assemble import Assembler, version_error
+from bars_zoo.dsl._codes import ERROR_CODES, WARNING_CODES
 from bars_zoo.dsl._printer import Anchor, Comments, collect, format
 from bars_zoo.dsl._source import KEYWORDS, SourceError, decode, scan, suggest, whole_file
 from bars_zoo.dsl._syntax import Stmt, parse_chunk
@@ -73,16 +74,15 @@ def _check(data: str | bytes, fname: str) -> Document:
     if not src.chunks:
         hint = f"a genotype starts with the line 'bars {FORMAT_VERSION}'; see docs/genotype-language.md"
         return Document(None, [whole_file(fname, "empty", "the file holds no genotype", hint)], [])
-    if len(src.chunks) > Limits.MAX_STATEMENTS:
-        c = src.chunks[Limits.MAX_STATEMENTS]
-        msg = f"the file has more than {Limits.MAX_STATEMENTS} statements"
+    if src.overflow is not None:
+        c = src.chunks[-1]
+        msg = (
+            f"the file has more than {Limits.MAX_STATEMENTS} statements"
+            if src.overflow == "statements"
+            else f"the file has more than {Limits.MAX_WORDS} words"
+        )
         diag = whole_file(
-            fname,
-            "too-large",
-            msg,
-            _TOO_MANY,
-            line=c.first + 1,
-            source_line=src.lines[c.first][:400],
+            fname, "too-large", msg, _TOO_MANY, line=c.first + 1, source_line=src.lines[c.first]
         )
         return Document(None, [diag], [])
     head = src.chunks[0]
@@ -190,6 +190,8 @@ def schema() -> dict[str, Any]:
 
 
 __all__ = [
+    "ERROR_CODES",
+    "WARNING_CODES",
     "Anchor",
     "Comments",
     "Document",

@@ -15,14 +15,13 @@ Two passes, so that one error does not hide another:
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from bars_zoo.dsl._source import Chunk, Source, suggest
-from bars_zoo.dsl._syntax import EXAMPLES, Pos, Stmt, Word
+from bars_zoo.dsl._syntax import EXAMPLES, Stmt, Word
+from bars_zoo.dsl._values import BAD, Path, Reader
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import (
     CELL_OPS,
@@ -39,12 +38,6 @@ from bars_zoo.spec import (
     StemSpec,
     check_spec,
 )
-
-Path = tuple[str | int, ...]
-
-_INT = re.compile(r"[+-]?[0-9]+")
-_BAD: Any = object()  # a value that was wrong (and has been reported)
-_MISSING: Any = object()  # "this option is required"
 
 _REQUIRED_SECTIONS = (
     ("name", "the file has no 'name' line", "add 'name \"my-net\"' below 'bars 1'"),
@@ -80,7 +73,6 @@ _LAYOUT_CODES = frozenset(
         "missing-section",
     }
 )
-_FIELD_CODES = {"channels": "bad-channels", "depth": "bad-depth", "stride": "bad-stride"}
 
 _STANDINS: dict[str, Any] = {
     "name": "unnamed",
@@ -89,17 +81,6 @@ _STANDINS: dict[str, Any] = {
     "stem": {"op": "conv3x3", "channels": 64, "stride": 1, "pool": "none"},
     "head": {"pool": "avgpool", "classifier": "linear"},
 }
-
-
-def unquote(text: str) -> str | None:
-    """The value of a ``"string"`` token (JSON escapes), or ``None`` if an escape is invalid."""
-    if "\\" not in text:
-        return text[1:-1]
-    try:
-        out = json.loads(text, strict=False)
-    except ValueError:
-        return None
-    return out if isinstance(out, str) else None
 
 
 def version_error(stmt: Stmt, src: Source) -> Diagnostic | None:
@@ -126,42 +107,22 @@ def version_error(stmt: Stmt, src: Source) -> Diagnostic | None:
     )
 
 
-class Assembler:
+class Assembler(Reader):
     """Pass 1 over the statements, then pass 2 on what survived (see the module docstring)."""
 
     def __init__(self, src: Source) -> None:
-        self.src = src
-        self.pos: dict[Path, Pos] = {}
-        self.errors: list[Diagnostic] = []
+        super().__init__(src)
         self.poisoned: set[Path] = set()
         self.failed_cells: set[str] = set()
         self.layout_incomplete = False
         self.sizes_unknown = False
-        self.anchor: Pos = (1, 1, 2)  # where file-level errors point: the 'bars 1' line
         self.singles: dict[str, Stmt] = {}
         self.parts: dict[str, Any] = {}
         self.cells: list[CellSpec] = []
         self.layout: list[StageSpec | DownsampleSpec] = []
         self.meta: dict[str, str] = {}
         self.meta_lines: dict[str, int] = {}
-        self.typos: set[str] = set()
-
-    # ----------------------------------------------------------------- diagnostics
-
-    def diag(
-        self, code: str, msg: str, at: Pos, hint: str | None = None, severity: str = "error"
-    ) -> Diagnostic:
-        line, col, end = at
-        text = self.src.lines[line - 1] if 0 < line <= len(self.src.lines) else None
-        return Diagnostic(code, msg, severity, self.src.filename, line, col, end, text, hint)  # type: ignore[arg-type]
-
-    def error(self, code: str, msg: str, at: Pos, hint: str | None = None) -> None:
-        self.errors.append(self.diag(code, msg, at, hint))
-
-    def forget(self, prefix: Path) -> None:
-        n = len(prefix)
-        for key in [k for k in self.pos if k[:n] == prefix]:
-            del self.pos[key]
+        self.cells_full = False
 
     # ----------------------------------------------------------------- pass 1
 
@@ -228,7 +189,7 @@ class Assembler:
             return
         word = st.args[0]
         value = self.string(word)
-        if value is _BAD:
+        if value is BAD:
             return
         if not value:
             self.error(
@@ -269,14 +230,14 @@ class Assembler:
             sub = Word(text, "NUMBER", shape.line, col, col + len(text))
             col += len(text) + 1
             v = self.integer(sub, f"input {field}", InputSpec, field)
-            if v is not _BAD:
+            if v is not BAD:
                 values[field] = v
                 self.pos[("input", field)] = sub.pos
         if len(values) == 3:
             self.parts["input"] = values
         else:
             self.sizes_unknown = True
-        if classes is not _BAD:
+        if classes is not BAD:
             self.parts["num_classes"] = classes
             self.pos[("num_classes",)] = got["classes"].value.pos
 
@@ -301,7 +262,7 @@ class Assembler:
         }
         self.pos[("stem", "op")] = op.pos
         self._note(("stem",), got)
-        if _BAD in d.values():
+        if BAD in d.values():
             self.sizes_unknown = True
             return
         self.parts["stem"] = d
@@ -358,7 +319,7 @@ class Assembler:
                 )
                 continue
             value = self.string(o.value) if o.value.kind == "STRING" else o.value.text
-            if value is _BAD:
+            if value is BAD:
                 continue
             if len(value) > Limits.MAX_META_LEN:
                 self.error(
@@ -378,13 +339,14 @@ class Assembler:
     def _cell(self, st: Stmt) -> None:
         name = st.args[0]
         if len(self.cells) >= Limits.MAX_CELLS:
-            if len(self.cells) == Limits.MAX_CELLS and name.text not in self.failed_cells:
+            if not self.cells_full:
                 self.error(
                     "too-large",
                     f"more than {Limits.MAX_CELLS} cells",
                     name.pos,
                     "a network needs one cell per distinct topology",
                 )
+            self.cells_full = True
             self.failed_cells.add(name.text)
             return
         path: Path = ("cells", len(self.cells))
@@ -424,7 +386,7 @@ class Assembler:
             nd, clean = self.node(node, (*path, "nodes", ni))
             d["nodes"].append(nd)
             poisoned |= not clean
-        if not ok or _BAD in d.values():
+        if not ok or BAD in d.values():
             self.failed_cells.add(name.text)
             self.forget(path)
             return
@@ -465,7 +427,7 @@ class Assembler:
                 clean = False
                 continue
             seen[src.text] = src
-            if self.choice(op, EDGE_OPS, "edge op") is _BAD:
+            if self.choice(op, EDGE_OPS, "edge op") is BAD:
                 clean = False
                 continue
             if op.text == "none":
@@ -511,7 +473,7 @@ class Assembler:
         self._add_layout(DownsampleSpec, d, path, True)
 
     def _add_layout(self, model: type[BaseModel], d: dict[str, Any], path: Path, ok: bool) -> None:
-        item = self.validated(model, d, path) if ok and _BAD not in d.values() else None
+        item = self.validated(model, d, path) if ok and BAD not in d.values() else None
         if item is None:
             self.layout_incomplete = True
             self.forget(path[:2])
@@ -528,158 +490,6 @@ class Assembler:
                 "see the hard bounds in docs/genotype-language.md",
             )
         self.layout_incomplete = True
-
-    def _note(self, path: Path, got: dict[str, Any]) -> None:
-        for key, o in got.items():
-            self.pos[(*path, _field(key))] = o.value.pos
-
-    # ----------------------------------------------------------------- values
-
-    def options(self, st: Stmt, allowed: tuple[str, ...]) -> dict[str, Any]:
-        """``key=value`` options of ``st`` by key; unknown and repeated keys are errors."""
-        got: dict[str, Any] = {}
-        self.typos = set()
-        for o in st.options:
-            key = o.key.text
-            if key not in allowed:
-                close = suggest(key, allowed)
-                if close:
-                    self.typos.add(close)
-                hint = (
-                    f"did you mean '{close}'?"
-                    if close
-                    else f"'{st.kind}' takes: " + ", ".join(allowed)
-                )
-                self.error(
-                    "unknown-option", f"unknown option '{key}' for '{st.kind}'", o.key.pos, hint
-                )
-            elif key in got:
-                self.error(
-                    "duplicate-option",
-                    f"option '{key}' is given twice",
-                    o.key.pos,
-                    "keep one of them",
-                )
-            else:
-                got[key] = o
-        return got
-
-    def take(
-        self, st: Stmt, got: dict[str, Any], key: str, conv: Any, default: Any = _MISSING
-    ) -> Any:
-        o = got.get(key)
-        if o is not None:
-            return conv(o.value)
-        if default is not _MISSING:
-            return default
-        if key in self.typos:  # already reported as "unknown option ..., did you mean '<key>'?"
-            return _BAD
-        end = st.args[0].end_column if st.args else st.keyword.end_column
-        self.error(
-            "missing-option",
-            f"'{st.kind}' needs {key}=...",
-            (st.line, st.keyword.column, end),
-            f"for example: {EXAMPLES[st.kind]}",
-        )
-        return _BAD
-
-    def integer(self, w: Word, what: str, model: type[BaseModel], field: str | None = None) -> Any:
-        field = field or what
-        lo, hi = _bounds(model, field)
-        text = w.text.lstrip("+")
-        digits = text.removeprefix("-")
-        if w.kind != "NUMBER" or not _INT.fullmatch(w.text):
-            self.error("bad-value", f"'{what}' takes a whole number, got '{w}'", w.pos)
-            return _BAD
-        if len(digits) > 18:
-            limit = f"; the limit is {hi}" if hi is not None else ""
-            self.error(
-                "too-large" if not text.startswith("-") else _FIELD_CODES.get(field, "bad-value"),
-                f"'{what}' is a {len(digits)}-digit number{limit}",
-                w.pos,
-                "see the hard bounds in docs/genotype-language.md",
-            )
-            return _BAD
-        value = int(text)
-        if lo is not None and value < lo:
-            self.error(
-                _FIELD_CODES.get(field, "bad-value"),
-                f"'{what}' must be at least {lo}, got {value}",
-                w.pos,
-            )
-            return _BAD
-        if hi is not None and value > hi:
-            self.error(
-                "too-large",
-                f"'{what}' is {value}; the limit is {hi}",
-                w.pos,
-                "see the hard bounds in docs/genotype-language.md",
-            )
-            return _BAD
-        return value
-
-    def stride(self, w: Word) -> Any:
-        if w.kind == "NUMBER" and w.text in ("1", "2"):
-            return int(w.text)
-        self.error("bad-stride", f"'stride' must be 1 or 2, got '{w}'", w.pos)
-        return _BAD
-
-    def boolean(self, w: Word) -> Any:
-        if w.kind == "NAME" and w.text in ("true", "false"):
-            return w.text == "true"
-        self.error("bad-value", f"'op_shortcut' takes true or false, got '{w}'", w.pos)
-        return _BAD
-
-    def choice(self, w: Word, choices: tuple[str, ...], what: str, code: str = "unknown-op") -> Any:
-        if w.kind == "NAME" and w.text in choices:
-            return w.text
-        close = suggest(w.text, choices, 0.5)
-        hint = f"did you mean '{close}'?" if close else "choose one of: " + ", ".join(choices)
-        if w.kind == "STRING" and w.text[1:-1] in choices:
-            hint = f"write {w.text[1:-1]} without quotes: ops are names, not strings"
-        self.error(code, f"unknown {what} '{w}'", w.pos, hint)
-        return _BAD
-
-    def cell_ref(self, w: Word) -> Any:
-        if w.kind != "NAME":
-            self.error("bad-value", f"'cell' takes the name of a cell, got '{w}'", w.pos)
-            return _BAD
-        return w.text
-
-    def string(self, w: Word) -> Any:
-        value = unquote(w.text)
-        if value is None:
-            self.error(
-                "bad-value",
-                "invalid escape in string",
-                w.pos,
-                'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
-            )
-            return _BAD
-        return value
-
-    def name_word(self, w: Word, what: str) -> bool:
-        if len(w.text) > Limits.MAX_NAME_LEN:
-            self.error(
-                "too-large",
-                f"the {what} name has {len(w.text)} characters; the limit is {Limits.MAX_NAME_LEN}",
-                w.pos,
-            )
-            return False
-        return True
-
-    def validated(self, model: type[BaseModel], d: dict[str, Any], path: Path) -> Any:
-        """``model(**d)``; the checks above make failures rare, but any is reported, located."""
-        try:
-            return model.model_validate(d)
-        except ValidationError as ve:
-            for err in ve.errors():
-                loc = path + tuple(err["loc"])
-                self.error(
-                    "bad-value", f"{'.'.join(map(str, err['loc']))}: {err['msg']}", self.locate(loc)
-                )
-            self.forget(path)
-            return None
 
     # ----------------------------------------------------------------- pass 2
 
@@ -723,24 +533,3 @@ class Assembler:
             item = spec.layout[int(p.path[1])]
             return item.cell in self.failed_cells
         return False
-
-    def locate(self, path: Path) -> Pos:
-        """Position of the longest known prefix of ``path``."""
-        p = tuple(path)
-        while p:
-            if p in self.pos:
-                return self.pos[p]
-            p = p[:-1]
-        return self.anchor
-
-
-def _field(key: str) -> str:
-    return "num_classes" if key == "classes" else key
-
-
-def _bounds(model: type[BaseModel], field: str) -> tuple[int | None, int | None]:
-    lo = hi = None
-    for m in model.model_fields[field].metadata:
-        lo = getattr(m, "ge", lo)
-        hi = getattr(m, "le", hi)
-    return lo, hi

@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import Limits
@@ -34,8 +35,7 @@ _BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _FIRST_WORD = re.compile(r"\s*([^\s:=,{}\"#]*)")
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
     """One source line split at its comment; ``depth`` = ``{`` minus ``}`` in the code part."""
 
     code: str
@@ -44,7 +44,7 @@ class Line:
 
     @property
     def blank(self) -> bool:
-        return not self.code.strip()
+        return not self.code or self.code.isspace()
 
 
 @dataclass(frozen=True)
@@ -59,12 +59,17 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Source:
-    """Decoded text cut into lines and statements."""
+    """Decoded text cut into lines and statements.
+
+    ``overflow`` is set when the file has more statements or words than the hard bounds allow; the
+    scan stops there (``scanned`` and ``chunks`` are then incomplete) and the file is rejected.
+    """
 
     filename: str
     lines: list[str]
     scanned: list[Line]
     chunks: list[Chunk]
+    overflow: str | None = None
 
     def chunk_text(self, chunk: Chunk) -> str:
         return "\n".join(self.lines[chunk.first : chunk.last + 1]) + "\n"
@@ -181,19 +186,22 @@ def split_comment(line: str) -> tuple[str, str | None]:
 
 
 def _depth(code: str) -> int:
+    if "{" not in code and "}" not in code:
+        return 0
     if '"' in code:
-        code = re.sub(r'"(?:[^"\\]|\\.)*"?', '""', code)
+        code = re.sub(r'"[^"\\]*(?:\\.[^"\\]*)*"?', '""', code)
     return code.count("{") - code.count("}")
 
 
-def scan(text: str, filename: str) -> Source:
-    """Cut decoded text into lines and statements."""
-    lines = text.split("\n")
-    scanned = []
-    for ln in lines:
-        code, comment = split_comment(ln)
-        scanned.append(Line(code, comment, _depth(code)))
-    return Source(filename, lines, scanned, _chunks(scanned))
+def _scan_line(text: str) -> Line:
+    if not text or text.isspace():
+        return Line(text, None, 0)
+    code, comment = split_comment(text)
+    return Line(code, comment, _depth(code))
+
+
+# A generous over-count of the tokens on a line (a "string" counts once).
+_WORDS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[^\s=,:{}"]+|\S')
 
 
 def first_word(code: str) -> str:
@@ -201,25 +209,34 @@ def first_word(code: str) -> str:
     return m.group(1) if m else ""
 
 
-def _starts_statement(line: Line) -> bool:
-    """A line inside an unclosed cell that is surely the next top-level statement."""
-    return first_word(line.code) in KEYWORDS and "<-" not in line.code
+def scan(text: str, filename: str) -> Source:
+    """Cut decoded text into lines and statements: one lazy pass that stops at the hard bounds.
 
+    A statement is one line, except a cell, which runs from its ``{`` to the matching ``}``.  A
+    line inside an unclosed cell that starts with a statement keyword ends the cell early (so one
+    missing ``}`` is one error); a ``{`` on the line below ``cell`` joins that cell.
+    """
+    lines = text.split("\n")
+    scanned: list[Line] = []
 
-def _chunks(scanned: list[Line]) -> list[Chunk]:
-    out: list[Chunk] = []
-    n = len(scanned)
+    def line(k: int) -> Line:
+        while len(scanned) <= k:
+            scanned.append(_scan_line(lines[len(scanned)]))
+        return scanned[k]
+
+    chunks: list[Chunk] = []
+    words = 0
+    n = len(lines)
     i = 0
     while i < n:
-        line = scanned[i]
-        if line.blank:
+        if line(i).blank:
             i += 1
             continue
-        keyword = first_word(line.code)
-        depth = line.depth
+        keyword = first_word(line(i).code)
+        depth = line(i).depth
         j = i
         while j + 1 < n:
-            nxt = scanned[j + 1]
+            nxt = line(j + 1)
             if depth <= 0:
                 # A '{' put on the line below 'cell' is one (syntax) error, not a cascade.
                 if keyword == "cell" and nxt.code.lstrip().startswith("{"):
@@ -227,13 +244,18 @@ def _chunks(scanned: list[Line]) -> list[Chunk]:
                     depth += nxt.depth
                     continue
                 break
-            if not nxt.blank and _starts_statement(nxt):
+            if not nxt.blank and first_word(nxt.code) in KEYWORDS and "<-" not in nxt.code:
                 break
             j += 1
             depth += nxt.depth
-        out.append(Chunk(i, j, keyword, closed=depth <= 0))
+        chunks.append(Chunk(i, j, keyword, closed=depth <= 0))
+        words += sum(len(_WORDS.findall(scanned[k].code)) for k in range(i, j + 1))
+        if len(chunks) > Limits.MAX_STATEMENTS:
+            return Source(filename, lines, scanned, chunks, "statements")
+        if words > Limits.MAX_WORDS:
+            return Source(filename, lines, scanned, chunks, "words")
         i = j + 1
-    return out
+    return Source(filename, lines, scanned, chunks)
 
 
 def suggest(word: str, choices: tuple[str, ...] | list[str], cutoff: float = 0.6) -> str | None:
