@@ -1,0 +1,133 @@
+"""``bars-zoo search``: run the BARS architecture search and write the found genotype.
+
+bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M --out found.geno
+bars-zoo search --preset fmnist --budget-ops 2M --out found.geno --resume     # after a crash
+bars-zoo search --preset paper --dataset cifar10 --data-dir ~/data --budget-ops 18M --dry-run
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
+
+_PRESETS = ("paper", "fmnist", "tiny")
+_DATASETS = ("fashion-mnist", "cifar10", "synthetic")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", choices=_PRESETS, default="paper", help="settings to start from")
+    p.add_argument("--dataset", choices=_DATASETS, help="data set (default: the preset's)")
+    p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
+    p.add_argument("--subset", type=int, metavar="N", help="search on N training images")
+    p.add_argument("--epochs", type=int, metavar="N", help="search epochs")
+    p.add_argument("--warmup-epochs", type=int, metavar="N", help="weights-only epochs first")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument(
+        "--budget-ops",
+        metavar="SIZE",
+        help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none: no complexity loss",
+    )
+    p.add_argument("--seed", type=int, metavar="S")
+    p.add_argument("--name", help="name written into the genotype (default bars-searched)")
+    p.add_argument("--out", metavar="FILE.geno", default="searched.geno", help="genotype to write")
+    p.add_argument(
+        "--run-dir", metavar="DIR", help="checkpoints, log.jsonl, plots (default: OUT with .run)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument(
+        "--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on for CUDA)"
+    )
+    p.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs (resume later)")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the search space, its OPs range and the steps per epoch; search nothing",
+    )
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    from bars_zoo.search.config import parse_size
+
+    return {
+        "dataset": args.dataset,
+        "subset": args.subset,
+        "epochs": args.epochs,
+        "warmup_epochs": args.warmup_epochs,
+        "batch_size": args.batch_size,
+        "budget_ops": parse_size(args.budget_ops) if args.budget_ops else None,
+        "seed": args.seed,
+        "name": args.name,
+        "amp": args.amp,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    from bars_zoo.search.presets import config_for
+
+    cfg = config_for(args.preset, **_overrides(args))
+    if args.dry_run:
+        return _dry_run(cfg, args)
+    from bars_zoo.search import search
+
+    if not args.quiet:
+        logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
+    result = search(
+        cfg,
+        device=args.device,
+        out=args.out,
+        run_dir=args.run_dir,
+        data_dir=args.data_dir,
+        resume=args.resume,
+        progress=False if args.quiet else None,
+        plots=not args.no_plots,
+        stop_after=args.stop_after,
+    )
+    if not result.finished:
+        print(
+            f"stopped after epoch {len(result.history)}/{cfg.epochs}; continue with --resume "
+            f"(run directory {result.run_dir})",
+            file=sys.stderr,
+        )
+        return 0
+    from bars_zoo.search.config import format_size
+
+    budget = format_size(cfg.budget_ops) if cfg.budget_ops else "none"
+    note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
+    print(f"wrote {result.path}: {format_size(result.ops or 0)} OPs, budget {budget}{note}")
+    print(f"log and plots: {result.run_dir}")
+    return 0 if result.budget_met else 1
+
+
+def _dry_run(cfg: object, args: argparse.Namespace) -> int:
+    from bars_zoo.data import dataset_info
+    from bars_zoo.search.config import SearchConfig, format_size
+    from bars_zoo.search.space import SearchSpace
+
+    assert isinstance(cfg, SearchConfig)
+    info = dataset_info(cfg.dataset)
+    space = SearchSpace(cfg, info.input_shape, info.num_classes)
+    lo, hi = space.ops_range()
+    n = {"fashion-mnist": 60_000, "cifar10": 50_000, "synthetic": 2048}[cfg.dataset]
+    n = min(n, cfg.subset or n)
+    steps = (n // 2) // cfg.batch_size
+    print(
+        f"preset {cfg.preset}: {cfg.dataset} {'x'.join(map(str, info.input_shape))}, "
+        f"{space.num_cells} supernet cells ({space.num_stages} stages, {cfg.nodes} nodes/cell)"
+    )
+    for s, ch in enumerate(space.channels):
+        print(f"  stage s{s + 1}: channels {ch}, optional cells {cfg.depth_choices}")
+    print(f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)}")
+    if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
+        print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
+    print(
+        f"  {cfg.epochs} epochs ({cfg.warmup_epochs} warm-up) x {steps} steps of batch "
+        f"{cfg.batch_size} on {n} images; config {cfg.fingerprint()}"
+    )
+    del args
+    return 0

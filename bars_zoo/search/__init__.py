@@ -1,0 +1,47 @@
+"""The BARS architecture search (Zhao et al., "BARS: Joint Search of Cell Topology and Layout for
+Accurate and Efficient Binary ARchitectures", 2021): supernet, strategy, derive, runner.
+
+    import bars_zoo
+    result = bars_zoo.search(preset="fmnist", budget_ops=2e6, out="found.geno")
+    print(result.path, result.ops)
+
+Modules, in dependency order: ``config`` (:class:`SearchConfig`), ``presets``, ``space`` (the search
+space, derived specs, expected OPs), ``strategy`` (alphas, Gumbel-softmax, schedules, losses),
+``supernet``, ``derive``, ``checkpoint``, ``plots``, ``runner`` (:func:`search`).  See docs/search.md.
+
+``bars_zoo.search`` is both this package and, through ``bars_zoo``'s lazy API, the function
+:func:`search`; the package is made callable so that ``bars_zoo.search(...)`` works whichever of the
+two Python's import system left on ``bars_zoo``.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from typing import Any
+
+from bars_zoo.search.config import SearchConfig, format_size, parse_size
+from bars_zoo.search.presets import PRESETS, config_for
+from bars_zoo.search.runner import SearchResult, search
+from bars_zoo.search.space import SearchSpace
+
+
+class _CallableModule(types.ModuleType):
+    """Makes ``bars_zoo.search(...)`` call :func:`search` even when it resolves to this package."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> SearchResult:
+        return search(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
+
+__all__ = [
+    "PRESETS",
+    "SearchConfig",
+    "SearchResult",
+    "SearchSpace",
+    "config_for",
+    "format_size",
+    "parse_size",
+    "search",
+]

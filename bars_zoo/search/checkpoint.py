@@ -1,0 +1,80 @@
+"""Search checkpoints: everything a resumed run needs to continue bit for bit, written atomically.
+
+One file, ``<run dir>/checkpoint.pt``, rewritten after every epoch (temporary file + rename, so a crash
+leaves the previous epoch's checkpoint intact).  It holds tensors, state dicts, numbers and strings
+only and is read with ``torch.load(weights_only=True)``: nothing is unpickled.  Contents: the config
+fingerprint and JSON, the number of finished epochs, supernet and alpha state dicts, both optimiser
+states, the Gumbel generator's state, torch's global CPU (and CUDA) RNG states, and the per-epoch
+history as JSON.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bars_zoo._io import atomic_write_bytes
+from bars_zoo.errors import CheckpointError
+from bars_zoo.search.config import SearchConfig
+
+FORMAT = 1
+FILENAME = "checkpoint.pt"
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state`` (tensors, state dicts, plain values) atomically to ``path``."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_checkpoint(path: Path, config: SearchConfig) -> dict[str, Any]:
+    """Read a checkpoint and check that it belongs to a run with exactly ``config``."""
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(
+            f"no checkpoint at {path}", hint="start the search without --resume"
+        ) from None
+    except Exception as err:  # truncated file, foreign format, pickled objects
+        raise CheckpointError(
+            f"cannot read the checkpoint {path}: {type(err).__name__}: {err}".splitlines()[0],
+            hint="the file is corrupt or not a bars-zoo search checkpoint; delete the run "
+            "directory to start over",
+        ) from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{path} is not a bars-zoo search checkpoint (format {FORMAT})",
+            hint="delete the run directory to start over",
+        )
+    if state.get("fingerprint") != config.fingerprint():
+        theirs = json.loads(state.get("config", "{}"))
+        ours = config.model_dump(mode="json")
+        diff = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        raise CheckpointError(
+            f"the checkpoint in {path.parent} belongs to a search with different settings "
+            f"({', '.join(diff) or 'unknown'})",
+            hint="resume with the same preset and options, or use another --run-dir / --out",
+        )
+    return state
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Torch's global RNG states (CPU, and CUDA on a CUDA device)."""
+    out: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        out["cuda"] = torch.cuda.get_rng_state(device)
+    return out
+
+
+def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+__all__ = ["FILENAME", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]

@@ -1,0 +1,149 @@
+"""The search configuration: one frozen pydantic model holding every knob of a BARS search.
+
+Defaults are the paper's values (Zhao et al., "BARS: Joint Search of Cell Topology and Layout for
+Accurate and Efficient Binary ARchitectures", 2021, Sec. 4 and appendix A); named presets
+(:mod:`bars_zoo.search.presets`) override some of them.  Everything that changes the numbers of a run
+is in here, so :meth:`SearchConfig.fingerprint` identifies a run for checkpoint/resume; where it runs
+(device, output paths, progress bars) is not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from bars_zoo.errors import ConfigError
+
+PreprocessOp = Literal["bconv3x3", "bconv1x1"]
+ReduceOp = Literal["bconv3x3", "bconv1x1", "bfr"]
+NormalShortcut = Literal["identity", "bconv3x3", "bconv1x1"]
+SearchEdgeOp = Literal["bconv3x3", "bconv1x1", "shortcut", "none"]
+
+MAX_SEARCH_NODES = 6  # the expected-OPs dynamic programme enumerates 2^nodes reachability sets
+
+
+class SearchConfig(BaseModel):
+    """Every setting of a search.  Build one with :func:`bars_zoo.search.presets.config_for`.
+
+    Search space (BARS Sec. 4.1-4.2, Sec. 5.1): ``len(base_channels)`` stages; stage ``s`` has one
+    mandatory cell plus ``max(depth_choices)`` optional ones (``1 + depth`` cells once derived) at
+    width ``ratio * base_channels[s]``; a stride-2 reduction cell between stages.  Cells have
+    ``nodes`` intermediate nodes; every edge (from ``in`` and earlier nodes) mixes ``edge_ops``.
+
+    Strategy (Sec. 4.3, appendix A): Gumbel-softmax temperature ``temperature * temperature_decay^e``;
+    entropy weight ``entropy_start + entropy_step * e`` (signed); complexity loss
+    ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under``.
+    ``anneal_over`` stretches both schedules so that ``epochs`` epochs traverse the schedule of
+    ``anneal_over`` paper epochs (``e -> e * anneal_over / epochs``); ``None`` keeps them per epoch.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    preset: str = "custom"
+    name: Annotated[str, Field(min_length=1, max_length=64)] = "bars-searched"
+    # data
+    dataset: Literal["fashion-mnist", "cifar10", "synthetic"] = "cifar10"
+    subset: Annotated[int, Field(ge=4)] | None = None
+    augment: bool = True
+    # search space
+    stem_channels: Annotated[int, Field(ge=1, le=1024)] = 48
+    base_channels: tuple[Annotated[int, Field(ge=2, le=2048)], ...] = (48, 96, 192)
+    width_ratios: tuple[Annotated[float, Field(gt=0.0, le=4.0)], ...] = (0.25, 0.5, 0.75, 1.0)
+    depth_choices: tuple[Annotated[int, Field(ge=0, le=16)], ...] = (0, 1, 2, 3)
+    nodes: Annotated[int, Field(ge=1, le=MAX_SEARCH_NODES)] = 4
+    edge_ops: tuple[SearchEdgeOp, ...] = ("bconv3x3", "shortcut", "none")
+    preprocess: PreprocessOp = "bconv3x3"
+    normal_shortcut: NormalShortcut = "identity"
+    reduce_preprocess: ReduceOp = "bfr"
+    reduce_shortcut: ReduceOp = "bconv3x3"
+    op_shortcut: bool = True
+    # schedule
+    epochs: Annotated[int, Field(ge=1, le=10_000)] = 50
+    warmup_epochs: Annotated[int, Field(ge=0)] = 5
+    batch_size: Annotated[int, Field(ge=2, le=65_536)] = 64
+    seed: int = 0
+    temperature: Annotated[float, Field(gt=0.0)] = 1.0
+    temperature_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+    entropy_start: float = -0.01
+    entropy_step: float = 0.001
+    anneal_over: Annotated[int, Field(ge=1)] | None = None
+    # complexity loss
+    budget_ops: Annotated[float, Field(gt=0.0)] | None = None
+    theta_over: Annotated[float, Field(ge=0.0)] = 0.2
+    theta_under: Annotated[float, Field(ge=0.0)] = 0.0
+    # optimisers
+    weight_lr: Annotated[float, Field(gt=0.0)] = 3e-4
+    weight_lr_min: Annotated[float, Field(ge=0.0)] = 0.0
+    weight_decay: Annotated[float, Field(ge=0.0)] = 0.0
+    grad_clip: Annotated[float, Field(gt=0.0)] | None = 5.0
+    arch_lr: Annotated[float, Field(gt=0.0)] = 3e-4
+    arch_weight_decay: Annotated[float, Field(ge=0.0)] = 1e-3
+    # derive
+    derive_candidates: Annotated[int, Field(ge=1, le=256)] = 8
+    derive_batches: Annotated[int, Field(ge=1)] | None = 20
+    derive_max_draws: Annotated[int, Field(ge=1, le=100_000)] = 512
+    # numerics
+    amp: Literal["auto", "bf16", "off"] = "auto"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SearchConfig:
+        if not self.base_channels:
+            raise ValueError("base_channels needs at least one stage")
+        if len(set(self.width_ratios)) != len(self.width_ratios) or not self.width_ratios:
+            raise ValueError("width_ratios must be distinct and non-empty")
+        if len(set(self.depth_choices)) != len(self.depth_choices) or not self.depth_choices:
+            raise ValueError("depth_choices must be distinct and non-empty")
+        if len(set(self.edge_ops)) != len(self.edge_ops) or not self.edge_ops:
+            raise ValueError("edge_ops must be distinct and non-empty")
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
+                "the architecture is only updated after the warm-up"
+            )
+        return self
+
+    def fingerprint(self) -> str:
+        """A short hash of every setting: a checkpoint only resumes a run with the same one."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def schedule_epoch(self, epoch: int) -> float:
+        """The epoch at which the temperature / entropy schedules stand (see ``anneal_over``)."""
+        return epoch * self.anneal_over / self.epochs if self.anneal_over else float(epoch)
+
+
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")
+_UNIT = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def parse_size(text: str | float | int) -> float:
+    """``"20M"`` -> 2e7, ``"1.5G"`` -> 1.5e9, ``"250k"`` -> 2.5e5, ``"3e6"`` -> 3e6 (decimal units)."""
+    if isinstance(text, int | float):
+        value = float(text)
+    else:
+        m = _SIZE.match(text)
+        if m is None:
+            raise ConfigError(
+                f"cannot read {text!r} as a number of operations",
+                hint="write a number with an optional k/M/G suffix, e.g. 20M or 1.5G",
+            )
+        value = float(m.group(1)) * _UNIT[m.group(2).lower()]
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"an OPs budget must be positive, got {text!r}", hint="e.g. 20M")
+    return value
+
+
+def format_size(x: float) -> str:
+    """``2e7`` -> ``"20M"``, ``1.5e9`` -> ``"1.5G"`` (inverse of :func:`parse_size` up to rounding)."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(x) >= div:
+            return f"{x / div:.4g}{unit}"
+    return f"{x:.4g}"
+
+
+__all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size"]

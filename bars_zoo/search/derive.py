@@ -1,0 +1,178 @@
+"""Deriving the searched architecture: sample candidates, keep the best one within the budget.
+
+BARS appendix A (Zhao et al. 2021): after the search, sample 8 architectures from the final
+distributions (``none`` is allowed on any edge: BARS keeps it on purpose), evaluate each on
+validation data with the supernet's weights, keep the one with the lowest validation loss.
+
+Our additions, written down in ``docs/search.md``:
+
+* candidates are scored with one-hot samples (:meth:`ArchParams.one_hot`): the supernet then computes
+  exactly the candidate network (same channels, cells and edges), with batch statistics;
+* a budget is a hard constraint on the output: draws whose ``complexity(spec).ops`` exceed it are
+  rejected and redrawn (up to ``derive_max_draws`` draws; this samples the distribution conditioned on
+  the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower stage,
+  binary edge -> ``shortcut``, one step at a time, the step saving most OPs first) until it fits; if even
+  that fails, the cheapest network found is returned with ``budget_met = False``;
+* identical draws are scored once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from bars_zoo.complexity import count
+from bars_zoo.data import BatchLoader
+from bars_zoo.search.space import Choice, SearchSpace
+from bars_zoo.search.strategy import ArchParams
+from bars_zoo.search.supernet import Supernet
+
+log = logging.getLogger("bars_zoo.search")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One derived architecture and how it scored."""
+
+    choice: Choice
+    ops: float
+    val_loss: float = float("nan")
+    val_acc: float = float("nan")
+    source: str = "sampled"  # "sampled" | "shrunk"
+
+
+@dataclass(frozen=True)
+class Derived:
+    """The outcome of :func:`derive`: the winner, every scored candidate, bookkeeping."""
+
+    best: Candidate
+    candidates: tuple[Candidate, ...]
+    draws: int
+    rejected: int
+    budget_met: bool
+
+
+def choice_ops(space: SearchSpace, choice: Choice) -> float:
+    """``complexity(spec).ops`` of a choice."""
+    return count(space.to_spec(choice, name="candidate")).ops
+
+
+def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple[Choice, float]:
+    """Greedy one-step reductions (width, depth, binary edge -> shortcut/none) until ``ops <= budget``."""
+    cfg = space.config
+    ops = choice_ops(space, choice)
+    cheaper_op = next((i for i, o in enumerate(cfg.edge_ops) if o == "shortcut"), None)
+    if cheaper_op is None:
+        cheaper_op = next((i for i, o in enumerate(cfg.edge_ops) if o == "none"), None)
+    binary = {i for i, o in enumerate(cfg.edge_ops) if o.startswith("bconv")}
+    by_width = sorted(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
+    by_depth = sorted(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
+    while ops > budget:
+        moves: list[Choice] = []
+        for s in range(space.num_stages):
+            w = by_width.index(choice.width[s])
+            if w:
+                moves.append(replace(choice, width=_set(choice.width, s, by_width[w - 1])))
+            d = by_depth.index(choice.depth[s])
+            if d:
+                moves.append(replace(choice, depth=_set(choice.depth, s, by_depth[d - 1])))
+        if cheaper_op is not None:
+            for t, row in enumerate(choice.edges):
+                for e, o in enumerate(row):
+                    if o in binary:
+                        edges = _set(choice.edges, t, _set(row, e, cheaper_op))
+                        moves.append(replace(choice, edges=edges))
+        if not moves:
+            break
+        scored = [(choice_ops(space, m), m) for m in moves]
+        best_ops, best = min(scored, key=lambda x: x[0])
+        if best_ops >= ops:
+            break
+        choice, ops = best, best_ops
+    return choice, ops
+
+
+def _set(t: tuple, i: int, v: object) -> tuple:  # type: ignore[type-arg]
+    return (*t[:i], v, *t[i + 1 :])
+
+
+@torch.no_grad()
+def evaluate(
+    net: Supernet,
+    arch: ArchParams,
+    choice: Choice,
+    loader: BatchLoader,
+    batches: int | None,
+    autocast: Callable[[], torch.autocast],
+) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``choice`` (one-hot sample) on the first ``batches`` batches."""
+    sample = arch.one_hot(choice)
+    net.train()  # batch statistics (the supernet has no running statistics)
+    loss = torch.zeros((), device=arch.edge.device)
+    correct = torch.zeros((), device=arch.edge.device)
+    n = 0
+    for i, (x, y) in enumerate(loader):
+        if batches is not None and i >= batches:
+            break
+        with autocast():
+            logits = net(x, sample)
+        loss += F.cross_entropy(logits.float(), y, reduction="sum")
+        correct += (logits.argmax(1) == y).sum()
+        n += int(y.shape[0])
+    return float(loss) / max(n, 1), float(correct) / max(n, 1)
+
+
+def derive(
+    net: Supernet,
+    arch: ArchParams,
+    loader: BatchLoader,
+    generator: torch.Generator,
+    autocast: Callable[[], torch.autocast],
+) -> Derived:
+    """Sample ``derive_candidates`` architectures within the budget, score them, keep the best."""
+    space = arch.space
+    cfg = space.config
+    budget = cfg.budget_ops
+    picked: list[Candidate] = []
+    over: list[Candidate] = []
+    draws = rejected = 0
+    while len(picked) < cfg.derive_candidates and draws < cfg.derive_max_draws:
+        choice = arch.sample_choice(generator)
+        draws += 1
+        ops = choice_ops(space, choice)
+        if budget is not None and ops > budget:
+            rejected += 1
+            over.append(Candidate(choice, ops))
+            continue
+        picked.append(Candidate(choice, ops))
+    budget_met = True
+    if not picked:
+        cheapest = min(over, key=lambda c: c.ops)
+        assert budget is not None
+        log.warning(
+            "derive: none of %d draws fits the budget of %.4g OPs (cheapest %.4g); shrinking it",
+            draws,
+            budget,
+            cheapest.ops,
+        )
+        choice, ops = shrink_to_budget(space, cheapest.choice, budget)
+        budget_met = ops <= budget
+        if not budget_met:
+            log.warning("derive: the cheapest network of the space (%.4g OPs) is over budget", ops)
+        picked = [Candidate(choice, ops, source="shrunk")]
+    scores: dict[Choice, tuple[float, float]] = {}
+    scored = []
+    for c in picked:
+        if c.choice not in scores:
+            scores[c.choice] = evaluate(net, arch, c.choice, loader, cfg.derive_batches, autocast)
+        loss, acc = scores[c.choice]
+        scored.append(replace(c, val_loss=loss, val_acc=acc))
+    best = min(scored, key=lambda c: (c.val_loss, c.ops))
+    return Derived(best, tuple(scored), draws, rejected, budget_met)
+
+
+__all__ = ["Candidate", "Derived", "choice_ops", "derive", "evaluate", "shrink_to_budget"]

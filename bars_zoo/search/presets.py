@@ -1,0 +1,88 @@
+"""Named search presets: the paper's settings, a seconds-long CPU smoke search, a Fashion-MNIST search.
+
+* ``paper`` - BARS appendix A as written: 14 cells in 3 stages (1 mandatory + up to 3 optional cells
+  per stage, 2 reduction cells), base channels 48/96/192, 4 nodes per cell, 50 epochs with 5 warm-up,
+  batch 64, Adam 3e-4 for weights (cosine to 0) and alphas (wd 1e-3), temperature 1.0 x0.9/epoch,
+  entropy weight -0.01 +0.001/epoch, theta 0.2 over the budget.
+* ``fmnist`` - the paper's space at 2/3 width (32/64/128, stem 32) for 1x28x28 images, 16 epochs on a
+  12k-image subset with the paper's schedules compressed into those epochs (``anneal_over=50``):
+  minutes on a GPU, about an hour on a laptop CPU.
+* ``tiny`` - tests and smoke runs: 8 cells (one optional cell per stage), 3 nodes, widths 8/16/32,
+  2 epochs on 128 images (batch 16).  Seconds on a CPU; the architecture it finds means nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from bars_zoo.errors import ConfigError
+from bars_zoo.search.config import SearchConfig
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "fmnist": {
+        "dataset": "fashion-mnist",
+        "stem_channels": 32,
+        "base_channels": (32, 64, 128),
+        "epochs": 16,
+        "warmup_epochs": 3,
+        "batch_size": 64,
+        "subset": 12_000,
+        "anneal_over": 50,
+        "derive_batches": 40,
+    },
+    "tiny": {
+        "dataset": "synthetic",
+        "stem_channels": 8,
+        "base_channels": (8, 16, 32),
+        "depth_choices": (0, 1),
+        "nodes": 3,
+        "epochs": 2,
+        "warmup_epochs": 1,
+        "batch_size": 16,
+        "subset": 128,
+        "anneal_over": 50,
+        "derive_candidates": 4,
+        "derive_batches": 2,
+        "arch_lr": 3e-3,
+    },
+}
+
+
+def config_for(preset: str = "paper", **overrides: Any) -> SearchConfig:
+    """The :class:`SearchConfig` of ``preset`` with ``overrides`` applied (``None`` values ignored).
+
+    >>> config_for("tiny", epochs=3).epochs
+    3
+    """
+    if preset not in PRESETS:
+        raise ConfigError(
+            f"unknown search preset {preset!r}", hint=f"choose one of: {', '.join(PRESETS)}"
+        )
+    values = {"preset": preset, **PRESETS[preset]}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _validated(values)
+
+
+def with_overrides(config: SearchConfig, **overrides: Any) -> SearchConfig:
+    """``config`` with some fields replaced (validated again; ``None`` values ignored)."""
+    values = config.model_dump()
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return _validated(values)
+
+
+def _validated(values: dict[str, Any]) -> SearchConfig:
+    try:
+        return SearchConfig(**values)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "config"
+        raise ConfigError(
+            f"invalid search setting {where}: {first['msg']}",
+            hint="see `bars-zoo search --help` and docs/search.md for the allowed values",
+        ) from None
+
+
+__all__ = ["PRESETS", "config_for", "with_overrides"]

@@ -1,0 +1,480 @@
+"""``search()``: run a BARS search end to end - data, supernet, alternating updates, checkpoints, logs,
+plots, derive - and write the found architecture as a ``.geno`` file.
+
+The loop (Zhao et al., "BARS", 2021, appendix A; first-order DARTS, Liu et al. 2019): the training
+split is cut into two seeded halves, A for the supernet weights and B for the architecture.  Each
+epoch sets the temperature, entropy weight and cosine learning rate; each step takes one batch of A
+(a weights step on a Gumbel sample drawn from detached alphas) and, after the warm-up, one batch of B
+(an alpha step on ``CE * (OPs/F)^theta + lambda * H`` with the supernet weights frozen).
+
+A run directory holds ``checkpoint.pt`` (every epoch, atomic), ``config.json``, ``log.jsonl`` (one record
+per epoch), ``derive.json`` and the PNG plots.  Batches, augmentation and Gumbel noise depend only on
+the seed and the epoch, so ``resume=True`` after a crash reaches the same result as an uninterrupted
+run (bit for bit on the same device).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import itertools
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from bars_zoo._io import atomic_write_text
+from bars_zoo.complexity import count
+from bars_zoo.data import Augment, BatchLoader, load_images, split_indices
+from bars_zoo.dsl import check, format
+from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.search import checkpoint as ckpt
+from bars_zoo.search.config import SearchConfig, format_size
+from bars_zoo.search.derive import Derived, derive
+from bars_zoo.search.presets import config_for, with_overrides
+from bars_zoo.search.space import SearchSpace, node_name
+from bars_zoo.search.strategy import (
+    ArchParams,
+    arch_loss,
+    entropy_weight,
+    is_warmup,
+    temperature,
+    weight_lr,
+)
+from bars_zoo.search.supernet import Supernet
+from bars_zoo.spec import NetworkSpec
+
+log = logging.getLogger("bars_zoo.search")
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``)."""
+
+    config: SearchConfig
+    spec: NetworkSpec | None
+    path: Path | None
+    run_dir: Path | None
+    finished: bool
+    history: tuple[dict[str, Any], ...] = ()
+    candidates: tuple[dict[str, Any], ...] = ()
+    budget_met: bool | None = None
+    expected_ops: float | None = None
+    ops: float | None = None
+    alphas: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` -> CUDA when available, else CPU; a CUDA request without CUDA is a usage error."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "--device cuda was asked for but CUDA is not available", hint="use --device cpu"
+        )
+    return dev
+
+
+def _autocast(cfg: SearchConfig, device: torch.device) -> Callable[[], Any]:
+    use = cfg.amp == "bf16" or (
+        cfg.amp == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
+    )
+    if not use:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+
+
+def search(
+    config: SearchConfig | None = None,
+    /,
+    *,
+    preset: str | None = None,
+    device: torch.device | str | None = None,
+    out: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    progress: bool | None = None,
+    plots: bool = True,
+    stop_after: int | None = None,
+    **overrides: Any,
+) -> SearchResult:
+    """Run a BARS search and write the derived genotype to ``out``.
+
+    ``config`` or ``preset`` (``"paper"``, ``"fmnist"``, ``"tiny"``) plus keyword ``overrides`` of any
+    :class:`SearchConfig` field (``epochs=3``, ``budget_ops=20e6`` ...).  ``run_dir`` (default
+    ``<out>.run`` next to ``out``; none when both are ``None``) receives checkpoints, logs and plots;
+    ``resume`` continues the run found there.  ``stop_after`` ends this call after that many epochs,
+    leaving a resumable checkpoint.  ``progress``: tqdm bars (default: when stderr is a terminal).
+    """
+    if config is None:
+        cfg = config_for(preset or "paper", **overrides)
+    elif preset is not None:
+        raise ConfigError("pass either a SearchConfig or a preset name, not both")
+    else:
+        cfg = with_overrides(config, **overrides)
+    out_path = Path(out) if out is not None else None
+    rdir = (
+        Path(run_dir)
+        if run_dir is not None
+        else (out_path.with_suffix(".run") if out_path else None)
+    )
+    run = _Run(cfg, resolve_device(device), rdir, data_dir, progress)
+    run.start(resume)
+    run.train(stop_after)
+    if run.epoch < cfg.epochs:
+        run.finish_plots(plots)
+        return run.result(None, None, None)
+    derived = derive(run.net, run.arch, run.val_loader, run.derive_generator(), run.autocast)
+    spec, text = run.make_spec(derived)
+    if out_path is not None:
+        atomic_write_text(out_path, text)
+        log.info("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
+    run.finish_plots(plots)
+    return run.result(spec, out_path, derived)
+
+
+class _Run:
+    """The state of one search run (model, optimisers, RNG, history) and its epoch loop."""
+
+    def __init__(
+        self,
+        cfg: SearchConfig,
+        device: torch.device,
+        run_dir: Path | None,
+        data_dir: str | Path | None,
+        progress: bool | None,
+    ) -> None:
+        self.cfg, self.device, self.run_dir = cfg, device, run_dir
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        data = load_images(
+            cfg.dataset, "train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed
+        )
+        half_a, half_b = split_indices(len(data), (0.5, 0.5), seed=cfg.seed)
+        if min(len(half_a), len(half_b)) < cfg.batch_size:
+            raise ConfigError(
+                f"each half of the {len(data)} training images is smaller than one batch "
+                f"({cfg.batch_size})",
+                hint="use a larger --subset or a smaller --batch-size",
+            )
+        aug = Augment.for_dataset(cfg.dataset) if cfg.augment else None
+        set_a, set_b = data.subset(half_a), data.subset(half_b)
+        self.loader_a = BatchLoader(
+            set_a, cfg.batch_size, augment=aug, drop_last=True, device=device, seed=cfg.seed
+        )
+        self.loader_b = BatchLoader(
+            set_b, cfg.batch_size, drop_last=True, device=device, seed=cfg.seed + 1
+        )
+        self.val_loader = BatchLoader(set_b, cfg.batch_size, shuffle=False, device=device)
+        self.steps = min(len(self.loader_a), len(self.loader_b))
+        self.space = SearchSpace(cfg, data.info.input_shape, data.info.num_classes)
+        torch.manual_seed(cfg.seed)
+        self.net = Supernet(self.space).to(device)
+        self.arch = ArchParams(self.space).to(device)
+        self.w_opt = torch.optim.Adam(
+            self.net.parameters(), lr=cfg.weight_lr, weight_decay=cfg.weight_decay
+        )
+        self.a_opt = torch.optim.Adam(
+            self.arch.parameters(), lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay
+        )
+        self.gumbel = torch.Generator().manual_seed(cfg.seed)
+        self.autocast = _autocast(cfg, device)
+        self.history: list[dict[str, Any]] = []
+        self.epoch = 0
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def start(self, resume: bool) -> None:
+        if self.run_dir is None:
+            if resume:
+                raise ConfigError("resume needs a run directory", hint="pass run_dir or out")
+            return
+        path = self.run_dir / ckpt.FILENAME
+        if path.exists() and not resume:
+            raise CheckpointError(
+                f"{self.run_dir} already holds a search checkpoint",
+                hint="pass --resume to continue that run, or delete the directory / choose another "
+                "--run-dir or --out",
+            )
+        if resume and path.exists():
+            state = ckpt.load_checkpoint(path, self.cfg)
+            self.net.load_state_dict(state["supernet"])
+            self.arch.load_state_dict(state["arch"])
+            self.w_opt.load_state_dict(state["w_opt"])
+            self.a_opt.load_state_dict(state["a_opt"])
+            self.gumbel.set_state(state["gumbel_rng"])
+            ckpt.set_rng_state(state["rng"], self.device)
+            self.history = json.loads(state["history"])
+            self.epoch = int(state["epoch"])
+            log.info("resuming %s after epoch %d/%d", self.run_dir, self.epoch, self.cfg.epochs)
+        elif resume:
+            log.info("no checkpoint in %s: starting a new search", self.run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        cfg_json = json.dumps(self.cfg.model_dump(mode="json"), indent=2) + "\n"
+        atomic_write_text(self.run_dir / "config.json", cfg_json)
+
+    def save(self) -> None:
+        if self.run_dir is None:
+            return
+        state = {
+            "fingerprint": self.cfg.fingerprint(),
+            "config": json.dumps(self.cfg.model_dump(mode="json")),
+            "epoch": self.epoch,
+            "supernet": self.net.state_dict(),
+            "arch": self.arch.state_dict(),
+            "w_opt": self.w_opt.state_dict(),
+            "a_opt": self.a_opt.state_dict(),
+            "gumbel_rng": self.gumbel.get_state(),
+            "rng": ckpt.rng_state(self.device),
+            "history": json.dumps(self.history),
+        }
+        ckpt.save_checkpoint(self.run_dir / ckpt.FILENAME, state)
+        lines = "".join(json.dumps(r) + "\n" for r in self.history)
+        atomic_write_text(self.run_dir / "log.jsonl", lines)
+
+    # ------------------------------------------------------------------ training
+
+    def train(self, stop_after: int | None) -> None:
+        end = (
+            self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
+        )
+        while self.epoch < end:
+            record = self._epoch(self.epoch)
+            self.history.append(record)
+            self.epoch += 1
+            self.save()
+            log.info(_summary(record, self.cfg))
+
+    def _epoch(self, epoch: int) -> dict[str, Any]:
+        cfg, net, arch = self.cfg, self.net, self.arch
+        tau, lam, lr = temperature(cfg, epoch), entropy_weight(cfg, epoch), weight_lr(cfg, epoch)
+        for group in self.w_opt.param_groups:
+            group["lr"] = lr
+        warm = is_warmup(cfg, epoch)
+        self.loader_a.set_epoch(epoch)
+        self.loader_b.set_epoch(epoch)
+        batches_b = iter(self.loader_b) if not warm else None
+        zero = torch.zeros((), device=self.device)
+        st = {k: zero.clone() for k in ("w_loss", "w_acc", "a_loss", "a_acc", "factor", "entropy")}
+        weights = list(net.parameters())
+        t0 = time.perf_counter()
+        bar = tqdm(
+            itertools.islice(self.loader_a, self.steps),
+            total=self.steps,
+            desc=f"search {epoch + 1}/{cfg.epochs}" + (" warm-up" if warm else ""),
+            disable=not self.progress,
+            leave=False,
+            file=sys.stderr,
+        )
+        net.train()
+        for xa, ya in bar:
+            sample = arch.sample(tau, self.gumbel, detach=True)
+            with self.autocast():
+                logits = net(xa, sample)
+            loss = F.cross_entropy(logits.float(), ya)
+            self.w_opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
+            self.w_opt.step()
+            st["w_loss"] += loss.detach()
+            st["w_acc"] += (logits.detach().argmax(1) == ya).float().mean()
+            if batches_b is None:
+                continue
+            xb, yb = next(batches_b)
+            sample = arch.sample(tau, self.gumbel)
+            for p in weights:
+                p.requires_grad_(False)
+            with self.autocast():
+                logits = net(xb, sample)
+            ce = F.cross_entropy(logits.float(), yb)
+            a_loss, parts = arch_loss(cfg, ce, arch, epoch)
+            self.a_opt.zero_grad(set_to_none=True)
+            a_loss.backward()
+            self.a_opt.step()
+            for p in weights:
+                p.requires_grad_(True)
+            st["a_loss"] += ce.detach()
+            st["a_acc"] += (logits.detach().argmax(1) == yb).float().mean()
+            st["factor"] += parts["factor"]
+            st["entropy"] += parts["entropy"]
+        bar.close()
+        n = self.steps
+        mean = {k: float(v) / n for k, v in st.items()}
+        rec: dict[str, Any] = {
+            "epoch": epoch,
+            "phase": "warmup" if warm else "search",
+            "steps": n,
+            "seconds": round(time.perf_counter() - t0, 3),
+            "lr": lr,
+            "temperature": tau,
+            "entropy_weight": lam,
+            "train_loss": mean["w_loss"],
+            "train_acc": mean["w_acc"],
+            "val_loss": None if warm else mean["a_loss"],
+            "val_acc": None if warm else mean["a_acc"],
+            "complexity_factor": None if warm else mean["factor"],
+        }
+        return {**rec, **self._arch_state()}
+
+    def _arch_state(self) -> dict[str, Any]:
+        """Distributions, entropy and complexity of the current alphas (for the log and plots)."""
+        sp, cfg = self.space, self.cfg
+        with torch.no_grad():
+            edge_p, width_p, depth_p = (p.float().cpu() for p in self.arch.probs())
+            exp = sp.expected_complexity(edge_p.double(), width_p.double(), depth_p.double())
+            ent = float(self.arch.entropy())
+        best = sp.argmax_choice(edge_p, width_p, depth_p)
+        labels = [f"{node_name(k)}<-{node_name(j)}" for k, j in sp.edges]
+        stages = [f"s{s + 1}" for s in range(sp.num_stages)]
+        r4 = lambda xs: [round(float(x), 4) for x in xs]  # noqa: E731
+        sc = cfg.edge_ops.index("shortcut") if "shortcut" in cfg.edge_ops else None
+        return {
+            "entropy": ent,
+            "expected_ops": float(exp["ops"]),
+            "expected_bops": float(exp["bops"]),
+            "expected_flops": float(exp["flops"]),
+            "argmax_ops": count(sp.to_spec(best, name="argmax")).ops,
+            "budget_ops": cfg.budget_ops,
+            "shortcut_prob": {
+                t: round(float(edge_p[i, :, sc].mean()), 4) for i, t in enumerate(sp.cell_types)
+            }
+            if sc is not None
+            else {},
+            "edge_ops": list(cfg.edge_ops),
+            "width_ratios": list(cfg.width_ratios),
+            "depth_choices": list(cfg.depth_choices),
+            "dist": {
+                "edges": {
+                    t: {lab: r4(edge_p[i, e]) for e, lab in enumerate(labels)}
+                    for i, t in enumerate(sp.cell_types)
+                },
+                "width": {st: r4(width_p[s]) for s, st in enumerate(stages)},
+                "depth": {st: r4(depth_p[s]) for s, st in enumerate(stages)},
+            },
+        }
+
+    # ------------------------------------------------------------------ outputs
+
+    def derive_generator(self) -> torch.Generator:
+        return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
+
+    def make_spec(self, derived: Derived) -> tuple[NetworkSpec, str]:
+        """The derived spec with provenance in ``meta``, and its canonical text (checked)."""
+        from bars_zoo import __version__
+
+        cfg, sp, best = self.cfg, self.space, derived.best
+        stages = [f"s{s + 1}" for s in range(sp.num_stages)]
+        meta = {
+            "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
+            "preset": cfg.preset,
+            "dataset": cfg.dataset,
+            "budget_ops": format_size(cfg.budget_ops) if cfg.budget_ops else "none",
+            "budget_met": "true" if derived.budget_met else "false",
+            "ops": format_size(best.ops),
+            "expected_ops": format_size(self.expected_ops()),
+            "seed": str(cfg.seed),
+            "epochs": str(cfg.epochs),
+            "width_ratios": ",".join(
+                f"{st}={cfg.width_ratios[w]:g}"
+                for st, w in zip(stages, best.choice.width, strict=True)
+            ),
+            "optional_cells": ",".join(
+                f"{st}={cfg.depth_choices[d]}"
+                for st, d in zip(stages, best.choice.depth, strict=True)
+            ),
+            "candidate_losses": ",".join(f"{c.val_loss:.4f}" for c in derived.candidates),
+            "candidate_ops": ",".join(format_size(c.ops) for c in derived.candidates),
+            "val_loss": f"{best.val_loss:.4f}",
+            "config": cfg.fingerprint(),
+            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+            "bars_zoo": __version__,
+        }
+        spec = sp.to_spec(best.choice, name=cfg.name, meta=meta)
+        header = [
+            f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}"
+            + (f" under a budget of {format_size(cfg.budget_ops)} OPs" if cfg.budget_ops else ""),
+            "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
+        ]
+        text = format(spec, header=header)
+        doc = check(text, f"{cfg.name}.geno")
+        if doc.spec is None or doc.spec != spec:  # pragma: no cover - a bug, not a user error
+            raise RuntimeError("derived genotype does not round-trip: " + str(doc.errors))
+        if not derived.budget_met:
+            log.warning(
+                "the derived network needs %s OPs, over the budget of %s: no network of this search "
+                "space fits (see meta budget_met)",
+                format_size(best.ops),
+                format_size(cfg.budget_ops or 0),
+            )
+        if self.run_dir is not None:
+            info = {
+                "draws": derived.draws,
+                "rejected_over_budget": derived.rejected,
+                "budget_met": derived.budget_met,
+                "best": _cand(derived.best),
+                "candidates": [_cand(c) for c in derived.candidates],
+            }
+            atomic_write_text(self.run_dir / "derive.json", json.dumps(info, indent=2) + "\n")
+        return spec, text
+
+    def expected_ops(self) -> float:
+        with torch.no_grad():
+            return float(self.arch.expected_complexity()["ops"])
+
+    def finish_plots(self, plots: bool) -> None:
+        if plots and self.run_dir is not None and self.history:
+            from bars_zoo.search.plots import write_plots
+
+            write_plots(self.history, self.run_dir)
+
+    def result(
+        self, spec: NetworkSpec | None, path: Path | None, derived: Derived | None
+    ) -> SearchResult:
+        return SearchResult(
+            config=self.cfg,
+            spec=spec,
+            path=path,
+            run_dir=self.run_dir,
+            finished=derived is not None,
+            history=tuple(self.history),
+            candidates=tuple(_cand(c) for c in derived.candidates) if derived else (),
+            budget_met=derived.budget_met if derived else None,
+            expected_ops=self.expected_ops(),
+            ops=derived.best.ops if derived else None,
+            alphas={k: v.detach().cpu().clone() for k, v in self.arch.state_dict().items()},
+        )
+
+
+def _cand(c: Any) -> dict[str, Any]:
+    return {
+        "ops": c.ops,
+        "val_loss": c.val_loss,
+        "val_acc": c.val_acc,
+        "source": c.source,
+        "edges": [list(r) for r in c.choice.edges],
+        "width": list(c.choice.width),
+        "depth": list(c.choice.depth),
+    }
+
+
+def _summary(r: dict[str, Any], cfg: SearchConfig) -> str:
+    val = "" if r["val_loss"] is None else f" val {r['val_loss']:.3f}/{r['val_acc']:.3f}"
+    return (
+        f"epoch {r['epoch'] + 1}/{cfg.epochs} [{r['phase']}] train {r['train_loss']:.3f}/"
+        f"{r['train_acc']:.3f}{val} tau {r['temperature']:.3f} lambda {r['entropy_weight']:+.4f} "
+        f"E[OPs] {format_size(r['expected_ops'])} argmax {format_size(r['argmax_ops'])} "
+        f"({r['seconds']:.1f}s)"
+    )
+
+
+__all__ = ["SearchResult", "resolve_device", "search"]
