@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "pull": "pull",
     "push": "push",
     "card": "card",
+    "search": "search",
 }
 
 
