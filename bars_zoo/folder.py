@@ -250,8 +250,9 @@ def load_folder(
     return model.to(device) if device is not None else model
 
 
-def write_card(folder: str | os.PathLike[str]) -> Path:
-    """Regenerate ``README.md`` of a model folder from its config and genotype (atomically)."""
+def write_card(folder: str | os.PathLike[str], *, load_name: str | None = None) -> Path:
+    """Regenerate ``README.md`` of a model folder from its config and genotype (atomically);
+    ``load_name`` is the name its usage section loads (default: ``hf-hub:`` repo or local-dir)."""
     path = Path(folder)
     config = read_config(path)
     spec = read_genotype(path / GENOTYPE_FILE)
@@ -262,6 +263,7 @@ def write_card(folder: str | os.PathLike[str]) -> Path:
         packed=config.packed,
         complexity_summary=complexity(spec).summary(),
         files=sizes,
+        load_name=load_name,
     )
     atomic_write_text(path / CARD_FILE, text)
     return path / CARD_FILE

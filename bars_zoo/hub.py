@@ -324,20 +324,28 @@ def push_to_hub(
 def _stage_folder(src: Path, stage: Path, repo_id: str) -> None:
     """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed."""
     load_folder(local_folder(str(src)))
-    config = read_config(src)
-    cfg = config.pretrained_cfg.model_copy(update={"hub_repo": repo_id, "revision": None})
-    config = config.model_copy(update={"pretrained_cfg": cfg})
-    files = {
-        CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
-        GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
-        WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
-    }
+    cfg = read_config(src).pretrained_cfg
+    _copy_with_cfg(src, stage, cfg.model_copy(update={"hub_repo": repo_id, "revision": None}))
+
+
+def _copy_with_cfg(src: Path, dest: Path, cfg: PretrainedCfg, load_name: str | None = None) -> Path:
+    """Copy a model folder (weights byte for byte) with ``cfg`` in its ``config.json``; a
+    generated (or missing) card is regenerated, a hand-written one kept."""
+    config = read_config(src).model_copy(update={"pretrained_cfg": cfg})
     card = src / CARD_FILE
     text = card.read_text(encoding="utf-8") if card.is_file() else ""
-    files[CARD_FILE] = text.encode()
-    write_folder(stage, files)
+    dest = write_folder(
+        dest,
+        {
+            CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
+            GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
+            WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
+            CARD_FILE: text.encode(),
+        },
+    )
     if not text or GENERATED_MARK in text:
-        write_card(stage)
+        write_card(dest, load_name=load_name)
+    return dest
 
 
 # --------------------------------------------------------------------------- registry
@@ -349,21 +357,19 @@ def register_bundled(
     """Bundle a model folder into the package as zoo model ``name`` and add its registry entry.
 
     Verifies the folder, copies it to ``bars_zoo/pretrained/<name>/`` and writes the entry (its
-    ``pretrained_cfg`` plus the weights' sha256, updated with ``fields`` such as ``hub_repo``,
-    ``revision``, ``top1``) into ``bars_zoo/pretrained/registry.json``.
+    ``pretrained_cfg`` plus the weights' sha256, updated with ``fields`` such as ``top1``,
+    ``train_command``, ``hardware``, ``hub_repo``/``revision``) into
+    ``bars_zoo/pretrained/registry.json``.  The bundled ``config.json`` gets the same config and a
+    generated card is rewritten to load ``name``.  The weights file is copied byte for byte.
     """
     src = local_folder(os.fspath(folder))
     load_folder(src)  # refuse to bundle anything that does not verify and load
     config = read_config(src)
     name = name or config.architecture
-    cfg = PretrainedCfg.model_validate(
-        {**config.pretrained_cfg.to_json(), **fields, "sha256": config.weights_sha256}
+    cfg = registry.validate_entry(
+        name, {**config.pretrained_cfg.to_json(), **fields, "sha256": config.weights_sha256}
     )
-    registry.validate_entry(name, cfg)
-    dest = registry.bundled_dir(name)
-    if dest.resolve() != src.resolve():
-        files = {f: (src / f).read_bytes() for f in FOLDER_FILES if (src / f).is_file()}
-        write_folder(dest, files)
+    _copy_with_cfg(src, registry.bundled_dir(name), cfg, load_name=name)
     registry.add_entry(name, cfg)
     return cfg
 

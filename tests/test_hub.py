@@ -291,8 +291,20 @@ def test_register_bundled_makes_a_zoo_name_load_offline(zoo_dir, saved, x):
     assert "tiny-zoo" in registry.pretrained_names()
     model = load("tiny-zoo")
     assert model.pretrained_cfg == entry
+    bundled = zoo_dir / "tiny-zoo"
+    assert registry.read_config(bundled).pretrained_cfg.top1 == 50.0
+    assert 'bars_zoo.load("tiny-zoo")' in (bundled / "README.md").read_text()
+    assert (bundled / "model.safetensors").read_bytes() == (
+        saved / "model.safetensors"
+    ).read_bytes()
     with torch.no_grad():
         assert torch.equal(model(x), tiny_model()(x))
+
+
+def test_register_bundled_rejects_invalid_fields(zoo_dir, saved):
+    with pytest.raises(ConfigError, match=r"registry entry 'tiny-zoo': top1"):
+        register_bundled(saved, "tiny-zoo", top1=150.0)
+    assert registry.entries() == {}
 
 
 def test_bundled_weights_not_matching_the_registry_pin_are_refused(zoo_dir, saved):
