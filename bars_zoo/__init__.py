@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "train": "bars_zoo.train",
     "evaluate": "bars_zoo.train",
     "deploy": "bars_zoo.deploy",
+    "load_deployed": "bars_zoo.deploy",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
