@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "push": "push",
     "card": "card",
     "search": "search",
+    "deploy": "deploy",
 }
 
 

@@ -1,0 +1,75 @@
+"""``bars-zoo deploy NAME|DIR -o DIR``: a pretrained model as a packed 1-bit inference folder.
+
+The output folder is the packed model folder of ``bars_zoo.save_pretrained`` (``config.json``,
+``genotype.geno``, ``model.safetensors`` with sign bits + one ``beta`` per binary conv, ``README.md``);
+``bars_zoo.load_deployed(DIR)`` turns it into the XNOR-popcount module.  Before writing, the command
+runs one random input through both the emulated and the deployed model and reports how they agree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "convert a pretrained model into a packed XNOR-popcount inference folder (docs/deploy.md)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "model", metavar="NAME|DIR", help="zoo name, model folder, local-dir: or hf-hub:"
+    )
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("--revision", help="Hub branch, tag or commit (hf-hub: and registry names)")
+    p.add_argument("--no-check", action="store_true", help="skip the emulated-vs-deployed check")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    import torch
+
+    from bars_zoo.deploy import deploy, save
+    from bars_zoo.hub import load
+
+    name = args.model
+    if Path(name).expanduser().is_dir() and not name.startswith(("local-dir:", "hf-hub:")):
+        name = f"local-dir:{name}"
+    kwargs = {"revision": args.revision} if args.revision else {}
+    model = load(name, **kwargs).cpu().eval()
+    deployed = deploy(model)
+    summary: dict[str, object] = {
+        "model": deployed.spec.name,
+        "backend": deployed.backend,
+        **deployed.packed_bytes(),
+    }
+    if not args.no_check:
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(2, *deployed.spec.input_shape, generator=gen)
+        with torch.no_grad():
+            want, got = model(x), deployed(x)
+        summary["check_max_abs_diff"] = float((want - got).abs().max())
+        summary["check_bit_exact"] = bool(torch.equal(want, got))
+        summary["check_same_argmax"] = bool(torch.equal(want.argmax(1), got.argmax(1)))
+    folder = save(model, args.output)
+    summary["folder"] = os.fspath(folder)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    binary = int(summary["binary_packed"])  # type: ignore[call-overload]
+    as_f32 = int(summary["binary_as_float32"])  # type: ignore[call-overload]
+    print(f"wrote {folder}  ({summary['model']}, kernel: {summary['backend']})")
+    print(
+        f"binary weights: {binary / 1024:.1f} KiB packed vs {as_f32 / 1024:.1f} KiB float32 "
+        f"({as_f32 / max(binary, 1):.1f}x smaller); full precision: "
+        f"{int(summary['full_precision']) / 1024:.1f} KiB"  # type: ignore[call-overload]
+    )
+    if not args.no_check:
+        exact = "bit-exact" if summary["check_bit_exact"] else "not bit-exact"
+        print(
+            f"check on a random batch: {exact}, max |logit diff| "
+            f"{summary['check_max_abs_diff']:.3g}, same argmax: {summary['check_same_argmax']}"
+        )
+    print(f"load it with: bars_zoo.load_deployed({os.fspath(folder)!r})")
+    return 0
