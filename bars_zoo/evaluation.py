@@ -1,0 +1,265 @@
+"""Evaluation: top-1 / top-5 accuracy and mean cross-entropy of a classifier on a data set split.
+
+:func:`evaluate` is what ``bars-zoo eval`` and the end of ``bars-zoo train`` call.  It feeds the
+model exactly what training fed it (:class:`bars_zoo.data.BatchLoader` normalisation, no
+augmentation), in eval mode, without gradients.  Top-5 is reported when the model has at least 10
+classes (below that it is close to meaningless); every metric is a fraction in [0, 1].
+
+Splits: ``test`` (the official test set; ImageNet's ``val/`` folder), ``val`` (the validation images
+held out of the training set by :func:`bars_zoo.recipes.holdout`, the ones training selects on) and
+``train`` (the rest of the training set).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bars_zoo.data import BatchLoader, ImageSet, dataset_info, load_images, make_synthetic
+from bars_zoo.errors import ConfigError, UnknownModelError
+from bars_zoo.recipes import holdout, recipe
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("test", "val", "train")
+
+
+def accumulate(
+    model: nn.Module,
+    batches: Iterable[tuple[Tensor, Tensor]],
+    *,
+    device: torch.device | None = None,
+    amp: bool = False,
+    channels_last: bool = False,
+) -> Tensor:
+    """Sums over ``batches``: ``[loss_sum, top1_correct, top5_correct, n]`` (float64, on ``device``).
+
+    Sums rather than means, so that shards of a data set (one per process) add up exactly.
+    """
+    was_training = model.training
+    model.eval()
+    tally = torch.zeros(4, dtype=torch.float64, device=device)
+    try:
+        with torch.no_grad():
+            for x, y in batches:
+                if device is not None:
+                    x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                if x.shape[0] == 0:
+                    continue
+                if channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits = model(x)
+                tally += batch_tally(logits.float(), y).to(tally.device)
+    finally:
+        model.train(was_training)
+    return tally
+
+
+def batch_tally(logits: Tensor, y: Tensor) -> Tensor:
+    """``[loss_sum, top1_correct, top5_correct, n]`` of one batch of logits (B, K) and labels (B,)."""
+    k = min(5, logits.shape[1])
+    top = logits.topk(k, dim=1).indices  # (B, k)
+    hit = top == y[:, None]
+    return torch.stack(
+        [
+            F.cross_entropy(logits, y, reduction="sum").double(),
+            hit[:, 0].sum().double(),
+            hit.any(dim=1).sum().double(),
+            torch.tensor(float(y.shape[0]), dtype=torch.float64, device=y.device),
+        ]
+    )
+
+
+def summarize(tally: Tensor, num_classes: int) -> dict[str, Any]:
+    """The metrics dict of a tally: ``top1``, ``top5`` (>= 10 classes), ``loss``, ``n``."""
+    loss_sum, c1, c5, n = (float(v) for v in tally.cpu())
+    if n == 0:
+        raise ConfigError("nothing to evaluate: the split is empty")
+    out: dict[str, Any] = {"top1": c1 / n}
+    if num_classes >= 10:
+        out["top5"] = c5 / n
+    out["loss"] = loss_sum / n
+    out["n"] = int(n)
+    return out
+
+
+def official_images(
+    dataset: str,
+    split: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    subset: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
+    """The official ``train`` or ``test`` images of an in-memory data set (``subset``: a seeded
+    sample of that many).  ``synthetic`` takes its shape from ``input_shape``/``num_classes``."""
+    if dataset == "synthetic":
+        size = subset if subset is not None else (512 if split == "test" else 2048)
+        return make_synthetic(
+            "test" if split == "test" else "train",
+            size=size,
+            input_shape=input_shape or (3, 32, 32),
+            num_classes=num_classes or 10,
+        )
+    return load_images(
+        dataset, "test" if split == "test" else "train", data_dir=data_dir, subset=subset, seed=seed
+    )
+
+
+def split_images(
+    dataset: str,
+    split: str,
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    subset: int | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+    val_fraction: float | None = None,
+    split_seed: int = 0,
+) -> ImageSet:
+    """The images of ``split``: ``test``, or ``train``/``val`` of the training set after the
+    hold-out (:func:`bars_zoo.recipes.holdout` with the recipe's ``val_fraction``).
+
+    ``subset`` keeps a seeded sample of that many images of the official split, before the hold-out.
+    """
+    if split not in SPLITS:
+        raise ConfigError(f"unknown split {split!r}", hint=f"choose one of: {', '.join(SPLITS)}")
+    data = official_images(
+        dataset,
+        split,
+        data_dir=data_dir,
+        subset=subset,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        seed=split_seed,
+    )
+    if split == "test":
+        return data
+    fraction = recipe(dataset).val_fraction if val_fraction is None else val_fraction
+    train, val = holdout(data, fraction, split_seed)
+    if split == "train":
+        return train
+    if val is None:
+        raise ConfigError(f"{dataset} holds out no validation split", hint="use --split test")
+    return val
+
+
+def check_compatible(model: nn.Module, dataset: str) -> None:
+    """Refuse a data set whose image shape or class count the model was not built for."""
+    spec = getattr(model, "spec", None)
+    if spec is None or dataset == "synthetic":
+        return
+    info = dataset_info(dataset)
+    if tuple(spec.input_shape) != info.input_shape or spec.num_classes != info.num_classes:
+        raise ConfigError(
+            f"{spec.name} takes {'x'.join(map(str, spec.input_shape))} images and "
+            f"{spec.num_classes} classes, but {dataset} has "
+            f"{'x'.join(map(str, info.input_shape))} images and {info.num_classes} classes",
+            hint="pick the data set the model was built for (the genotype's `input` line)",
+        )
+
+
+def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) -> nn.Module:
+    """A trained model from a zoo name, ``local-dir:PATH``, a model folder or a training out dir.
+
+    Model folders and names go through :func:`bars_zoo.hub.load`; a training output folder yields
+    its ``model/`` folder when training finished, else the weights of its checkpoint (best
+    validation epoch first).
+    """
+    text = os.fspath(ref)
+    path = Path(text)
+    if path.is_dir():
+        if (path / "model" / "config.json").is_file():
+            return _hub_load(f"local-dir:{path / 'model'}", device)
+        if (path / "config.json").is_file():
+            return _hub_load(f"local-dir:{path}", device)
+        if (path / "checkpoint.pt").is_file():
+            from bars_zoo.training import model_from_checkpoint
+
+            return model_from_checkpoint(path, device=device)
+        raise UnknownModelError(
+            f"{path} is neither a model folder nor a training output folder",
+            hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
+        )
+    return _hub_load(text, device)
+
+
+def _hub_load(ref: str, device: torch.device | None) -> nn.Module:
+    from bars_zoo.hub import load
+
+    model: nn.Module = load(ref)
+    return model.to(device) if device is not None else model
+
+
+def default_device(device: torch.device | str | None) -> torch.device:
+    """``device``, or CUDA when available, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def evaluate(
+    model: nn.Module | str | os.PathLike[str],
+    dataset: str,
+    split: str = "test",
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 500,
+    device: torch.device | str | None = None,
+    subset: int | None = None,
+    workers: int = 8,
+    amp: bool = False,
+) -> dict[str, Any]:
+    """Top-1 (and top-5 with >= 10 classes), mean loss and image count of ``model`` on a split.
+
+    ``model`` is a module or anything :func:`load_model` resolves.  Returns
+    ``{"top1", "top5"?, "loss", "n"}`` (accuracies as fractions).
+    """
+    dev = default_device(device)
+    net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
+    check_compatible(net, dataset)
+    spec = getattr(net, "spec", None)
+    num_classes = spec.num_classes if spec is not None else dataset_info(dataset).num_classes
+    if dataset == "imagenet":
+        if split != "test":
+            raise ConfigError("ImageNet evaluates on its val/ folder only", hint="use --split test")
+        from bars_zoo.data import imagenet_loader
+
+        batches: Iterable[tuple[Tensor, Tensor]] = imagenet_loader(
+            data_dir, "test", batch_size, workers=workers
+        )
+    else:
+        images = split_images(
+            dataset,
+            split,
+            data_dir=data_dir,
+            subset=subset,
+            input_shape=spec.input_shape if spec is not None else None,
+            num_classes=num_classes,
+        )
+        batches = BatchLoader(images, batch_size, shuffle=False, device=dev)
+    return summarize(accumulate(net, batches, device=dev, amp=amp), num_classes)
+
+
+__all__ = [
+    "SPLITS",
+    "accumulate",
+    "batch_tally",
+    "check_compatible",
+    "default_device",
+    "evaluate",
+    "load_model",
+    "official_images",
+    "split_images",
+    "summarize",
+]

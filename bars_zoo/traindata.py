@@ -1,0 +1,138 @@
+"""The batches a training run consumes: training, validation and test, sharded across processes.
+
+In-memory data sets (Fashion-MNIST, CIFAR-10, synthetic) are split into train and held-out
+validation images (:func:`bars_zoo.recipes.holdout`) and batched by :class:`bars_zoo.data.BatchLoader`:
+seeded per ``(seed, epoch)``, the full global batch on every rank, each rank keeping rows
+``rank::world_size``.  Training drops the last partial batch, so every step sees exactly
+``batch_size`` images and no rank is ever handed an empty shard.  ImageNet uses torchvision folders
+with a ``DistributedSampler`` (per-rank batch ``batch_size / world_size``) and holds nothing out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bars_zoo.data import Augment, BatchLoader, imagenet_loader
+from bars_zoo.distributed import DistEnv
+from bars_zoo.errors import ConfigError
+from bars_zoo.evaluation import official_images
+from bars_zoo.recipes import holdout
+from bars_zoo.spec import NetworkSpec
+from bars_zoo.training import TrainConfig
+
+
+class EpochBatches:
+    """Training batches of one epoch at a time: ``set_epoch``, ``len``, ``(x, y)`` on the device."""
+
+    def __init__(self, inner: Any, device: torch.device) -> None:
+        self.inner, self.device = inner, device
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.inner, "set_epoch"):
+            self.inner.set_epoch(epoch)
+        sampler = getattr(self.inner, "sampler", None)
+        if sampler is not None and hasattr(sampler, "set_epoch"):
+            sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.inner)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, Tensor]]:
+        for x, y in self.inner:
+            yield x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+
+
+@dataclass
+class TrainingData:
+    """``train`` batches, ``val`` batches (``None``: nothing held out), this rank's ``test`` shard,
+    and the global batch size every training step consumes."""
+
+    train: EpochBatches
+    val: Iterable[tuple[Tensor, Tensor]] | None
+    test: Iterable[tuple[Tensor, Tensor]]
+    global_batch: int
+
+
+def training_data(
+    spec: NetworkSpec, cfg: TrainConfig, env: DistEnv, device: torch.device
+) -> TrainingData:
+    """The batches of a run (``cfg`` resolved: ``val_fraction`` and ``cutout`` filled in)."""
+    if cfg.dataset == "imagenet":
+        return _imagenet(cfg, env, device)
+    val_fraction = float(cfg.val_fraction or 0.0)
+    shape, classes = spec.input_shape, spec.num_classes
+
+    def images(split: str) -> Any:
+        return official_images(
+            cfg.dataset,
+            split,
+            data_dir=cfg.data_dir,
+            subset=cfg.subset,
+            seed=cfg.split_seed,
+            input_shape=shape,
+            num_classes=classes,
+        )
+
+    train_set, val_set = holdout(images("train"), val_fraction, cfg.split_seed)
+    if len(train_set) < cfg.batch_size:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} is larger than the {len(train_set)} training images",
+            hint="use a smaller --batch-size or a larger --subset",
+        )
+    aug = Augment.for_dataset(cfg.dataset, cutout=bool(cfg.cutout))
+    train = BatchLoader(
+        train_set,
+        cfg.batch_size,
+        augment=aug,
+        drop_last=True,
+        device=device,
+        seed=cfg.seed,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
+
+    def eval_batches(data: Any) -> BatchLoader:
+        return BatchLoader(
+            data,
+            cfg.eval_batch_size,
+            shuffle=False,
+            device=device,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
+
+    val = eval_batches(val_set) if val_set is not None else None
+    test = eval_batches(images("test"))
+    return TrainingData(EpochBatches(train, device), val, test, cfg.batch_size)
+
+
+def _imagenet(cfg: TrainConfig, env: DistEnv, device: torch.device) -> TrainingData:
+    if cfg.val_fraction:
+        raise ConfigError(
+            "ImageNet training holds out no validation split (val/ is its test split)",
+            hint="leave --val-fraction unset for ImageNet",
+        )
+    if cfg.batch_size % env.world_size:
+        raise ConfigError(
+            f"--batch-size {cfg.batch_size} is not divisible by {env.world_size} processes",
+            hint="ImageNet shards whole batches: use a multiple of the process count",
+        )
+    per_rank = cfg.batch_size // env.world_size
+    train = imagenet_loader(
+        cfg.data_dir, "train", per_rank, workers=cfg.workers, distributed=env.distributed
+    )
+    test_set = imagenet_loader(cfg.data_dir, "test", cfg.eval_batch_size, workers=0).dataset
+    n = len(test_set)  # type: ignore[arg-type]
+    shard = torch.utils.data.Subset(test_set, range(env.rank, n, env.world_size))
+    test = torch.utils.data.DataLoader(
+        shard, cfg.eval_batch_size, num_workers=cfg.workers, pin_memory=device.type == "cuda"
+    )
+    return TrainingData(EpochBatches(train, device), None, test, per_rank * env.world_size)
+
+
+__all__ = ["EpochBatches", "TrainingData", "training_data"]

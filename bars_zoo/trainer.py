@@ -1,0 +1,357 @@
+"""The training loop behind :func:`bars_zoo.training.train`: one :class:`Trainer` per run.
+
+Steps, per epoch: train on the epoch's batches (cross-entropy, plus ``aux_weight`` times the
+auxiliary tower's, BARS App. A), evaluate the held-out validation split, checkpoint, log.  Under
+DistributedDataParallel every rank takes its rows of each global batch and scales its summed loss
+by ``world_size / global_batch`` so that the averaged gradient is the single-process one
+(:mod:`bars_zoo.distributed`); evaluation tallies are summed over ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from bars_zoo import checkpoint as ckpt
+from bars_zoo import distributed as ddp
+from bars_zoo._io import atomic_write_text
+from bars_zoo.builder import BarsNet, build
+from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
+from bars_zoo.spec import NetworkSpec
+from bars_zoo.traindata import TrainingData, training_data
+from bars_zoo.training import (
+    BEST,
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    LOG,
+    MODEL_DIR,
+    RESULTS,
+    TrainConfig,
+    TrainResult,
+    hardware,
+    publish,
+    python_command,
+    trajectory,
+)
+from bars_zoo.trainnet import TrainNet
+
+log = logging.getLogger(__name__)
+
+
+def cosine_lambda(total_steps: int) -> Any:
+    """Learning-rate multiplier at step ``t``: ``(1 + cos(pi t / T)) / 2``, reaching 0 at ``T``."""
+
+    def f(step: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
+
+    return f
+
+
+class Trainer:
+    """One training run of ``spec`` under ``config`` (already :meth:`TrainConfig.resolved`)."""
+
+    def __init__(self, spec: NetworkSpec, config: TrainConfig, env: ddp.DistEnv) -> None:
+        self.spec, self.cfg, self.env = spec, config, env
+        self.out = Path(config.out_dir)
+        self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
+
+    # ------------------------------------------------------------------ setup
+
+    def run(self) -> TrainResult:
+        owns_group = self.env.distributed and not torch.distributed.is_initialized()
+        device = ddp.init(self.env, default_device(self.cfg.device))
+        try:
+            return self._run(device)
+        finally:
+            if owns_group:
+                ddp.shutdown()
+
+    # ------------------------------------------------------------------ the run
+
+    def _run(self, device: torch.device) -> TrainResult:
+        cfg, env, out = self.cfg, self.env, self.out
+        exists = (out / CHECKPOINT).is_file()
+        if exists and not cfg.resume:
+            raise ConfigError(
+                f"{out} already holds a training run ({CHECKPOINT})",
+                hint="pass --resume to continue it, or choose another --out",
+            )
+        if cfg.resume and not exists:
+            log.warning("no checkpoint in %s: starting from scratch", out)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch.manual_seed(cfg.seed)
+        model = build(self.spec)
+        check_compatible(model, cfg.dataset)
+        net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
+        if env.distributed and cfg.sync_bn:
+            net = ddp.convert_sync_batchnorm(net, device)  # type: ignore[assignment]
+        if cfg.channels_last:
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        model = net.model
+        data = training_data(self.spec, cfg, env, device)
+        self.test_batches = data.test
+        steps = len(data.train)
+        opt = torch.optim.Adam(
+            net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
+        )
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
+        fields = trajectory(self.spec, cfg)
+        fp = ckpt.fingerprint(fields)
+        state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
+        state["elapsed_s"] = 0.0
+        if exists and cfg.resume:
+            state = self._restore(fields, fp, net, opt, sched)
+        stepper: nn.Module = net
+        if env.distributed:
+            ids = [device.index] if device.type == "cuda" else None
+            stepper = nn.parallel.DistributedDataParallel(net, device_ids=ids)
+        if cfg.compile:
+            stepper = torch.compile(stepper)  # type: ignore[assignment]
+        started = time.perf_counter()
+        end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
+        for epoch in range(int(state["epoch"]), end):
+            t0 = time.perf_counter()
+            train_tally = self._train_epoch(stepper, net, opt, sched, data, epoch)
+            train_s = time.perf_counter() - t0
+            val = self._tally(model, data.val, device) if data.val is not None else None
+            dt = time.perf_counter() - t0
+            state["elapsed_s"] += dt
+            lr = float(sched.get_last_lr()[0])
+            record = self._record(epoch, train_tally, val, lr, dt, train_s)
+            state["history"].append(record)
+            state["epoch"] = epoch + 1
+            improved = val is not None and val["top1"] >= state["best"]["val_top1"]
+            if val is not None and improved:
+                state["best"] = {
+                    "epoch": epoch + 1,
+                    "val_top1": val["top1"],
+                    "val_loss": val["loss"],
+                }
+            if env.is_main:
+                if improved:
+                    best = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "fingerprint": fp}
+                    ckpt.save({**best, "model": model.state_dict()}, out / BEST)
+                self._save(state, fields, fp, net, opt, sched)
+                atomic_write_text(
+                    out / LOG, "".join(json.dumps(h) + "\n" for h in state["history"])
+                )
+            ddp.barrier(env)
+            log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, json.dumps(record))
+            if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
+                break
+        if state["epoch"] < cfg.epochs:
+            log.warning(
+                "stopped after epoch %d of %d; resume with --resume", state["epoch"], cfg.epochs
+            )
+            return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
+        return self._finish(model, state, fp, device)
+
+    def _out_of_time(self, seconds: float) -> bool:
+        limit = self.cfg.time_limit_s
+        if limit is None:
+            return False
+        # rank 0's clock decides for everyone, so all ranks stop after the same epoch
+        return bool(ddp.broadcast_object(seconds >= limit, self.env))
+
+    def _train_epoch(
+        self,
+        stepper: nn.Module,
+        net: TrainNet,
+        opt: torch.optim.Optimizer,
+        sched: torch.optim.lr_scheduler.LRScheduler,
+        data: TrainingData,
+        epoch: int,
+    ) -> Tensor:
+        cfg, env = self.cfg, self.env
+        net.train()
+        batches = data.train
+        batches.set_epoch(epoch)
+        scale = env.world_size / data.global_batch
+        aux_w = float(cfg.aux_weight or 0.0)
+        tally: Tensor | None = None
+        show = (cfg.progress if cfg.progress is not None else sys.stderr.isatty()) and env.is_main
+        bar = tqdm(
+            total=len(batches),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not show,
+            leave=False,
+        )
+        for step, (x, y) in enumerate(batches):
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                logits, aux_logits = stepper(x)
+            ce = F.cross_entropy(
+                logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing
+            )
+            loss = ce.sum()
+            if aux_logits is not None:
+                aux = F.cross_entropy(
+                    aux_logits.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing
+                )
+                loss = loss + aux_w * aux
+            opt.zero_grad(set_to_none=True)
+            (loss * scale).backward()
+            opt.step()
+            sched.step()
+            with torch.no_grad():
+                t = torch.stack(
+                    [ce.sum(), (logits.argmax(1) == y).sum().float(), ce.new_tensor(len(y))]
+                )
+                tally = t.double() if tally is None else tally + t.double()
+            bar.update()
+            if show and step % 10 == 0:
+                bar.set_postfix(
+                    loss=f"{float(t[0] / t[2]):.3f}", lr=f"{sched.get_last_lr()[0]:.2e}"
+                )
+        bar.close()
+        assert tally is not None
+        return ddp.all_reduce_sum(tally, env)
+
+    def _tally(
+        self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device
+    ) -> dict[str, Any]:
+        tally = accumulate(
+            model, batches, device=device, amp=self.cfg.amp, channels_last=self.cfg.channels_last
+        )
+        return summarize(ddp.all_reduce_sum(tally, self.env), self.spec.num_classes)
+
+    @staticmethod
+    def _record(
+        epoch: int, train: Tensor, val: dict[str, Any] | None, lr: float, dt: float, train_s: float
+    ) -> dict[str, Any]:
+        loss_sum, correct, n = (float(v) for v in train.cpu())
+        rec: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "train_loss": loss_sum / n,
+            "train_top1": correct / n,
+        }
+        if val is not None:
+            rec.update(val_loss=val["loss"], val_top1=val["top1"])
+        rec.update(lr=lr, epoch_time_s=round(dt, 3), images_per_s=round(n / max(train_s, 1e-9), 1))
+        return rec
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _save(
+        self,
+        state: dict[str, Any],
+        fields: dict[str, Any],
+        fp: str,
+        net: TrainNet,
+        opt: Any,
+        sched: Any,
+    ) -> None:
+        ckpt.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": fp,
+                "fields": json.dumps(fields),
+                "genotype": fields["genotype"],
+                "epoch": state["epoch"],
+                "best": state["best"],
+                "history": state["history"],
+                "elapsed_s": state["elapsed_s"],
+                "model": net.model.state_dict(),
+                "aux": net.aux.state_dict() if net.aux is not None else {},
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": ckpt.rng_state(),
+            },
+            self.out / CHECKPOINT,
+        )
+
+    def _restore(
+        self, fields: dict[str, Any], fp: str, net: TrainNet, opt: Any, sched: Any
+    ) -> dict[str, Any]:
+        saved = ckpt.load(self.out / CHECKPOINT)
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{self.out / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
+                hint="it was written by another tool or version; train into a new --out",
+            )
+        if saved["fingerprint"] != fp:
+            stored = json.loads(saved["fields"])
+            genotype_changed = stored.pop("genotype", None) != fields["genotype"]
+            current = {k: v for k, v in fields.items() if k != "genotype"}
+            diff = ckpt.describe_mismatch(stored, current) if stored != current else ""
+            what = "; ".join(
+                x for x in (diff, "the genotype differs" if genotype_changed else "") if x
+            )
+            raise CheckpointError(
+                f"the checkpoint in {self.out} belongs to a different run: {what}",
+                hint="resume with the settings it was started with, or train into a new --out",
+            )
+        net.model.load_state_dict(saved["model"])
+        if net.aux is not None:
+            net.aux.load_state_dict(saved["aux"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        ckpt.set_rng_state(saved["rng"])
+        log.info("resumed %s at epoch %d", self.out, saved["epoch"])
+        keys = ("epoch", "best", "history", "elapsed_s")
+        return {k: saved[k] for k in keys}
+
+    # ------------------------------------------------------------------ the end
+
+    def _finish(
+        self, model: BarsNet, state: dict[str, Any], fp: str, device: torch.device
+    ) -> TrainResult:
+        cfg, env, out = self.cfg, self.env, self.out
+        best = state["best"]
+        selected = state["epoch"]
+        if cfg.select == "best" and best["epoch"] > 0:
+            saved = ckpt.load(out / BEST)
+            if saved.get("fingerprint") != fp:
+                raise CheckpointError(
+                    f"{out / BEST} belongs to a different run", hint="delete it and --resume"
+                )
+            model.load_state_dict(saved["model"])
+            selected = best["epoch"]
+        model = ddp.revert_batchnorm(model)  # type: ignore[assignment]
+        model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+        assert self.test_batches is not None
+        test = self._tally(model, self.test_batches, device)
+        metrics: dict[str, Any] = {f"test_{k}": v for k, v in test.items()}
+        sel: dict[str, Any] = next((h for h in state["history"] if h["epoch"] == selected), {})
+        if "val_top1" in sel:
+            metrics.update(val_top1=sel["val_top1"], val_loss=sel["val_loss"])
+        metrics["selected_epoch"] = selected
+        hw = hardware(device, env.world_size)
+        results = {
+            "architecture": self.spec.name,
+            "dataset": cfg.dataset,
+            "metrics": metrics,
+            "epochs": cfg.epochs,
+            "wall_time_s": round(state["elapsed_s"], 1),
+            "hardware": hw,
+            "world_size": env.world_size,
+            "command": cfg.command or python_command(self.spec, cfg),
+            "config": cfg.model_dump(mode="json"),
+            "torch": torch.__version__,
+        }
+        model_dir = None
+        if env.is_main:
+            model_dir = publish(model, out / MODEL_DIR, results)
+            atomic_write_text(out / RESULTS, json.dumps(results, indent=2) + "\n")
+        ddp.barrier(env)
+        log.info(
+            "test top-1 %.4f (epoch %d selected); model in %s", test["top1"], selected, model_dir
+        )
+        return TrainResult(model, out, True, state["epoch"], metrics, state["history"], model_dir)
+
+
+__all__ = ["Trainer", "cosine_lambda"]

@@ -1,0 +1,295 @@
+"""Train a genotype: ``bars_zoo.train("bars-b", dataset="cifar10", epochs=200, out_dir="runs/b")``.
+
+The BARS recipe (Zhao et al. 2021, appendix A; presets in :mod:`bars_zoo.recipes`): Adam, weight
+decay 0, learning rate decayed to 0 along a cosine (Loshchilov & Hutter 2017, stepped every
+iteration), batch 256; on CIFAR-10 cutout and an auxiliary tower weighted 0.4.  The auxiliary tower
+(Szegedy et al. 2015; the DARTS head, Liu et al. 2019) is a small full-precision classifier on the
+output of the cell at two thirds of the depth; it only shapes training and is never saved with the
+model.
+
+Every epoch: train, evaluate the held-out validation split, write ``checkpoint.pt`` atomically
+(model, auxiliary tower, optimiser, scheduler, RNG states, history, a fingerprint of the settings),
+keep the best-validation weights in ``best.pt`` and rewrite ``log.jsonl``.  A resumed run reaches
+exactly the weights of an uninterrupted one: batches depend only on ``(seed, epoch)``
+(:class:`bars_zoo.data.BatchLoader`).  At the end the selected weights (best validation epoch, or
+the last one) are evaluated once on the test split and written as a model folder
+(``out_dir/model``, :func:`bars_zoo.hub.save_pretrained`) plus ``results.json``.
+
+Data parallel: launched under ``torchrun`` this same function runs one process per device with
+DistributedDataParallel (:mod:`bars_zoo.distributed`); rank 0 writes every file.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from bars_zoo import checkpoint as ckpt
+from bars_zoo.builder import BarsNet, build
+from bars_zoo.data import dataset_info
+from bars_zoo.distributed import env_from_environ
+from bars_zoo.dsl import format as format_spec
+from bars_zoo.dsl import parse
+from bars_zoo.errors import ConfigError
+from bars_zoo.evaluation import evaluate
+from bars_zoo.recipes import recipe
+from bars_zoo.spec import NetworkSpec
+
+log = logging.getLogger(__name__)
+
+Dataset = Literal["fashion-mnist", "cifar10", "imagenet", "synthetic"]
+CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR = (
+    "checkpoint.pt",
+    "best.pt",
+    "log.jsonl",
+    "results.json",
+    "model",
+)
+CHECKPOINT_FORMAT = "bars-zoo-train/1"
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a training run.  ``None`` means "the data set's recipe value".
+
+    Fields in :data:`TRAJECTORY_FIELDS` (plus the genotype) are fingerprinted: resuming with any of
+    them changed is refused.  The others (device, speed switches, stopping points) may change.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dataset: Dataset
+    epochs: int = Field(ge=1, le=100_000)
+    out_dir: str
+    data_dir: str | None = None
+    batch_size: int = Field(256, ge=1)
+    lr: float | None = Field(None, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    aux_weight: float | None = Field(None, ge=0)
+    cutout: bool | None = None
+    val_fraction: float | None = Field(None, ge=0, lt=1)
+    split_seed: int = 0
+    subset: int | None = Field(None, ge=1)
+    seed: int = 0
+    select: Literal["best", "last"] = "best"
+    sync_bn: bool = True
+    device: str | None = None
+    amp: bool = False
+    channels_last: bool = False
+    compile: bool = False
+    workers: int = Field(8, ge=0)
+    eval_batch_size: int = Field(500, ge=1)
+    resume: bool = False
+    stop_after: int | None = Field(None, ge=1)
+    time_limit_s: float | None = Field(None, gt=0)
+    progress: bool | None = None
+    command: str | None = None
+
+    def resolved(self) -> TrainConfig:
+        """The config with every recipe default filled in."""
+        r = recipe(self.dataset)
+        return self.model_copy(
+            update={
+                "lr": r.lr if self.lr is None else self.lr,
+                "aux_weight": r.aux_weight if self.aux_weight is None else self.aux_weight,
+                "cutout": r.cutout if self.cutout is None else self.cutout,
+                "val_fraction": r.val_fraction if self.val_fraction is None else self.val_fraction,
+            }
+        )
+
+
+TRAJECTORY_FIELDS = (
+    "dataset",
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "label_smoothing",
+    "aux_weight",
+    "cutout",
+    "val_fraction",
+    "split_seed",
+    "subset",
+    "seed",
+    "amp",
+)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def resolve_spec(genotype: NetworkSpec | str | os.PathLike[str]) -> NetworkSpec:
+    """A spec from a spec, a zoo name or a ``.geno`` path."""
+    if isinstance(genotype, NetworkSpec):
+        return genotype
+    from bars_zoo.zoo import load_genotype
+
+    return load_genotype(genotype)
+
+
+def model_from_checkpoint(
+    out_dir: str | os.PathLike[str], device: torch.device | None = None
+) -> BarsNet:
+    """The model of a (possibly unfinished) training folder, in eval mode: the weights of the best
+    validation epoch so far (``best.pt``), else those of the last checkpoint.  ``pretrained_cfg``
+    records the data set it is being trained on."""
+    from bars_zoo.registry import DATASET_NORMALIZATION, default_cfg
+
+    folder = Path(out_dir)
+    state = ckpt.load(folder / CHECKPOINT)
+    weights = state["model"]
+    if (folder / BEST).is_file():
+        best = ckpt.load(folder / BEST)
+        if best.get("fingerprint") == state.get("fingerprint"):
+            weights = best["model"]
+    spec = parse(state["genotype"])
+    model = build(spec)
+    model.load_state_dict(weights)
+    dataset = json.loads(state["fields"])["dataset"]
+    cfg = default_cfg(spec, dataset if dataset in DATASET_NORMALIZATION else None)
+    model.pretrained_cfg = cfg.model_copy(update={"dataset": dataset})  # type: ignore[assignment]
+    model.eval()
+    return model.to(device) if device is not None else model
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: the trained model (eval mode, selected weights) and its numbers."""
+
+    model: BarsNet
+    out_dir: Path
+    finished: bool
+    epochs_done: int
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    model_dir: Path | None = None
+
+
+def train(
+    genotype: NetworkSpec | str | os.PathLike[str],
+    *,
+    dataset: str,
+    epochs: int,
+    out_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | None = None,
+    batch_size: int = 256,
+    lr: float | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    subset: int | None = None,
+    resume: bool = False,
+    **options: Any,
+) -> TrainResult:
+    """Train ``genotype`` (a spec, zoo name or ``.geno`` path) on ``dataset``; see :class:`TrainConfig`
+    for ``options`` (``aux_weight``, ``cutout``, ``val_fraction``, ``amp``, ``label_smoothing``...)."""
+    try:
+        config = TrainConfig(
+            dataset=dataset,  # type: ignore[arg-type]
+            epochs=epochs,
+            out_dir=os.fspath(out_dir),
+            data_dir=os.fspath(data_dir) if data_dir is not None else None,
+            batch_size=batch_size,
+            lr=lr,
+            device=str(device) if device is not None else None,
+            seed=seed,
+            subset=subset,
+            resume=resume,
+            **options,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ConfigError(f"invalid training option {where}: {first['msg']}") from None
+    from bars_zoo.trainer import Trainer
+
+    spec = resolve_spec(genotype)
+    return Trainer(spec, config.resolved(), env_from_environ()).run()
+
+
+def hardware(device: torch.device, world_size: int) -> str:
+    """One line naming the hardware (recorded in results and model cards)."""
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        return f"{world_size} x {name}" if world_size > 1 else name
+    cpu = "CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        import platform
+
+        cpu = platform.processor() or cpu
+    where = f"{cpu} CPU ({torch.get_num_threads()} threads)"
+    return f"{world_size} x {where}" if world_size > 1 else where
+
+
+def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
+    """The fingerprinted fields of a run: its trajectory-defining settings and its genotype."""
+    fields: dict[str, Any] = {k: getattr(config, k) for k in TRAJECTORY_FIELDS}
+    fields["genotype"] = format_spec(spec)
+    return fields
+
+
+def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
+    """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.hub.save_pretrained`) whose
+    ``pretrained_cfg`` records the test top-1 (percent), training command and hardware."""
+    from bars_zoo.hub import save_pretrained
+
+    info = dataset_info(results["dataset"], model.spec.input_shape)
+    cfg: dict[str, Any] = {
+        "dataset": results["dataset"],
+        "mean": info.mean,
+        "std": info.std,
+        "top1": round(100.0 * results["metrics"]["test_top1"], 2),
+        "train_command": results["command"],
+        # PretrainedCfg has no wall-time field: the card states it beside the hardware
+        "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",
+    }
+    if len(info.classes) == model.spec.num_classes:
+        cfg["labels"] = info.classes
+    return save_pretrained(model, folder, packed=True, pretrained_cfg=cfg)
+
+
+def python_command(spec: NetworkSpec, cfg: TrainConfig) -> str:
+    """``bars_zoo.train(...)`` with the options that differ from the recipe (for the record)."""
+    base = TrainConfig(dataset=cfg.dataset, epochs=cfg.epochs, out_dir=cfg.out_dir).resolved()
+    skip = {"command", "resume", "progress", "stop_after", "time_limit_s"}
+    args = [f"dataset={cfg.dataset!r}", f"epochs={cfg.epochs}", f"out_dir={cfg.out_dir!r}"]
+    args += [
+        f"{k}={v!r}" for k, v in cfg.model_dump().items() if k not in skip and v != getattr(base, k)
+    ]
+    return f"bars_zoo.train({spec.name!r}, {', '.join(args)})"
+
+
+def format_duration(seconds: float) -> str:
+    """``42 s``, ``12.5 min``, ``3.20 h``."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+__all__ = [
+    "TRAJECTORY_FIELDS",
+    "TrainConfig",
+    "TrainResult",
+    "evaluate",
+    "format_duration",
+    "hardware",
+    "model_from_checkpoint",
+    "publish",
+    "python_command",
+    "resolve_spec",
+    "train",
+    "trajectory",
+]
