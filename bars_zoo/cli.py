@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "push": "push",
     "card": "card",
     "search": "search",
+    "train": "train",
+    "eval": "eval",
     "deploy": "deploy",
 }
 

@@ -1,0 +1,69 @@
+"""``bars-zoo eval MODEL --dataset D``: top-1 (and top-5) accuracy of a trained model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from bars_zoo.errors import ConfigError
+
+HELP = "evaluate a trained model (zoo name, model folder, local-dir:PATH or training --out folder)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", metavar="MODEL", help="NAME, DIR, local-dir:PATH or hf-hub:org/repo")
+    p.add_argument(
+        "--dataset",
+        choices=("fashion-mnist", "cifar10", "imagenet", "synthetic"),
+        help="data set (default: the one the model was trained on)",
+    )
+    p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
+    p.add_argument("--split", choices=("test", "val", "train"), default="test")
+    p.add_argument("--subset", type=int, metavar="N", help="evaluate a seeded sample of N images")
+    p.add_argument("--batch-size", type=int, default=500, metavar="B")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from bars_zoo.evaluation import default_device, evaluate, load_model
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
+    device = default_device(args.device)
+    model = load_model(args.model, device)
+    dataset = args.dataset
+    if dataset is None:
+        cfg = getattr(model, "pretrained_cfg", None)
+        dataset = getattr(cfg, "dataset", None)
+        if dataset is None:
+            raise ConfigError(
+                f"{args.model} does not record the data set it was trained on",
+                hint="pass --dataset",
+            )
+    metrics = evaluate(
+        model,
+        dataset,
+        args.split,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        device=device,
+        subset=args.subset,
+        workers=args.workers,
+        amp=args.amp,
+    )
+    spec = getattr(model, "spec", None)
+    result = {"model": args.model, "dataset": dataset, "split": args.split, **metrics}
+    if spec is not None:
+        result["architecture"] = spec.name
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        line = f"{args.model} on {dataset} {args.split} ({metrics['n']} images): "
+        line += f"top-1 {100 * metrics['top1']:.2f}%"
+        if "top5" in metrics:
+            line += f", top-5 {100 * metrics['top5']:.2f}%"
+        print(line + f", loss {metrics['loss']:.4f}")
+    return 0

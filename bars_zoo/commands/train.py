@@ -1,0 +1,171 @@
+"""``bars-zoo train GENOTYPE --dataset D --epochs N --out DIR``: train with the BARS recipe.
+
+Multi-GPU / multi-node: the same command under ``torchrun`` (``torchrun --nproc_per_node 8 -m
+bars_zoo train ...``); see docs/training.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+from typing import Any
+
+from bars_zoo.errors import ConfigError
+
+HELP = "train a genotype (zoo name or .geno file); checkpoints every epoch, --resume continues"
+
+DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
+
+#: options that do not change the trained weights, left out of the recorded training command
+_NOT_RECORDED = {"resume", "stop_after", "time_limit", "progress", "json", "verbose"}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("genotype", metavar="GENOTYPE", help="zoo name (bars-b) or path to a .geno file")
+    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
+    p.add_argument("--epochs", required=True, type=int, metavar="N", help="length of the schedule")
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="output folder (checkpoints, log, model)"
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--batch-size", type=int, default=256, metavar="B", help="global batch (256)")
+    p.add_argument("--lr", type=float, help="Adam learning rate (recipe: 2e-3, ImageNet 1e-3)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--subset", type=int, metavar="N", help="use N images of each split (smoke runs)"
+    )
+    p.add_argument("--val-fraction", type=float, metavar="F", help="held-out share of train")
+    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split")
+    p.add_argument("--aux-weight", type=float, metavar="W", help="auxiliary tower (CIFAR-10: 0.4)")
+    p.add_argument(
+        "--cutout", action=argparse.BooleanOptionalAction, help="cutout (CIFAR-10 default: on)"
+    )
+    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
+    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
+    p.add_argument("--select", choices=("best", "last"), default="best", help="epoch to publish")
+    p.add_argument("--no-sync-bn", action="store_true", help="per-process BN statistics under DDP")
+    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
+    p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
+    p.add_argument("--eval-batch-size", type=int, default=500, metavar="B")
+    p.add_argument("--stop-after", type=int, metavar="E", help="stop once E epochs are done")
+    p.add_argument("--time-limit", metavar="T", help="stop after the epoch that passes T (90m, 2h)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def parse_duration(text: str) -> float:
+    """``3600``, ``90s``, ``45m``, ``2h`` -> seconds."""
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not m or float(m.group(1)) <= 0:
+        raise ConfigError(f"bad --time-limit {text!r}", hint="give seconds or a number with s/m/h")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def recorded_command(args: argparse.Namespace) -> str:
+    """The command that reproduces this run (flags that do not affect the weights left out)."""
+    words = ["bars-zoo", "train", args.genotype]
+    for key, value in vars(args).items():
+        if key.startswith("_") or key in _NOT_RECORDED or key in {"command", "genotype"}:
+            continue
+        if key == "cutout" and value is not None:
+            words.append("--cutout" if value else "--no-cutout")
+            continue
+        if value is None or value is False or value == _DEFAULTS.get(key):
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        else:
+            words += [flag, str(value)]
+    cmd = shlex.join(words)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+        nodes = f" --nnodes {world // local}" if world > local else ""
+        cmd = f"torchrun{nodes} --nproc_per_node {local} -m bars_zoo " + cmd[len("bars-zoo ") :]
+    return cmd
+
+
+_DEFAULTS: dict[str, Any] = {
+    "batch_size": 256,
+    "seed": 0,
+    "split_seed": 0,
+    "label_smoothing": 0.0,
+    "weight_decay": 0.0,
+    "select": "best",
+    "workers": 8,
+    "eval_batch_size": 500,
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    from bars_zoo.training import train
+
+    options: dict[str, Any] = {
+        "val_fraction": args.val_fraction,
+        "split_seed": args.split_seed,
+        "aux_weight": args.aux_weight,
+        "cutout": args.cutout,
+        "label_smoothing": args.label_smoothing,
+        "weight_decay": args.weight_decay,
+        "select": args.select,
+        "sync_bn": not args.no_sync_bn,
+        "amp": args.amp,
+        "channels_last": args.channels_last,
+        "compile": args.compile,
+        "workers": args.workers,
+        "eval_batch_size": args.eval_batch_size,
+        "stop_after": args.stop_after,
+        "time_limit_s": parse_duration(args.time_limit) if args.time_limit else None,
+        "progress": args.progress,
+        "command": recorded_command(args),
+    }
+    result = train(
+        args.genotype,
+        dataset=args.dataset,
+        epochs=args.epochs,
+        out_dir=args.out,
+        data_dir=args.data_dir,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        device=args.device,
+        seed=args.seed,
+        subset=args.subset,
+        resume=args.resume,
+        **options,
+    )
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    summary = {
+        "finished": result.finished,
+        "epochs_done": result.epochs_done,
+        "out_dir": str(result.out_dir),
+        "model_dir": str(result.model_dir) if result.model_dir else None,
+        "metrics": result.metrics,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif not result.finished:
+        print(
+            f"stopped after epoch {result.epochs_done}/{args.epochs}; continue with the same "
+            "command plus --resume",
+            file=sys.stderr,
+        )
+    else:
+        m = result.metrics
+        parts = [f"test top-1 {100 * m['test_top1']:.2f}%"]
+        if "test_top5" in m:
+            parts.append(f"top-5 {100 * m['test_top5']:.2f}%")
+        if "val_top1" in m:
+            parts.append(f"val top-1 {100 * m['val_top1']:.2f}% (epoch {m['selected_epoch']})")
+        print(", ".join(parts))
+        print(f"model folder: {result.model_dir}")
+    return 0
