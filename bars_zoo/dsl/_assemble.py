@@ -4,8 +4,9 @@ Two passes, so that one error does not hide another:
 
 1. *Local* checks, statement by statement: sections present and not repeated, options known, given
    once and well-typed, ops in the vocabulary, numbers within the hard bounds, edges well-formed.  A
-   statement with an error is left out (or, for a cell whose only fault is a bad edge, kept without
-   that edge and marked *poisoned*).
+   statement with an error is left out, or, when what is left can still be checked, kept with
+   stand-ins for its bad values (a cell without its bad edges, a stage with a stand-in depth) and
+   marked *poisoned*.
 2. *Cross* checks (:func:`bars_zoo.spec.check_spec`: cell references, node order, layout, spatial
    size, liveness warnings) on the best-effort spec that pass 1 leaves, with stand-ins for missing
    sections.  Findings that could be echoes of a pass-1 error (about a poisoned cell, a reference to
@@ -74,6 +75,16 @@ _LAYOUT_CODES = frozenset(
     }
 )
 
+#: Cell findings that do not depend on the cell's options (kept when an option had an error).
+_STRUCTURAL = frozenset({"node-order", "bad-edge", "duplicate-edge", "duplicate-name"})
+_CELL_STANDINS = {
+    "stride": 1,
+    "preprocess": "bconv3x3",
+    "shortcut": "identity",
+    "op_shortcut": True,
+}
+_STAGE_STANDINS = {"channels": 1, "depth": 1}
+
 _STANDINS: dict[str, Any] = {
     "name": "unnamed",
     "input": {"channels": 3, "height": 32, "width": 32},
@@ -112,7 +123,7 @@ class Assembler(Reader):
 
     def __init__(self, src: Source) -> None:
         super().__init__(src)
-        self.poisoned: set[Path] = set()
+        self.poisoned: dict[Path, str] = {}  # cell -> "edges" | "options" (what was wrong)
         self.failed_cells: set[str] = set()
         self.layout_incomplete = False
         self.sizes_unknown = False
@@ -367,35 +378,41 @@ class Assembler(Reader):
         }
         self._note(path, got)
         nodes = list(st.nodes)
+        # A bad option gets a stand-in, so that the nodes are still checked; findings that
+        # depend on the options are then dropped ("options" poison), references left alone.
+        level = None
+        for key, standin in _CELL_STANDINS.items():
+            if d[key] is BAD:
+                d[key] = standin
+                level = "options"
+                if key == "stride":
+                    self.failed_cells.add(name.text)
         if len(nodes) > Limits.MAX_NODES:
             self.error(
                 "too-large",
                 f"cell '{name}' has {len(nodes)} nodes; the limit is {Limits.MAX_NODES}",
                 nodes[Limits.MAX_NODES].name.pos,
             )
-            ok = False
+            level = level or "edges"
             nodes = nodes[: Limits.MAX_NODES]
         if not nodes:
             self.error(
                 "empty-cell", f"cell '{name}' has no nodes", name.pos, "add 'n1 <- in: bconv3x3'"
             )
             ok = False
-        poisoned = False
         d["nodes"] = []
         for ni, node in enumerate(nodes):
             nd, clean = self.node(node, (*path, "nodes", ni))
             d["nodes"].append(nd)
-            poisoned |= not clean
-        if not ok or BAD in d.values():
+            if not clean:
+                level = level or "edges"
+        spec = self.validated(CellSpec, d, path) if ok else None
+        if spec is None:
             self.failed_cells.add(name.text)
             self.forget(path)
             return
-        spec = self.validated(CellSpec, d, path)
-        if spec is None:
-            self.failed_cells.add(name.text)
-            return
-        if poisoned:
-            self.poisoned.add(path)
+        if level is not None:
+            self.poisoned[path] = level
         self.cells.append(spec)
 
     def node(self, node: Any, path: Path) -> tuple[dict[str, Any], bool]:
@@ -458,6 +475,10 @@ class Assembler(Reader):
             "cell": self.take(st, got, "cell", self.cell_ref),
         }
         self._note(path, got)
+        for key, standin in _STAGE_STANDINS.items():
+            if d[key] is BAD:  # keep checking the cell reference; the layout itself is unsure
+                d[key] = standin
+                self.layout_incomplete = True
         self._add_layout(StageSpec, d, path, ok)
 
     def _downsample(self, st: Stmt) -> None:
@@ -523,8 +544,11 @@ class Assembler(Reader):
 
     def _echo(self, p: Problem, spec: NetworkSpec) -> bool:
         """Whether ``p`` may only be a consequence of a pass-1 error."""
-        if any(p.path[: len(q)] == q for q in self.poisoned):
-            return True
+        for q, level in self.poisoned.items():
+            if p.path[: len(q)] == q and (
+                p.severity == "warning" or (level == "options" and p.code not in _STRUCTURAL)
+            ):
+                return True
         if self.layout_incomplete and p.code in _LAYOUT_CODES:
             return True
         if self.sizes_unknown and p.code == "spatial-size":

@@ -132,9 +132,10 @@ def format(
     head = _tidy([x for h in header for x in as_comment(h)]) if header is not None else c.header
     out: list[str] = []
 
-    def emit(anchor: Anchor, text: str, indent: str = "") -> None:
+    def emit(anchor: Anchor, text: str, indent: str = "", above: str | None = None) -> None:
+        pad = indent if above is None else above
         for cm in c.above.get(anchor, ()):
-            out.extend(indent + x if x else "" for x in as_comment(cm))
+            out.extend(pad + x if x else "" for x in as_comment(cm))
         tail = c.after.get(anchor)
         out.append(indent + text + (f"  {' '.join(as_comment(tail))}" if tail else ""))
 
@@ -180,4 +181,4 @@ def _cell(cell: CellSpec, emit: Callable[..., None]) -> None:
         edges = [e for e in node.edges if e.op != "none"]
         body = ", ".join(f"{e.source}: {e.op}" for e in edges) if edges else "none"
         emit(("node", cell.name, node.name), f"{node.name} <- {body}", "  ")
-    emit(("end", cell.name), "}")
+    emit(("end", cell.name), "}", above="  ")  # comments above '}' belong inside the cell

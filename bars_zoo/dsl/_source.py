@@ -163,26 +163,19 @@ def _control_char(text: str, at: int, filename: str) -> Diagnostic:
     )
 
 
+# Code up to the first '#' outside a "string" (a string runs to the end of the line if unclosed).
+# Unrolled, so that a long line costs one linear scan and no backtracking stack.
+_CODE = re.compile(r'[^"#]*(?:"[^"\\]*(?:\\.[^"\\]*)*"?[^"#]*)*')
+
+
 def split_comment(line: str) -> tuple[str, str | None]:
     """``(code, comment)``: the comment starts at the first ``#`` outside a ``"string"``."""
     if '"' not in line:
         i = line.find("#")
         return (line, None) if i < 0 else (line[:i], line[i:].rstrip())
-    in_str = False
-    i = 0
-    while i < len(line):
-        c = line[i]
-        if in_str:
-            if c == "\\":
-                i += 1
-            elif c == '"':
-                in_str = False
-        elif c == '"':
-            in_str = True
-        elif c == "#":
-            return line[:i], line[i:].rstrip()
-        i += 1
-    return line, None
+    m = _CODE.match(line)
+    i = m.end() if m else len(line)
+    return (line, None) if i >= len(line) else (line[:i], line[i:].rstrip())
 
 
 def _depth(code: str) -> int:
