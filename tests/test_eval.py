@@ -1,0 +1,137 @@
+"""Evaluation: agrees with an independent loop, resolves models, refuses what does not fit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import bars_zoo
+from bars_zoo.cli import main
+from bars_zoo.data import FMNIST_DIR, load_images, make_synthetic, normalize
+from bars_zoo.errors import ConfigError, UnknownModelError
+from bars_zoo.evaluation import evaluate, split_images
+
+TINY = """
+bars 1
+name "tiny-eval"
+input {shape} classes=10
+stem conv3x3 channels=8 stride=2 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {{
+  n1 <- in: bconv3x3
+}}
+stage s1: channels=8 depth=1 cell=normal
+head avgpool linear
+"""
+
+needs_fmnist = pytest.mark.skipif(
+    not (FMNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)",
+)
+
+
+def tiny_model(shape: str = "1x28x28", seed: int = 0):
+    torch.manual_seed(seed)
+    model = bars_zoo.build(bars_zoo.parse(TINY.format(shape=shape)))
+    # a few training-mode forwards give the BN layers non-trivial running statistics
+    with torch.no_grad():
+        c = int(shape.split("x")[0])
+        for _ in range(3):
+            model(torch.randn(32, c, *map(int, shape.split("x")[1:])))
+    return model.eval()
+
+
+def manual_metrics(model, images_uint8, labels, info):
+    """The oracle: one plain loop, argmax accuracy, top-5 by sorting, mean cross-entropy."""
+    correct1 = correct5 = 0
+    loss = 0.0
+    with torch.no_grad():
+        for i in range(len(labels)):
+            x = normalize(images_uint8[i : i + 1], info)
+            logits = model(x)[0]
+            order = torch.argsort(logits, descending=True)
+            correct1 += int(order[0] == labels[i])
+            correct5 += int(labels[i] in order[:5])
+            loss += float(F.cross_entropy(logits[None], labels[i : i + 1]))
+    n = len(labels)
+    return correct1 / n, correct5 / n, loss / n
+
+
+@needs_fmnist
+def test_evaluate_matches_an_independent_loop_over_the_test_set():
+    model = tiny_model()
+    got = evaluate(model, "fashion-mnist", subset=300, batch_size=64, device="cpu")
+    test = load_images("fashion-mnist", "test", subset=300)
+    top1, top5, loss = manual_metrics(model, test.images, test.labels, test.info)
+    assert got["n"] == 300
+    assert got["top1"] == pytest.approx(top1, abs=1e-12)
+    assert got["top5"] == pytest.approx(top5, abs=1e-12)
+    assert got["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_evaluate_matches_an_independent_loop_on_synthetic_images():
+    model = tiny_model("3x8x8", seed=1)
+    got = evaluate(model, "synthetic", subset=128, batch_size=50, device="cpu")
+    test = make_synthetic("test", size=128, input_shape=(3, 8, 8))
+    top1, top5, loss = manual_metrics(model, test.images, test.labels, test.info)
+    assert (got["n"], got["top1"], got["top5"]) == (128, top1, top5)
+    assert got["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_top5_is_reported_only_with_at_least_ten_classes():
+    spec = bars_zoo.parse(TINY.format(shape="3x8x8").replace("classes=10", "classes=5"))
+    model = bars_zoo.build(spec).eval()
+    from bars_zoo.data import BatchLoader
+    from bars_zoo.evaluation import accumulate, summarize
+
+    data = make_synthetic("test", size=20, input_shape=(3, 8, 8), num_classes=5)
+    metrics = summarize(accumulate(model, BatchLoader(data, 8, shuffle=False)), 5)
+    assert "top5" not in metrics and metrics["n"] == 20
+
+
+@needs_fmnist
+def test_validation_split_is_held_out_of_the_training_images():
+    train = split_images("fashion-mnist", "train", subset=1200)
+    val = split_images("fashion-mnist", "val", subset=1200)
+    assert (len(train), len(val)) == (1100, 100)
+    rows = {bytes(x.numpy()) for x in train.images}
+    assert not any(bytes(x.numpy()) in rows for x in val.images)
+
+
+def test_eval_cli_reads_a_model_folder(tmp_path, capsys):
+    model = tiny_model("3x8x8", seed=2)
+    bars_zoo.save_pretrained(model, tmp_path / "m", pretrained_cfg={"dataset": None})
+    folder = f"local-dir:{tmp_path / 'm'}"
+    code = main(
+        ["eval", folder, "--dataset", "synthetic", "--subset", "64", "--device", "cpu", "--json"]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    expected = evaluate(
+        bars_zoo.load(f"local-dir:{tmp_path / 'm'}"), "synthetic", subset=64, device="cpu"
+    )
+    assert out["top1"] == expected["top1"] and out["n"] == 64
+    assert out["architecture"] == "tiny-eval"
+
+
+def test_eval_cli_needs_a_data_set_when_the_model_names_none(tmp_path, capsys):
+    bars_zoo.save_pretrained(tiny_model("3x8x8"), tmp_path / "m", pretrained_cfg={"dataset": None})
+    assert main(["eval", str(tmp_path / "m"), "--device", "cpu"]) == 2
+    assert "does not record the data set" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_data_set_the_model_was_not_built_for():
+    with pytest.raises(ConfigError, match=r"takes 3x8x8 images .* fashion-mnist has 1x28x28"):
+        evaluate(tiny_model("3x8x8"), "fashion-mnist", device="cpu")
+
+
+def test_eval_of_a_folder_that_holds_no_model_is_an_error(tmp_path):
+    with pytest.raises(UnknownModelError, match="neither a model folder nor a training output"):
+        evaluate(str(tmp_path), "synthetic", device="cpu")
+
+
+def test_unknown_split_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown split 'dev'"):
+        split_images("synthetic", "dev")

@@ -1,0 +1,120 @@
+"""``bars-zoo train`` and ``bars-zoo eval`` from the command line (synthetic data, tiny shapes)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from bars_zoo.cli import main
+from bars_zoo.commands.train import parse_duration, recorded_command
+from bars_zoo.errors import ConfigError
+
+GENOTYPE = """bars 1
+name "tiny-cli"
+input {shape} classes=10
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {{
+  n1 <- in: bconv3x3
+}}
+stage s1: channels=8 depth=1 cell=normal
+head avgpool linear
+"""
+
+FAST = ["--dataset", "synthetic", "--subset", "96", "--batch-size", "32", "--device", "cpu"]
+
+
+@pytest.fixture
+def geno(tmp_path):
+    path = tmp_path / "tiny.geno"
+    path.write_text(GENOTYPE.format(shape="3x8x8"))
+    return str(path)
+
+
+def test_cli_trains_then_evaluates_its_output_folder(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", geno, *FAST, "--epochs", "2", "--out", str(out), "--json"]) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert trained["finished"] and trained["epochs_done"] == 2
+    assert trained["model_dir"] == str(out / "model")
+    # the data set comes from the model folder's config; the accuracy is the recorded one
+    assert main(["eval", str(out), "--subset", "96", "--device", "cpu", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["dataset"] == "synthetic"
+    assert evaluated["top1"] == trained["metrics"]["test_top1"]
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"] == (
+        f"bars-zoo train {geno} --dataset synthetic --epochs 2 --out {out} --batch-size 32 "
+        "--device cpu --subset 96"
+    )
+
+
+def test_cli_evaluates_an_unfinished_run_from_its_checkpoint(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "3", "--out", str(out), "--stop-after", "1"]
+    assert main(args) == 0
+    assert "continue with the same command plus --resume" in capsys.readouterr().err
+    assert main(["eval", str(out), "--split", "val", "--device", "cpu", "--subset", "96"]) == 0
+    assert "on synthetic val (10 images): top-1" in capsys.readouterr().out
+
+
+def test_cli_resume_with_other_settings_fails_with_the_difference(geno, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert main(["train", geno, *FAST, "--epochs", "2", "--out", out, "--stop-after", "1"]) == 0
+    code = main(["train", geno, *FAST, "--epochs", "2", "--out", out, "--resume", "--seed", "1"])
+    assert code == 1
+    assert "belongs to a different run: seed: 0 -> 1" in capsys.readouterr().err
+
+
+def test_cli_missing_data_set_says_how_to_get_it(tmp_path, capsys):
+    path = tmp_path / "cifar.geno"
+    path.write_text(GENOTYPE.format(shape="3x32x32"))
+    args = ["train", str(path), "--dataset", "cifar10", "--epochs", "1", "--out", str(tmp_path)]
+    assert main([*args, "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "CIFAR-10 needs --data-dir" in err and "hint:" in err
+
+
+def test_cli_rejects_a_nonpositive_epoch_count(geno, tmp_path, capsys):
+    assert main(["train", geno, *FAST, "--epochs", "0", "--out", str(tmp_path / "r")]) == 2
+    assert "invalid training option epochs" in capsys.readouterr().err
+
+
+def test_cli_unknown_genotype_is_an_error_with_suggestions(tmp_path, capsys):
+    args = ["train", "bars-zz", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path)]
+    assert main(args) == 1
+    assert "unknown model 'bars-zz'" in capsys.readouterr().err
+
+
+def test_time_limits_take_seconds_minutes_or_hours():
+    assert [parse_duration(t) for t in ("30", "90s", "45m", "1.5h")] == [30, 90, 2700, 5400]
+    with pytest.raises(ConfigError, match="bad --time-limit '2d'"):
+        parse_duration("2d")
+
+
+def test_recorded_command_leaves_out_flags_that_do_not_change_the_weights(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    args = argparse.Namespace(
+        genotype="bars-b",
+        dataset="cifar10",
+        epochs=200,
+        out="runs/b",
+        resume=True,
+        batch_size=256,
+        lr=None,
+        cutout=False,
+        amp=True,
+        time_limit="2h",
+        progress=True,
+        json=True,
+        _run=print,
+    )
+    assert recorded_command(args) == (
+        "bars-zoo train bars-b --dataset cifar10 --epochs 200 --out runs/b --no-cutout --amp"
+    )
+    monkeypatch.setenv("WORLD_SIZE", "16")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    assert recorded_command(args).startswith(
+        "torchrun --nnodes 2 --nproc_per_node 8 -m bars_zoo train bars-b"
+    )
