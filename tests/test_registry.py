@@ -55,7 +55,9 @@ def test_shipped_registry_file_is_valid_json_of_the_current_format():
 def test_shipped_entry_names_a_zoo_genotype(name):
     entry = registry.get(name)
     assert entry is not None
-    assert entry.architecture in bars_zoo.list_models()
+    # list_models(pretrained=True) lists genotype names: an entry is listed under its genotype's name
+    assert name in bars_zoo.list_models(), f"add genotypes/{name}.geno"
+    assert entry.architecture == bars_zoo.load_genotype(name).name
 
 
 @pytest.mark.parametrize("name", SHIPPED)
