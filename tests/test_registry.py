@@ -184,3 +184,17 @@ def test_broken_registry_file_is_an_integrity_error(pretrained_dir, text, messag
 def test_no_registry_file_means_no_pretrained_models(pretrained_dir):
     assert registry.entries() == {}
     assert registry.pretrained_names() == []
+
+
+def test_listing_pretrained_models_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, bars_zoo\n"
+        "from bars_zoo.commands import list as cmd\n"
+        "cmd.rows('*', True)\n"
+        "bars_zoo.list_models(pretrained=True)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
