@@ -10,9 +10,10 @@ Our additions, written down in ``docs/search.md``:
   exactly the candidate network (same channels, cells and edges), with batch statistics;
 * a budget is a hard constraint on the output: draws whose ``complexity(spec).ops`` exceed it are
   rejected and redrawn (up to ``derive_max_draws`` draws; this samples the distribution conditioned on
-  the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower stage,
-  binary edge -> ``shortcut``, one step at a time, the step saving most OPs first) until it fits; if even
-  that fails, the cheapest network found is returned with ``budget_met = False``;
+  the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower
+  stage, an edge to a cheaper op; one step at a time, the step saving most OPs first) until it fits,
+  else the cheapest network of the space is taken; if even that does not fit, it is returned with
+  ``budget_met = False`` (and the CLI exits with status 1);
 * identical draws are scored once.
 """
 
@@ -62,13 +63,20 @@ def choice_ops(space: SearchSpace, choice: Choice) -> float:
 
 
 def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple[Choice, float]:
-    """Greedy one-step reductions (width, depth, binary edge -> shortcut/none) until ``ops <= budget``."""
+    """Greedy one-step reductions (narrower or shallower stage, ``bconv`` -> ``shortcut``/``none``,
+    ``shortcut`` -> ``none``), the one saving most first, until ``ops <= budget`` or none helps."""
     cfg = space.config
     ops = choice_ops(space, choice)
-    cheaper_op = next((i for i, o in enumerate(cfg.edge_ops) if o == "shortcut"), None)
-    if cheaper_op is None:
-        cheaper_op = next((i for i, o in enumerate(cfg.edge_ops) if o == "none"), None)
-    binary = {i for i, o in enumerate(cfg.edge_ops) if o.startswith("bconv")}
+    cheaper: dict[int, list[int]] = {}  # op index -> cheaper op indices
+    for i, op in enumerate(cfg.edge_ops):
+        targets = (
+            ("shortcut", "none")
+            if op.startswith("bconv")
+            else ("none",)
+            if op == "shortcut"
+            else ()
+        )
+        cheaper[i] = [cfg.edge_ops.index(t) for t in targets if t in cfg.edge_ops]
     by_width = sorted(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
     by_depth = sorted(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
     while ops > budget:
@@ -80,12 +88,10 @@ def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple
             d = by_depth.index(choice.depth[s])
             if d:
                 moves.append(replace(choice, depth=_set(choice.depth, s, by_depth[d - 1])))
-        if cheaper_op is not None:
-            for t, row in enumerate(choice.edges):
-                for e, o in enumerate(row):
-                    if o in binary:
-                        edges = _set(choice.edges, t, _set(row, e, cheaper_op))
-                        moves.append(replace(choice, edges=edges))
+        for t, row in enumerate(choice.edges):
+            for e, o in enumerate(row):
+                for c in cheaper[o]:
+                    moves.append(replace(choice, edges=_set(choice.edges, t, _set(row, e, c))))
         if not moves:
             break
         scored = [(choice_ops(space, m), m) for m in moves]
@@ -160,6 +166,11 @@ def derive(
             cheapest.ops,
         )
         choice, ops = shrink_to_budget(space, cheapest.choice, budget)
+        if ops > budget:  # greedy steps can stall (parallel paths): try the cheapest network
+            floor = space.extreme_choices()[0]
+            floor_ops = choice_ops(space, floor)
+            if floor_ops < ops:
+                choice, ops = floor, floor_ops
         budget_met = ops <= budget
         if not budget_met:
             log.warning("derive: the cheapest network of the space (%.4g OPs) is over budget", ops)

@@ -290,20 +290,27 @@ class SearchSpace:
         flops = c_img * c0 * 9 * h0 * w0 + c1[-1] * self.num_classes
         return {"ops": flops + bops / 64, "bops": bops, "flops": flops}
 
+    def extreme_choices(self) -> tuple[Choice, Choice]:
+        """The cheapest network (``none`` everywhere, narrowest, shallowest) and the dearest one
+        (the largest-kernel op on every edge, widest, deepest)."""
+        cfg = self.config
+        t, e, s = len(self.cell_types), len(self.edges), self.num_stages
+        # 'none' also spares the preprocess, so it beats 'shortcut' though both cost no BOPs
+        order = sorted(
+            range(len(cfg.edge_ops)),
+            key=lambda i: (_KERNEL_AREA[cfg.edge_ops[i]], cfg.edge_ops[i] != "none"),
+        )
+        widths = sorted(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
+        depths = sorted(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
+        cheap = Choice(((order[0],) * e,) * t, (widths[0],) * s, (depths[0],) * s)
+        dear = Choice(((order[-1],) * e,) * t, (widths[-1],) * s, (depths[-1],) * s)
+        return cheap, dear
+
     def ops_range(self) -> tuple[float, float]:
         """OPs of the cheapest and of the most expensive derivable network (``bars_zoo.complexity``)."""
         from bars_zoo.complexity import count
 
-        cfg = self.config
-        t, e = len(self.cell_types), len(self.edges)
-        order = sorted(range(len(cfg.edge_ops)), key=lambda i: _KERNEL_AREA[cfg.edge_ops[i]])
-        lo_w = min(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
-        hi_w = max(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
-        lo_d = min(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
-        hi_d = max(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
-        s = self.num_stages
-        cheap = Choice(((order[0],) * e,) * t, (lo_w,) * s, (lo_d,) * s)
-        dear = Choice(((order[-1],) * e,) * t, (hi_w,) * s, (hi_d,) * s)
+        cheap, dear = self.extreme_choices()
         return (
             count(self.to_spec(cheap, name="cheapest")).ops,
             count(self.to_spec(dear, name="dearest")).ops,

@@ -8,8 +8,10 @@ Gumbel-softmax weights of every decision, or a one-hot architecture):
   run as one convolution (a :class:`BinaryConvBank`: per-edge weights, per-edge scaling factor, one BN);
 * **width** (Eq. 3) - every feature map of stage ``s`` is multiplied by ``sum_i m_i M_i``, ``M_i``
   keeping the first ``C_i`` channels.  Masked channels must vanish *after* binarisation too
-  (``sign(0) = +1``), so binary convs multiply their binarised, ``+1``-padded input by the mask of the
-  input's stage: with a one-hot mask a binary conv computes exactly the narrow network's conv;
+  (``sign(0) = +1``, and ``sign(m x) = sign(x)`` for any soft mask value ``m > 0``), so binary convs
+  multiply their binarised, ``+1``-padded input by the mask of the input's stage: the soft mask then
+  weights the input channels of every binary conv (and carries the width gradient through it), and a
+  one-hot mask makes it exactly the narrow network's conv;
 * **depth** (Eq. 4) - stage output ``sum_d m_d y_d`` where ``y_d`` is the output after ``d`` optional
   cells.  We keep one mandatory cell per stage (a stage of zero cells cannot be written in the
   genotype language), so ``y_0`` is the mandatory cell's output (the paper's is the stage input) and

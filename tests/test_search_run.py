@@ -1,0 +1,215 @@
+"""End-to-end searches with the tiny preset: outputs, derive, resume, refusals, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo.cli import main
+from bars_zoo.complexity import count
+from bars_zoo.data import FMNIST_DIR, BatchLoader, make_synthetic
+from bars_zoo.dsl import check, format_text
+from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
+from bars_zoo.search import SearchConfig, search
+from bars_zoo.search.derive import derive, shrink_to_budget
+from bars_zoo.search.presets import config_for
+from bars_zoo.search.space import Choice, SearchSpace
+from bars_zoo.search.strategy import ArchParams
+from bars_zoo.search.supernet import Supernet
+
+HAVE_FMNIST = (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
+DATASET = "fashion-mnist" if HAVE_FMNIST else "synthetic"
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # small ops on busy cores: one thread is many times faster
+    yield
+    torch.set_num_threads(n)
+
+
+def tiny(**kw: object) -> SearchConfig:
+    return config_for("tiny", **kw)
+
+
+def test_tiny_search_writes_a_checked_canonical_buildable_genotype_within_budget(tmp_path):
+    cfg = tiny(dataset=DATASET)
+    info_shape = (1, 28, 28) if HAVE_FMNIST else (3, 32, 32)
+    lo, hi = SearchSpace(cfg, info_shape, 10).ops_range()
+    budget = lo + 0.3 * (hi - lo)
+    out = tmp_path / "found.geno"
+    result = search(cfg, out=out, budget_ops=budget, progress=False)
+
+    assert result.finished and result.path == out and result.budget_met
+    text = out.read_text()
+    doc = check(text, str(out))
+    assert doc.spec is not None and not doc.errors
+    assert format_text(text) == text  # canonical
+    assert doc.spec == result.spec
+    assert count(doc.spec).ops <= budget
+    assert result.ops == pytest.approx(count(doc.spec).ops)
+    meta = doc.spec.meta
+    assert meta["preset"] == "tiny" and meta["dataset"] == DATASET and meta["seed"] == "0"
+    assert len(meta["candidate_losses"].split(",")) == cfg.derive_candidates
+    assert meta["budget_met"] == "true" and meta["epochs"] == "2"
+    net = bars_zoo.build(doc.spec)
+    assert net(torch.randn(2, *doc.spec.input_shape)).shape == (2, 10)
+
+    run = tmp_path / "found.run"
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records] == ["warmup", "search"]
+    last = records[-1]
+    for key in (
+        "train_loss",
+        "val_loss",
+        "val_acc",
+        "temperature",
+        "entropy_weight",
+        "expected_ops",
+    ):
+        assert isinstance(last[key], float), key
+    assert set(last["dist"]) == {"edges", "width", "depth"}
+    assert sum(last["dist"]["width"]["s1"]) == pytest.approx(1, abs=1e-3)
+    for png in ("distributions.png", "shortcut.png", "ops.png"):
+        assert (run / png).read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((run / "derive.json").read_text())["budget_met"] is True
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
+    cfg = tiny(dataset="synthetic", budget_ops=4e5)
+    full = search(cfg, out=tmp_path / "a.geno", progress=False, plots=False)
+    part = search(cfg, out=tmp_path / "b.geno", progress=False, plots=False, stop_after=1)
+    assert not part.finished and part.spec is None and len(part.history) == 1
+    resumed = search(cfg, out=tmp_path / "b.geno", progress=False, plots=False, resume=True)
+
+    for k, v in full.alphas.items():
+        assert torch.equal(v, resumed.alphas[k]), k
+    sa = torch.load(tmp_path / "a.run" / "checkpoint.pt", weights_only=True)
+    sb = torch.load(tmp_path / "b.run" / "checkpoint.pt", weights_only=True)
+    for k, v in sa["supernet"].items():
+        assert torch.equal(v, sb["supernet"][k]), k
+    assert sa["epoch"] == sb["epoch"] == 2
+    strip = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h]  # noqa: E731
+    assert strip(full.history) == strip(resumed.history)
+    assert full.spec is not None and resumed.spec is not None
+    assert full.spec.model_copy(update={"meta": {}}) == resumed.spec.model_copy(update={"meta": {}})
+    assert full.candidates == resumed.candidates
+
+
+def test_resuming_with_different_settings_is_refused(tmp_path):
+    out = tmp_path / "x.geno"
+    search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, stop_after=1)
+    with pytest.raises(CheckpointError, match=r"different settings \(seed\)"):
+        search(tiny(dataset="synthetic", seed=3), out=out, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="already holds a search checkpoint"):
+        search(tiny(dataset="synthetic"), out=out, progress=False)
+
+
+def test_a_corrupt_checkpoint_is_refused(tmp_path):
+    run = tmp_path / "x.run"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read the checkpoint"):
+        search(tiny(dataset="synthetic"), out=tmp_path / "x.geno", resume=True, progress=False)
+
+
+def test_a_missing_data_set_says_how_to_get_it(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="Fashion-MNIST train files not found"):
+        search(tiny(dataset="fashion-mnist"), data_dir=tmp_path, progress=False)
+
+
+def test_a_subset_smaller_than_two_batches_is_a_config_error():
+    with pytest.raises(ConfigError, match="smaller than one batch"):
+        search(tiny(dataset="synthetic", subset=20), progress=False)
+
+
+def test_cuda_without_cuda_is_a_config_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="CUDA is not available"):
+        search(tiny(dataset="synthetic"), device="cuda", progress=False)
+
+
+def test_bars_zoo_search_is_callable_after_importing_the_subpackage():
+    import bars_zoo.search.runner  # binds the attribute bars_zoo.search to the package
+
+    assert callable(bars_zoo.search)
+    assert bars_zoo.search.search is search
+
+
+def _val_loader(shape: tuple[int, int, int]) -> BatchLoader:
+    return BatchLoader(make_synthetic("train", size=16, input_shape=shape), 8, shuffle=False)
+
+
+def test_derive_reports_a_budget_no_network_can_meet():
+    cfg = tiny(dataset="synthetic", budget_ops=1.0)
+    space = SearchSpace(cfg, (3, 32, 32), 10)
+    net, arch = Supernet(space), ArchParams(space)
+    derived = derive(net, arch, _val_loader((3, 32, 32)), torch.Generator(), _nullcontext)
+    assert not derived.budget_met
+    assert derived.best.source == "shrunk"
+    assert derived.best.ops == pytest.approx(space.ops_range()[0])
+
+
+def test_derive_keeps_the_lowest_validation_loss_among_candidates_within_budget():
+    lo, hi = SearchSpace(tiny(), (3, 32, 32), 10).ops_range()
+    cfg = tiny(dataset="synthetic", budget_ops=(lo + hi) / 2)
+    space = SearchSpace(cfg, (3, 32, 32), 10)
+    net, arch = Supernet(space), ArchParams(space)
+    derived = derive(net, arch, _val_loader((3, 32, 32)), torch.Generator(), _nullcontext)
+    assert derived.budget_met and len(derived.candidates) == cfg.derive_candidates
+    assert all(c.ops <= cfg.budget_ops for c in derived.candidates)  # type: ignore[operator]
+    assert derived.best.val_loss == min(c.val_loss for c in derived.candidates)
+
+
+def test_shrinking_reaches_a_reachable_budget():
+    space = SearchSpace(tiny(), (3, 32, 32), 10)
+    lo, hi = space.ops_range()
+    s, e = space.num_stages, len(space.edges)
+    dearest = Choice(((0,) * e,) * len(space.cell_types), (3,) * s, (1,) * s)
+    choice, ops = shrink_to_budget(space, dearest, lo + 0.2 * (hi - lo))
+    assert ops <= lo + 0.2 * (hi - lo)
+    assert ops == count(space.to_spec(choice, name="x")).ops
+
+
+def _nullcontext():
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def test_cli_search_writes_the_genotype(tmp_path, capsys):
+    out = tmp_path / "cli.geno"
+    argv = ["search", "--preset", "tiny", "--dataset", "synthetic", "--budget-ops", "400k"]
+    rc = main([*argv, "--out", str(out), "--quiet", "--no-plots", "--device", "cpu"])
+    assert rc == 0
+    assert "wrote" in capsys.readouterr().out
+    assert main(["check", str(out)]) == 0
+
+
+def test_cli_dry_run_prints_the_space(capsys):
+    assert main(["search", "--preset", "paper", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "14 supernet cells" in text and "390 steps" in text
+
+
+def test_cli_rejects_an_unreadable_budget(tmp_path, capsys):
+    rc = main(["search", "--preset", "tiny", "--budget-ops", "lots", "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "cannot read 'lots'" in capsys.readouterr().err
+
+
+def test_cli_resume_flag_continues_a_stopped_run(tmp_path):
+    out = tmp_path / "r.geno"
+    base = ["search", "--preset", "tiny", "--dataset", "synthetic", "--out", str(out), "--quiet"]
+    assert main([*base, "--no-plots", "--stop-after", "1"]) == 0
+    assert not out.exists() and (tmp_path / "r.run" / "checkpoint.pt").exists()
+    assert main([*base, "--no-plots", "--resume"]) == 0
+    assert Path(out).exists()
