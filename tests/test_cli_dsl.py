@@ -1,0 +1,181 @@
+"""``bars-zoo check``, ``fmt`` and ``schema``: exit codes, output, and safe in-place rewriting."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bars_zoo.cli import main
+from bars_zoo.dsl import format_text, parse
+
+GOLDEN = Path(__file__).parent / "golden" / "dsl"
+MESSY = (GOLDEN / "messy.geno").read_text(encoding="utf-8")
+CANONICAL = (GOLDEN / "messy.formatted").read_text(encoding="utf-8")
+CLEAN = (GOLDEN / "minimal.formatted").read_text(encoding="utf-8")
+BROKEN = CLEAN.replace("in: bconv3x3", "in: bconv33")
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    out = {}
+    for name, text in [("clean", CLEAN), ("messy", MESSY), ("broken", BROKEN)]:
+        out[name] = tmp_path / f"{name}.geno"
+        out[name].write_text(text, encoding="utf-8")
+    return out
+
+
+def _stdin(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text.encode("utf-8"))))
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_check_exits_0_for_a_clean_file_and_says_so(files, capsys) -> None:
+    assert main(["check", str(files["clean"])]) == 0
+    assert "checked 1 file(s): 0 with errors, 0 warning(s)" in capsys.readouterr().err
+
+
+def test_check_exits_0_with_warnings_and_prints_them(files, capsys) -> None:
+    assert main(["check", str(files["messy"])]) == 0
+    err = capsys.readouterr().err
+    assert "warning[dead-node]" in err and "1 warning(s)" in err
+
+
+def test_check_no_warnings_hides_them(files, capsys) -> None:
+    assert main(["check", "--no-warnings", str(files["messy"])]) == 0
+    assert "warning" not in capsys.readouterr().err.split("checked")[0]
+
+
+def test_check_exits_1_when_a_file_has_errors_and_renders_them(files, capsys) -> None:
+    assert main(["check", str(files["clean"]), str(files["broken"])]) == 1
+    err = capsys.readouterr().err
+    assert f"{files['broken']}:7:" in err and "error[unknown-op]" in err and "^^^^^^^" in err
+    assert "checked 2 file(s): 1 with errors" in err
+
+
+def test_check_exits_2_for_a_file_it_cannot_read(files, tmp_path, capsys) -> None:
+    assert main(["check", str(files["broken"]), str(tmp_path / "missing.geno")]) == 2
+    assert "error[unreadable]: cannot read" in capsys.readouterr().err
+
+
+def test_check_json_is_machine_readable(files, capsys) -> None:
+    assert main(["check", "--json", str(files["messy"]), str(files["broken"])]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False
+    messy, broken = report["files"]
+    assert (messy["ok"], messy["errors"], messy["warnings"]) == (True, 0, 1)
+    d = broken["diagnostics"][0]
+    assert (d["code"], d["severity"], d["line"], d["column"]) == ("unknown-op", "error", 7, 13)
+    assert d["hint"] == "did you mean 'bconv3x3'?"
+    assert set(d) == {"file", "line", "column", "end_column", "severity", "code", "message", "hint"}
+
+
+def test_check_reads_stdin(monkeypatch, capsys) -> None:
+    _stdin(monkeypatch, BROKEN)
+    assert main(["check", "-"]) == 1
+    assert "<stdin>:7:13: error[unknown-op]" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["check"], ["check", "--frobnicate", "x.geno"], ["fmt"]])
+def test_usage_errors_exit_2(argv, capsys) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+
+
+def test_the_installed_command_never_shows_a_traceback(tmp_path) -> None:
+    bad = tmp_path / "bad.geno"
+    bad.write_bytes(b"bars 1\n\xff\xfe garbage")
+    for args in (["check", str(bad)], ["fmt", str(bad)], ["check", str(tmp_path)]):
+        run = subprocess.run(
+            [sys.executable, "-m", "bars_zoo", *args], capture_output=True, text=True, check=False
+        )
+        assert run.returncode in (1, 2) and "Traceback" not in run.stderr, run.stderr
+
+
+# --------------------------------------------------------------------------- fmt
+
+
+def test_fmt_rewrites_in_place_and_is_then_idempotent(files, capsys) -> None:
+    assert main(["fmt", str(files["messy"]), str(files["clean"])]) == 0
+    assert files["messy"].read_text(encoding="utf-8") == CANONICAL
+    assert files["clean"].read_text(encoding="utf-8") == CLEAN
+    err = capsys.readouterr().err
+    assert f"reformatted {files['messy']}" in err and str(files["clean"]) not in err
+    assert main(["fmt", "--check", str(files["messy"])]) == 0
+
+
+def test_fmt_keeps_the_file_mode_leaves_no_temp_files_and_writes_through_links(
+    files, tmp_path
+) -> None:
+    os.chmod(files["messy"], 0o640)
+    link = tmp_path / "link.geno"
+    link.symlink_to(files["messy"])
+    assert main(["fmt", str(link)]) == 0
+    assert link.is_symlink() and files["messy"].read_text(encoding="utf-8") == CANONICAL
+    assert stat.S_IMODE(files["messy"].stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "broken.geno",
+        "clean.geno",
+        "link.geno",
+        "messy.geno",
+    ]
+
+
+def test_fmt_leaves_the_original_intact_if_writing_fails(files, monkeypatch) -> None:
+    def fail(*args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError, match="disk full"):
+        main(["fmt", str(files["messy"])])
+    assert files["messy"].read_text(encoding="utf-8") == MESSY
+    assert len(list(files["messy"].parent.iterdir())) == 3  # the temporary file is gone
+
+
+def test_fmt_check_exits_1_and_writes_nothing(files, capsys) -> None:
+    assert main(["fmt", "--check", str(files["messy"]), str(files["clean"])]) == 1
+    assert files["messy"].read_text(encoding="utf-8") == MESSY
+    assert f"would reformat {files['messy']}" in capsys.readouterr().err
+
+
+def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(files, capsys) -> None:
+    assert main(["fmt", "--diff", str(files["messy"])]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"--- {files['messy']} (original)\n+++ {files['messy']} (formatted)\n")
+    assert "-bars   1\n" in out and "+bars 1\n" in out
+    assert files["messy"].read_text(encoding="utf-8") == MESSY
+    assert main(["fmt", "--diff", "--check", str(files["messy"])]) == 1
+
+
+def test_fmt_never_touches_a_file_with_errors(files, capsys) -> None:
+    assert main(["fmt", str(files["broken"])]) == 1
+    assert files["broken"].read_text(encoding="utf-8") == BROKEN
+    assert "error[unknown-op]" in capsys.readouterr().err
+
+
+def test_fmt_formats_stdin_to_stdout(monkeypatch, capsys) -> None:
+    _stdin(monkeypatch, MESSY)
+    assert main(["fmt", "-"]) == 0
+    assert capsys.readouterr().out == CANONICAL == format_text(MESSY)
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_schema_prints_the_json_schema_of_the_spec(capsys) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    assert schema["title"] == "NetworkSpec"
+    dumped = json.loads(parse(CLEAN).model_dump_json())
+    assert set(dumped) == set(schema["properties"]) == set(schema["required"])
+    assert schema["additionalProperties"] is False

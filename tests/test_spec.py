@@ -1,0 +1,213 @@
+"""The spec layer on its own (specs built in Python, as the search builds them): rules, shapes, liveness."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
+from strategies import network_specs
+
+from bars_zoo.dsl import parse
+from bars_zoo.errors import SpecError
+from bars_zoo.spec import (
+    CellSpec,
+    DownsampleSpec,
+    EdgeSpec,
+    Limits,
+    NetworkSpec,
+    NodeSpec,
+    StageSpec,
+    check_spec,
+    ensure_valid,
+    feature_channels,
+    halve,
+    live_edges,
+    placements,
+    stem_output,
+    uses_input,
+)
+
+TEXT = """\
+bars 1
+name "t"
+input 3x31x31 classes=10
+stem conv3x3 channels=16 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv3x3
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=16 depth=2 cell=normal
+downsample cell=reduce
+stage s2: channels=32 depth=3 cell=normal
+head avgpool linear
+"""
+SPEC = parse(TEXT)
+
+
+def _cell(
+    *nodes: list[tuple[str, str]], preprocess: str = "bconv3x3", shortcut: str = "identity"
+) -> CellSpec:
+    return CellSpec(
+        name="c",
+        stride=1,
+        preprocess=preprocess,  # type: ignore[arg-type]
+        shortcut=shortcut,  # type: ignore[arg-type]
+        op_shortcut=True,
+        nodes=tuple(
+            NodeSpec(name=f"n{i + 1}", edges=tuple(EdgeSpec(source=s, op=o) for s, o in edges))  # type: ignore[arg-type]
+            for i, edges in enumerate(nodes)
+        ),
+    )
+
+
+def _codes(spec: NetworkSpec) -> list[str]:
+    return [p.code for p in check_spec(spec)]
+
+
+# --------------------------------------------------------------------------- shapes
+
+
+def test_placements_unroll_the_layout_with_the_downsample_taking_the_next_stage_width() -> None:
+    got = [(p.stage, p.c_in, p.c_out, p.stride, p.in_hw, p.out_hw) for p in placements(SPEC)]
+    assert got == [
+        ("s1", 16, 16, 1, (31, 31), (31, 31)),
+        ("s1", 16, 16, 1, (31, 31), (31, 31)),
+        (None, 16, 32, 2, (31, 31), (16, 16)),  # ceil(31 / 2) = 16
+        ("s2", 32, 32, 1, (16, 16), (16, 16)),
+        ("s2", 32, 32, 1, (16, 16), (16, 16)),
+        ("s2", 32, 32, 1, (16, 16), (16, 16)),
+    ]
+    assert feature_channels(SPEC) == 32
+
+
+def test_stem_output_applies_conv_stride_then_max_pool() -> None:
+    spec = SPEC.model_copy(
+        update={"stem": SPEC.stem.model_copy(update={"stride": 2, "pool": "maxpool"})}
+    )
+    assert stem_output(spec) == (16, 8, 8)  # 31 -> 16 -> 8
+    assert [halve(n) for n in (1, 2, 3, 4, 7)] == [1, 1, 2, 2, 4]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(network_specs())
+def test_placements_chain_widths_and_sizes_for_any_valid_spec(spec: NetworkSpec) -> None:
+    cells = placements(spec)
+    depth = sum(i.depth if isinstance(i, StageSpec) else 1 for i in spec.layout)
+    assert len(cells) == depth
+    c, h, w = stem_output(spec)
+    for p in cells:
+        assert (p.c_in, p.in_hw) == (c, (h, w))
+        assert p.out_hw == ((halve(h), halve(w)) if p.stride == 2 else (h, w))
+        assert p.cell.stride == p.stride
+        c, (h, w) = p.c_out, p.out_hw
+    assert min(h, w) >= 1
+
+
+# --------------------------------------------------------------------------- liveness
+
+
+def test_live_edges_skip_dead_and_unused_nodes() -> None:
+    cell = _cell(
+        [("in", "bconv3x3")],  # n1: unused (does not reach n4)
+        [],  # n2: dead (no inputs)
+        [("n2", "bconv3x3"), ("in", "shortcut")],  # n3: the edge from dead n2 does nothing
+        [("n3", "bconv1x1")],
+    )
+    assert [(n, e.source, e.op) for n, e in live_edges(cell)] == [
+        ("n3", "in", "shortcut"),
+        ("n4", "n3", "bconv1x1"),
+    ]
+    assert uses_input(cell)
+
+
+def test_a_cell_without_preprocess_does_not_use_its_input() -> None:
+    cell = _cell([("in", "bconv3x3")], preprocess="none")
+    assert live_edges(cell) == () and not uses_input(cell)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(network_specs())
+def test_live_edges_only_read_live_values(spec: NetworkSpec) -> None:
+    for cell in spec.cells:
+        computed = {"in"} if uses_input(cell) else set()
+        for node, edge in live_edges(cell):
+            assert edge.op != "none" and edge.source in computed | {node}
+            assert edge.source != node
+            computed.add(node)
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def test_check_spec_finds_a_duplicate_edge_that_only_python_can_build() -> None:
+    cell = _cell([("in", "bconv3x3"), ("in", "shortcut")])
+    spec = SPEC.model_copy(
+        update={"cells": (cell.model_copy(update={"name": "normal"}), SPEC.cells[1])}
+    )
+    problems = [p for p in check_spec(spec) if p.code == "duplicate-edge"]
+    assert [p.path for p in problems] == [("cells", 0, "nodes", 0, "edges", 1, "source")]
+
+
+def test_check_spec_bounds_the_number_of_cell_instances() -> None:
+    deep = tuple(
+        s.model_copy(update={"depth": Limits.MAX_DEPTH}) if isinstance(s, StageSpec) else s
+        for s in SPEC.layout
+    )
+    spec = SPEC.model_copy(update={"layout": deep * 3})
+    too_large = [p for p in check_spec(spec) if p.code == "too-large"]
+    assert too_large and "more than 256 cells" in too_large[0].message
+
+
+def test_check_spec_puts_errors_before_warnings() -> None:
+    spec = SPEC.model_copy(
+        update={"layout": (*SPEC.layout, DownsampleSpec(kind="downsample", cell="reduce"))}
+    )
+    severities = [
+        p.severity for p in check_spec(spec.model_copy(update={"cells": (*spec.cells, _cell([]))}))
+    ]
+    assert severities == sorted(severities, key=lambda s: s != "error")
+
+
+def test_ensure_valid_returns_a_valid_spec_and_raises_spec_error_listing_every_error() -> None:
+    assert ensure_valid(SPEC) is SPEC
+    bad = SPEC.model_copy(
+        update={"layout": (StageSpec(kind="stage", name="s", channels=8, depth=1, cell="nope"),)}
+    )
+    with pytest.raises(
+        SpecError, match=r"layout\.0\.stage\.cell: error\[unknown-cell\]: no cell named 'nope'"
+    ):
+        ensure_valid(bad)
+
+
+def test_specs_are_frozen_and_refuse_unknown_fields() -> None:
+    with pytest.raises(ValidationError):
+        SPEC.name = "other"  # type: ignore[misc]
+    with pytest.raises(ValidationError, match="extra"):
+        NetworkSpec.model_validate({**SPEC.model_dump(), "colour": "blue"})
+
+
+@pytest.mark.parametrize(
+    ("update", "match"),
+    [
+        ({"meta": {"not a name": "x"}}, "string_pattern_mismatch|should match pattern"),
+        ({"meta": {"k": "tab\there"}}, "control characters"),
+        ({"meta": {"k": "x" * (Limits.MAX_META_LEN + 1)}}, "at most 1024"),
+        ({"name": "bell\a"}, "control characters"),
+        ({"name": ""}, "at least 1"),
+    ],
+)
+def test_specs_refuse_text_that_a_genotype_file_could_not_hold(update: dict, match: str) -> None:
+    with pytest.raises(ValidationError, match=match):
+        NetworkSpec.model_validate({**SPEC.model_dump(), **update})
+
+
+def test_spec_accessors() -> None:
+    assert SPEC.input_shape == (3, 31, 31) and SPEC.num_classes == 10
+    assert SPEC.cell_names() == ["normal", "reduce"] and SPEC.cell("reduce").stride == 2
+    assert [s.name for s in SPEC.stages] == ["s1", "s2"]
+    with pytest.raises(SpecError, match="no cell named 'x'"):
+        SPEC.cell("x")
+    assert _codes(SPEC) == []
