@@ -153,13 +153,16 @@ def _no_weights(name: str, registered: bool) -> Exception:
         ds = (spec.meta.get("dataset") if spec else None) or (
             registry.default_cfg(spec).dataset if spec else None
         )
+        epochs = {"cifar10": 200, "imagenet": 100}.get(ds or "", "N")
+        data = "" if ds == "fashion-mnist" else " --data-dir DATA"
         return WeightsNotPublishedError(
             f"no pretrained weights are published for {name!r} yet (the architecture exists: "
             f"bars_zoo.load({name!r}, pretrained=False))",
-            hint=f"train it: `bars-zoo train {name} --dataset {ds or 'DATASET'} --out runs/{name}`; "
-            f"publish the model folder it writes: `bars-zoo push runs/{name}/... ORG/{name}` and pin "
-            "the printed commit in bars_zoo/pretrained/registry.json (docs/hub.md); or load it "
-            f"locally with 'local-dir:PATH' or ${registry.WEIGHTS_DIR_ENV}/{name}/",
+            hint=f"train it: `bars-zoo train {name} --dataset {ds or 'DATASET'}{data} --epochs "
+            f"{epochs} --out runs/{name}`; publish the model folder it writes: `bars-zoo push "
+            f"runs/{name}/model ORG/{name}`, and pin the printed commit in "
+            "bars_zoo/pretrained/registry.json (docs/hub.md); or load that folder as "
+            f"'local-dir:runs/{name}/model', or put it at ${registry.WEIGHTS_DIR_ENV}/{name}/",
         )
     known = sorted(set(zoo) | set(registry.entries()))
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)

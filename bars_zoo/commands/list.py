@@ -55,6 +55,10 @@ def _si(x: float) -> str:
     return f"{x:.0f}"
 
 
+def _bytes(n: int) -> str:
+    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+
+
 def run(args: argparse.Namespace) -> int:
     table = rows(args.pattern, args.pretrained)
     if args.json:
@@ -73,6 +77,6 @@ def run(args: argparse.Namespace) -> int:
         top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%)" if r["top1"] is not None else ""
         print(
             f"{r['name']:<28} {r['input']:>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
-            f"{_si(r['params']):>9} {_si(r['packed_bytes']) + 'B':>9}  {r['weights'] or '-'}{top1}"
+            f"{_si(r['params']):>9} {_bytes(r['packed_bytes']):>9}  {r['weights'] or '-'}{top1}"
         )
     return 0
