@@ -226,8 +226,8 @@ def hub_folder(
         "revision": revision,
         "cache_dir": cache_dir,
         "allow_patterns": list(files),
+        "library_name": "bars-zoo",
     }
-    kw["library_name"] = "bars-zoo"
     with hub_errors(repo, revision):
         if offline or (revision is not None and registry.COMMIT_RE.match(revision)):
             try:
@@ -320,13 +320,14 @@ def push_to_hub(
     oid = getattr(info, "oid", None)
     if not isinstance(oid, str):
         raise HubError(f"the Hub did not return a commit for {repo_id}")
-    log.info("pushed %s to %s at commit %s", stage.name, repo_id, oid)
+    log.info("pushed to %s at commit %s", repo_id, oid)
     return oid
 
 
 def _stage_folder(src: Path, stage: Path, repo_id: str) -> None:
     """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed."""
-    load_folder(local_folder(str(src)))
+    src = local_folder(str(src))
+    load_folder(src)
     cfg = read_config(src).pretrained_cfg
     _copy_with_cfg(src, stage, cfg.model_copy(update={"hub_repo": repo_id, "revision": None}))
 
