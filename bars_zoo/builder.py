@@ -4,6 +4,11 @@ Layout (BARS Sec. 4-5): full-precision stem (conv -> BN [-> 3x3/s2 max pool]), t
 :func:`bars_zoo.spec.placements` in order, and a full-precision head (BN -> global average pool ->
 linear).  Everything between stem and head is binary except parameter-free ops and the ``conv1x1``
 op that FP-downsample baselines ask for explicitly.
+
+Module names (stable; state dicts, the complexity hooks and packed inference rely on them):
+``stem.conv``, ``stem.bn``, ``cells.{i}`` (the :func:`~bars_zoo.spec.placements` index),
+``cells.{i}.preprocess``, ``cells.{i}.edges.{node}_{source}``, ``cells.{i}.shortcut``, ``head.bn``,
+``head.fc``; a binary conv op has ``.conv`` (:class:`~bars_zoo.binary.BinaryConv2d`) and ``.bn``.
 """
 
 from __future__ import annotations
@@ -12,11 +17,17 @@ import torch
 from torch import Tensor, nn
 
 from bars_zoo.cells import Cell
+from bars_zoo.errors import SpecError
 from bars_zoo.spec import NetworkSpec, ensure_valid, feature_channels, placements
 
 
 class Stem(nn.Module):
-    """Full-precision stem: ``conv kxk / stride (padding k//2) -> BN [-> maxpool 3x3/s2/p1]``."""
+    """Full-precision stem: ``conv kxk / stride (padding k//2, no bias) -> BN [-> maxpool 3x3/s2/p1]``.
+
+    ``(B, C_img, H, W) -> (B, C_stem, H', W')`` with ``H' = ceil(H / stride)``, halved again
+    (``ceil``) by the max pool (:func:`bars_zoo.spec.stem_output`).  No activation: the first
+    binary op binarises its input.
+    """
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
@@ -43,10 +54,20 @@ class Head(nn.Module):
 
 
 class BarsNet(nn.Module):
-    """A network built from a spec; ``.spec`` keeps the architecture it was built from."""
+    """A network built from a spec; ``.spec`` keeps the architecture it was built from.
+
+    ``forward(x)``: ``(B, *spec.input_shape) -> (B, spec.num_classes)`` logits;
+    ``forward_features(x)``: the last cell's output ``(B, C_last, h, w)``, before the head.
+    """
 
     def __init__(self, spec: NetworkSpec) -> None:
         super().__init__()
+        if not isinstance(spec, NetworkSpec):
+            raise SpecError(
+                f"build() needs a NetworkSpec, got {type(spec).__name__}",
+                hint="get one with bars_zoo.load_genotype(name), bars_zoo.read(path) or "
+                "bars_zoo.parse(text)",
+            )
         ensure_valid(spec)
         self.spec = spec
         self.stem = Stem(spec)
@@ -55,18 +76,22 @@ class BarsNet(nn.Module):
         )
         self.head = Head(feature_channels(spec), spec.num_classes)
 
-    def forward_features(self, x: Tensor) -> Tensor:
+    def forward_features(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C_last, h, w)
         x = self.stem(x)
         for cell in self.cells:
             x = cell(x)
         return x
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
         return self.head(self.forward_features(x))
 
 
 def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> BarsNet:
-    """An untrained model for ``spec`` (in train mode, on ``device`` or the CPU)."""
+    """An untrained model for ``spec``, in train mode, on ``device`` (default: the CPU).
+
+    Raises :class:`~bars_zoo.errors.SpecError` (listing every error of
+    :func:`bars_zoo.spec.check_spec`) for a spec that cannot be built, before any module is made.
+    """
     model = BarsNet(spec)
     return model.to(device) if device is not None else model
 

@@ -1,8 +1,13 @@
-"""A cell as a torch module (BARS Fig. 2): ``x -> preprocess -> in``, nodes sum their edges, output =
-last node + ``shortcut(x)``.
+"""A cell as a torch module (BARS Fig. 2, single input)::
+
+    in   = preprocess(x)                               C_in -> C_out, stride s (s = 2: downsample cell)
+    nK   = sum over the edges (src, op) of nK of op(src)        C_out -> C_out, stride 1
+    out  = n_last + shortcut(x)                        the cell shortcut, C_in -> C_out, stride s
 
 Only the edges in :func:`bars_zoo.spec.live_edges` are built and run, so a dead or unused node costs
-nothing, exactly as the complexity counter counts it.
+nothing, exactly as the complexity counter counts it; ``preprocess`` is built only when ``in`` reaches
+the output (:func:`bars_zoo.spec.uses_input`) and ``shortcut`` only when it is not ``none``.
+Module names: ``preprocess``, ``edges.{node}_{source}`` (e.g. ``edges.n3_in``), ``shortcut``.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ def edge_key(node: str, source: str) -> str:
 
 
 class Cell(nn.Module):
-    """One cell instance: ``C_in -> C_out`` at ``stride`` (1 for normal cells, 2 for downsample)."""
+    """One cell instance: ``(B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))``, ``s = stride``.
+
+    ``plan`` lists the live edges in execution (file) order as ``(node, source, edge key)``.
+    """
 
     def __init__(self, spec: CellSpec, c_in: int, c_out: int, stride: int) -> None:
         super().__init__()
         self.spec = spec
         self.c_in, self.c_out, self.stride = c_in, c_out, stride
         live = live_edges(spec)
-        self.preprocess = (
+        self.preprocess: nn.Module | None = (
             make_cell_op(spec.preprocess, c_in, c_out, stride) if uses_input(spec) else None
         )
         self.edges = nn.ModuleDict(
@@ -35,13 +43,16 @@ class Cell(nn.Module):
         self.plan: list[tuple[str, str, str]] = [
             (n, e.source, edge_key(n, e.source)) for n, e in live
         ]
-        self.shortcut = (
+        self.shortcut: nn.Module | None = (
             make_cell_op(spec.shortcut, c_in, c_out, stride) if spec.shortcut != "none" else None
         )
-        self.zero = Zero(c_in, c_out, stride)
         self.last = spec.nodes[-1].name
+        # A cell with no live edge and shortcut=none is identically zero (BARS keeps 'none').
+        self.zero: Zero | None = (
+            Zero(c_in, c_out, stride) if not live and self.shortcut is None else None
+        )
 
-    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, H/s, W/s)
+    def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))
         states: dict[str, Tensor] = {}
         if self.preprocess is not None:
             states["in"] = self.preprocess(x)
@@ -52,7 +63,10 @@ class Cell(nn.Module):
         if self.shortcut is not None:
             s = self.shortcut(x)
             out = s if out is None else out + s
-        return out if out is not None else self.zero(x)
+        if out is None:
+            assert self.zero is not None
+            return self.zero(x)
+        return out
 
     def extra_repr(self) -> str:
         return f"{self.spec.name}: {self.c_in} -> {self.c_out}, stride={self.stride}"
