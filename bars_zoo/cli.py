@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "fmt": "fmt",
     "schema": "schema",
     "demo": "demo",
+    "draw": "draw",
     "show": "show",
     "list": "list",
     "pull": "pull",
