@@ -19,18 +19,23 @@ Our additions, written down in ``docs/search.md``:
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from bars_zoo.complexity import count
 from bars_zoo.data import BatchLoader
+from bars_zoo.dsl import check, format
+from bars_zoo.search.config import format_size
 from bars_zoo.search.space import Choice, SearchSpace
 from bars_zoo.search.strategy import ArchParams
 from bars_zoo.search.supernet import Supernet
+from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger("bars_zoo.search")
 
@@ -44,6 +49,17 @@ class Candidate:
     val_loss: float = float("nan")
     val_acc: float = float("nan")
     source: str = "sampled"  # "sampled" | "shrunk"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ops": self.ops,
+            "val_loss": self.val_loss,
+            "val_acc": self.val_acc,
+            "source": self.source,
+            "edges": [list(r) for r in self.choice.edges],
+            "width": list(self.choice.width),
+            "depth": list(self.choice.depth),
+        }
 
 
 @dataclass(frozen=True)
@@ -186,4 +202,59 @@ def derive(
     return Derived(best, tuple(scored), draws, rejected, budget_met)
 
 
-__all__ = ["Candidate", "Derived", "choice_ops", "derive", "evaluate", "shrink_to_budget"]
+def genotype(space: SearchSpace, derived: Derived, expected_ops: float) -> tuple[NetworkSpec, str]:
+    """The winner as a spec with its provenance in ``meta``, and its canonical, checked text."""
+    from bars_zoo import __version__
+
+    cfg, best = space.config, derived.best
+    stages = [f"s{s + 1}" for s in range(space.num_stages)]
+    widths = zip(stages, best.choice.width, strict=True)
+    depths = zip(stages, best.choice.depth, strict=True)
+    meta = {
+        "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
+        "preset": cfg.preset,
+        "dataset": cfg.dataset,
+        "budget_ops": format_size(cfg.budget_ops) if cfg.budget_ops else "none",
+        "budget_met": "true" if derived.budget_met else "false",
+        "ops": format_size(best.ops),
+        "expected_ops": format_size(expected_ops),
+        "seed": str(cfg.seed),
+        "epochs": str(cfg.epochs),
+        "width_ratios": ",".join(f"{st}={cfg.width_ratios[w]:g}" for st, w in widths),
+        "optional_cells": ",".join(f"{st}={cfg.depth_choices[d]}" for st, d in depths),
+        "candidate_losses": ",".join(f"{c.val_loss:.4f}" for c in derived.candidates),
+        "candidate_ops": ",".join(format_size(c.ops) for c in derived.candidates),
+        "val_loss": f"{best.val_loss:.4f}",
+        "config": cfg.fingerprint(),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "bars_zoo": __version__,
+    }
+    spec = space.to_spec(best.choice, name=cfg.name, meta=meta)
+    budget = f" under a budget of {format_size(cfg.budget_ops)} OPs" if cfg.budget_ops else ""
+    header = [
+        f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}{budget}",
+        "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
+    ]
+    text = format(spec, header=header)
+    doc = check(text, f"{cfg.name}.geno")
+    if doc.spec is None or doc.spec != spec:  # pragma: no cover - a bug, not a user error
+        raise RuntimeError("derived genotype does not round-trip: " + str(doc.errors))
+    if not derived.budget_met:
+        log.warning(
+            "the derived network needs %s OPs, over the budget of %s: no network of this search "
+            "space fits (see meta budget_met)",
+            format_size(best.ops),
+            format_size(cfg.budget_ops or 0),
+        )
+    return spec, text
+
+
+__all__ = [
+    "Candidate",
+    "Derived",
+    "choice_ops",
+    "derive",
+    "evaluate",
+    "genotype",
+    "shrink_to_budget",
+]

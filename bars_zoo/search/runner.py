@@ -16,7 +16,6 @@ run (bit for bit on the same device).
 from __future__ import annotations
 
 import contextlib
-import datetime
 import itertools
 import json
 import logging
@@ -28,22 +27,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo.complexity import count
 from bars_zoo.data import Augment, BatchLoader, load_images, split_indices
-from bars_zoo.dsl import check, format
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
-from bars_zoo.search.derive import Derived, derive
+from bars_zoo.search.derive import Derived, derive, genotype
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.space import SearchSpace, node_name
+from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import (
     ArchParams,
-    arch_loss,
     entropy_weight,
     is_warmup,
     temperature,
@@ -180,14 +177,9 @@ class _Run:
         torch.manual_seed(cfg.seed)
         self.net = Supernet(self.space).to(device)
         self.arch = ArchParams(self.space).to(device)
-        self.w_opt = torch.optim.Adam(
-            self.net.parameters(), lr=cfg.weight_lr, weight_decay=cfg.weight_decay
-        )
-        self.a_opt = torch.optim.Adam(
-            self.arch.parameters(), lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay
-        )
         self.gumbel = torch.Generator().manual_seed(cfg.seed)
         self.autocast = _autocast(cfg, device)
+        self.stepper = SearchSteps(cfg, self.net, self.arch, self.gumbel, self.autocast)
         self.history: list[dict[str, Any]] = []
         self.epoch = 0
 
@@ -209,8 +201,8 @@ class _Run:
             state = ckpt.load_checkpoint(path, self.cfg)
             self.net.load_state_dict(state["supernet"])
             self.arch.load_state_dict(state["arch"])
-            self.w_opt.load_state_dict(state["w_opt"])
-            self.a_opt.load_state_dict(state["a_opt"])
+            self.stepper.w_opt.load_state_dict(state["w_opt"])
+            self.stepper.a_opt.load_state_dict(state["a_opt"])
             self.gumbel.set_state(state["gumbel_rng"])
             ckpt.set_rng_state(state["rng"], self.device)
             self.history = json.loads(state["history"])
@@ -231,8 +223,8 @@ class _Run:
             "epoch": self.epoch,
             "supernet": self.net.state_dict(),
             "arch": self.arch.state_dict(),
-            "w_opt": self.w_opt.state_dict(),
-            "a_opt": self.a_opt.state_dict(),
+            "w_opt": self.stepper.w_opt.state_dict(),
+            "a_opt": self.stepper.a_opt.state_dict(),
             "gumbel_rng": self.gumbel.get_state(),
             "rng": ckpt.rng_state(self.device),
             "history": json.dumps(self.history),
@@ -255,17 +247,15 @@ class _Run:
             log.info(_summary(record, self.cfg))
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
-        cfg, net, arch = self.cfg, self.net, self.arch
+        cfg, steps = self.cfg, self.stepper
         tau, lam, lr = temperature(cfg, epoch), entropy_weight(cfg, epoch), weight_lr(cfg, epoch)
-        for group in self.w_opt.param_groups:
-            group["lr"] = lr
+        steps.set_lr(lr)
         warm = is_warmup(cfg, epoch)
         self.loader_a.set_epoch(epoch)
         self.loader_b.set_epoch(epoch)
         batches_b = iter(self.loader_b) if not warm else None
         zero = torch.zeros((), device=self.device)
         st = {k: zero.clone() for k in ("w_loss", "w_acc", "a_loss", "a_acc", "factor", "entropy")}
-        weights = list(net.parameters())
         t0 = time.perf_counter()
         bar = tqdm(
             itertools.islice(self.loader_a, self.steps),
@@ -275,36 +265,17 @@ class _Run:
             leave=False,
             file=sys.stderr,
         )
-        net.train()
+        self.net.train()
         for xa, ya in bar:
-            sample = arch.sample(tau, self.gumbel, detach=True)
-            with self.autocast():
-                logits = net(xa, sample)
-            loss = F.cross_entropy(logits.float(), ya)
-            self.w_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(weights, cfg.grad_clip)
-            self.w_opt.step()
-            st["w_loss"] += loss.detach()
-            st["w_acc"] += (logits.detach().argmax(1) == ya).float().mean()
+            loss, acc = steps.weights_step(xa, ya, tau)
+            st["w_loss"] += loss
+            st["w_acc"] += acc
             if batches_b is None:
                 continue
             xb, yb = next(batches_b)
-            sample = arch.sample(tau, self.gumbel)
-            for p in weights:
-                p.requires_grad_(False)
-            with self.autocast():
-                logits = net(xb, sample)
-            ce = F.cross_entropy(logits.float(), yb)
-            a_loss, parts = arch_loss(cfg, ce, arch, epoch)
-            self.a_opt.zero_grad(set_to_none=True)
-            a_loss.backward()
-            self.a_opt.step()
-            for p in weights:
-                p.requires_grad_(True)
-            st["a_loss"] += ce.detach()
-            st["a_acc"] += (logits.detach().argmax(1) == yb).float().mean()
+            ce, acc, parts = steps.arch_step(xb, yb, tau, epoch)
+            st["a_loss"] += ce
+            st["a_acc"] += acc
             st["factor"] += parts["factor"]
             st["entropy"] += parts["entropy"]
         bar.close()
@@ -369,60 +340,15 @@ class _Run:
         return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
 
     def make_spec(self, derived: Derived) -> tuple[NetworkSpec, str]:
-        """The derived spec with provenance in ``meta``, and its canonical text (checked)."""
-        from bars_zoo import __version__
-
-        cfg, sp, best = self.cfg, self.space, derived.best
-        stages = [f"s{s + 1}" for s in range(sp.num_stages)]
-        meta = {
-            "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
-            "preset": cfg.preset,
-            "dataset": cfg.dataset,
-            "budget_ops": format_size(cfg.budget_ops) if cfg.budget_ops else "none",
-            "budget_met": "true" if derived.budget_met else "false",
-            "ops": format_size(best.ops),
-            "expected_ops": format_size(self.expected_ops()),
-            "seed": str(cfg.seed),
-            "epochs": str(cfg.epochs),
-            "width_ratios": ",".join(
-                f"{st}={cfg.width_ratios[w]:g}"
-                for st, w in zip(stages, best.choice.width, strict=True)
-            ),
-            "optional_cells": ",".join(
-                f"{st}={cfg.depth_choices[d]}"
-                for st, d in zip(stages, best.choice.depth, strict=True)
-            ),
-            "candidate_losses": ",".join(f"{c.val_loss:.4f}" for c in derived.candidates),
-            "candidate_ops": ",".join(format_size(c.ops) for c in derived.candidates),
-            "val_loss": f"{best.val_loss:.4f}",
-            "config": cfg.fingerprint(),
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-            "bars_zoo": __version__,
-        }
-        spec = sp.to_spec(best.choice, name=cfg.name, meta=meta)
-        header = [
-            f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}"
-            + (f" under a budget of {format_size(cfg.budget_ops)} OPs" if cfg.budget_ops else ""),
-            "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
-        ]
-        text = format(spec, header=header)
-        doc = check(text, f"{cfg.name}.geno")
-        if doc.spec is None or doc.spec != spec:  # pragma: no cover - a bug, not a user error
-            raise RuntimeError("derived genotype does not round-trip: " + str(doc.errors))
-        if not derived.budget_met:
-            log.warning(
-                "the derived network needs %s OPs, over the budget of %s: no network of this search "
-                "space fits (see meta budget_met)",
-                format_size(best.ops),
-                format_size(cfg.budget_ops or 0),
-            )
+        """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
+        spec, text = genotype(self.space, derived, self.expected_ops())
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,
                 "rejected_over_budget": derived.rejected,
                 "budget_met": derived.budget_met,
-                "best": _cand(derived.best),
-                "candidates": [_cand(c) for c in derived.candidates],
+                "best": derived.best.to_dict(),
+                "candidates": [c.to_dict() for c in derived.candidates],
             }
             atomic_write_text(self.run_dir / "derive.json", json.dumps(info, indent=2) + "\n")
         return spec, text
@@ -447,24 +373,12 @@ class _Run:
             run_dir=self.run_dir,
             finished=derived is not None,
             history=tuple(self.history),
-            candidates=tuple(_cand(c) for c in derived.candidates) if derived else (),
+            candidates=tuple(c.to_dict() for c in derived.candidates) if derived else (),
             budget_met=derived.budget_met if derived else None,
             expected_ops=self.expected_ops(),
             ops=derived.best.ops if derived else None,
             alphas={k: v.detach().cpu().clone() for k, v in self.arch.state_dict().items()},
         )
-
-
-def _cand(c: Any) -> dict[str, Any]:
-    return {
-        "ops": c.ops,
-        "val_loss": c.val_loss,
-        "val_acc": c.val_acc,
-        "source": c.source,
-        "edges": [list(r) for r in c.choice.edges],
-        "width": list(c.choice.width),
-        "depth": list(c.choice.depth),
-    }
 
 
 def _summary(r: dict[str, Any], cfg: SearchConfig) -> str:
