@@ -18,6 +18,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# complexity is torch-free and imported eagerly: imported lazily, the submodule bars_zoo.complexity
+# would replace the function of that name as soon as anything imported the submodule.
+from bars_zoo.complexity import Complexity as Complexity
+from bars_zoo.complexity import complexity as complexity
 from bars_zoo.dsl import check, format, format_text, parse, read, schema
 from bars_zoo.errors import BarsError, GenotypeError
 from bars_zoo.spec import NetworkSpec

@@ -343,3 +343,16 @@ def test_bars_zoo_top_level_api_exposes_hub_functions():
     assert bars_zoo.load is load
     assert bars_zoo.save_pretrained is save_pretrained
     assert isinstance(registry.default_cfg(bars_zoo.parse(TINY)), PretrainedCfg)
+
+
+def test_bars_zoo_complexity_stays_callable_after_a_load():
+    import subprocess
+    import sys
+
+    code = (
+        "import bars_zoo\n"
+        "m = bars_zoo.load('example', pretrained=False)\n"
+        "assert callable(bars_zoo.complexity), type(bars_zoo.complexity)\n"
+        "assert bars_zoo.complexity(m.spec).bops > 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
