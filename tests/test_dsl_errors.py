@@ -761,3 +761,13 @@ def test_diagnostics_come_in_file_order() -> None:
     text = BASE.replace("pool=none", "pool=avg").replace("bconv3x3\n}", "bconv33\n}")
     lines = [d.line for d in check(text).errors]
     assert lines == [4, 7, 10]
+
+
+def test_a_misspelt_keyword_does_not_also_make_its_section_missing() -> None:
+    doc = check(BASE.replace("head avgpool", "haed avgpool"))
+    assert [d.code for d in doc.errors] == ["unknown-statement"]
+
+
+def test_a_cell_with_a_syntax_error_is_not_reported_again_where_it_is_used() -> None:
+    doc = check(BASE.replace("n2 <- in: shortcut, n1:", "n2 <- in shortcut, n1:"))
+    assert [(d.code, d.line) for d in doc.errors] == [("syntax", 7)]

@@ -16,11 +16,12 @@ Two passes, so that one error does not hide another:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from bars_zoo.dsl._source import Chunk, Source, suggest
+from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, suggest
 from bars_zoo.dsl._syntax import EXAMPLES, Stmt, Word
 from bars_zoo.dsl._values import BAD, Path, Reader
 from bars_zoo.errors import Diagnostic
@@ -74,6 +75,8 @@ _LAYOUT_CODES = frozenset(
         "missing-section",
     }
 )
+
+_CELL_NAME = re.compile(r"\s*cell\s+([A-Za-z_][A-Za-z0-9_.\-]*)")
 
 #: Cell findings that do not depend on the cell's options (kept when an option had an error).
 _STRUCTURAL = frozenset({"node-order", "bad-edge", "duplicate-edge", "duplicate-name"})
@@ -157,7 +160,9 @@ class Assembler(Reader):
                 f"put 'bars {FORMAT_VERSION}' on the first line: it says which version of the "
                 "language the file is written in",
             )
+        # A misspelt keyword has been reported; do not also report its section as missing.
         present = {c.keyword for c, _ in parsed} | {"bars"}
+        present |= {suggest(k.lower(), KEYWORDS) or k for k in present if k not in KEYWORDS}
         for chunk, st in parsed:
             if st is None:
                 self._failed(chunk)
@@ -170,9 +175,9 @@ class Assembler(Reader):
     def _failed(self, chunk: Chunk) -> None:
         """A statement with a syntax error: remember what it was, to silence echoes of it."""
         if chunk.keyword == "cell":
-            words = self.src.scanned[chunk.first].code.split()
-            if len(words) > 1:
-                self.failed_cells.add(words[1])
+            m = _CELL_NAME.match(self.src.scanned[chunk.first].code)
+            if m:
+                self.failed_cells.add(m.group(1))
         elif chunk.keyword in ("stage", "downsample"):
             self.layout_incomplete = True
         elif chunk.keyword in ("input", "stem"):
