@@ -1,0 +1,314 @@
+"""The semantic checks: cross-field rules of a spec that field types cannot express.
+
+Each finding is a :class:`Problem` whose ``path`` names the offending field like a pydantic ``loc``;
+the DSL turns it into a located diagnostic, :func:`ensure_valid` into a :class:`SpecError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from bars_zoo.errors import SpecError
+from bars_zoo.spec._model import CellSpec, DownsampleSpec, Limits, NetworkSpec, StageSpec
+from bars_zoo.spec._shapes import (
+    _active_sources,
+    _next_is_downsample,
+    _next_stage,
+    halve,
+    live_edges,
+    placements,
+    stem_output,
+)
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A semantic finding; ``path`` names the offending field like a pydantic ``loc``."""
+
+    code: str
+    message: str
+    path: tuple[str | int, ...]
+    severity: Literal["error", "warning"] = "error"
+    hint: str | None = None
+
+
+def check_spec(spec: NetworkSpec) -> list[Problem]:
+    """Cross-field rules that pydantic field types cannot express.  Errors first, then warnings."""
+    probs: list[Problem] = []
+    names: dict[str, int] = {}
+    for ci, cell in enumerate(spec.cells):
+        if cell.name in names:
+            probs.append(
+                Problem(
+                    "duplicate-name", f"cell {cell.name!r} is defined twice", ("cells", ci, "name")
+                )
+            )
+        names.setdefault(cell.name, ci)
+        probs.extend(_check_cell(cell, ci))
+
+    used: set[str] = set()
+    stage_names: set[str] = set()
+    prev_stage_ch: int | None = None
+    last_was_down = False
+    for li, item in enumerate(spec.layout):
+        if isinstance(item, StageSpec):
+            last_was_down = False
+            if item.name in stage_names:
+                probs.append(
+                    Problem(
+                        "duplicate-name",
+                        f"stage {item.name!r} is defined twice",
+                        ("layout", li, "stage", "name"),
+                    )
+                )
+            stage_names.add(item.name)
+            if prev_stage_ch is not None and item.channels < prev_stage_ch:
+                probs.append(
+                    Problem(
+                        "unusual-layout",
+                        f"stage {item.name!r} is narrower ({item.channels}) than the stage before it "
+                        f"({prev_stage_ch})",
+                        ("layout", li, "stage", "channels"),
+                        severity="warning",
+                    )
+                )
+            prev_stage_ch = item.channels
+            probs.extend(
+                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"))
+            )
+        else:
+            loc: tuple[str | int, ...] = ("layout", li, "downsample", "cell")
+            if last_was_down:
+                probs.append(
+                    Problem(
+                        "layout",
+                        "two downsamples in a row",
+                        loc,
+                        hint="put a stage between them: a downsample takes its width from the next stage",
+                    )
+                )
+            elif _next_stage(spec, li) is None and not _next_is_downsample(spec, li):
+                probs.append(
+                    Problem(
+                        "layout",
+                        "a downsample must be followed by a stage",
+                        loc,
+                        hint="its output width is the 'channels' of the stage after it; add one",
+                    )
+                )
+            last_was_down = True
+            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc))
+        used.add(item.cell)
+
+    if not any(isinstance(i, StageSpec) for i in spec.layout):
+        probs.append(
+            Problem(
+                "missing-section",
+                "the network has no stage",
+                ("layout",),
+                hint="add a 'stage' line",
+            )
+        )
+
+    total = 0
+    for li, item in enumerate(spec.layout):
+        total += item.depth if isinstance(item, StageSpec) else 1
+        if total > Limits.MAX_TOTAL_CELLS:
+            field = "depth" if isinstance(item, StageSpec) else "cell"
+            probs.append(
+                Problem(
+                    "too-large",
+                    f"the network has more than {Limits.MAX_TOTAL_CELLS} cells",
+                    ("layout", li, item.kind, field),
+                    hint="reduce the stage depths",
+                )
+            )
+            break
+
+    if not any(p.severity == "error" for p in probs):
+        probs.extend(_check_sizes(spec))
+
+    for ci, cell in enumerate(spec.cells):
+        if cell.name not in used:
+            probs.append(
+                Problem(
+                    "unused-cell",
+                    f"cell {cell.name!r} is defined but never used",
+                    ("cells", ci, "name"),
+                    severity="warning",
+                )
+            )
+    probs.sort(key=lambda p: p.severity != "error")
+    return probs
+
+
+def _check_cell_ref(
+    spec: NetworkSpec, names: dict[str, int], ref: str, stride: int, loc: tuple[str | int, ...]
+) -> list[Problem]:
+    if ref not in names:
+        from difflib import get_close_matches
+
+        close = get_close_matches(ref, list(names), n=1)
+        hint = (
+            f"did you mean {close[0]!r}?"
+            if close
+            else f"defined cells: {', '.join(names) or 'none'}"
+        )
+        return [Problem("unknown-cell", f"no cell named {ref!r}", loc, hint=hint)]
+    cell = spec.cells[names[ref]]
+    if cell.stride != stride:
+        where = "a downsample" if stride == 2 else "a stage"
+        want = "stride=2" if stride == 2 else "stride=1"
+        return [
+            Problem(
+                "bad-stride",
+                f"cell {ref!r} has stride={cell.stride} but {where} needs {want}",
+                loc,
+                hint=f"use a cell declared with {want} here",
+            )
+        ]
+    return []
+
+
+def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
+    probs: list[Problem] = []
+    base: tuple[str | int, ...] = ("cells", ci)
+    seen: list[str] = []
+    for ni, node in enumerate(cell.nodes):
+        expected = f"n{ni + 1}"
+        if node.name != expected:
+            probs.append(
+                Problem(
+                    "node-order",
+                    f"node {node.name!r} out of order: expected {expected!r}",
+                    (*base, "nodes", ni, "name"),
+                    hint="nodes are named n1, n2, ... in order",
+                )
+            )
+        sources: set[str] = set()
+        for ei, e in enumerate(node.edges):
+            loc = (*base, "nodes", ni, "edges", ei, "source")
+            if e.source in sources:
+                probs.append(
+                    Problem(
+                        "duplicate-edge",
+                        f"node {node.name!r} lists an edge from {e.source!r} twice",
+                        loc,
+                        hint="keep one edge per source; a node sums its inputs",
+                    )
+                )
+            sources.add(e.source)
+            if e.source != "in" and e.source not in seen:
+                if e.source == node.name:
+                    msg = f"node {node.name!r} takes an edge from itself"
+                elif _is_node_name(e.source) and any(n.name == e.source for n in cell.nodes):
+                    msg = f"edge from {e.source!r}, which comes after {node.name!r}"
+                else:
+                    msg = f"edge from undefined node {e.source!r}"
+                probs.append(
+                    Problem(
+                        "bad-edge",
+                        msg,
+                        loc,
+                        hint=f"edges come from 'in' or an earlier node ({', '.join(['in', *seen])})",
+                    )
+                )
+        seen.append(node.name)
+        if node.name != expected:  # later edges may use the name this node should have had
+            seen.append(expected)
+    if cell.stride == 1 and "bfr" in (cell.preprocess, cell.shortcut):
+        field = "preprocess" if cell.preprocess == "bfr" else "shortcut"
+        probs.append(
+            Problem(
+                "bad-op",
+                "'bfr' (binary factorized reduce) only works in a stride=2 cell",
+                (*base, field),
+                hint="use bconv3x3 or bconv1x1, or declare the cell with stride=2",
+            )
+        )
+    if probs:
+        return probs
+    active = _active_sources(cell)
+    live_nodes = {n for n, _ in live_edges(cell)}
+    for ni, node in enumerate(cell.nodes):
+        if node.name not in active:
+            probs.append(
+                Problem(
+                    "dead-node",
+                    f"node {node.name!r} has no live input and is always zero",
+                    (*base, "nodes", ni, "name"),
+                    severity="warning",
+                    hint="BARS keeps 'none' on purpose, but edges leaving this node do nothing",
+                )
+            )
+        elif ni < len(cell.nodes) - 1 and node.name not in live_nodes:
+            probs.append(
+                Problem(
+                    "unused-node",
+                    f"node {node.name!r} does not reach the cell output and is never computed",
+                    (*base, "nodes", ni, "name"),
+                    severity="warning",
+                )
+            )
+    if cell.nodes[-1].name not in active and cell.shortcut == "none":
+        probs.append(
+            Problem(
+                "dead-cell",
+                f"cell {cell.name!r} always outputs zero (dead last node and shortcut=none)",
+                (*base, "name"),
+                severity="warning",
+            )
+        )
+    return probs
+
+
+def _is_node_name(s: str) -> bool:
+    return len(s) > 1 and s[0] == "n" and s[1:].isdigit()
+
+
+def _check_sizes(spec: NetworkSpec) -> list[Problem]:
+    probs: list[Problem] = []
+    _, h, w = stem_output(spec)
+    for li, item in enumerate(spec.layout):
+        if isinstance(item, DownsampleSpec):
+            if h <= 1 and w <= 1:
+                probs.append(
+                    Problem(
+                        "spatial-size",
+                        f"downsample at 1x1 resolution: the input {spec.input.height}x"
+                        f"{spec.input.width} is too small for this many downsamples",
+                        ("layout", li, "downsample", "cell"),
+                        hint="remove a downsample or use a larger input",
+                    )
+                )
+                return probs
+            h, w = halve(h), halve(w)
+    for p in placements(spec):
+        for op, field in ((p.cell.preprocess, "preprocess"), (p.cell.shortcut, "shortcut")):
+            if op == "bfr" and p.c_out % 2:
+                ci = spec.cell_names().index(p.cell.name)
+                probs.append(
+                    Problem(
+                        "bad-channels",
+                        f"'bfr' in cell {p.cell.name!r} needs an even output width, got {p.c_out}",
+                        ("cells", ci, field),
+                        hint="make the stage after this downsample an even number of channels",
+                    )
+                )
+                return probs
+    return probs
+
+
+def ensure_valid(spec: NetworkSpec) -> NetworkSpec:
+    """Raise :class:`SpecError` listing every error of ``check_spec``; return the spec otherwise."""
+    errors = [p for p in check_spec(spec) if p.severity == "error"]
+    if errors:
+        lines = [f"{'.'.join(map(str, p.path))}: error[{p.code}]: {p.message}" for p in errors]
+        raise SpecError(
+            "invalid network spec:\n  " + "\n  ".join(lines),
+            hint=errors[0].hint or "fix the fields named above",
+        )
+    return spec
