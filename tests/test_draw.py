@@ -74,7 +74,7 @@ def test_draw_makes_one_cluster_per_cell_and_one_for_the_layout() -> None:
     assert "subgraph cluster_layout" in source
     assert "subgraph cluster_cell_normal" in source and "subgraph cluster_cell_reduce" in source
     assert "used by: s1 x2, s2 x1" in source and "used by: downsample x1" in source
-    assert "16x4x4" not in source and "8 -> 16 ch" in source and "4x4" in source
+    assert "downsample: reduce\n8 -> 16 ch\n4x4" in source  # width from the next stage, ceil(8/2)
 
 
 def _edge_line(source: str, label: str) -> str:
