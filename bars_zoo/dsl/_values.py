@@ -67,7 +67,8 @@ class Reader:
         for key in [k for k in self.pos if k[:n] == prefix]:
             del self.pos[key]
 
-    def _note(self, path: Path, got: dict[str, Any]) -> None:
+    def note_positions(self, path: Path, got: dict[str, Any]) -> None:
+        """Remember where each given option of the spec part at ``path`` is written."""
         for key, o in got.items():
             self.pos[(*path, _field(key))] = o.value.pos
 

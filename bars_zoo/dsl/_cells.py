@@ -1,0 +1,141 @@
+"""Cells and their nodes: pass 1 of the assembler for ``cell NAME ... { ... }`` statements.
+
+A cell with a bad option is still checked (its nodes, edges and names) with a stand-in for the
+option; a cell with a bad edge is kept without that edge.  Either way it is marked *poisoned* in
+:class:`~bars_zoo.dsl._cross.Doubts` so that pass 2 drops the findings that could be echoes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bars_zoo.dsl._cross import Doubts
+from bars_zoo.dsl._source import Source
+from bars_zoo.dsl._syntax import Node, Stmt, Word
+from bars_zoo.dsl._values import BAD, Path, Reader
+from bars_zoo.spec import CELL_OPS, EDGE_OPS, CellSpec, Limits
+
+_CELL_STANDINS = {
+    "stride": 1,
+    "preprocess": "bconv3x3",
+    "shortcut": "identity",
+    "op_shortcut": True,
+}
+
+
+class CellReader(Reader):
+    """Reads cells into :attr:`cells`, recording in :attr:`doubts` what it could not vouch for."""
+
+    def __init__(self, src: Source) -> None:
+        super().__init__(src)
+        self.doubts = Doubts()
+        self.cells: list[CellSpec] = []
+        self.cells_full = False
+
+    def _cell(self, st: Stmt) -> None:
+        name = st.args[0]
+        if len(self.cells) >= Limits.MAX_CELLS:
+            if not self.cells_full:
+                self.error(
+                    "too-large",
+                    f"more than {Limits.MAX_CELLS} cells",
+                    name.pos,
+                    "a network needs one cell per distinct topology",
+                )
+            self.cells_full = True
+            self.doubts.failed_cells.add(name.text)
+            return
+        path: Path = ("cells", len(self.cells))
+        self.forget(path)
+        self.pos[path] = self.pos[(*path, "name")] = name.pos
+        ok = self.name_word(name, "cell")
+        got = self.options(st, ("stride", "preprocess", "shortcut", "op_shortcut"))
+        d: dict[str, Any] = {
+            "name": name.text,
+            "stride": self.take(st, got, "stride", self.stride, default=1),
+            "preprocess": self.take(
+                st, got, "preprocess", lambda w: self.choice(w, CELL_OPS, "preprocess op")
+            ),
+            "shortcut": self.take(
+                st, got, "shortcut", lambda w: self.choice(w, CELL_OPS, "shortcut op")
+            ),
+            "op_shortcut": self.take(st, got, "op_shortcut", self.boolean, default=True),
+        }
+        self.note_positions(path, got)
+        nodes = list(st.nodes)
+        # A bad option gets a stand-in, so that the nodes are still checked; findings that
+        # depend on the options are then dropped ("options" poison), references left alone.
+        level = None
+        for key, standin in _CELL_STANDINS.items():
+            if d[key] is BAD:
+                d[key] = standin
+                level = "options"
+                if key == "stride":
+                    self.doubts.failed_cells.add(name.text)
+        if len(nodes) > Limits.MAX_NODES:
+            self.error(
+                "too-large",
+                f"cell '{name}' has {len(nodes)} nodes; the limit is {Limits.MAX_NODES}",
+                nodes[Limits.MAX_NODES].name.pos,
+            )
+            level = level or "edges"
+            nodes = nodes[: Limits.MAX_NODES]
+        if not nodes:
+            self.error(
+                "empty-cell", f"cell '{name}' has no nodes", name.pos, "add 'n1 <- in: bconv3x3'"
+            )
+            ok = False
+        d["nodes"] = []
+        for ni, node in enumerate(nodes):
+            nd, clean = self.node(node, (*path, "nodes", ni))
+            d["nodes"].append(nd)
+            if not clean:
+                level = level or "edges"
+        spec = self.validated(CellSpec, d, path) if ok else None
+        if spec is None:
+            self.doubts.failed_cells.add(name.text)
+            self.forget(path)
+            return
+        if level is not None:
+            self.doubts.poisoned[path] = level
+        self.cells.append(spec)
+
+    def node(self, node: Node, path: Path) -> tuple[dict[str, Any], bool]:
+        """A node's dict (bad and ``none`` edges left out) and whether it was error-free."""
+        self.pos[path] = self.pos[(*path, "name")] = node.name.pos
+        edges: list[dict[str, str]] = []
+        seen: dict[str, Word] = {}
+        clean = True
+        for src, op in node.edges:
+            if op is None:
+                if src.text == "none" and len(node.edges) == 1:
+                    continue
+                self.error(
+                    "syntax",
+                    f"edge '{src}' needs an op",
+                    src.pos,
+                    f"write 'SOURCE: OP' (for example 'in: bconv3x3'), or '{node.name} <- none' "
+                    "for a node without inputs",
+                )
+                clean = False
+                continue
+            if src.text in seen:
+                self.error(
+                    "duplicate-edge",
+                    f"node '{node.name}' lists an edge from '{src}' twice",
+                    src.pos,
+                    "keep one edge per source; a node sums its inputs",
+                )
+                clean = False
+                continue
+            seen[src.text] = src
+            if self.choice(op, EDGE_OPS, "edge op") is BAD:
+                clean = False
+                continue
+            if op.text == "none":
+                continue  # an explicit 'none' edge is the same as no edge
+            ei = len(edges)
+            self.pos[(*path, "edges", ei)] = self.pos[(*path, "edges", ei, "source")] = src.pos
+            self.pos[(*path, "edges", ei, "op")] = op.pos
+            edges.append({"source": src.text, "op": op.text})
+        return {"name": node.name.text, "edges": edges}, clean

@@ -1,0 +1,100 @@
+"""Pass 2 of the assembler: :func:`~bars_zoo.spec.check_spec` on the best-effort spec, minus echoes.
+
+Pass 1 leaves a spec with stand-ins wherever something was wrong, and a record of its
+:class:`Doubts`.  A cross-statement finding that may only be a consequence of a pass-1 error (about
+a poisoned cell, a reference to a cell that failed, the layout when a layout line failed, sizes when
+the input or stem failed) is dropped, so that every reported error is real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from bars_zoo.dsl._values import Path, Reader
+from bars_zoo.errors import Diagnostic
+from bars_zoo.spec import FORMAT_VERSION, NetworkSpec, Problem, check_spec
+
+#: Problem codes about the layout as a whole: meaningless when a layout line failed.
+_LAYOUT_CODES = frozenset(
+    {
+        "layout",
+        "spatial-size",
+        "bad-channels",
+        "unusual-layout",
+        "unused-cell",
+        "too-large",
+        "missing-section",
+    }
+)
+#: Cell findings that do not depend on the cell's options (kept when an option had an error).
+_STRUCTURAL = frozenset({"node-order", "bad-edge", "duplicate-edge", "duplicate-name"})
+
+#: What stands in for a section that is missing or wrong.
+STANDINS: dict[str, Any] = {
+    "name": "unnamed",
+    "input": {"channels": 3, "height": 32, "width": 32},
+    "num_classes": 10,
+    "stem": {"op": "conv3x3", "channels": 64, "stride": 1, "pool": "none"},
+    "head": {"pool": "avgpool", "classifier": "linear"},
+}
+
+
+@dataclass
+class Doubts:
+    """What pass 1 could not vouch for."""
+
+    poisoned: dict[Path, str] = field(default_factory=dict)  # cell -> "edges" | "options"
+    failed_cells: set[str] = field(default_factory=set)  # references to these are not checked
+    layout_incomplete: bool = False  # a stage or downsample line failed
+    sizes_unknown: bool = False  # the input or the stem failed
+
+    def echoes(self, p: Problem, spec: NetworkSpec) -> bool:
+        """Whether ``p`` may only be a consequence of a pass-1 error."""
+        for q, level in self.poisoned.items():
+            if p.path[: len(q)] == q and (
+                p.severity == "warning" or (level == "options" and p.code not in _STRUCTURAL)
+            ):
+                return True
+        if self.layout_incomplete and p.code in _LAYOUT_CODES:
+            return True
+        if self.sizes_unknown and p.code == "spatial-size":
+            return True
+        if p.code in ("unknown-cell", "bad-stride") and p.path[:1] == ("layout",):
+            item = spec.layout[int(p.path[1])]
+            return item.cell in self.failed_cells
+        return False
+
+
+def cross_check(
+    reader: Reader, parts: dict[str, Any], doubts: Doubts
+) -> tuple[NetworkSpec | None, list[Diagnostic], list[Diagnostic]]:
+    """The spec (``None`` if pass 1 left no cell or no layout), errors and warnings.
+
+    ``parts`` holds the sections pass 1 read (``cells``, ``layout`` and ``meta`` always).
+    """
+    if not parts["cells"] or not parts["layout"]:
+        return None, [], []
+    if "input" not in parts or "stem" not in parts:
+        doubts.sizes_unknown = True
+    d = {k: parts.get(k, v) for k, v in STANDINS.items()}
+    d.update(
+        version=FORMAT_VERSION, cells=parts["cells"], layout=parts["layout"], meta=parts["meta"]
+    )
+    try:
+        spec = NetworkSpec.model_validate(d)
+    except ValidationError as ve:  # pragma: no cover - pass 1 enforces every field rule
+        errs = [
+            reader.diag("bad-value", e["msg"], reader.locate(tuple(e["loc"]))) for e in ve.errors()
+        ]
+        return None, errs, []
+    errors: list[Diagnostic] = []
+    warnings: list[Diagnostic] = []
+    for p in check_spec(spec):
+        if doubts.echoes(p, spec):
+            continue
+        diag = reader.diag(p.code, p.message, reader.locate(p.path), p.hint, p.severity)
+        (errors if p.severity == "error" else warnings).append(diag)
+    return spec, errors, warnings
