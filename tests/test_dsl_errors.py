@@ -737,6 +737,8 @@ def test_read_reports_a_missing_file_as_unreadable(tmp_path: Path) -> None:
     assert (d.code, d.line, d.column) == ("unreadable", 1, 1)
     with pytest.raises(GenotypeError, match="cannot read"):
         read(tmp_path)
+    with pytest.raises(GenotypeError, match="cannot read"):
+        read("bad\0name.geno")
 
 
 def test_an_internal_bug_becomes_a_diagnostic_not_a_traceback(

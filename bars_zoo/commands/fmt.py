@@ -2,7 +2,8 @@
 
 ``--check`` writes nothing and exits 1 if a file would change; ``--diff`` prints a unified diff
 instead of writing.  ``-`` formats standard input to standard output.  A file with errors is never
-touched.  Exit status: 0 done, 1 errors (or changes under ``--check``), 2 unreadable file.
+touched.  Exit status: 0 done, 1 errors (or changes under ``--check``), 2 a file that cannot be read
+or written.
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ def run(args: argparse.Namespace) -> int:
             if args.check:
                 status = max(status, 1)
             continue
-        _write(path, new)
+        try:
+            _write(path, new)
+        except OSError as exc:
+            print(f"error: cannot write {name}: {exc.strerror or exc}", file=sys.stderr)
+            status = 2
+            continue
         print(f"reformatted {name}", file=sys.stderr)
     return status
 

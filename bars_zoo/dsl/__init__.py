@@ -163,8 +163,8 @@ def read_source(path: str | os.PathLike[str]) -> bytes:
     try:
         with p.open("rb") as f:
             return f.read(Limits.MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
+    except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         diag = whole_file(str(path), "unreadable", f"cannot read {path}: {reason}")
         raise GenotypeError([diag]) from None
 
