@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,47 @@ def test_fmt_keeps_every_comment_and_is_then_a_fixed_point(case):
     assert format_text(once) == once
     assert parse(once) == parse(text)
     assert _comments(once) == sorted(c.rstrip() for c in inserted)
+
+
+# Free statement order and spacing: shuffle what the language lets move (the single sections go
+# anywhere after 'bars 1'; cells, layout lines and meta lines keep their relative order), respace,
+# and the formatter must give back exactly the canonical text.
+
+
+@st.composite
+def rewritten(draw: st.DrawFn) -> tuple[str, str]:
+    canonical = format(draw(network_specs(max_stages=3)))
+    lines = [ln for ln in canonical.split("\n") if ln]
+    groups: dict[str, list[str]] = {"single": [], "cell": [], "layout": [], "meta": []}
+    i = 1  # lines[0] is 'bars 1'
+    while i < len(lines):
+        word = lines[i].split()[0]
+        if word == "cell":
+            end = lines.index("}", i)
+            groups["cell"].append("\n".join(lines[i : end + 1]))
+            i = end + 1
+            continue
+        kind = {"stage": "layout", "downsample": "layout", "meta": "meta"}.get(word, "single")
+        groups[kind].append(lines[i])
+        i += 1
+    draw(st.randoms()).shuffle(groups["single"])
+    order = draw(st.permutations([k for k, v in groups.items() for _ in v]))
+    taken = dict.fromkeys(groups, 0)
+    out = [lines[0]]
+    for kind in order:
+        out.append(groups[kind][taken[kind]])
+        taken[kind] += 1
+    space = st.sampled_from([" ", "  ", "\t", " \t "])
+    text = "\n\n".join(out)
+    quoted = {j for m in re.finditer(r'"(?:[^"\\\n]|\\.)*"', text) for j in range(*m.span())}
+    text = "".join(
+        draw(space) if ch == " " and j not in quoted else ch for j, ch in enumerate(text)
+    )
+    return text + "\n", canonical
+
+
+@SETTINGS
+@given(rewritten())
+def test_any_order_and_spacing_formats_to_the_same_canonical_text(case):
+    text, canonical = case
+    assert format_text(text) == canonical
