@@ -284,7 +284,8 @@ def _syntax_error(src: Source, chunk: Chunk, exc: UnexpectedInput) -> Diagnostic
             what = f"'{tok}'"
         msg = f"unexpected {what}" + (f"; expected {expected}" if expected else "")
         return _diag(src, "syntax", msg, pos, hint)
-    assert isinstance(exc, UnexpectedCharacters)
+    if not isinstance(exc, UnexpectedCharacters):  # pragma: no cover - LALR raises only the two
+        return _diag(src, "syntax", "this statement is incomplete", (line, col, col + 1), hint)
     ch = text[col - 1] if 0 < col <= len(text) else "?"
     pos = (line, col, col + 1)
     if ch == '"':
