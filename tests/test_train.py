@@ -173,6 +173,20 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(spec, tmp_path):
     assert whole.metrics["test_top1"] == resumed.metrics["test_top1"]
 
 
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_runs_on_cuda_with_bf16_autocast_and_channels_last(spec, tmp_path):
+    fast = dict(amp=True, channels_last=True, aux_weight=0.4, lr=1e-2, epochs=3)
+    result = small_run(spec, tmp_path, dataset="synthetic", device="cuda", **fast)
+    assert result.finished and result.metrics["test_top1"] > 0.3  # synthetic classes are easy
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["hardware"] == torch.cuda.get_device_name(0)
+    model = bars_zoo.load(f"local-dir:{tmp_path / 'model'}")
+    again = bars_zoo.evaluate(model, "synthetic", subset=384, device="cuda")
+    # the run evaluated under bf16 autocast, this in float32: a few images may flip
+    assert again["top1"] == pytest.approx(result.metrics["test_top1"], abs=0.05)
+
+
 # --------------------------------------------------------------------------- errors
 
 
