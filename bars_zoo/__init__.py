@@ -39,6 +39,7 @@ _LAZY: dict[str, str] = {
     "save_pretrained": "bars_zoo.hub",
     "push_to_hub": "bars_zoo.hub",
     "search": "bars_zoo.search",
+    "SearchConfig": "bars_zoo.search",
     "train": "bars_zoo.training",
     "evaluate": "bars_zoo.training",
     "deploy": "bars_zoo.deploy",
