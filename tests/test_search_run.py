@@ -25,14 +25,6 @@ HAVE_FMNIST = (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 DATASET = "fashion-mnist" if HAVE_FMNIST else "synthetic"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # small ops on busy cores: one thread is many times faster
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny(**kw: object) -> SearchConfig:
     return config_for("tiny", **kw)
 
@@ -180,6 +172,19 @@ def _nullcontext():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tiny_search_on_cuda_with_bf16_writes_a_genotype_within_budget(tmp_path):
+    cfg = tiny(dataset="synthetic", budget_ops=4e5, amp="bf16")
+    result = search(cfg, device="cuda", out=tmp_path / "gpu.geno", progress=False)
+    assert result.finished and result.budget_met
+    assert result.spec is not None and count(result.spec).ops <= 4e5
+    part = search(cfg, device="cuda", out=tmp_path / "r.geno", stop_after=1, progress=False)
+    assert not part.finished
+    resumed = search(cfg, device="cpu", out=tmp_path / "r.geno", resume=True, progress=False)
+    assert resumed.finished and len(resumed.history) == 2  # a CUDA checkpoint resumes on the CPU
 
 
 # --------------------------------------------------------------------------- CLI

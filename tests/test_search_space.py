@@ -20,14 +20,6 @@ from bars_zoo.spec import check_spec, live_edges, placements, uses_input
 SHAPES = {"paper": (3, 32, 32), "fmnist": (1, 28, 28), "tiny": (3, 32, 32)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # small ops on busy cores: one thread is many times faster
-    yield
-    torch.set_num_threads(n)
-
-
 def space_for(preset: str, **kw: object) -> SearchSpace:
     return SearchSpace(config_for(preset, **kw), SHAPES[preset], 10)
 
