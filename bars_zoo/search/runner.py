@@ -81,11 +81,27 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     return dev
 
 
+def _cpu_has_native_bf16() -> bool:
+    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 convs are ~2x faster."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def use_bf16(amp: str, device: torch.device) -> bool:
+    """``amp="auto"``: bf16 on CUDA devices that support it and on CPUs with native bf16."""
+    if amp != "auto":
+        return amp == "bf16"
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return device.type == "cpu" and _cpu_has_native_bf16()
+
+
 def _autocast(cfg: SearchConfig, device: torch.device) -> Callable[[], Any]:
-    use = cfg.amp == "bf16" or (
-        cfg.amp == "auto" and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    )
-    if not use:
+    if not use_bf16(cfg.amp, device):
         return contextlib.nullcontext
     return lambda: torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -207,6 +208,31 @@ class SearchSpace:
             out.append(torch.tensor([r[::-1] for r in rows], dtype=torch.bool).reshape(2**m, m))
         return out
 
+    @cached_property
+    def _consts(self) -> dict[tuple[str, torch.device, torch.dtype], Any]:
+        return {}
+
+    def _const(self, name: str, like: Tensor) -> Any:
+        """Constant tensors of the expected-OPs computation on ``like``'s device (made once)."""
+        key = (name, like.device, like.dtype)
+        if key not in self._consts:
+            cfg, dev, dt = self.config, like.device, like.dtype
+            if name == "bits":
+                value: Any = [b.to(dev) for b in self._bitmasks]
+            elif name == "area":
+                value = torch.tensor(
+                    [float(_KERNEL_AREA[o]) for o in cfg.edge_ops], dtype=dt, device=dev
+                )
+            elif name in ("src", "dst"):
+                pick = 1 if name == "src" else 0
+                value = torch.tensor([e[pick] for e in self.edges], device=dev)
+            elif name == "chans":
+                value = torch.tensor(self.channels, dtype=dt, device=dev)
+            else:  # depths
+                value = torch.tensor([float(d) for d in cfg.depth_choices], dtype=dt, device=dev)
+            self._consts[key] = value
+        return self._consts[key]
+
     def reachability(self, p_none: Tensor) -> tuple[Tensor, Tensor]:
         """``P(in ~> node)`` and ``P(node ~> last)`` for nodes ``0..K`` (``0`` = ``in``), per cell type.
 
@@ -219,7 +245,9 @@ class SearchSpace:
         probs = p_none.new_ones(t, 1)  # (T, 2^m): distribution over the reachable subsets so far
         for k in range(1, k_nodes + 1):
             srcs = [self.edge_index(k, j) for j in range(1, k)]
-            q = self._none_prob(p_none, srcs, self.edge_index(k, 0), self._bitmasks[k - 1])
+            q = self._none_prob(
+                p_none, srcs, self.edge_index(k, 0), self._const("bits", p_none)[k - 1]
+            )
             active = probs * (1 - q)
             fwd.append(active.sum(-1))
             probs = torch.cat([probs * q, active], dim=1)
@@ -228,7 +256,7 @@ class SearchSpace:
         for j in range(k_nodes - 1, -1, -1):
             dsts = [self.edge_index(n, j) for n in range(k_nodes - 1, j, -1)]
             q = self._none_prob(
-                p_none, dsts, self.edge_index(k_nodes, j), self._bitmasks[len(dsts)]
+                p_none, dsts, self.edge_index(k_nodes, j), self._const("bits", p_none)[len(dsts)]
             )
             useful = probs * (1 - q)
             bwd.append(useful.sum(-1))
@@ -239,7 +267,7 @@ class SearchSpace:
     def _none_prob(p_none: Tensor, varying: list[int], fixed: int, bits: Tensor) -> Tensor:
         """(T, 2^m): P(no non-none edge links the node to the set given by each bit pattern)."""
         pn = p_none[:, varying]  # (T, m)
-        factors = torch.where(bits.to(p_none.device)[None], pn[:, None, :], 1.0)  # (T, 2^m, m)
+        factors = torch.where(bits[None], pn[:, None, :], 1.0)  # (T, 2^m, m)
         return p_none[:, fixed, None] * factors.prod(-1)
 
     def topology_costs(self, edge_p: Tensor) -> tuple[Tensor, Tensor]:
@@ -250,9 +278,7 @@ class SearchSpace:
             edge_p[..., ops.index("none")] if "none" in ops else edge_p.new_zeros(edge_p.shape[:2])
         )
         fwd, bwd = self.reachability(p_none)
-        area = edge_p.new_tensor([float(_KERNEL_AREA[o]) for o in ops])
-        src = torch.tensor([s for _, s in self.edges], device=edge_p.device)
-        dst = torch.tensor([n for n, _ in self.edges], device=edge_p.device)
+        area, src, dst = (self._const(k, edge_p) for k in ("area", "src", "dst"))
         live = fwd[:, src] * bwd[:, dst]  # (T, E)
         return ((edge_p @ area) * live).sum(-1), bwd[:, 0]
 
@@ -265,10 +291,10 @@ class SearchSpace:
         """
         cfg = self.config
         conv_area, p_in = self.topology_costs(edge_p)
-        chans = width_p.new_tensor(self.channels)  # (S, R)
+        chans = self._const("chans", width_p)  # (S, R)
         c1 = (width_p * chans).sum(-1)  # E[C_s]
         c2 = (width_p * chans**2).sum(-1)  # E[C_s^2]
-        n_opt = (depth_p * depth_p.new_tensor([float(d) for d in cfg.depth_choices])).sum(-1)
+        n_opt = (depth_p * self._const("depths", depth_p)).sum(-1)
         pre_k = _KERNEL_AREA[cfg.preprocess]
         sc_k = _KERNEL_AREA[cfg.normal_shortcut]
         rpre_k = _KERNEL_AREA[cfg.reduce_preprocess]

@@ -166,6 +166,9 @@ class SuperCell(nn.Module):
             self.tile = None
         k_nodes = cfg.nodes
         self.binary_ops = [o for o in cfg.edge_ops if o in _BINARY_EDGE_K]
+        for j in range(k_nodes):  # edge indices leaving node j, on the device (no copy per step)
+            idx = torch.tensor([space.edge_index(k, j) for k in range(j + 1, k_nodes + 1)])
+            self.register_buffer(f"out_edges{j}", idx, persistent=False)
         self.banks = nn.ModuleDict(
             {
                 f"{j}_{op}": BinaryConvBank(
@@ -233,7 +236,8 @@ class SuperCell(nn.Module):
                 bank = cast(BinaryConvBank, self.banks[f"{j}_{op}"])
                 # one multiply applies the stage mask and, in a soft sample, each edge's op weight
                 if hard is None:
-                    scale = w[edges, o].view(1, -1, 1) * v.view(1, 1, -1)  # (1, n, C)
+                    idx: Tensor = getattr(self, f"out_edges{j}")
+                    scale = w[idx, o].view(1, -1, 1) * v.view(1, 1, -1)  # (1, n, C)
                 else:
                     scale = v.view(1, 1, -1).expand(1, bank.n, self.c_out)
                 y = bank(xj, v) * scale.reshape(1, -1, 1, 1)  # (B, n*C, H, W)
