@@ -32,7 +32,10 @@ def load(path: str | os.PathLike[str], map_location: torch.device | str = "cpu")
     """Read a checkpoint written by :func:`save` without unpickling arbitrary objects."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"no checkpoint at {p}")
+        raise CheckpointError(
+            f"no checkpoint at {p}",
+            hint="under torchrun on several machines, --out must be on a file system they share",
+        )
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file or a pickle that is not plain data

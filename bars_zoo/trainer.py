@@ -82,7 +82,8 @@ class Trainer:
 
     def _run(self, device: torch.device) -> TrainResult:
         cfg, env, out = self.cfg, self.env, self.out
-        exists = (out / CHECKPOINT).is_file()
+        # rank 0 decides; every rank then reads the checkpoint (a shared file system is needed)
+        exists = bool(ddp.broadcast_object((out / CHECKPOINT).is_file(), env))
         if exists and not cfg.resume:
             raise ConfigError(
                 f"{out} already holds a training run ({CHECKPOINT})",

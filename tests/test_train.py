@@ -173,6 +173,62 @@ def test_resume_reaches_the_weights_of_an_uninterrupted_run(spec, tmp_path):
     assert whole.metrics["test_top1"] == resumed.metrics["test_top1"]
 
 
+TINY_IMAGENET = """
+bars 1
+name "tiny-imagenet"
+input 3x224x224 classes=1000
+stem conv7x7 channels=8 stride=2 pool=maxpool
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+@pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
+def test_imagenet_folders_train_and_evaluate(tmp_path):
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for cls in ("n01", "n02"):
+            folder = tmp_path / "imagenet" / split / cls
+            folder.mkdir(parents=True)
+            for i in range(4):
+                pixels = torch.randint(0, 256, (40, 48, 3), generator=g, dtype=torch.uint8)
+                Image.fromarray(pixels.numpy()).save(folder / f"{i}.png")
+    spec = bars_zoo.parse(TINY_IMAGENET)
+    data = tmp_path / "imagenet"
+    result = train(
+        spec,
+        dataset="imagenet",
+        data_dir=data,
+        epochs=2,
+        out_dir=tmp_path / "run",
+        batch_size=4,
+        eval_batch_size=3,
+        workers=0,
+        device="cpu",
+    )
+    assert result.finished and len(result.history) == 2
+    assert "val_top1" not in result.history[0]  # ImageNet holds nothing out
+    assert result.metrics["test_n"] == 8 and result.metrics["selected_epoch"] == 2
+    again = bars_zoo.evaluate(result.model, "imagenet", data_dir=data, batch_size=5, workers=0)
+    assert again["top1"] == result.metrics["test_top1"] and again["n"] == 8
+    with pytest.raises(ConfigError, match="holds out no validation split"):
+        train(
+            spec,
+            dataset="imagenet",
+            data_dir=data,
+            epochs=1,
+            out_dir=tmp_path / "r2",
+            val_fraction=0.1,
+            workers=0,
+            device="cpu",
+        )
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_training_runs_on_cuda_with_bf16_autocast_and_channels_last(spec, tmp_path):
