@@ -15,7 +15,8 @@ After ``--warmup`` untimed repetitions each is timed ``--steps`` times (median r
 projection multiplies by the preset's steps per epoch (``(images / 2) // batch``: half the training
 split per kind of step) and epochs: ``warmup_epochs * steps * warmup_step + (epochs - warmup_epochs)
 * steps * search_step + candidates * derive_batches * eval_batch``.  Results are merged by device
-into ``benchmarks/results/search.json`` and ``.md``.
+into ``benchmarks/results/search.json`` and ``.md`` (keyed ``<device>-<bf16|fp32>``; ``--amp`` as for
+the search: ``auto`` is bf16 on CUDA and on CPUs with native bf16).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import platform
 import statistics
 import time
@@ -34,7 +36,7 @@ import torch
 from bars_zoo._io import atomic_write_text
 from bars_zoo.data import dataset_info
 from bars_zoo.search.presets import config_for
-from bars_zoo.search.runner import _autocast
+from bars_zoo.search.runner import _autocast, use_bf16
 from bars_zoo.search.space import SearchSpace
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import ArchParams
@@ -42,6 +44,18 @@ from bars_zoo.search.supernet import Supernet
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TRAIN_IMAGES = {"cifar10": 50_000, "fashion-mnist": 60_000, "synthetic": 2048}
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "cpu"
 
 
 def _sync(device: torch.device) -> None:
@@ -62,8 +76,10 @@ def _time(fn: Any, device: torch.device, warmup: int, steps: int) -> list[float]
     return out
 
 
-def bench_preset(preset: str, device: torch.device, warmup: int, steps: int) -> dict[str, Any]:
-    cfg = config_for(preset, budget_ops=1e6)  # a budget, so the alpha step pays for its term
+def bench_preset(
+    preset: str, device: torch.device, warmup: int, steps: int, amp: str = "auto"
+) -> dict[str, Any]:
+    cfg = config_for(preset, budget_ops=1e6, amp=amp)  # with a budget: the alpha step pays for it
     info = dataset_info(cfg.dataset)
     space = SearchSpace(cfg, info.input_shape, info.num_classes)
     torch.manual_seed(0)
@@ -154,24 +170,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=2, help="timed repetitions")
     ap.add_argument("--warmup", type=int, default=1, help="untimed repetitions first")
     ap.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    ap.add_argument(
+        "--amp", choices=("auto", "bf16", "off"), default="auto", help="as the search's"
+    )
     ap.add_argument("--no-save", action="store_true", help="print only")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    name = (
-        torch.cuda.get_device_name(device)
-        if device.type == "cuda"
-        else platform.processor() or "cpu"
-    )
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     runs = []
     for preset in args.presets:
-        r = bench_preset(preset, device, args.warmup, args.steps)
+        r = bench_preset(preset, device, args.warmup, args.steps, args.amp)
         print(json.dumps(r))
         runs.append(r)
     entry = {
         "device_name": name,
         "threads": torch.get_num_threads(),
+        "load_avg_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "torch": torch.__version__,
         "date": time.strftime("%Y-%m-%d"),
         "presets": runs,
@@ -181,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / "search.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
-    results[device.type] = entry
+    precision = "bf16" if use_bf16(args.amp, device) else "fp32"
+    results[f"{device.type}-{precision}"] = entry
     atomic_write_text(path, json.dumps(results, indent=2) + "\n")
     atomic_write_text(RESULTS / "search.md", _markdown(results))
     print(f"wrote {path} and search.md")

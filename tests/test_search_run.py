@@ -218,3 +218,16 @@ def test_cli_resume_flag_continues_a_stopped_run(tmp_path):
     assert not out.exists() and (tmp_path / "r.run" / "checkpoint.pt").exists()
     assert main([*base, "--no-plots", "--resume"]) == 0
     assert Path(out).exists()
+
+
+def test_amp_auto_means_bf16_on_cuda_and_on_cpus_with_native_bf16(monkeypatch):
+    from bars_zoo.search import runner
+
+    cpu = torch.device("cpu")
+    assert runner.use_bf16("bf16", cpu) and not runner.use_bf16("off", cpu)
+    monkeypatch.setattr(runner, "_cpu_has_native_bf16", lambda: False)
+    assert not runner.use_bf16("auto", cpu)
+    monkeypatch.setattr(runner, "_cpu_has_native_bf16", lambda: True)
+    assert runner.use_bf16("auto", cpu)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    assert not runner.use_bf16("auto", torch.device("cuda"))
