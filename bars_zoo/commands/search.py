@@ -42,6 +42,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on for CUDA)"
     )
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs (resume later)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     p.add_argument(
@@ -73,8 +79,12 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_for(args.preset, **_overrides(args))
     if args.dry_run:
         return _dry_run(cfg, args)
+    import torch
+
     from bars_zoo.search import search
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if not args.quiet:
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(
