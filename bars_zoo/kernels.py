@@ -126,7 +126,10 @@ def reference_pack_weight(w: Tensor) -> Tensor:
 def reference_unpack_weight(wp: Tensor, in_channels: int, kernel_size: int) -> Tensor:
     """``+-1`` float weights ``(O_pad, C, k, k)`` from :func:`reference_pack_weight` words."""
     signs = _unpack_bits(wp, dim=2, n=in_channels)  # (O_pad, k*k, C)
-    return signs.transpose(1, 2).reshape(wp.shape[0], in_channels, kernel_size, kernel_size)
+    w = signs.transpose(1, 2).reshape(wp.shape[0], in_channels, kernel_size, kernel_size)
+    # contiguous: a channels-last weight would make conv2d return channels-last outputs, and
+    # later reductions (the head's mean) would then round differently from the emulated model
+    return w.contiguous()
 
 
 def reference_bconv(
@@ -154,10 +157,13 @@ def reference_bconv(
     p = kernel_size // 2
     if p:
         xs = F.pad(xs, (p, p, p, p), value=1.0)  # the +1 padding rule
-    dot = F.conv2d(xs, reference_unpack_weight(wp, in_channels, kernel_size), stride=stride)
+    w = reference_unpack_weight(wp, in_channels, kernel_size)
+    if mean is not None:
+        w = w[: mean.shape[0]]  # drop the padding rows: batch norm must see a contiguous input
+    dot = F.conv2d(xs, w, stride=stride)
     if mean is None:
         return dot
-    t = dot[:, : mean.shape[0]] * torch.tensor(beta, dtype=torch.float32, device=dot.device)
+    t = dot * torch.tensor(beta, dtype=torch.float32, device=dot.device)
     assert var is not None
     y = F.batch_norm(t, mean, var, gamma, bias, False, 0.0, eps)
     return y if residual is None else y + residual

@@ -43,6 +43,13 @@ namespace {
 constexpr int64_t kOutBlock = 8;   // output channels per register block
 constexpr int64_t kLanes = 8;      // output pixels per vector (8 x int64 / 8 x float)
 constexpr int64_t kPixVecs = 2;    // pixel vectors per tile
+// Smallest amount of work (64-bit word operations / floats) worth a thread: below it a layer runs
+// on one thread, which saves the fork/join of tiny layers (and their stalls on a busy machine).
+constexpr int64_t kMinWorkPerThread = 1 << 16;
+
+inline int64_t grain_for(int64_t work_per_item) {
+  return std::max<int64_t>(1, kMinWorkPerThread / std::max<int64_t>(1, work_per_item));
+}
 
 struct Geometry {
   int64_t B, C, NW, H, W, O, O_pad, k, stride, pad, shift, Ho, Wo, K;
@@ -79,7 +86,7 @@ inline float epilogue_scalar(int64_t dot, bool raw, float beta, float a, float s
 // --------------------------------------------------------------------------- packing
 
 void pack_kernel(const float* x, int64_t* out, int64_t B, int64_t C, int64_t NW, int64_t HW) {
-  at::parallel_for(0, B * NW, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, B * NW, grain_for(64 * HW), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / NW, w = i % NW;
       uint64_t* dst = reinterpret_cast<uint64_t*>(out + i * HW);
@@ -119,7 +126,8 @@ void conv_scalar(const Geometry& g, const int64_t* X, const int64_t* Wt, float* 
                  const float* res, bool raw, float beta, const float* alpha, const float* shift,
                  int64_t mode) {
   const int64_t kk = g.k * g.k;
-  at::parallel_for(0, g.B * g.O * g.Ho, 1, [&](int64_t begin, int64_t end) {
+  const int64_t row_work = g.Wo * kk * g.NW;
+  at::parallel_for(0, g.B * g.O * g.Ho, grain_for(row_work), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const int64_t oy = i % g.Ho, o = (i / g.Ho) % g.O, b = i / (g.Ho * g.O);
       const uint64_t* wo = reinterpret_cast<const uint64_t*>(Wt + o * kk * g.NW);
@@ -188,7 +196,8 @@ void conv_avx512(const Geometry& g, const int64_t* X, const int64_t* Wt, float* 
   const int64_t n_vecs = g.B * g.Ho * vecs_per_row;
   const int64_t n_tiles = (n_vecs + kPixVecs - 1) / kPixVecs;
   const int64_t n_oblk = g.O_pad / kOutBlock;
-  at::parallel_for(0, n_tiles * n_oblk, 1, [&](int64_t begin, int64_t end) {
+  const int64_t item_work = kOutBlock * kPixVecs * kLanes * kk * g.NW;
+  at::parallel_for(0, n_tiles * n_oblk, grain_for(item_work), [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t tile = item / n_oblk, ob = item % n_oblk;
       int64_t vb[kPixVecs], voy[kPixVecs], vox[kPixVecs];
