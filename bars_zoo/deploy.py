@@ -230,8 +230,8 @@ class DeployedCell(nn.Module):
                     sp = torch.ops.bars_zoo.pack_signs(s)
                     packed[src] = sp
             y = edge(s, sp)
-            cur = states[self.targets[i]]
-            states[self.targets[i]] = y if cur is None else cur + y
+            # no local name for the node's previous value, so that it is freed right away
+            states[self.targets[i]] = _accumulate(states[self.targets[i]], y)
         out = states[self.last]
         if self.shortcut is not None:
             sc = self.shortcut(x, xp)
@@ -242,6 +242,10 @@ class DeployedCell(nn.Module):
                 h, w = (h + 1) // 2, (w + 1) // 2
             return x.new_zeros(x.shape[0], self.c_out, h, w)
         return out
+
+
+def _accumulate(total: Tensor | None, y: Tensor) -> Tensor:
+    return y if total is None else total + y
 
 
 def _frozen_copy(module: nn.Module) -> nn.Module:

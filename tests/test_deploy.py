@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -275,3 +277,26 @@ def test_cli_deploy_reports_an_unknown_model(tmp_path: Path, capsys) -> None:
         main(["deploy", "no-such-model", "-o", str(tmp_path / "o")]) == UnknownModelError.exit_code
     )
     assert "no-such-model" in capsys.readouterr().err
+
+
+def test_deploy_without_the_compiled_kernel_gives_the_same_logits(tmp_path: Path) -> None:
+    """``BARS_ZOO_NO_EXT=1`` (as when no compiler is present): the reference path, same outputs."""
+    script = (
+        "import warnings, torch, bars_zoo\n"
+        "warnings.simplefilter('ignore')\n"
+        "from tests.test_deploy import ODD, inputs, trained_like\n"
+        "from bars_zoo.deploy import deploy\n"
+        "spec = bars_zoo.parse(ODD)\n"
+        "model = trained_like(spec, seed=5)\n"
+        "d = deploy(model)\n"
+        "with torch.no_grad():\n"
+        "    print(d.backend, torch.equal(d(inputs(spec, 2)), model(inputs(spec, 2))))\n"
+    )
+    env = {**os.environ, "BARS_ZOO_NO_EXT": "1", "BARS_ZOO_EXT_DIR": str(tmp_path)}
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["reference", "True"]
