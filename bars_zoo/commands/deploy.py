@@ -66,9 +66,13 @@ def run(args: argparse.Namespace) -> int:
         f"{int(summary['full_precision']) / 1024:.1f} KiB"  # type: ignore[call-overload]
     )
     if not args.no_check:
-        exact = "bit-exact" if summary["check_bit_exact"] else "not bit-exact"
+        exact = (
+            "bit-exact"
+            if summary["check_bit_exact"]
+            else "equal up to the emulated conv's float rounding (docs/deploy.md)"
+        )
         print(
-            f"check on a random batch: {exact}, max |logit diff| "
+            f"check against the emulated model on a random batch: {exact}; max |logit diff| "
             f"{summary['check_max_abs_diff']:.3g}, same argmax: {summary['check_same_argmax']}"
         )
     print(f"load it with: bars_zoo.load_deployed({os.fspath(folder)!r})")
