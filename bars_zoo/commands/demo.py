@@ -1,24 +1,88 @@
-"""``bars-zoo demo``: the README's first command (see README.md)."""
+"""``bars-zoo demo``: the README's first command.
+
+Loads a bundled pretrained model (default ``bars-fmnist-m``) from the package, offline, classifies
+the bundled Fashion-MNIST test images, and prints the predictions, the accuracy on them and the
+model's complexity.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from pathlib import Path
 
 from bars_zoo._resources import resource_dir
-from bars_zoo.dsl import read
+from bars_zoo.errors import ConfigError
 
-HELP = "run the offline demo"
+HELP = "classify bundled sample images with a bundled pretrained model (offline)"
+DEFAULT_MODEL = "bars-fmnist-m"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    del p
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL, help=f"pretrained model (default {DEFAULT_MODEL})"
+    )
+    p.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="folder with labels.json and its images (default: the bundled samples)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+
+
+def read_samples(folder: Path) -> list[dict[str, object]]:
+    """The ``labels.json`` index of a sample folder: ``[{"file", "label", "class"}, ...]``."""
+    index = folder / "labels.json"
+    if not index.is_file():
+        raise ConfigError(
+            f"no labels.json in {folder}",
+            hint='a sample folder holds images plus labels.json: {"images": [{"file": ..., "label": ...}]}',
+        )
+    rows: list[dict[str, object]] = json.loads(index.read_text(encoding="utf-8"))["images"]
+    return rows
 
 
 def run(args: argparse.Namespace) -> int:
-    del args
-    for path in sorted(resource_dir("genotypes").glob("*.geno")):
-        spec = read(path)
-        print(
-            f"{spec.name:28s} input {'x'.join(map(str, spec.input_shape))}  cells {len(spec.cells)}"
-        )
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo never touches the network
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    import bars_zoo
+    from bars_zoo.data import DatasetInfo, normalize
+
+    folder = args.images or resource_dir("pretrained") / "samples"
+    rows = read_samples(folder)
+    model = bars_zoo.load(args.model, device=args.device)
+    cfg = model.pretrained_cfg
+    c, h, w = cfg.input_size
+    info = DatasetInfo(cfg.dataset or "?", (c, h, w), cfg.num_classes, cfg.mean, cfg.std)
+    mode = "L" if c == 1 else "RGB"
+    pixels = []
+    for row in rows:
+        img = Image.open(folder / str(row["file"])).convert(mode).resize((w, h))
+        arr = np.asarray(img, dtype=np.uint8).reshape(h, w, c).transpose(2, 0, 1)
+        pixels.append(torch.from_numpy(arr.copy()))
+    x = normalize(torch.stack(pixels), info).to(args.device)  # (N, C, H, W)
+    with torch.inference_mode():
+        probs = model(x).softmax(dim=1).cpu()
+    conf, pred = probs.max(dim=1)
+    labels = list(cfg.labels) or [str(i) for i in range(cfg.num_classes)]
+
+    print(f"bars-zoo demo: {args.model} ({cfg.dataset}), loaded offline from the package")
+    print(f"{'image':<26} {'true':<12} {'predicted':<12} {'conf':>5}")
+    correct = 0
+    for row, p, cf in zip(rows, pred.tolist(), conf.tolist(), strict=True):
+        ok = p == int(str(row["label"]))
+        correct += ok
+        true = labels[int(str(row["label"]))]
+        print(f"{row['file']!s:<26} {true:<12} {labels[p]:<12} {cf:5.2f} {'ok' if ok else 'MISS'}")
+    n = len(rows)
+    print(f"\naccuracy on {n} bundled test images: {correct}/{n} = {100 * correct / n:.1f} %")
+    if cfg.top1 is not None:
+        print(f"recorded top-1 on the full {cfg.dataset} test split: {cfg.top1:.2f} %")
+    print()
+    print(bars_zoo.complexity(model.spec).summary())
     return 0
