@@ -11,6 +11,8 @@ import argparse
 import logging
 import sys
 
+from bars_zoo.commands.train import parse_duration
+
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
 
 _PRESETS = ("paper", "fmnist", "tiny")
@@ -42,6 +44,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on for CUDA)"
     )
     p.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs (resume later)")
+    p.add_argument(
+        "--time-limit",
+        metavar="T",
+        help="end the search after the epoch that passes T (200s, 90m, 2h) and derive from there",
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -97,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         plots=not args.no_plots,
         stop_after=args.stop_after,
+        time_limit_s=parse_duration(args.time_limit) if args.time_limit else None,
     )
     if not result.finished:
         print(

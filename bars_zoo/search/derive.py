@@ -202,8 +202,13 @@ def derive(
     return Derived(best, tuple(scored), draws, rejected, budget_met)
 
 
-def genotype(space: SearchSpace, derived: Derived, expected_ops: float) -> tuple[NetworkSpec, str]:
-    """The winner as a spec with its provenance in ``meta``, and its canonical, checked text."""
+def genotype(
+    space: SearchSpace, derived: Derived, expected_ops: float, *, epochs_run: int | None = None
+) -> tuple[NetworkSpec, str]:
+    """The winner as a spec with its provenance in ``meta``, and its canonical, checked text.
+
+    ``epochs_run`` (a search ended early by its time limit) is recorded in ``meta epochs``.
+    """
     from bars_zoo import __version__
 
     cfg, best = space.config, derived.best
@@ -219,7 +224,9 @@ def genotype(space: SearchSpace, derived: Derived, expected_ops: float) -> tuple
         "ops": format_size(best.ops),
         "expected_ops": format_size(expected_ops),
         "seed": str(cfg.seed),
-        "epochs": str(cfg.epochs),
+        "epochs": (
+            str(cfg.epochs) if epochs_run is None else f"{epochs_run} of {cfg.epochs} (time limit)"
+        ),
         "width_ratios": ",".join(f"{st}={cfg.width_ratios[w]:g}" for st, w in widths),
         "optional_cells": ",".join(f"{st}={cfg.depth_choices[d]}" for st, d in depths),
         "candidate_losses": ",".join(f"{c.val_loss:.4f}" for c in derived.candidates),

@@ -119,6 +119,7 @@ def search(
     progress: bool | None = None,
     plots: bool = True,
     stop_after: int | None = None,
+    time_limit_s: float | None = None,
     **overrides: Any,
 ) -> SearchResult:
     """Run a BARS search and write the derived genotype to ``out``.
@@ -127,7 +128,10 @@ def search(
     :class:`SearchConfig` field (``epochs=3``, ``budget_ops=20e6`` ...).  ``run_dir`` (default
     ``<out>.run`` next to ``out``; none when both are ``None``) receives checkpoints, logs and plots;
     ``resume`` continues the run found there.  ``stop_after`` ends this call after that many epochs,
-    leaving a resumable checkpoint.  ``progress``: tqdm bars (default: when stderr is a terminal).
+    leaving a resumable checkpoint.  ``time_limit_s`` ends the search after the epoch that passes
+    that many seconds and derives from the distributions reached so far (the genotype's ``meta
+    epochs`` then reads ``"K of N (time limit)"``).  ``progress``: tqdm bars (default: when stderr
+    is a terminal).
     """
     if config is None:
         cfg = config_for(preset or "paper", **overrides)
@@ -143,12 +147,12 @@ def search(
     )
     run = _Run(cfg, resolve_device(device), rdir, data_dir, progress)
     run.start(resume)
-    run.train(stop_after)
-    if run.epoch < cfg.epochs:
+    timed_out = run.train(stop_after, time_limit_s)
+    if run.epoch < cfg.epochs and not timed_out:
         run.finish_plots(plots)
         return run.result(None, None, None)
     derived = derive(run.net, run.arch, run.val_loader, run.derive_generator(), run.autocast)
-    spec, text = run.make_spec(derived)
+    spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
     if out_path is not None:
         atomic_write_text(out_path, text)
         log.info("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
@@ -251,16 +255,27 @@ class _Run:
 
     # ------------------------------------------------------------------ training
 
-    def train(self, stop_after: int | None) -> None:
+    def train(self, stop_after: int | None, time_limit_s: float | None = None) -> bool:
+        """Run epochs; return whether the time limit ended the search before its last epoch."""
         end = (
             self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
         )
+        started = time.perf_counter()
         while self.epoch < end:
             record = self._epoch(self.epoch)
             self.history.append(record)
             self.epoch += 1
             self.save()
             log.info(_summary(record, self.cfg))
+            out_of_time = time_limit_s is not None and time.perf_counter() - started >= time_limit_s
+            if out_of_time and self.epoch < self.cfg.epochs:
+                log.warning(
+                    "time limit reached after epoch %d of %d: deriving from the distributions so far",
+                    self.epoch,
+                    self.cfg.epochs,
+                )
+                return True
+        return False
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
         cfg, steps = self.cfg, self.stepper
@@ -355,9 +370,9 @@ class _Run:
     def derive_generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
 
-    def make_spec(self, derived: Derived) -> tuple[NetworkSpec, str]:
+    def make_spec(self, derived: Derived, epochs_run: int | None = None) -> tuple[NetworkSpec, str]:
         """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
-        spec, text = genotype(self.space, derived, self.expected_ops())
+        spec, text = genotype(self.space, derived, self.expected_ops(), epochs_run=epochs_run)
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,

@@ -1,0 +1,26 @@
+"""A search with a time limit stops after the epoch that passes it and still derives a genotype."""
+
+from __future__ import annotations
+
+from bars_zoo.dsl import check
+from bars_zoo.search import search
+from bars_zoo.search.presets import config_for
+
+
+def test_time_limit_ends_the_search_early_and_derives_from_the_distributions_so_far(tmp_path):
+    cfg = config_for("tiny", dataset="synthetic", epochs=3)
+    out = tmp_path / "found.geno"
+    result = search(cfg, out=out, progress=False, plots=False, time_limit_s=1e-6)
+
+    assert len(result.history) == 1  # the first epoch always completes
+    assert result.finished and result.spec is not None
+    doc = check(out.read_text(), str(out))
+    assert doc.spec == result.spec
+    assert result.spec.meta["epochs"] == "1 of 3 (time limit)"
+
+
+def test_a_time_limit_longer_than_the_search_changes_nothing(tmp_path):
+    cfg = config_for("tiny", dataset="synthetic", epochs=1, warmup_epochs=0)
+    result = search(cfg, out=tmp_path / "a.geno", progress=False, plots=False, time_limit_s=1e9)
+    assert len(result.history) == 1
+    assert result.spec is not None and result.spec.meta["epochs"] == "1"
