@@ -94,7 +94,9 @@ def bench_model(
     }
 
 
-def environment(device: torch.device, threads: int, compile_: bool) -> dict[str, Any]:
+def environment(
+    device: torch.device, threads: int, compile_: bool, load_before: float
+) -> dict[str, Any]:
     env: dict[str, Any] = {
         "device": device.type,
         "torch": torch.__version__,
@@ -110,7 +112,8 @@ def environment(device: torch.device, threads: int, compile_: bool) -> dict[str,
         env["gpu"] = torch.cuda.get_device_name(device)
     else:
         env["cpu_count"] = os.cpu_count()
-        env["load_average_1min"] = round(os.getloadavg()[0], 2)  # other work on a shared machine
+        # other work on a shared machine, before and after the measurement
+        env["load_average_1min"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return env
 
 
@@ -142,8 +145,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             f"- {key}: torch {r['environment']['torch']}, {r['environment']['processor']}, "
             f"measured {r['measured_at']}"
             + (
-                f", {r['environment']['cpu_count']} cores, load average "
-                f"{r['environment']['load_average_1min']} when measured"
+                f", {r['environment']['cpu_count']} cores, 1-min load average "
+                f"{' -> '.join(map(str, r['environment']['load_average_1min']))} (before -> after)"
                 if "load_average_1min" in r["environment"]
                 else ""
             )
@@ -177,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
+    load_before = os.getloadavg()[0]
     models = [
         bench_model(m, device, args.batch, args.warmup, args.steps, args.compile)
         for m in args.models
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         key += f"-{args.threads}threads"
     key += "-compiled" if args.compile else ""
     results[key] = {
-        "environment": environment(device, args.threads, args.compile),
+        "environment": environment(device, args.threads, args.compile, load_before),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "models": models,
     }
