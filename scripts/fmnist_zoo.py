@@ -3,7 +3,8 @@ searched genotypes and the XNOR-ResNet-18 baseline, all with the public CLI.
 
     python scripts/fmnist_zoo.py --data-dir DIR --out DIR --minutes 9
 
-1. ``bars-zoo search --preset fmnist --budget-ops B`` for the S/M/L budgets, in parallel;
+1. ``bars-zoo search --preset fmnist --budget-ops B --time-limit T`` for the S/M/L budgets, in
+   parallel (the time limit ends a search after the epoch that passes it; it still derives);
 2. a short timing probe of one training step per model (all four share the GPU afterwards);
 3. ``bars-zoo train G --dataset fashion-mnist --epochs E`` for the four models in parallel, with
    ``E`` chosen so that the runs end inside the time left (the cosine schedule always completes);
@@ -99,7 +100,7 @@ def main() -> int:
     ap.add_argument("--subset", type=int, default=None, help="smoke runs: images per split")
     ap.add_argument("--max-epochs", type=int, default=100)
     ap.add_argument("--min-epochs", type=int, default=3)
-    ap.add_argument("--concurrency-factor", type=float, default=0.6)
+    ap.add_argument("--concurrency-factor", type=float, default=1.0)
     ap.add_argument("--probe-batch", type=int, default=256)
     args = ap.parse_args()
 
@@ -131,10 +132,12 @@ def main() -> int:
             "--run-dir",
             str(out / "search" / name),
             "--quiet",
+            "--time-limit",
+            f"{max(1, int(args.search_minutes * 60 - 80))}s",
         ]
         for name, budget in BUDGETS.items()
     }
-    codes = run_parallel(searches, t0 + args.search_minutes * 60, out / "logs")
+    codes = run_parallel(searches, t0 + args.search_minutes * 60 + 30, out / "logs")
     genotypes = {n: str(out / "geno" / f"{n}.geno") for n, c in codes.items() if c == 0}
     genotypes[BASELINE] = BASELINE
     log(f"searched: {sorted(genotypes)}")
