@@ -48,7 +48,7 @@ def test_tiny_search_writes_a_checked_canonical_buildable_genotype_within_budget
     meta = doc.spec.meta
     assert meta["preset"] == "tiny" and meta["dataset"] == DATASET and meta["seed"] == "0"
     assert len(meta["candidate_losses"].split(",")) == cfg.derive_candidates
-    assert meta["budget_met"] == "true" and meta["epochs"] == "2"
+    assert meta["budget_met"] == "true" and meta["epochs"] == "2" and meta["overrides"] == "none"
     net = bars_zoo.build(doc.spec)
     assert net(torch.randn(2, *doc.spec.input_shape)).shape == (2, 10)
 
@@ -135,6 +135,16 @@ def test_bars_zoo_search_is_callable_after_importing_the_subpackage():
 
 def _val_loader(shape: tuple[int, int, int]) -> BatchLoader:
     return BatchLoader(make_synthetic("train", size=16, input_shape=shape), 8, shuffle=False)
+
+
+def test_meta_overrides_lists_the_settings_that_differ_from_the_preset():
+    from bars_zoo.search.derive import _overrides
+
+    cfg = config_for(
+        "fmnist", subset=2000, warmup_epochs=1, budget_ops=2e6, base_channels=(16, 32, 64)
+    )
+    assert _overrides(cfg) == "subset=2000,base_channels=16/32/64,warmup_epochs=1"
+    assert _overrides(config_for("fmnist", seed=4, epochs=30)) == ""
 
 
 def test_derive_reports_a_budget_no_network_can_meet():

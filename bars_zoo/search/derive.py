@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from bars_zoo.complexity import count
 from bars_zoo.data import BatchLoader
 from bars_zoo.dsl import check, format
-from bars_zoo.search.config import format_size
+from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.space import Choice, SearchSpace
 from bars_zoo.search.strategy import ArchParams
 from bars_zoo.search.supernet import Supernet
@@ -224,6 +224,7 @@ def genotype(
         "ops": format_size(best.ops),
         "expected_ops": format_size(expected_ops),
         "seed": str(cfg.seed),
+        "overrides": _overrides(cfg) or "none",
         "epochs": (
             str(cfg.epochs) if epochs_run is None else f"{epochs_run} of {cfg.epochs} (time limit)"
         ),
@@ -254,6 +255,22 @@ def genotype(
             format_size(cfg.budget_ops or 0),
         )
     return spec, text
+
+
+def _overrides(cfg: SearchConfig) -> str:
+    """Settings that differ from the preset's (beyond those with a meta line of their own)."""
+    from bars_zoo.search.presets import PRESETS, config_for
+
+    if cfg.preset not in PRESETS:
+        return "custom"
+    base = config_for(cfg.preset).model_dump()
+    own = {"preset", "name", "dataset", "budget_ops", "seed", "epochs"}
+    out = []
+    for k, v in cfg.model_dump().items():
+        if k not in own and v != base[k]:
+            text = "/".join(map(str, v)) if isinstance(v, tuple) else str(v)
+            out.append(f"{k}={text}")
+    return ",".join(out)
 
 
 __all__ = [

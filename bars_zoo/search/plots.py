@@ -46,7 +46,9 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     paths = []
 
     ncols = max(len(ctypes), len(stages))
-    fig, axes = plt.subplots(3, ncols, figsize=(3.2 * ncols, 8), squeeze=False)
+    fig, axes = plt.subplots(
+        3, ncols, figsize=(3.2 * ncols, 8.5), squeeze=False, layout="constrained"
+    )
     for i, ct in enumerate(ctypes):
         ax = axes[0][i]
         for o, name in enumerate(ops_names):
@@ -66,8 +68,8 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
             ax.set_title(f"{st}: {key}", fontsize=9)
             ax.set_ylim(0, 1)
             ax.legend(fontsize=7, title="ratio" if key == "width" else "optional cells")
-    for row in axes:
-        for ax in row[len(ctypes) if row is axes[0] else len(stages) :]:
+    for r, row in enumerate(axes):
+        for ax in row[len(ctypes) if r == 0 else len(stages) :]:
             ax.axis("off")
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
@@ -77,7 +79,7 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     plt.close(fig)
 
     if "shortcut" in ops_names:
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
         o = ops_names.index("shortcut")
         for ct in ctypes:
             ax.plot(epochs, [_mean_op(r["dist"]["edges"][ct], o) for r in history], label=ct)
@@ -89,7 +91,7 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         _save(fig, paths[-1])
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = plt.subplots(figsize=(5, 3.5), layout="constrained")
     ax.plot(epochs, [r["expected_ops"] / 1e6 for r in history], label="expected OPs")
     ax.plot(epochs, [r["argmax_ops"] / 1e6 for r in history], "--", label="most likely network")
     budget = history[-1].get("budget_ops")

@@ -155,7 +155,7 @@ def search(
     spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
     if out_path is not None:
         atomic_write_text(out_path, text)
-        log.info("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
+        log.debug("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
     run.finish_plots(plots)
     return run.result(spec, out_path, derived)
 
