@@ -82,9 +82,12 @@ def _validated(values: dict[str, Any]) -> SearchConfig:
         return SearchConfig(**values)
     except ValidationError as err:
         first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "config"
+        where = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(
-            f"invalid search setting {where}: {first['msg']}",
+            f"invalid search setting {where}: {msg}"
+            if where
+            else f"invalid search settings: {msg}",
             hint="see `bars-zoo search --help` and docs/search.md for the allowed values",
         ) from None
 
