@@ -15,7 +15,7 @@ After ``--warmup`` untimed repetitions each is timed ``--steps`` times (median r
 projection multiplies by the preset's steps per epoch (``(images / 2) // batch``: half the training
 split per kind of step) and epochs: ``warmup_epochs * steps * warmup_step + (epochs - warmup_epochs)
 * steps * search_step + candidates * derive_batches * eval_batch``.  Results are merged by device
-into ``benchmarks/results/search.json`` and ``.md`` (keyed ``<device>-<bf16|fp32>``; ``--amp`` as for
+into ``benchmarks/results/search.json`` and ``.md`` (keyed ``<device>-<bf16|fp32>[-<threads>t]``; ``--amp`` as for
 the search: ``auto`` is bf16 on CUDA and on CPUs with native bf16).
 """
 
@@ -198,7 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / "search.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     precision = "bf16" if use_bf16(args.amp, device) else "fp32"
-    results[f"{device.type}-{precision}"] = entry
+    key = f"{device.type}-{precision}"
+    if device.type == "cpu":
+        key += f"-{torch.get_num_threads()}t"
+    results[key] = entry
     atomic_write_text(path, json.dumps(results, indent=2) + "\n")
     atomic_write_text(RESULTS / "search.md", _markdown(results))
     print(f"wrote {path} and search.md")
