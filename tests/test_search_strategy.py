@@ -189,3 +189,19 @@ def test_fingerprint_changes_with_every_setting():
     assert a.fingerprint() == config_for("tiny").fingerprint()
     assert a.fingerprint() != config_for("tiny", seed=1).fingerprint()
     assert a.fingerprint() != config_for("tiny", budget_ops=1e6).fingerprint()
+
+
+def test_negative_theta_under_pulls_an_under_budget_search_towards_dearer_choices(space):
+    arch = ArchParams(space)
+    cfg = with_overrides(space.config, budget_ops=40e6, theta_under=-0.2)  # uniform: ~6M
+    loss, parts = arch_loss(cfg, torch.tensor(1.0), arch, epoch=10)
+    assert float(parts["factor"]) > 1
+    loss.backward()
+    conv = cfg.edge_ops.index("bconv3x3")
+    assert (arch.edge.grad[..., conv] < 0).all()
+    assert (arch.width.grad[:, -1] < 0).all() and (arch.depth.grad[:, -1] < 0).all()
+
+
+def test_positive_theta_under_is_a_config_error():
+    with pytest.raises(ConfigError, match="theta_under"):
+        config_for("tiny", theta_under=0.5)

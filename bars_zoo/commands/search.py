@@ -32,6 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="SIZE",
         help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none: no complexity loss",
     )
+    p.add_argument(
+        "--theta-under",
+        type=float,
+        metavar="X",
+        help="complexity exponent under the budget (default 0; negative, e.g. -0.2, fills the budget)",
+    )
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
     p.add_argument("--out", metavar="FILE.geno", default="searched.geno", help="genotype to write")
@@ -75,6 +81,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "batch_size": args.batch_size,
         "budget_ops": parse_size(args.budget_ops) if args.budget_ops else None,
         "seed": args.seed,
+        "theta_under": args.theta_under,
         "name": args.name,
         "amp": args.amp,
     }

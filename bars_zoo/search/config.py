@@ -37,7 +37,9 @@ class SearchConfig(BaseModel):
 
     Strategy (Sec. 4.3, appendix A): Gumbel-softmax temperature ``temperature * temperature_decay^e``;
     entropy weight ``entropy_start + entropy_step * e`` (signed); complexity loss
-    ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under``.
+    ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under`` (the
+    paper's gamma and mu, Eq. 5): ``theta_under = 0`` lets a search stay under its budget, a negative
+    one pulls the expected OPs up towards the budget.
     ``anneal_over`` stretches both schedules so that ``epochs`` epochs traverse the schedule of
     ``anneal_over`` paper epochs (``e -> e * anneal_over / epochs``); ``None`` keeps them per epoch.
     """
@@ -75,7 +77,7 @@ class SearchConfig(BaseModel):
     # complexity loss
     budget_ops: Annotated[float, Field(gt=0.0)] | None = None
     theta_over: Annotated[float, Field(ge=0.0)] = 0.2
-    theta_under: Annotated[float, Field(ge=0.0)] = 0.0
+    theta_under: Annotated[float, Field(le=0.0)] = 0.0
     # optimisers
     weight_lr: Annotated[float, Field(gt=0.0)] = 3e-4
     weight_lr_min: Annotated[float, Field(ge=0.0)] = 0.0
