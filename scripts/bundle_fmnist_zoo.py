@@ -1,0 +1,81 @@
+"""Bundle the models produced by ``scripts/fmnist_zoo.py`` into the package.
+
+    python scripts/bundle_fmnist_zoo.py ZOO_DIR      # ZOO_DIR = the unpacked zoo.tar.gz
+
+For every trained run: the searched genotype goes to ``genotypes/<name>.geno`` (the search's own
+text plus a header line with the training result), the model folder is registered with
+:func:`bars_zoo.hub.register_bundled` (weights copied byte for byte, sha256 into the registry), and
+the accuracy on a fixed slice of the test split is recorded in ``tests/data/bundled_slices.json``
+so that the test suite can check that every bundled model reproduces it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from bars_zoo._io import atomic_write_text
+from bars_zoo.hub import register_bundled
+
+REPO = Path(__file__).resolve().parent.parent
+SLICE = 1000  # the first SLICE images of the Fashion-MNIST test split
+
+
+def slice_correct(name: str) -> int:
+    import torch
+
+    import bars_zoo
+    from bars_zoo.data import load_images, normalize
+
+    model = bars_zoo.load(name, local_files_only=True)
+    data = load_images("fashion-mnist", "test")
+    x = normalize(data.images[:SLICE], data.info)
+    with torch.inference_mode():
+        pred = torch.cat([model(x[i : i + 250]).argmax(1) for i in range(0, SLICE, 250)])
+    return int((pred == data.labels[:SLICE]).sum())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("zoo", type=Path)
+    args = ap.parse_args()
+    slices: dict[str, dict[str, int]] = {}
+    for run in sorted((args.zoo / "runs").iterdir()):
+        name = run.name
+        results = json.loads((run / "results.json").read_text())
+        metrics, epochs = results["metrics"], results["epochs"]
+        top1 = round(100 * metrics["test_top1"], 2)
+        minutes = results["wall_time_s"] / 60
+        geno = args.zoo / "geno" / f"{name}.geno"
+        if geno.is_file():
+            text = geno.read_text()
+            note = (
+                f"# Trained with `bars-zoo train {name} --dataset fashion-mnist --epochs {epochs}` on one "
+                f"{results['hardware']} ({minutes:.1f} min): test top-1 {top1:.2f} %.\n"
+            )
+            atomic_write_text(REPO / "genotypes" / f"{name}.geno", note + text)
+        command = (
+            f"bars-zoo train {name} --dataset fashion-mnist --epochs {epochs} --out runs/{name}"
+        )
+        register_bundled(
+            run / "model",
+            name,
+            top1=top1,
+            train_command=command,
+            hardware=f"{results['hardware']}; trained in {minutes:.1f} min (scripts/fmnist_zoo.py)",
+        )
+        slices[name] = {"n": SLICE, "correct": slice_correct(name)}
+        print(
+            f"{name}: test top-1 {top1:.2f} %, first {SLICE} test images {slices[name]['correct']}"
+        )
+    out = REPO / "tests" / "data" / "bundled_slices.json"
+    out.parent.mkdir(exist_ok=True)
+    atomic_write_text(out, json.dumps(slices, indent=2, sort_keys=True) + "\n")
+    shutil.rmtree(REPO / "runs", ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""Every model bundled in the package loads offline, matches its registry entry, and reproduces the
+accuracy recorded for it on a fixed slice of the Fashion-MNIST test split (registry-driven)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo._resources import resource_dir
+from bars_zoo.data import FMNIST_DIR, load_images, normalize
+from bars_zoo.registry import pretrained_names
+
+SLICES = json.loads((Path(__file__).parent / "data" / "bundled_slices.json").read_text())
+BUNDLED = sorted(n for n in pretrained_names() if (resource_dir("pretrained") / n).is_dir())
+HAVE_FMNIST = (FMNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file()
+
+
+def test_the_fashion_mnist_zoo_is_bundled():
+    assert {"bars-fmnist-s", "bars-fmnist-m", "bars-fmnist-l", "xnor-resnet18-fmnist"} <= set(
+        BUNDLED
+    )
+    assert set(SLICES) == set(BUNDLED)
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_weights_match_the_registry_sha256(name):
+    registry = json.loads((resource_dir("pretrained") / "registry.json").read_text())["models"]
+    data = (resource_dir("pretrained") / name / "model.safetensors").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == registry[name]["sha256"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_loads_offline_in_eval_mode_with_its_config(name, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = bars_zoo.load(name)
+    assert not model.training
+    assert model.spec == bars_zoo.load_genotype(name)
+    assert model.pretrained_cfg.input_size == (1, 28, 28)
+    assert model.pretrained_cfg.top1 is not None
+
+
+@pytest.mark.skipif(not HAVE_FMNIST, reason="needs dataset-fashion-mnist")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_reproduces_its_recorded_accuracy_on_a_fixed_test_slice(name):
+    n, expected = SLICES[name]["n"], SLICES[name]["correct"]
+    data = load_images("fashion-mnist", "test")
+    model = bars_zoo.load(name)
+    x = normalize(data.images[:n], data.info)
+    with torch.inference_mode():
+        pred = torch.cat([model(x[i : i + 250]).argmax(1) for i in range(0, n, 250)])
+    assert int((pred == data.labels[:n]).sum()) == expected
