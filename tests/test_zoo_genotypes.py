@@ -41,7 +41,12 @@ def one_thread() -> Iterator[None]:
 def test_genotype_file_is_clean_and_canonical(path: Path) -> None:
     text = path.read_text()
     doc = check(text, str(path))
-    assert doc.errors == [] and doc.warnings == [], [d.render() for d in doc.errors + doc.warnings]
+    # A searched genotype may keep a node whose inputs are all `none`: BARS derives `none` on
+    # purpose (DESIGN.md 3.1: warn, don't fail).  Hand-written files carry no warning at all.
+    searched = doc.spec is not None and "searched_by" in doc.spec.meta
+    allowed = {"dead-node"} if searched else set()
+    unexpected = [d for d in doc.warnings if d.code not in allowed]
+    assert doc.errors == [] and unexpected == [], [d.render() for d in doc.errors + unexpected]
     assert format_text(text, str(path)) == text, "run `bars-zoo fmt` on it"
 
 
