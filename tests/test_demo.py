@@ -1,0 +1,38 @@
+"""`bars-zoo demo` (what `make demo` runs): bundled model, bundled images, offline."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from bars_zoo._resources import resource_dir
+from bars_zoo.cli import main
+
+
+def test_demo_classifies_the_bundled_images_offline_and_prints_accuracy_and_complexity(
+    capsys, monkeypatch
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    rows = json.loads((resource_dir("pretrained") / "samples" / "labels.json").read_text())[
+        "images"
+    ]
+    assert all(r["file"] in out for r in rows)
+    m = re.search(r"accuracy on (\d+) bundled test images: (\d+)/(\d+)", out)
+    assert m and int(m.group(1)) == len(rows) == int(m.group(3))
+    assert int(m.group(2)) >= len(rows) // 2  # a trained model, not chance (10 classes)
+    assert "BOPs" in out and "packed" in out
+
+
+def test_demo_with_a_folder_without_labels_is_a_clear_error(tmp_path, capsys):
+    assert main(["demo", "--images", str(tmp_path)]) == 2
+    assert "labels.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("model", ["bars-zz"])
+def test_demo_with_an_unknown_model_names_the_close_ones(model, capsys):
+    assert main(["demo", "--model", model]) == 1
+    assert "did you mean" in capsys.readouterr().err
