@@ -16,7 +16,7 @@ torch-backed parts of the API are loaded on first use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 # complexity is torch-free and imported eagerly: imported lazily, the submodule bars_zoo.complexity
 # would replace the function of that name as soon as anything imported the submodule.
@@ -31,8 +31,6 @@ __version__ = "0.1.0"
 # name -> module that defines it; imported lazily so that torch loads only when needed.
 _LAZY: dict[str, str] = {
     "build": "bars_zoo.builder",
-    "complexity": "bars_zoo.complexity",
-    "Complexity": "bars_zoo.complexity",
     "list_models": "bars_zoo.zoo",
     "load_genotype": "bars_zoo.zoo",
     "load": "bars_zoo.hub",
@@ -45,9 +43,6 @@ _LAZY: dict[str, str] = {
     "deploy": "bars_zoo.deploy",
     "load_deployed": "bars_zoo.deploy",
 }
-
-if TYPE_CHECKING:  # pragma: no cover
-    pass
 
 
 def __getattr__(name: str) -> Any:
@@ -65,10 +60,12 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "BarsError",
+    "Complexity",
     "GenotypeError",
     "NetworkSpec",
     "__version__",
     "check",
+    "complexity",
     "format",
     "format_text",
     "parse",
