@@ -371,7 +371,7 @@ def save(model: nn.Module, directory: str | os.PathLike[str], **kwargs: Any) -> 
     if isinstance(model, DeployedNet):
         raise DeployError(
             "save the emulated model, not the deployed one",
-            hint="bars_zoo.deploy.save(model, DIR) with the BarsNet you passed to deploy()",
+            hint="save the BarsNet you passed to deploy(): from bars_zoo.deploy import save; save(model, DIR)",
         )
     return save_pretrained(model, directory, packed=True, **kwargs)
 
