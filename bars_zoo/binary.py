@@ -157,6 +157,12 @@ class BinaryConv2d(nn.Module):
         if self.padding:
             p = self.padding
             xb = F.pad(xb, (p, p, p, p), value=1.0)  # the +1 padding rule
+        if not self.training:
+            # Eval: the +-1 count first, then one scaling.  The count of +-1 products is an
+            # integer, exact in float, so eval outputs do not depend on the summation order of the
+            # conv backend and equal packed XNOR-popcount inference (bars_zoo.deploy) bit for bit.
+            count = F.conv2d(xb, sign(self.weight), stride=self.stride)
+            return count * self.scale()
         wq = binarize_weight(self.weight, self.scale())
         return F.conv2d(xb, wq, stride=self.stride)
 

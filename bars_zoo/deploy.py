@@ -17,11 +17,10 @@ once per tensor, inside compiled code, and shared by every binary op that reads 
 parts (stem, head, ``conv1x1``, pooling, channel tiling, sums) are the model's own modules and
 functions, run in the same order as in :class:`~bars_zoo.cells.Cell`.
 
-Exactness: the integer ``dot`` is exact.  The deployed output equals the emulated eval output bit for
-bit whenever the emulated float convolution itself is exact (sums of ``+-beta`` that float32 holds
-exactly, e.g. ``beta`` with a short mantissa); otherwise the emulated ``conv2d`` rounds its partial
-sums of ``+-beta`` (its summation order is oneDNN's) and the two differ by float rounding only
-(docs/deploy.md gives the numbers).
+Exactness: the integer ``dot`` is exact, and so are the outputs: the emulated model's eval path
+computes ``conv2d(sign(x), sign(W)) * beta`` (an integer count, then one multiplication), which is
+what the epilogue here computes, so deployed and emulated eval outputs are equal bit for bit
+(docs/deploy.md).
 
 The deployed module is inference-only: it has no parameters, ``.train()`` and inputs that require
 grad raise :class:`~bars_zoo.errors.DeployError`.  It runs under ``torch.jit.script`` and traces

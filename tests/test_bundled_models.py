@@ -54,3 +54,14 @@ def test_bundled_model_reproduces_its_recorded_accuracy_on_a_fixed_test_slice(na
     with torch.inference_mode():
         pred = torch.cat([model(x[i : i + 250]).argmax(1) for i in range(0, n, 250)])
     assert int((pred == data.labels[:n]).sum()) == expected
+
+
+@pytest.mark.skipif(not HAVE_FMNIST, reason="needs dataset-fashion-mnist")
+@pytest.mark.parametrize("name", BUNDLED)
+def test_deployed_bundled_model_equals_the_emulated_one_bit_for_bit(name):
+    data = load_images("fashion-mnist", "test")
+    x = normalize(data.images[:256], data.info)
+    model = bars_zoo.load(name)
+    deployed = bars_zoo.deploy(model)
+    with torch.inference_mode():
+        assert torch.equal(deployed(x), model(x))

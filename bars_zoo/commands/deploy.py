@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         exact = (
             "bit-exact"
             if summary["check_bit_exact"]
-            else "equal up to the emulated conv's float rounding (docs/deploy.md)"
+            else "NOT bit-exact (a bug: please report it with the model; docs/deploy.md)"
         )
         print(
             f"check against the emulated model on a random batch: {exact}; max |logit diff| "
