@@ -95,6 +95,12 @@ def main() -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--minutes", type=float, default=9.0, help="wall-clock budget of the whole job")
     ap.add_argument("--search-minutes", type=float, default=3.5)
+    ap.add_argument(
+        "--theta-under",
+        type=float,
+        default=None,
+        help="passed to bars-zoo search (e.g. -0.2: pull each search up to its budget)",
+    )
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--preset", default="fmnist")
     ap.add_argument("--subset", type=int, default=None, help="smoke runs: images per split")
@@ -134,6 +140,7 @@ def main() -> int:
             "--quiet",
             "--time-limit",
             f"{max(1, int(args.search_minutes * 60 - 80))}s",
+            *(["--theta-under", str(args.theta_under)] if args.theta_under is not None else []),
         ]
         for name, budget in BUDGETS.items()
     }
