@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_net import TINY, tiny_model
 
 import bars_zoo
 from bars_zoo import registry
@@ -20,35 +21,6 @@ from bars_zoo.errors import (
 )
 from bars_zoo.hub import load, pull, register_bundled, save_pretrained
 from bars_zoo.registry import PretrainedCfg
-
-TINY = """bars 1
-name "tiny"
-input 1x10x10 classes=4
-stem conv3x3 channels=8 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv1x1
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=12 depth=1 cell=normal
-head avgpool linear
-"""
-
-
-def tiny_model(seed: int = 0, text: str = TINY) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    model = bars_zoo.build(bars_zoo.parse(text))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.normal_()
-            m.bias.data.normal_()
-    return model.eval()
 
 
 @pytest.fixture

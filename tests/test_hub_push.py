@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_net import tiny_model
 
-import bars_zoo
 from bars_zoo.card import GENERATED_MARK, parse_front_matter
 from bars_zoo.errors import (
     HubError,
@@ -21,28 +21,7 @@ from bars_zoo.errors import (
 )
 from bars_zoo.hub import load, push_to_hub, save_pretrained
 
-TINY = """bars 1
-name "tiny"
-input 1x10x10 classes=4
-stem conv3x3 channels=8 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv1x1
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=12 depth=1 cell=normal
-head avgpool linear
-"""
 SHA = "fedcba9876543210fedcba9876543210fedcba98"
-
-
-def tiny_model() -> torch.nn.Module:
-    torch.manual_seed(0)
-    return bars_zoo.build(bars_zoo.parse(TINY)).eval()
 
 
 class FakeHub:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import save as st_save
+from tiny_net import tiny_model
 
 import bars_zoo
 from bars_zoo.binary import BinaryConv2d
@@ -24,36 +25,6 @@ from bars_zoo.packing import (
     unpack_signs,
     weights_bytes,
 )
-
-TINY = """bars 1
-name "tiny"
-input 1x10x10 classes=4
-stem conv3x3 channels=8 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv1x1
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=12 depth=1 cell=normal
-head avgpool linear
-"""
-
-
-def tiny_model(seed: int = 0) -> torch.nn.Module:
-    """The tiny net with random weights and random batch-norm statistics, in eval mode."""
-    torch.manual_seed(seed)
-    model = bars_zoo.build(bars_zoo.parse(TINY))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.normal_()
-            m.bias.data.normal_()
-    return model.eval()
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 64, 1000])

@@ -1,0 +1,37 @@
+"""The tiny network the hub and packing tests save, load and push (shared by those test files)."""
+
+from __future__ import annotations
+
+import torch
+
+import bars_zoo
+
+TINY = """bars 1
+name "tiny"
+input 1x10x10 classes=4
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv1x1
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+def tiny_model(seed: int = 0, text: str = TINY) -> torch.nn.Module:
+    """The tiny net with random weights and random batch-norm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = bars_zoo.build(bars_zoo.parse(text))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.normal_()
+            m.bias.data.normal_()
+    return model.eval()
