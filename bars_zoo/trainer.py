@@ -29,6 +29,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
+from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
 from bars_zoo.training import (
@@ -91,6 +92,7 @@ class Trainer:
             )
         if cfg.resume and not exists:
             log.warning("no checkpoint in %s: starting from scratch", out)
+        self._check_speed_switches(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed)
@@ -121,11 +123,16 @@ class Trainer:
             stepper = nn.parallel.DistributedDataParallel(net, device_ids=ids)
         if cfg.compile:
             stepper = torch.compile(stepper)  # type: ignore[assignment]
+        step = self._step_fn(stepper, opt, env.world_size / data.global_batch)
+        graphed: GraphedStep | None = None
+        if cfg.cuda_graph:
+            make_capturable(opt, device)
+            graphed = GraphedStep(step, opt)
         started = time.perf_counter()
         end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
         for epoch in range(int(state["epoch"]), end):
             t0 = time.perf_counter()
-            train_tally = self._train_epoch(stepper, net, opt, sched, data, epoch)
+            train_tally = self._train_epoch(step, graphed, net, opt, sched, data, epoch)
             train_s = time.perf_counter() - t0
             val = self._tally(model, data.val, device) if data.val is not None else None
             dt = time.perf_counter() - t0
@@ -167,33 +174,38 @@ class Trainer:
         # rank 0's clock decides for everyone, so all ranks stop after the same epoch
         return bool(ddp.broadcast_object(seconds >= limit, self.env))
 
-    def _train_epoch(
-        self,
-        stepper: nn.Module,
-        net: TrainNet,
-        opt: torch.optim.Optimizer,
-        sched: torch.optim.lr_scheduler.LRScheduler,
-        data: TrainingData,
-        epoch: int,
-    ) -> Tensor:
-        cfg, env = self.cfg, self.env
-        net.train()
-        batches = data.train
-        batches.set_epoch(epoch)
-        scale = env.world_size / data.global_batch
+    def _check_speed_switches(self, device: torch.device) -> None:
+        cfg = self.cfg
+        if not cfg.cuda_graph:
+            return
+        if device.type != "cuda":
+            raise ConfigError(
+                f"--cuda-graph needs a CUDA device, but this run uses {device}",
+                hint="drop --cuda-graph, or train with --device cuda",
+            )
+        if self.env.distributed:
+            raise ConfigError(
+                "--cuda-graph is not supported under torchrun/DistributedDataParallel",
+                hint="drop --cuda-graph for multi-process runs",
+            )
+        if cfg.compile:
+            raise ConfigError(
+                "--cuda-graph and --compile are alternatives", hint="choose one of them"
+            )
+
+    def _step_fn(self, stepper: nn.Module, opt: torch.optim.Optimizer, scale: float) -> StepFn:
+        """Forward, loss, backward and the optimiser step of one batch; returns the device tally
+        ``[summed cross-entropy, correct, images]`` (no host synchronisation, so it can be captured
+        as a CUDA graph)."""
+        cfg = self.cfg
         aux_w = float(cfg.aux_weight or 0.0)
-        tally: Tensor | None = None
-        show = (cfg.progress if cfg.progress is not None else sys.stderr.isatty()) and env.is_main
-        bar = tqdm(
-            total=len(batches),
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not show,
-            leave=False,
-        )
-        for step, (x, y) in enumerate(batches):
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+        # autocast's cast cache must be off while a CUDA graph is captured
+        cache = not cfg.cuda_graph
+
+        def step(x: Tensor, y: Tensor) -> Tensor:
+            with torch.autocast(
+                x.device.type, dtype=torch.bfloat16, enabled=cfg.amp, cache_enabled=cache
+            ):
                 logits, aux_logits = stepper(x)
             ce = F.cross_entropy(
                 logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing
@@ -204,19 +216,52 @@ class Trainer:
                     aux_logits.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing
                 )
                 loss = loss + aux_w * aux
-            opt.zero_grad(set_to_none=True)
             (loss * scale).backward()
             opt.step()
-            sched.step()
             with torch.no_grad():
-                t = torch.stack(
-                    [ce.sum(), (logits.argmax(1) == y).sum().float(), ce.new_tensor(len(y))]
-                )
-                tally = t.double() if tally is None else tally + t.double()
+                correct = (logits.argmax(1) == y).sum().float()
+                return torch.stack([ce.sum(), correct, ce.new_full((), float(y.shape[0]))])
+
+        return step
+
+    def _train_epoch(
+        self,
+        step: StepFn,
+        graphed: GraphedStep | None,
+        net: TrainNet,
+        opt: torch.optim.Optimizer,
+        sched: torch.optim.lr_scheduler.LRScheduler,
+        data: TrainingData,
+        epoch: int,
+    ) -> Tensor:
+        cfg, env = self.cfg, self.env
+        net.train()
+        batches = data.train
+        batches.set_epoch(epoch)
+        tally: Tensor | None = None
+        show = (cfg.progress if cfg.progress is not None else sys.stderr.isatty()) and env.is_main
+        bar = tqdm(
+            total=len(batches),
+            desc=f"epoch {epoch + 1}/{cfg.epochs}",
+            disable=not show,
+            leave=False,
+        )
+        for i, (x, y) in enumerate(batches):
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if graphed is not None:
+                t = graphed(x, y)
+            else:
+                opt.zero_grad(set_to_none=True)
+                t = step(x, y)
+            sched.step()
+            if graphed is not None:
+                graphed.refresh_lr()
+            tally = t.double() if tally is None else tally + t.double()
             bar.update()
-            if show and step % 10 == 0:
+            if show and i % 10 == 0:
                 bar.set_postfix(
-                    loss=f"{float(t[0] / t[2]):.3f}", lr=f"{sched.get_last_lr()[0]:.2e}"
+                    loss=f"{float(t[0] / t[2]):.3f}", lr=f"{float(sched.get_last_lr()[0]):.2e}"
                 )
         bar.close()
         assert tally is not None

@@ -84,6 +84,7 @@ class TrainConfig(BaseModel):
     amp: bool = False
     channels_last: bool = False
     compile: bool = False
+    cuda_graph: bool = False
     workers: int = Field(8, ge=0)
     eval_batch_size: int = Field(500, ge=1)
     resume: bool = False

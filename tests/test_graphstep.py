@@ -1,0 +1,111 @@
+"""Training with the whole step captured as a CUDA graph (``--cuda-graph``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import bars_zoo
+from bars_zoo.cli import main
+from bars_zoo.graphstep import GraphedStep, make_capturable
+from bars_zoo.training import train
+
+GENOTYPE = """bars 1
+name "tiny-graph"
+input 3x8x8 classes=10
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv3x3
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=16 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+def test_cuda_graph_on_a_cpu_is_a_config_error_with_a_hint(tmp_path, capsys):
+    path = tmp_path / "tiny.geno"
+    path.write_text(GENOTYPE)
+    args = ["train", str(path), "--dataset", "synthetic", "--subset", "96", "--epochs", "1"]
+    code = main(
+        [
+            *args,
+            "--batch-size",
+            "32",
+            "--device",
+            "cpu",
+            "--cuda-graph",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2  # a configuration error, like any other bad option
+    assert not (tmp_path / "r").exists()  # refused before anything was written
+    assert "--cuda-graph needs a CUDA device" in err and "hint:" in err
+    assert "Traceback" not in err
+
+
+def test_make_capturable_moves_lr_and_step_counters_to_tensors():
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.Adam([p], lr=2e-3)
+    p.grad = torch.ones(3)
+    opt.step()  # an eager step: float lr, CPU step counter (as in an eager run's checkpoint)
+    make_capturable(opt, torch.device("cpu"))
+    group = opt.param_groups[0]
+    assert group["capturable"] is True
+    assert isinstance(group["lr"], torch.Tensor) and float(group["lr"]) == pytest.approx(2e-3)
+    step = opt.state[p]["step"]
+    assert isinstance(step, torch.Tensor) and step.dtype == torch.float32 and float(step) == 1.0
+
+
+def test_make_capturable_refuses_an_optimizer_without_that_mode():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
+    with pytest.raises(TypeError, match="SGD has no capturable mode"):
+        make_capturable(opt, torch.device("cpu"))
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_scheduler_values_reach_the_tensor_the_graph_reads():
+    p = torch.nn.Parameter(torch.ones(2))
+    opt = torch.optim.Adam([p], lr=1.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 0.5**t)  # the trainer's order
+    make_capturable(opt, torch.device("cpu"))
+    lr_t = opt.param_groups[0]["lr"]
+    stepper = GraphedStep(lambda x, y: x, opt)
+    for expected in (0.5, 0.25):
+        sched.step()  # fills the tensor in place (or, on older torch, assigns a float)
+        stepper.refresh_lr()
+        assert opt.param_groups[0]["lr"] is lr_t and float(lr_t) == pytest.approx(expected)
+    opt.param_groups[0]["lr"] = 0.125  # whatever assigns a float, the graph's tensor follows
+    stepper.refresh_lr()
+    assert opt.param_groups[0]["lr"] is lr_t and float(lr_t) == 0.125
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graphed_training_follows_the_eager_trajectory(tmp_path):
+    spec = bars_zoo.parse(GENOTYPE)
+    common = dict(
+        dataset="synthetic",
+        epochs=2,
+        subset=512,
+        batch_size=64,
+        device="cuda",
+        progress=False,
+        select="last",
+    )
+    eager = train(spec, out_dir=tmp_path / "eager", **common)
+    graphed = train(spec, out_dir=tmp_path / "graph", cuda_graph=True, **common)
+    for a, b in zip(eager.history, graphed.history, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+    w_e = eager.model.state_dict()
+    w_g = graphed.model.state_dict()
+    for k, v in w_e.items():
+        if v.is_floating_point():
+            torch.testing.assert_close(w_g[k], v, rtol=1e-3, atol=1e-4)
