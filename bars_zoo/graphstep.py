@@ -29,7 +29,7 @@ from torch import Tensor
 
 log = logging.getLogger(__name__)
 
-StepFn = Callable[[Tensor, Tensor], Tensor]
+StepFn = Callable[..., Tensor]
 
 
 def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
@@ -53,11 +53,13 @@ def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
 
 
 class GraphedStep:
-    """Call ``step_fn(x, y) -> tally`` eagerly ``warmup`` times, then capture it and replay it.
+    """Call ``step_fn(*inputs) -> tensor`` eagerly ``warmup`` times, then capture it and replay it.
 
-    ``step_fn`` must zero nothing itself, run forward and backward, call ``opt.step()`` and return a
-    small tally tensor; gradients are set to ``None`` before each eager call and before the capture,
-    so that backward writes fresh gradients (into the graph's memory pool once captured).
+    ``inputs`` are device tensors of fixed shapes (a batch, its labels, per-step noise, 0-d
+    schedule values); each call copies them into the graph's static buffers.  ``step_fn`` must zero
+    nothing itself, run forward and backward, call ``opt.step()`` and return one small tensor (a
+    tally); gradients are set to ``None`` before each eager call and before the capture, so that
+    backward writes fresh gradients (into the graph's memory pool once captured).
     """
 
     def __init__(
@@ -71,8 +73,7 @@ class GraphedStep:
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
-        self.static_x: Tensor | None = None
-        self.static_y: Tensor | None = None
+        self.static_in: tuple[Tensor, ...] | None = None
         self.static_out: Tensor | None = None
         self._lrs = [g["lr"] for g in opt.param_groups]
 
@@ -91,49 +92,49 @@ class GraphedStep:
                     lr_t.fill_(float(lr))
                 group["lr"] = lr_t
 
-    def __call__(self, x: Tensor, y: Tensor) -> Tensor:
+    def __call__(self, *inputs: Tensor) -> Tensor:
         self.calls += 1
         if self.graph is not None:
-            assert self.static_x is not None and self.static_y is not None
-            assert self.static_out is not None
-            if x.shape != self.static_x.shape or y.shape != self.static_y.shape:
-                return self._eager(x, y)  # a batch of another size: correct, just not graphed
-            self.static_x.copy_(x)
-            self.static_y.copy_(y)
+            assert self.static_in is not None and self.static_out is not None
+            if any(a.shape != b.shape for a, b in zip(inputs, self.static_in, strict=True)):
+                return self._eager(inputs)  # a batch of another size: correct, just not graphed
+            for static, value in zip(self.static_in, inputs, strict=True):
+                static.copy_(value)
             self.graph.replay()
             return self.static_out.clone()
         if self.failed or self.calls <= self.warmup:
-            return self._eager(x, y, side_stream=not self.failed)
-        return self._capture(x, y)
+            return self._eager(inputs, side_stream=not self.failed)
+        return self._capture(inputs)
 
-    def _eager(self, x: Tensor, y: Tensor, side_stream: bool = False) -> Tensor:
+    def _eager(self, inputs: tuple[Tensor, ...], side_stream: bool = False) -> Tensor:
         self.opt.zero_grad(set_to_none=True)
         if not side_stream:
-            return self.step_fn(x, y)
-        stream = torch.cuda.Stream(device=x.device)
-        stream.wait_stream(torch.cuda.current_stream(x.device))
+            return self.step_fn(*inputs)
+        dev = inputs[0].device
+        stream = torch.cuda.Stream(device=dev)
+        stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(stream):
-            out = self.step_fn(x, y)
-        torch.cuda.current_stream(x.device).wait_stream(stream)
+            out = self.step_fn(*inputs)
+        torch.cuda.current_stream(dev).wait_stream(stream)
         return out
 
-    def _capture(self, x: Tensor, y: Tensor) -> Tensor:
-        self.static_x, self.static_y = x.clone(), y.clone()
+    def _capture(self, inputs: tuple[Tensor, ...]) -> Tensor:
+        self.static_in = tuple(a.clone() for a in inputs)
         self.opt.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
         try:
             with torch.cuda.graph(graph):
-                self.static_out = self.step_fn(self.static_x, self.static_y)
+                self.static_out = self.step_fn(*self.static_in)
         except Exception as err:  # any capture failure: keep training eagerly
             log.warning("CUDA graph capture failed (%s); training continues without it", err)
-            torch.cuda.synchronize(x.device)
+            torch.cuda.synchronize(inputs[0].device)
             self.failed = True
-            self.static_x = self.static_y = self.static_out = None
-            return self._eager(x, y)
+            self.static_in = self.static_out = None
+            return self._eager(inputs)
         self.graph = graph
-        graph.replay()  # the capture recorded the step; this runs it on this batch
+        graph.replay()  # the capture recorded the step; this runs it on these inputs
         assert self.static_out is not None
         return self.static_out.clone()
 
 
-__all__ = ["GraphedStep", "make_capturable"]
+__all__ = ["GraphedStep", "StepFn", "make_capturable"]

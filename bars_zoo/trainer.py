@@ -9,6 +9,7 @@ by ``world_size / global_batch`` so that the averaged gradient is the single-pro
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -203,9 +204,12 @@ class Trainer:
         cache = not cfg.cuda_graph
 
         def step(x: Tensor, y: Tensor) -> Tensor:
-            with torch.autocast(
-                x.device.type, dtype=torch.bfloat16, enabled=cfg.amp, cache_enabled=cache
-            ):
+            amp = (
+                torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=cache)
+                if cfg.amp
+                else contextlib.nullcontext()
+            )
+            with amp:
                 logits, aux_logits = stepper(x)
             ce = F.cross_entropy(
                 logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing

@@ -5,7 +5,8 @@ searched genotypes and the XNOR-ResNet-18 baseline, all with the public CLI.
 
 1. ``bars-zoo search --preset fmnist --budget-ops B --time-limit T`` for the S/M/L budgets, in
    parallel (the time limit ends a search after the epoch that passes it; it still derives).  The
-   searches are bound by kernel launches, one CPU core each, so they run side by side at full speed;
+   searches are bound by kernel launches, one CPU core each, so they run side by side at full speed
+   (``--cuda-graph`` replays each search step as one CUDA graph);
 2. a short timing probe of one training step per model (all four share the GPU afterwards);
 3. ``bars-zoo train G --dataset fashion-mnist --epochs E`` for the four models in parallel, with
    one ``E`` for all (a fair comparison with the baseline) chosen so that the runs end inside the
@@ -139,7 +140,7 @@ def main() -> int:
     ap.add_argument("--probe-batch", type=int, default=256)
     ap.add_argument("--search-epochs", type=int, default=None, help="override the preset's")
     ap.add_argument("--search-warmup", type=int, default=None, help="override the preset's")
-    ap.add_argument("--cuda-graph", action="store_true", help="train with --cuda-graph")
+    ap.add_argument("--cuda-graph", action="store_true", help="search and train with --cuda-graph")
     ap.add_argument("--deadline-file", default=None)
     args = ap.parse_args()
 
@@ -175,6 +176,7 @@ def main() -> int:
             f"{max(1, int(args.search_minutes * 60 - 80))}s",
             *(["--theta-under", str(args.theta_under)] if args.theta_under is not None else []),
             *(["--epochs", str(args.search_epochs)] if args.search_epochs else []),
+            *(["--cuda-graph"] if args.cuda_graph else []),
             *(
                 ["--warmup-epochs", str(args.search_warmup)]
                 if args.search_warmup is not None

@@ -109,3 +109,25 @@ def test_graphed_training_follows_the_eager_trajectory(tmp_path):
     for k, v in w_e.items():
         if v.is_floating_point():
             torch.testing.assert_close(w_g[k], v, rtol=1e-3, atol=1e-4)
+
+
+def test_search_with_cuda_graph_on_a_cpu_is_a_config_error(tmp_path):
+    from bars_zoo.errors import ConfigError
+    from bars_zoo.search import search
+
+    with pytest.raises(ConfigError, match="--cuda-graph needs a CUDA device"):
+        search(preset="tiny", device="cpu", out=tmp_path / "x.geno", cuda_graph=True)
+    assert not (tmp_path / "x.run").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_graphed_search_follows_the_eager_search(tmp_path):
+    from bars_zoo.search import search
+
+    common = dict(preset="tiny", device="cuda", epochs=3, warmup_epochs=1, plots=False)
+    eager = search(out=tmp_path / "e.geno", **common)
+    graphed = search(out=tmp_path / "g.geno", cuda_graph=True, **common)
+    for a, b in zip(eager.history, graphed.history, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-2)
+        assert b["expected_ops"] == pytest.approx(a["expected_ops"], rel=1e-2)

@@ -246,7 +246,10 @@ class SearchSpace:
         for k in range(1, k_nodes + 1):
             srcs = [self.edge_index(k, j) for j in range(1, k)]
             q = self._none_prob(
-                p_none, srcs, self.edge_index(k, 0), self._const("bits", p_none)[k - 1]
+                p_none,
+                self._index(srcs, p_none),
+                self.edge_index(k, 0),
+                self._const("bits", p_none)[k - 1],
             )
             active = probs * (1 - q)
             fwd.append(active.sum(-1))
@@ -256,15 +259,26 @@ class SearchSpace:
         for j in range(k_nodes - 1, -1, -1):
             dsts = [self.edge_index(n, j) for n in range(k_nodes - 1, j, -1)]
             q = self._none_prob(
-                p_none, dsts, self.edge_index(k_nodes, j), self._const("bits", p_none)[len(dsts)]
+                p_none,
+                self._index(dsts, p_none),
+                self.edge_index(k_nodes, j),
+                self._const("bits", p_none)[len(dsts)],
             )
             useful = probs * (1 - q)
             bwd.append(useful.sum(-1))
             probs = torch.cat([probs * q, useful], dim=1)
         return torch.stack(fwd, 1), torch.stack(bwd[::-1], 1)
 
+    def _index(self, idx: list[int], like: Tensor) -> Tensor:
+        """``idx`` as an index tensor on ``like``'s device, made once (no host copy per step)."""
+        key = (f"index{tuple(idx)}", like.device, torch.int64)
+        if key not in self._consts:
+            self._consts[key] = torch.tensor(idx, dtype=torch.int64, device=like.device)
+        value: Tensor = self._consts[key]
+        return value
+
     @staticmethod
-    def _none_prob(p_none: Tensor, varying: list[int], fixed: int, bits: Tensor) -> Tensor:
+    def _none_prob(p_none: Tensor, varying: Tensor, fixed: int, bits: Tensor) -> Tensor:
         """(T, 2^m): P(no non-none edge links the node to the set given by each bit pattern)."""
         pn = p_none[:, varying]  # (T, m)
         factors = torch.where(bits[None], pn[:, None, :], 1.0)  # (T, 2^m, m)

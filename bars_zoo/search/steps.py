@@ -16,13 +16,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bars_zoo.graphstep import GraphedStep, make_capturable
 from bars_zoo.search.config import SearchConfig
-from bars_zoo.search.strategy import ArchParams, arch_loss
+from bars_zoo.search.strategy import ArchParams, arch_loss, entropy_weight
 from bars_zoo.search.supernet import Supernet
 
 
 class SearchSteps:
-    """The supernet, the alphas, their optimisers, the Gumbel generator and the autocast policy."""
+    """The supernet, the alphas, their optimisers, the Gumbel generator and the autocast policy.
+
+    ``cuda_graph``: capture each kind of step once as a CUDA graph and replay it
+    (:mod:`bars_zoo.graphstep`).  The supernet's step is thousands of small kernels, so on a GPU
+    it is bound by their launches; a replay removes that.  The Gumbel noise is still drawn on the
+    CPU from the same generator and copied in, so the trajectory is the eager one.
+    """
 
     def __init__(
         self,
@@ -31,50 +38,103 @@ class SearchSteps:
         arch: ArchParams,
         gumbel: torch.Generator,
         autocast: Callable[[], Any],
+        *,
+        cuda_graph: bool = False,
     ) -> None:
         self.cfg, self.net, self.arch, self.gumbel, self.autocast = cfg, net, arch, gumbel, autocast
+        self.cuda_graph = cuda_graph
         self.weights = list(net.parameters())
         self.w_opt = torch.optim.Adam(self.weights, lr=cfg.weight_lr, weight_decay=cfg.weight_decay)
         self.a_opt = torch.optim.Adam(
             arch.parameters(), lr=cfg.arch_lr, weight_decay=cfg.arch_weight_decay
         )
+        self._w_graph: GraphedStep | None = None
+        self._a_graph: GraphedStep | None = None
 
     def set_lr(self, lr: float) -> None:
         for group in self.w_opt.param_groups:
             group["lr"] = lr
+        if self._w_graph is not None:
+            self._w_graph.refresh_lr()
+
+    def _graphs(self) -> tuple[GraphedStep, GraphedStep]:
+        """The two graphed steps, made on first use (after a resume has loaded the optimisers)."""
+        if self._w_graph is None or self._a_graph is None:
+            device = next(self.net.parameters()).device
+            make_capturable(self.w_opt, device)
+            make_capturable(self.a_opt, device)
+            self._w_graph = GraphedStep(self._weights, self.w_opt)
+            self._a_graph = GraphedStep(self._arch, self.a_opt)
+        return self._w_graph, self._a_graph
+
+    def _device_inputs(self, tau: float, *extra: float) -> tuple[Tensor, ...]:
+        """The step's noise and 0-d schedule values as device tensors (graph inputs)."""
+        dev = next(self.net.parameters()).device
+        noise = tuple(n.to(dev) for n in self.arch.noise(self.gumbel))
+        scalars = tuple(torch.full((), v, device=dev) for v in (tau, *extra))
+        return (*noise, *scalars)
 
     def weights_step(self, x: Tensor, y: Tensor, tau: float) -> tuple[Tensor, Tensor]:
         """One Adam step of the supernet weights; returns (cross-entropy, accuracy)."""
-        sample = self.arch.sample(tau, self.gumbel, detach=True)
+        if self.cuda_graph:
+            out = self._graphs()[0](x, y, *self._device_inputs(tau))
+        else:
+            self.w_opt.zero_grad(set_to_none=True)
+            out = self._weights(x, y, *self.arch.noise(self.gumbel), tau)
+        return out[0], out[1]
+
+    def _weights(
+        self, x: Tensor, y: Tensor, ne: Tensor, nw: Tensor, nd: Tensor, tau: float | Tensor
+    ) -> Tensor:
+        sample = self.arch.sample_from(tau, (ne, nw, nd), detach=True)
         with self.autocast():
             logits = self.net(x, sample)
         loss = F.cross_entropy(logits.float(), y)
-        self.w_opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.weights, self.cfg.grad_clip)
         self.w_opt.step()
-        return loss.detach(), (logits.detach().argmax(1) == y).float().mean()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return torch.stack([loss.detach(), acc])
 
     def arch_step(
         self, x: Tensor, y: Tensor, tau: float, epoch: int
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """One Adam step of the alphas (weights frozen); returns (cross-entropy, accuracy, parts)."""
-        sample = self.arch.sample(tau, self.gumbel)
         for p in self.weights:
             p.requires_grad_(False)
         try:
-            with self.autocast():
-                logits = self.net(x, sample)
-            ce = F.cross_entropy(logits.float(), y)
-            loss, parts = arch_loss(self.cfg, ce, self.arch, epoch)
-            self.a_opt.zero_grad(set_to_none=True)
-            loss.backward()
-            self.a_opt.step()
+            if self.cuda_graph:
+                lam = entropy_weight(self.cfg, epoch)
+                out = self._graphs()[1](x, y, *self._device_inputs(tau, lam))
+            else:
+                self.a_opt.zero_grad(set_to_none=True)
+                out = self._arch(x, y, *self.arch.noise(self.gumbel), tau, None, epoch)
         finally:
             for p in self.weights:
                 p.requires_grad_(True)
-        return ce.detach(), (logits.detach().argmax(1) == y).float().mean(), parts
+        return out[0], out[1], {"factor": out[2], "entropy": out[3]}
+
+    def _arch(
+        self,
+        x: Tensor,
+        y: Tensor,
+        ne: Tensor,
+        nw: Tensor,
+        nd: Tensor,
+        tau: float | Tensor,
+        lam: Tensor | None,
+        epoch: int = 0,
+    ) -> Tensor:
+        sample = self.arch.sample_from(tau, (ne, nw, nd))
+        with self.autocast():
+            logits = self.net(x, sample)
+        ce = F.cross_entropy(logits.float(), y)
+        loss, parts = arch_loss(self.cfg, ce, self.arch, epoch, lam=lam)
+        loss.backward()
+        self.a_opt.step()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        return torch.stack([ce.detach(), acc, parts["factor"].float(), parts["entropy"].float()])
 
 
 __all__ = ["SearchSteps"]

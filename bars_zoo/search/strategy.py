@@ -62,7 +62,7 @@ def gumbel_noise(shape: tuple[int, ...], generator: torch.Generator) -> Tensor:
     return -torch.log(-torch.log(u))
 
 
-def gumbel_softmax(logits: Tensor, tau: float, noise: Tensor) -> Tensor:
+def gumbel_softmax(logits: Tensor, tau: float | Tensor, noise: Tensor) -> Tensor:
     """Relaxed one-hot sample ``softmax((logits + noise) / tau)`` over the last dimension (paper Eq. 6)."""
     return torch.softmax((logits + noise.to(logits.device, logits.dtype)) / tau, dim=-1)
 
@@ -118,8 +118,21 @@ class ArchParams(nn.Module):
 
     def sample(self, tau: float, generator: torch.Generator, *, detach: bool = False) -> ArchSample:
         """A relaxed Gumbel-softmax sample of every decision (shared by all cells of a type)."""
+        return self.sample_from(tau, self.noise(generator), detach=detach)
+
+    def noise(self, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
+        """Gumbel noise for one sample (CPU; edge, width, depth in this order)."""
+        e, w, d = (
+            gumbel_noise(tuple(a.shape), generator) for a in (self.edge, self.width, self.depth)
+        )
+        return e, w, d
+
+    def sample_from(
+        self, tau: float | Tensor, noise: tuple[Tensor, Tensor, Tensor], *, detach: bool = False
+    ) -> ArchSample:
+        """:meth:`sample` with given noise and temperature (tensors on the device: capturable)."""
         logits = [p.detach() if detach else p for p in (self.edge, self.width, self.depth)]
-        m = [gumbel_softmax(a, tau, gumbel_noise(tuple(a.shape), generator)) for a in logits]
+        m = [gumbel_softmax(a, tau, n) for a, n in zip(logits, noise, strict=True)]
         return ArchSample(m[0], m[1], m[2])
 
     def sample_choice(self, generator: torch.Generator) -> Choice:
@@ -157,14 +170,22 @@ class ArchParams(nn.Module):
 
 
 def arch_loss(
-    cfg: SearchConfig, task_loss: Tensor, arch: ArchParams, epoch: int
+    cfg: SearchConfig,
+    task_loss: Tensor,
+    arch: ArchParams,
+    epoch: int,
+    lam: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
-    """``L0 * (OPs/F)^theta + lambda * H``: the loss of an alpha step, and its (detached) parts."""
+    """``L0 * (OPs/F)^theta + lambda * H``: the loss of an alpha step, and its (detached) parts.
+
+    ``lambda`` is :func:`entropy_weight` of ``epoch`` unless ``lam`` (a 0-d device tensor, for a
+    captured step) gives it.
+    """
     exp = arch.expected_complexity()
     factor = complexity_factor(exp["ops"], cfg.budget_ops, cfg.theta_over, cfg.theta_under)
-    lam = entropy_weight(cfg, epoch)
+    weight: float | Tensor = entropy_weight(cfg, epoch) if lam is None else lam
     ent = arch.entropy()
-    loss = task_loss * factor + lam * ent
+    loss = task_loss * factor + weight * ent
     return loss, {"factor": factor.detach(), "entropy": ent.detach()}
 
 
