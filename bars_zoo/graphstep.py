@@ -52,6 +52,21 @@ def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
                 state["step"] = torch.as_tensor(step, dtype=torch.float32).to(device).reshape(())
 
 
+def make_eager(opt: torch.optim.Optimizer) -> None:
+    """Undo :func:`make_capturable` (a checkpoint of a graphed run resumed without graphs, perhaps
+    on a CPU, where Adam has no capturable mode): float lr, host step counters."""
+    for group in opt.param_groups:
+        if not group.get("capturable"):
+            continue
+        group["capturable"] = False
+        if isinstance(group["lr"], Tensor):
+            group["lr"] = float(group["lr"])
+        for p in group["params"]:
+            state = opt.state.get(p)
+            if state and isinstance(state.get("step"), Tensor):
+                state["step"] = state["step"].detach().to("cpu", torch.float32)
+
+
 class GraphedStep:
     """Call ``step_fn(*inputs) -> tensor`` eagerly ``warmup`` times, then capture it and replay it.
 
@@ -137,4 +152,4 @@ class GraphedStep:
         return self.static_out.clone()
 
 
-__all__ = ["GraphedStep", "StepFn", "make_capturable"]
+__all__ = ["GraphedStep", "StepFn", "make_capturable", "make_eager"]

@@ -30,7 +30,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
-from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable
+from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
 from bars_zoo.training import (
@@ -129,6 +129,8 @@ class Trainer:
         if cfg.cuda_graph:
             make_capturable(opt, device)
             graphed = GraphedStep(step, opt)
+        else:
+            make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         started = time.perf_counter()
         end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
         for epoch in range(int(state["epoch"]), end):

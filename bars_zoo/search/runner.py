@@ -33,6 +33,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo.complexity import count
 from bars_zoo.data import Augment, BatchLoader, load_images, split_indices
 from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive, genotype
@@ -238,6 +239,9 @@ class _Run:
             self.arch.load_state_dict(state["arch"])
             self.stepper.w_opt.load_state_dict(state["w_opt"])
             self.stepper.a_opt.load_state_dict(state["a_opt"])
+            if not self.stepper.cuda_graph:  # a checkpoint of a graphed run, resumed eagerly
+                make_eager(self.stepper.w_opt)
+                make_eager(self.stepper.a_opt)
             self.gumbel.set_state(state["gumbel_rng"])
             ckpt.set_rng_state(state["rng"], self.device)
             self.history = json.loads(state["history"])
