@@ -5,7 +5,7 @@ rendezvous variables); :func:`init` reads them, picks the backend (NCCL for CUDA
 and the process's device.  Without those variables everything runs in one process.
 
 The contract that makes N processes equal one process: every step consumes one *global* batch of
-``B`` images, split row-wise across ranks (:class:`bars_zoo.data.BatchLoader` with ``rank`` /
+``B`` images, split row-wise across ranks (:class:`bars_zoo.batches.BatchLoader` with ``rank`` /
 ``world_size``); each rank's loss is ``sum(loss_i) / B * world_size``, so DDP's gradient *average*
 equals the single-process gradient of the mean loss over the global batch, even when ``B`` is not a
 multiple of ``world_size``; and batch norm computes its statistics over the global batch.

@@ -1,7 +1,7 @@
 """Evaluation: top-1 / top-5 accuracy and mean cross-entropy of a classifier on a data set split.
 
 :func:`evaluate` is what ``bars-zoo eval`` and the end of ``bars-zoo train`` call.  It feeds the
-model exactly what training fed it (:class:`bars_zoo.data.BatchLoader` normalisation, no
+model exactly what training fed it (:class:`bars_zoo.batches.BatchLoader` normalisation, no
 augmentation), in eval mode, without gradients.  Top-5 is reported when the model has at least 10
 classes (below that it is close to meaningless); every metric is a fraction in [0, 1].
 
@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from bars_zoo.data import BatchLoader, ImageSet, dataset_info, load_images, make_synthetic
+from bars_zoo.batches import BatchLoader
+from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic
 from bars_zoo.errors import ConfigError, UnknownModelError
 from bars_zoo.recipes import holdout, recipe
 

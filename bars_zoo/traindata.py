@@ -1,7 +1,7 @@
 """The batches a training run consumes: training, validation and test, sharded across processes.
 
 In-memory data sets (Fashion-MNIST, CIFAR-10, synthetic) are split into train and held-out
-validation images (:func:`bars_zoo.recipes.holdout`) and batched by :class:`bars_zoo.data.BatchLoader`:
+validation images (:func:`bars_zoo.recipes.holdout`) and batched by :class:`bars_zoo.batches.BatchLoader`:
 seeded per ``(seed, epoch)``, the full global batch on every rank, each rank keeping rows
 ``rank::world_size``.  Training drops the last partial batch, so every step sees exactly
 ``batch_size`` images and no rank is ever handed an empty shard.  ImageNet uses torchvision folders
@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bars_zoo.data import Augment, BatchLoader, imagenet_loader
+from bars_zoo.batches import Augment, BatchLoader
+from bars_zoo.data import imagenet_loader
 from bars_zoo.distributed import DistEnv
 from bars_zoo.errors import ConfigError
 from bars_zoo.evaluation import official_images

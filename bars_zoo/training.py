@@ -11,7 +11,7 @@ Every epoch: train, evaluate the held-out validation split, write ``checkpoint.p
 (model, auxiliary tower, optimiser, scheduler, RNG states, history, a fingerprint of the settings),
 keep the best-validation weights in ``best.pt`` and rewrite ``log.jsonl``.  A resumed run reaches
 exactly the weights of an uninterrupted one: batches depend only on ``(seed, epoch)``
-(:class:`bars_zoo.data.BatchLoader`).  At the end the selected weights (best validation epoch, or
+(:class:`bars_zoo.batches.BatchLoader`).  At the end the selected weights (best validation epoch, or
 the last one) are evaluated once on the test split and written as a model folder
 (``out_dir/model``, :func:`bars_zoo.hub.save_pretrained`) plus ``results.json``.
 

@@ -83,7 +83,7 @@ def test_evaluate_matches_an_independent_loop_on_synthetic_images():
 def test_top5_is_reported_only_with_at_least_ten_classes():
     spec = bars_zoo.parse(TINY.format(shape="3x8x8").replace("classes=10", "classes=5"))
     model = bars_zoo.build(spec).eval()
-    from bars_zoo.data import BatchLoader
+    from bars_zoo.batches import BatchLoader
     from bars_zoo.evaluation import accumulate, summarize
 
     data = make_synthetic("test", size=20, input_shape=(3, 8, 8), num_classes=5)

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import bars_zoo
+from bars_zoo.batches import BatchLoader
 from bars_zoo.cli import main
 from bars_zoo.complexity import count
-from bars_zoo.data import FMNIST_DIR, BatchLoader, make_synthetic
+from bars_zoo.data import FMNIST_DIR, make_synthetic
 from bars_zoo.dsl import check, format_text
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
 from bars_zoo.search import SearchConfig, search

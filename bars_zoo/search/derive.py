@@ -28,8 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from bars_zoo.batches import BatchLoader
 from bars_zoo.complexity import count
-from bars_zoo.data import BatchLoader
 from bars_zoo.dsl import check, format
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.space import Choice, SearchSpace

@@ -30,8 +30,9 @@ import torch
 from tqdm import tqdm
 
 from bars_zoo._io import atomic_write_text
+from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
-from bars_zoo.data import Augment, BatchLoader, load_images, split_indices
+from bars_zoo.data import load_images, split_indices
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
