@@ -2,13 +2,16 @@
 
     .venv/bin/python -m benchmarks.bench_train_step                      # CPU, 2 threads, batch 64
     .venv/bin/python -m benchmarks.bench_train_step --device cuda --steps 20
+    .venv/bin/python -m benchmarks.bench_train_step --device cuda --steps 20 --cuda-graph
 
 Each model (default: ``bars-b`` and ``xnor-resnet18-cifar10`` from ``genotypes/``; a missing genotype
 falls back to ``genotypes/example.geno`` and the result says so) is built with
 :func:`bars_zoo.build`, fed random images of its input shape and random labels (cross-entropy), and
 stepped ``--warmup`` times untimed, then ``--steps`` times timed.  Reported: images/s over the timed
 steps (``batch * steps / total``), images/s of the fastest step (the least disturbed one on a shared
-machine), and the median and fastest step times.  Results go to
+machine), and the median and fastest step times.  ``--cuda-graph`` times the same step captured as
+one CUDA graph (:class:`bars_zoo.graphstep.GraphedStep`, as ``bars-zoo train --cuda-graph``; the
+warm-up must be at least its 3 eager steps plus the capture).  Results go to
 ``benchmarks/results/train_step.json`` and ``.md`` (merged by device, so a CUDA run adds to a CPU
 run instead of replacing it).
 """
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 import bars_zoo
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
+from bars_zoo.graphstep import GraphedStep, make_capturable
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_MODELS = ("bars-b", "xnor-resnet18-cifar10")
@@ -50,7 +54,13 @@ def _sync(device: torch.device) -> None:
 
 
 def bench_model(
-    name: str, device: torch.device, batch: int, warmup: int, steps: int, compile_: bool
+    name: str,
+    device: torch.device,
+    batch: int,
+    warmup: int,
+    steps: int,
+    compile_: bool,
+    graph: bool = False,
 ) -> dict[str, Any]:
     path, note = resolve(name)
     spec = bars_zoo.read(path)
@@ -62,15 +72,32 @@ def bench_model(
     x = torch.randn(batch, *spec.input_shape, device=device)
     y = torch.randint(0, spec.num_classes, (batch,), device=device)
 
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
+    def fwd_bwd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = F.cross_entropy(step_model(x), y)
         loss.backward()
         opt.step()
+        return loss.detach()
+
+    if graph:
+        make_capturable(opt, device)
+        graphed = GraphedStep(fwd_bwd, opt)
+
+        def step() -> None:
+            graphed(x, y)
+
+    else:
+
+        def step() -> None:
+            opt.zero_grad(set_to_none=True)
+            fwd_bwd(x, y)
 
     for _ in range(warmup):
         step()
     _sync(device)
+    if graph and not graphed.captured:
+        raise SystemExit(
+            f"{name}: the CUDA graph was not captured (warm-up < 4, or capture failed)"
+        )
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -95,7 +122,7 @@ def bench_model(
 
 
 def environment(
-    device: torch.device, threads: int, compile_: bool, load_before: float
+    device: torch.device, threads: int, compile_: bool, load_before: float, graph: bool = False
 ) -> dict[str, Any]:
     env: dict[str, Any] = {
         "device": device.type,
@@ -105,6 +132,7 @@ def environment(
         "processor": platform.processor() or platform.machine(),
         "torch_threads": threads,
         "compile": compile_,
+        "cuda_graph": graph,
         "optimizer": "Adam(lr=2e-3)",
         "loss": "cross_entropy on random data",
     }
@@ -131,6 +159,8 @@ def to_markdown(results: dict[str, Any]) -> str:
         where = env.get("gpu") or f"{key} ({env['torch_threads']} threads)"
         if env["compile"]:
             where += ", compiled"
+        if env.get("cuda_graph"):
+            where += ", CUDA graph"
         for r in run["models"]:
             lines.append(
                 f"| {where} | {r['model']} | {r['genotype']} | {r['batch']} | {r['images_per_s']} | "
@@ -170,19 +200,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
+    p.add_argument("--cuda-graph", action="store_true", help="replay the step as a CUDA graph")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for train_step.json/.md")
     args = p.parse_args(argv)
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(args.device)
+    if args.cuda_graph and (device.type != "cuda" or args.compile):
+        p.error("--cuda-graph needs --device cuda and no --compile")
+    if args.cuda_graph:
+        args.warmup = max(args.warmup, 4)  # 3 eager warm-up steps + the capture
     torch.set_num_threads(args.threads)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
     load_before = os.getloadavg()[0]
     models = [
-        bench_model(m, device, args.batch, args.warmup, args.steps, args.compile)
+        bench_model(m, device, args.batch, args.warmup, args.steps, args.compile, args.cuda_graph)
         for m in args.models
     ]
     for r in models:
@@ -198,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cpu" and args.threads != 2:
         key += f"-{args.threads}threads"
     key += "-compiled" if args.compile else ""
+    key += "-graphed" if args.cuda_graph else ""
     results[key] = {
-        "environment": environment(device, args.threads, args.compile, load_before),
+        "environment": environment(
+            device, args.threads, args.compile, load_before, args.cuda_graph
+        ),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "models": models,
     }
