@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_train_step                      # CPU, 2 threads, batch 64
     .venv/bin/python -m benchmarks.bench_train_step --device cuda --steps 20
-    .venv/bin/python -m benchmarks.bench_train_step --device cuda --steps 20 --cuda-graph
+    .venv/bin/python -m benchmarks.bench_train_step --device cuda --steps 20 --cuda-graph [--amp]
 
 Each model (default: ``bars-b`` and ``xnor-resnet18-cifar10`` from ``genotypes/``; a missing genotype
 falls back to ``genotypes/example.geno`` and the result says so) is built with
@@ -61,6 +61,7 @@ def bench_model(
     steps: int,
     compile_: bool,
     graph: bool = False,
+    amp: bool = False,
 ) -> dict[str, Any]:
     path, note = resolve(name)
     spec = bars_zoo.read(path)
@@ -73,7 +74,11 @@ def bench_model(
     y = torch.randint(0, spec.num_classes, (batch,), device=device)
 
     def fwd_bwd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        loss = F.cross_entropy(step_model(x), y)
+        with torch.autocast(
+            device.type, dtype=torch.bfloat16, enabled=amp, cache_enabled=not graph
+        ):
+            logits = step_model(x)
+        loss = F.cross_entropy(logits.float(), y)
         loss.backward()
         opt.step()
         return loss.detach()
@@ -122,7 +127,12 @@ def bench_model(
 
 
 def environment(
-    device: torch.device, threads: int, compile_: bool, load_before: float, graph: bool = False
+    device: torch.device,
+    threads: int,
+    compile_: bool,
+    load_before: float,
+    graph: bool = False,
+    amp: bool = False,
 ) -> dict[str, Any]:
     env: dict[str, Any] = {
         "device": device.type,
@@ -133,6 +143,7 @@ def environment(
         "torch_threads": threads,
         "compile": compile_,
         "cuda_graph": graph,
+        "amp": amp,
         "optimizer": "Adam(lr=2e-3)",
         "loss": "cross_entropy on random data",
     }
@@ -161,6 +172,8 @@ def to_markdown(results: dict[str, Any]) -> str:
             where += ", compiled"
         if env.get("cuda_graph"):
             where += ", CUDA graph"
+        if env.get("amp"):
+            where += ", bf16 autocast"
         for r in run["models"]:
             lines.append(
                 f"| {where} | {r['model']} | {r['genotype']} | {r['batch']} | {r['images_per_s']} | "
@@ -201,6 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model first")
     p.add_argument("--cuda-graph", action="store_true", help="replay the step as a CUDA graph")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast (as bars-zoo train --amp)")
     p.add_argument("--out", type=Path, default=RESULTS, help="folder for train_step.json/.md")
     args = p.parse_args(argv)
 
@@ -217,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
 
     load_before = os.getloadavg()[0]
     models = [
-        bench_model(m, device, args.batch, args.warmup, args.steps, args.compile, args.cuda_graph)
+        bench_model(
+            m, device, args.batch, args.warmup, args.steps, args.compile, args.cuda_graph, args.amp
+        )
         for m in args.models
     ]
     for r in models:
@@ -234,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
         key += f"-{args.threads}threads"
     key += "-compiled" if args.compile else ""
     key += "-graphed" if args.cuda_graph else ""
+    key += "-bf16" if args.amp else ""
     results[key] = {
         "environment": environment(
-            device, args.threads, args.compile, load_before, args.cuda_graph
+            device, args.threads, args.compile, load_before, args.cuda_graph, args.amp
         ),
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
         "models": models,
