@@ -142,6 +142,9 @@ def main() -> int:
     ap.add_argument("--search-warmup", type=int, default=None, help="override the preset's")
     ap.add_argument("--cuda-graph", action="store_true", help="search and train with --cuda-graph")
     ap.add_argument("--deadline-file", default=None)
+    ap.add_argument(
+        "--s-budget-params", default=None, help="a parameter budget for S too (e.g. 480k)"
+    )
     args = ap.parse_args()
 
     t0 = time.time()
@@ -180,6 +183,11 @@ def main() -> int:
             *(
                 ["--warmup-epochs", str(args.search_warmup)]
                 if args.search_warmup is not None
+                else []
+            ),
+            *(
+                ["--budget-params", args.s_budget_params]
+                if args.s_budget_params and name == "bars-fmnist-s"
                 else []
             ),
         ]

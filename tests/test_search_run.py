@@ -16,6 +16,7 @@ from bars_zoo.data import FMNIST_DIR, make_synthetic
 from bars_zoo.dsl import check, format_text
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
 from bars_zoo.search import SearchConfig, search
+from bars_zoo.search.config import format_size
 from bars_zoo.search.derive import derive, shrink_to_budget
 from bars_zoo.search.presets import config_for
 from bars_zoo.search.space import Choice, SearchSpace
@@ -179,6 +180,47 @@ def test_shrinking_reaches_a_reachable_budget():
     assert ops == count(space.to_spec(choice, name="x")).ops
 
 
+def test_a_parameter_budget_bounds_every_derived_candidate_and_is_recorded(tmp_path):
+    shape = (1, 28, 28) if HAVE_FMNIST else (3, 32, 32)
+    space = SearchSpace(tiny(dataset=DATASET), shape, 10)
+    p_lo, p_hi = space.params_range()
+    limit = p_lo + 0.25 * (p_hi - p_lo)
+    out = tmp_path / "small.geno"
+    result = search(tiny(dataset=DATASET), out=out, budget_params=limit, progress=False)
+    assert result.budget_met and result.spec is not None
+    assert count(result.spec).params <= limit
+    derive_log = json.loads((tmp_path / "small.run" / "derive.json").read_text())
+    assert all(c["params"] <= limit for c in derive_log["candidates"])
+    meta = result.spec.meta
+    assert meta["budget_ops"] == "none" and meta["budget_params"] == format_size(limit)
+    assert meta["params"] == format_size(count(result.spec).params)
+    assert "under a budget of" in out.read_text().splitlines()[0]
+    last = json.loads((tmp_path / "small.run" / "log.jsonl").read_text().splitlines()[-1])
+    assert last["budget_params"] == limit and last["expected_binary_params"] > 0
+
+
+def test_shrinking_meets_a_parameter_budget_as_well():
+    space = SearchSpace(tiny(), (3, 32, 32), 10)
+    p_lo, p_hi = space.params_range()
+    s, e = space.num_stages, len(space.edges)
+    dearest = Choice(((0,) * e,) * len(space.cell_types), (3,) * s, (1,) * s)
+    limit = p_lo + 0.1 * (p_hi - p_lo)
+    choice, ops = shrink_to_budget(space, dearest, None, limit)
+    c = count(space.to_spec(choice, name="x"))
+    assert c.params <= limit and ops == c.ops
+
+
+def test_an_unset_parameter_budget_keeps_the_fingerprints_of_earlier_runs():
+    import hashlib
+
+    cfg = tiny()
+    old = cfg.model_dump(mode="json")
+    del old["budget_params"]  # a config as 0.1.0 wrote it
+    blob = json.dumps(old, sort_keys=True).encode()
+    assert cfg.fingerprint() == hashlib.sha256(blob).hexdigest()[:16]
+    assert tiny(budget_params=1e5).fingerprint() != cfg.fingerprint()
+
+
 def _nullcontext():
     import contextlib
 
@@ -220,6 +262,17 @@ def test_cli_rejects_an_unreadable_budget(tmp_path, capsys):
     rc = main(["search", "--preset", "tiny", "--budget-ops", "lots", "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "cannot read 'lots'" in capsys.readouterr().err
+    rc = main(["search", "--preset", "tiny", "--budget-params", "-3", "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "hint:" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_cli_dry_run_shows_the_parameter_range_and_an_unreachable_parameter_budget(capsys):
+    assert main(["search", "--preset", "fmnist", "--budget-params", "1k", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "params of derivable networks: 6.602k .. 10.57M" in text
+    assert "budget 1k params is below the smallest network" in text
 
 
 def test_cli_resume_flag_continues_a_stopped_run(tmp_path):

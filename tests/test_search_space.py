@@ -70,6 +70,7 @@ def test_expected_ops_of_one_hot_distributions_equal_complexity_of_derived_spec(
         assert float(exp["ops"]) == pytest.approx(ref.ops, rel=1e-9)
         assert float(exp["bops"]) == pytest.approx(ref.bops, rel=1e-9)
         assert float(exp["flops"]) == pytest.approx(ref.flops, rel=1e-9)
+        assert float(exp["binary_params"]) == pytest.approx(ref.binary_params, rel=1e-9)
 
 
 def test_expected_ops_at_near_zero_temperature_matches_the_argmax_network():
@@ -106,7 +107,7 @@ def test_expected_ops_is_the_mean_over_the_whole_space():
     edge_p = torch.rand(3, 1, 3, generator=g).double().softmax(-1)
     width_p = torch.rand(2, 2, generator=g).double().softmax(-1)
     depth_p = torch.rand(2, 2, generator=g).double().softmax(-1)
-    want = 0.0
+    want = want_params = 0.0
     for e, w, d in itertools.product(
         itertools.product(range(3), repeat=3),
         itertools.product(range(2), repeat=2),
@@ -118,9 +119,12 @@ def test_expected_ops_is_the_mean_over_the_whole_space():
             * torch.prod(width_p[torch.arange(2), torch.tensor(w)])
             * torch.prod(depth_p[torch.arange(2), torch.tensor(d)])
         )
-        want += p * count(space.to_spec(choice, name="x")).ops
-    got = float(space.expected_complexity(edge_p, width_p, depth_p)["ops"])
-    assert got == pytest.approx(want, rel=1e-9)
+        c = count(space.to_spec(choice, name="x"))
+        want += p * c.ops
+        want_params += p * c.binary_params
+    got = space.expected_complexity(edge_p, width_p, depth_p)
+    assert float(got["ops"]) == pytest.approx(want, rel=1e-9)
+    assert float(got["binary_params"]) == pytest.approx(want_params, rel=1e-9)
 
 
 def test_pruned_cells_compute_the_same_and_have_no_warnings():

@@ -124,6 +124,26 @@ def test_over_budget_complexity_loss_pushes_alpha_to_cheaper_choices(space):
     assert float(arch.expected_complexity()["ops"].detach()) < ops0
 
 
+def test_a_parameter_budget_pushes_hardest_on_the_late_wide_stages(space):
+    def width_push(**budgets):
+        arch = ArchParams(space)
+        cfg = with_overrides(space.config, **budgets)
+        loss, parts = arch_loss(cfg, torch.tensor(1.0), arch, epoch=10)
+        loss.backward()
+        assert float(parts["factor"]) > 1.0
+        g = arch.width.grad[:, -1]  # the widest choice of each stage
+        assert (g > 0).all()
+        return float(g[-1] / g[0])  # last stage vs first stage
+
+    with torch.no_grad():
+        exp = ArchParams(space).expected_complexity()
+    by_ops = width_push(budget_ops=float(exp["ops"]) / 4)
+    by_params = width_push(budget_params=float(exp["binary_params"]) / 4)
+    # OPs weigh every stage by its resolution, parameters do not: late stages (few pixels, many
+    # weights) matter far more for the parameter count
+    assert by_params > 4 * by_ops
+
+
 def test_under_budget_the_complexity_term_has_no_gradient(space):
     arch = ArchParams(space)
     cfg = with_overrides(space.config, budget_ops=1e9)

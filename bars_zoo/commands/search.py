@@ -33,6 +33,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none: no complexity loss",
     )
     p.add_argument(
+        "--budget-params",
+        metavar="SIZE",
+        help="also a parameter budget, e.g. 480k (not in the paper: the same complexity factor for "
+        "the expected binary parameters, and a hard limit on the derived network's params)",
+    )
+    p.add_argument(
         "--theta-under",
         type=float,
         metavar="X",
@@ -85,6 +91,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "warmup_epochs": args.warmup_epochs,
         "batch_size": args.batch_size,
         "budget_ops": parse_size(args.budget_ops) if args.budget_ops else None,
+        "budget_params": parse_size(args.budget_params) if args.budget_params else None,
         "seed": args.seed,
         "theta_under": args.theta_under,
         "name": args.name,
@@ -129,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.search.config import format_size
 
     budget = format_size(cfg.budget_ops) if cfg.budget_ops else "none"
+    if cfg.budget_params:
+        budget += f" OPs, {format_size(cfg.budget_params)} params"
     note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
     print(f"wrote {result.path}: {format_size(result.ops or 0)} OPs, budget {budget}{note}")
     print(f"log and plots: {result.run_dir}")
@@ -156,6 +165,10 @@ def _dry_run(cfg: object, args: argparse.Namespace) -> int:
     print(f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)}")
     if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
         print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
+    p_lo, p_hi = space.params_range()
+    print(f"  params of derivable networks: {format_size(p_lo)} .. {format_size(p_hi)}")
+    if cfg.budget_params is not None and not p_lo <= cfg.budget_params:
+        print(f"  budget {format_size(cfg.budget_params)} params is below the smallest network")
     print(
         f"  {cfg.epochs} epochs ({cfg.warmup_epochs} warm-up) x {steps} steps of batch "
         f"{cfg.batch_size} on {n} images; config {cfg.fingerprint()}"

@@ -39,7 +39,9 @@ class SearchConfig(BaseModel):
     entropy weight ``entropy_start + entropy_step * e`` (signed); complexity loss
     ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under`` (the
     paper's gamma and mu, Eq. 5): ``theta_under = 0`` lets a search stay under its budget, a negative
-    one pulls the expected OPs up towards the budget.
+    one pulls the expected OPs up towards the budget.  ``budget_params`` (not in the paper) adds
+    the same factor for the expected binary parameters, ``(P/F_p)^theta``, and makes the derived
+    network's total parameter count a hard limit too.
     ``anneal_over`` stretches both schedules so that ``epochs`` epochs traverse the schedule of
     ``anneal_over`` paper epochs (``e -> e * anneal_over / epochs``); ``None`` keeps them per epoch.
     """
@@ -76,6 +78,7 @@ class SearchConfig(BaseModel):
     anneal_over: Annotated[int, Field(ge=1)] | None = None
     # complexity loss
     budget_ops: Annotated[float, Field(gt=0.0)] | None = None
+    budget_params: Annotated[float, Field(gt=0.0)] | None = None
     theta_over: Annotated[float, Field(ge=0.0)] = 0.2
     theta_under: Annotated[float, Field(le=0.0)] = 0.0
     # optimisers
@@ -110,8 +113,13 @@ class SearchConfig(BaseModel):
         return self
 
     def fingerprint(self) -> str:
-        """A short hash of every setting: a checkpoint only resumes a run with the same one."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        """A short hash of every setting: a checkpoint only resumes a run with the same one.
+
+        Settings added after 0.1.0 are left out while unset, so older runs keep their hashes."""
+        values = self.model_dump(mode="json")
+        if values["budget_params"] is None:
+            del values["budget_params"]
+        blob = json.dumps(values, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def schedule_epoch(self, epoch: int) -> float:
@@ -131,7 +139,7 @@ def parse_size(text: str | float | int) -> float:
         m = _SIZE.match(text)
         if m is None:
             raise ConfigError(
-                f"cannot read {text!r} as a number of operations",
+                f"cannot read {text!r} as a size (operations or parameters)",
                 hint="write a number with an optional k/M/G suffix, e.g. 20M or 1.5G",
             )
         value = float(m.group(1)) * _UNIT[m.group(2).lower()]

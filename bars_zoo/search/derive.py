@@ -8,8 +8,8 @@ Our additions, written down in ``docs/search.md``:
 
 * candidates are scored with one-hot samples (:meth:`ArchParams.one_hot`): the supernet then computes
   exactly the candidate network (same channels, cells and edges), with batch statistics;
-* a budget is a hard constraint on the output: draws whose ``complexity(spec).ops`` exceed it are
-  rejected and redrawn (up to ``derive_max_draws`` draws; this samples the distribution conditioned on
+* a budget is a hard constraint on the output: draws whose ``complexity(spec).ops`` exceed it (or,
+  with ``budget_params``, whose ``complexity(spec).params`` exceed that) are rejected and redrawn (up to ``derive_max_draws`` draws; this samples the distribution conditioned on
   the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower
   stage, an edge to a cheaper op; one step at a time, the step saving most OPs first) until it fits,
   else the cheapest network of the space is taken; if even that does not fit, it is returned with
@@ -46,6 +46,7 @@ class Candidate:
 
     choice: Choice
     ops: float
+    params: float = float("nan")
     val_loss: float = float("nan")
     val_acc: float = float("nan")
     source: str = "sampled"  # "sampled" | "shrunk"
@@ -53,6 +54,7 @@ class Candidate:
     def to_dict(self) -> dict[str, Any]:
         return {
             "ops": self.ops,
+            "params": self.params,
             "val_loss": self.val_loss,
             "val_acc": self.val_acc,
             "source": self.source,
@@ -78,11 +80,35 @@ def choice_ops(space: SearchSpace, choice: Choice) -> float:
     return count(space.to_spec(choice, name="candidate")).ops
 
 
-def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple[Choice, float]:
+def choice_cost(space: SearchSpace, choice: Choice) -> tuple[float, float]:
+    """``(ops, params)`` of a choice (``complexity(spec)``)."""
+    c = count(space.to_spec(choice, name="candidate"))
+    return c.ops, float(c.params)
+
+
+def excess(cfg: SearchConfig, ops: float, params: float) -> float:
+    """How far over its budgets a network is: ``max(OPs/F, params/F_p)`` over the budgets set
+    (``<= 1``: within them; 0 without budgets)."""
+    ratios = [ops / cfg.budget_ops] if cfg.budget_ops is not None else []
+    if cfg.budget_params is not None:
+        ratios.append(params / cfg.budget_params)
+    return max(ratios, default=0.0)
+
+
+def shrink_to_budget(
+    space: SearchSpace, choice: Choice, budget: float | None, budget_params: float | None = None
+) -> tuple[Choice, float]:
     """Greedy one-step reductions (narrower or shallower stage, ``bconv`` -> ``shortcut``/``none``,
-    ``shortcut`` -> ``none``), the one saving most first, until ``ops <= budget`` or none helps."""
-    cfg = space.config
-    ops = choice_ops(space, choice)
+    ``shortcut`` -> ``none``), the one that leaves the least excess over the budgets first, until
+    the network fits (``ops <= budget`` and ``params <= budget_params``) or no step helps.
+    Returns the choice and its OPs."""
+    cfg = space.config.model_copy(update={"budget_ops": budget, "budget_params": budget_params})
+
+    def over(c: Choice) -> tuple[float, float]:
+        ops, params = choice_cost(space, c)
+        return excess(cfg, ops, params), ops
+
+    ex, ops = over(choice)
     cheaper: dict[int, list[int]] = {}  # op index -> cheaper op indices
     for i, op in enumerate(cfg.edge_ops):
         targets = (
@@ -95,7 +121,7 @@ def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple
         cheaper[i] = [cfg.edge_ops.index(t) for t in targets if t in cfg.edge_ops]
     by_width = sorted(range(len(cfg.width_ratios)), key=lambda i: cfg.width_ratios[i])
     by_depth = sorted(range(len(cfg.depth_choices)), key=lambda i: cfg.depth_choices[i])
-    while ops > budget:
+    while ex > 1.0:
         moves: list[Choice] = []
         for s in range(space.num_stages):
             w = by_width.index(choice.width[s])
@@ -110,11 +136,11 @@ def shrink_to_budget(space: SearchSpace, choice: Choice, budget: float) -> tuple
                     moves.append(replace(choice, edges=_set(choice.edges, t, _set(row, e, c))))
         if not moves:
             break
-        scored = [(choice_ops(space, m), m) for m in moves]
-        best_ops, best = min(scored, key=lambda x: x[0])
-        if best_ops >= ops:
+        scored = [(*over(m), m) for m in moves]
+        best_ex, best_ops, best = min(scored, key=lambda x: (x[0], x[1]))
+        if best_ex >= ex:
             break
-        choice, ops = best, best_ops
+        choice, ex, ops = best, best_ex, best_ops
     return choice, ops
 
 
@@ -158,39 +184,46 @@ def derive(
     """Sample ``derive_candidates`` architectures within the budget, score them, keep the best."""
     space = arch.space
     cfg = space.config
-    budget = cfg.budget_ops
+    budgets = cfg.budget_ops is not None or cfg.budget_params is not None
     picked: list[Candidate] = []
     over: list[Candidate] = []
     draws = rejected = 0
     while len(picked) < cfg.derive_candidates and draws < cfg.derive_max_draws:
         choice = arch.sample_choice(generator)
         draws += 1
-        ops = choice_ops(space, choice)
-        if budget is not None and ops > budget:
+        ops, params = choice_cost(space, choice)
+        if excess(cfg, ops, params) > 1.0:
             rejected += 1
-            over.append(Candidate(choice, ops))
+            over.append(Candidate(choice, ops, params))
             continue
-        picked.append(Candidate(choice, ops))
+        picked.append(Candidate(choice, ops, params))
     budget_met = True
     if not picked:
-        cheapest = min(over, key=lambda c: c.ops)
-        assert budget is not None
+        assert budgets
+        cheapest = min(over, key=lambda c: excess(cfg, c.ops, c.params))
         log.warning(
-            "derive: none of %d draws fits the budget of %.4g OPs (cheapest %.4g); shrinking it",
+            "derive: none of %d draws fits the budget (%s; the closest needs %s OPs, %s params): "
+            "shrinking it",
             draws,
-            budget,
-            cheapest.ops,
+            _budgets(cfg),
+            format_size(cheapest.ops),
+            format_size(cheapest.params),
         )
-        choice, ops = shrink_to_budget(space, cheapest.choice, budget)
-        if ops > budget:  # greedy steps can stall (parallel paths): try the cheapest network
+        choice, _ = shrink_to_budget(space, cheapest.choice, cfg.budget_ops, cfg.budget_params)
+        ops, params = choice_cost(space, choice)
+        if excess(cfg, ops, params) > 1.0:  # greedy steps can stall: try the cheapest network
             floor = space.extreme_choices()[0]
-            floor_ops = choice_ops(space, floor)
-            if floor_ops < ops:
-                choice, ops = floor, floor_ops
-        budget_met = ops <= budget
+            f_ops, f_params = choice_cost(space, floor)
+            if excess(cfg, f_ops, f_params) < excess(cfg, ops, params):
+                choice, ops, params = floor, f_ops, f_params
+        budget_met = excess(cfg, ops, params) <= 1.0
         if not budget_met:
-            log.warning("derive: the cheapest network of the space (%.4g OPs) is over budget", ops)
-        picked = [Candidate(choice, ops, source="shrunk")]
+            log.warning(
+                "derive: the cheapest network of the space (%s OPs, %s params) is over budget",
+                format_size(ops),
+                format_size(params),
+            )
+        picked = [Candidate(choice, ops, params, source="shrunk")]
     scores: dict[Choice, tuple[float, float]] = {}
     scored = []
     for c in picked:
@@ -220,8 +253,10 @@ def genotype(
         "preset": cfg.preset,
         "dataset": cfg.dataset,
         "budget_ops": format_size(cfg.budget_ops) if cfg.budget_ops else "none",
+        **({"budget_params": format_size(cfg.budget_params)} if cfg.budget_params else {}),
         "budget_met": "true" if derived.budget_met else "false",
         "ops": format_size(best.ops),
+        **({"params": format_size(best.params)} if cfg.budget_params else {}),
         "expected_ops": format_size(expected_ops),
         "seed": str(cfg.seed),
         "overrides": _overrides(cfg) or "none",
@@ -238,7 +273,7 @@ def genotype(
         "bars_zoo": __version__,
     }
     spec = space.to_spec(best.choice, name=cfg.name, meta=meta)
-    budget = f" under a budget of {format_size(cfg.budget_ops)} OPs" if cfg.budget_ops else ""
+    budget = f" under a budget of {_budgets(cfg)}" if cfg.budget_ops or cfg.budget_params else ""
     header = [
         f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}{budget}",
         "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
@@ -249,12 +284,21 @@ def genotype(
         raise RuntimeError("derived genotype does not round-trip: " + str(doc.errors))
     if not derived.budget_met:
         log.warning(
-            "the derived network needs %s OPs, over the budget of %s: no network of this search "
-            "space fits (see meta budget_met)",
+            "the derived network needs %s OPs and %s params, over the budget of %s: no network of "
+            "this search space fits (see meta budget_met)",
             format_size(best.ops),
-            format_size(cfg.budget_ops or 0),
+            format_size(best.params),
+            _budgets(cfg),
         )
     return spec, text
+
+
+def _budgets(cfg: SearchConfig) -> str:
+    """``4M OPs``, ``4M OPs and 480k params``, ``480k params``."""
+    parts = [f"{format_size(cfg.budget_ops)} OPs"] if cfg.budget_ops else []
+    if cfg.budget_params:
+        parts.append(f"{format_size(cfg.budget_params)} params")
+    return " and ".join(parts)
 
 
 def _overrides(cfg: SearchConfig) -> str:
@@ -264,7 +308,7 @@ def _overrides(cfg: SearchConfig) -> str:
     if cfg.preset not in PRESETS:
         return "custom"
     base = config_for(cfg.preset).model_dump()
-    own = {"preset", "name", "dataset", "budget_ops", "seed", "epochs"}
+    own = {"preset", "name", "dataset", "budget_ops", "budget_params", "seed", "epochs"}
     out = []
     for k, v in cfg.model_dump().items():
         if k not in own and v != base[k]:

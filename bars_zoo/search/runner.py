@@ -365,8 +365,10 @@ class _Run:
             "expected_ops": float(exp["ops"]),
             "expected_bops": float(exp["bops"]),
             "expected_flops": float(exp["flops"]),
+            "expected_binary_params": float(exp["binary_params"]),
             "argmax_ops": count(sp.to_spec(best, name="argmax")).ops,
             "budget_ops": cfg.budget_ops,
+            "budget_params": cfg.budget_params,
             "shortcut_prob": {
                 t: round(float(edge_p[i, :, sc].mean()), 4) for i, t in enumerate(sp.cell_types)
             }

@@ -299,7 +299,9 @@ class SearchSpace:
     def expected_complexity(
         self, edge_p: Tensor, width_p: Tensor, depth_p: Tensor
     ) -> dict[str, Tensor]:
-        """Expected ``ops``, ``bops``, ``flops`` of the derived network (0-d tensors, differentiable).
+        """Expected ``ops``, ``bops``, ``flops`` and ``binary_params`` of the derived network (0-d
+        tensors, differentiable).  A binary conv's BOPs are its weights times its output pixels, so
+        ``binary_params`` is the BOPs sum without the resolution factor.
 
         ``edge_p`` (T, E, O), ``width_p`` (S, R), ``depth_p`` (S, D): probabilities (rows sum to 1).
         """
@@ -315,20 +317,23 @@ class SearchSpace:
         rsc_k = _KERNEL_AREA[cfg.reduce_shortcut]
         c0 = float(cfg.stem_channels)
         bops = width_p.new_zeros(())
+        params = width_p.new_zeros(())
         for s in range(self.num_stages):
             h, w = self.resolutions[s]
             hw = float(h * w)
             per_cell = conv_area[s] * c2[s] + (p_in[s] * pre_k + sc_k) * c2[s]
             first_in = c0 * c1[s] if s == 0 else c2[s]  # E[C_in * C_out] of the mandatory cell
             first = conv_area[s] * c2[s] + (p_in[s] * pre_k + sc_k) * first_in
-            bops = bops + hw * (first + n_opt[s] * per_cell)
+            stage = first + n_opt[s] * per_cell
             if s:  # the reduction cell before stage s: C_{s-1} -> C_s at stage s's resolution
                 r = self.num_stages
                 cross = c1[s - 1] * c1[s]
-                bops = bops + hw * (conv_area[r] * c2[s] + (p_in[r] * rpre_k + rsc_k) * cross)
+                stage = stage + conv_area[r] * c2[s] + (p_in[r] * rpre_k + rsc_k) * cross
+            bops = bops + hw * stage
+            params = params + stage
         c_img, h0, w0 = self.input_shape
         flops = c_img * c0 * 9 * h0 * w0 + c1[-1] * self.num_classes
-        return {"ops": flops + bops / 64, "bops": bops, "flops": flops}
+        return {"ops": flops + bops / 64, "bops": bops, "flops": flops, "binary_params": params}
 
     def extreme_choices(self) -> tuple[Choice, Choice]:
         """The cheapest network (``none`` everywhere, narrowest, shallowest) and the dearest one
@@ -354,6 +359,16 @@ class SearchSpace:
         return (
             count(self.to_spec(cheap, name="cheapest")).ops,
             count(self.to_spec(dear, name="dearest")).ops,
+        )
+
+    def params_range(self) -> tuple[float, float]:
+        """Parameters of the cheapest and of the most expensive derivable network."""
+        from bars_zoo.complexity import count
+
+        cheap, dear = self.extreme_choices()
+        return (
+            float(count(self.to_spec(cheap, name="cheapest")).params),
+            float(count(self.to_spec(dear, name="dearest")).params),
         )
 
 

@@ -178,11 +178,18 @@ def arch_loss(
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """``L0 * (OPs/F)^theta + lambda * H``: the loss of an alpha step, and its (detached) parts.
 
+    With ``cfg.budget_params`` the complexity factor is multiplied by ``(P/F_p)^theta`` of the
+    expected binary parameters (same exponents).
+
     ``lambda`` is :func:`entropy_weight` of ``epoch`` unless ``lam`` (a 0-d device tensor, for a
     captured step) gives it.
     """
     exp = arch.expected_complexity()
     factor = complexity_factor(exp["ops"], cfg.budget_ops, cfg.theta_over, cfg.theta_under)
+    if cfg.budget_params is not None:  # our extension: the same factor for the parameters
+        factor = factor * complexity_factor(
+            exp["binary_params"], cfg.budget_params, cfg.theta_over, cfg.theta_under
+        )
     weight: float | Tensor = entropy_weight(cfg, epoch) if lam is None else lam
     ent = arch.entropy()
     loss = task_loss * factor + weight * ent
