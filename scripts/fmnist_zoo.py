@@ -68,7 +68,9 @@ def run_parallel(
     return codes
 
 
-def probe_step_seconds(genotype: str, device: str, batch: int, cuda_graph: bool) -> float:
+def probe_step_seconds(
+    genotype: str, device: str, batch: int, cuda_graph: bool, amp: bool = False
+) -> float:
     """Median seconds of one training step of ``genotype`` alone on ``device``: the trainer's own
     step function (graphed or not), on random data."""
     import torch
@@ -84,7 +86,12 @@ def probe_step_seconds(genotype: str, device: str, batch: int, cuda_graph: bool)
         bars_zoo.read(genotype) if genotype.endswith(".geno") else bars_zoo.load_genotype(genotype)
     )
     cfg = TrainConfig(
-        dataset="fashion-mnist", epochs=1, out_dir="-", device=device, cuda_graph=cuda_graph
+        dataset="fashion-mnist",
+        epochs=1,
+        out_dir="-",
+        device=device,
+        cuda_graph=cuda_graph,
+        amp=amp,
     ).resolved()
     dev = torch.device(device)
     torch.backends.cudnn.benchmark = True
@@ -142,6 +149,7 @@ def main() -> int:
     ap.add_argument("--search-warmup", type=int, default=None, help="override the preset's")
     ap.add_argument("--cuda-graph", action="store_true", help="search and train with --cuda-graph")
     ap.add_argument("--deadline-file", default=None)
+    ap.add_argument("--amp", action="store_true", help="train with bf16 autocast (--amp)")
     ap.add_argument(
         "--s-budget-params", default=None, help="a parameter budget for S too (e.g. 480k)"
     )
@@ -201,14 +209,14 @@ def main() -> int:
     graph = args.cuda_graph
     try:
         probe = {
-            n: probe_step_seconds(g, args.device, args.probe_batch, graph)
+            n: probe_step_seconds(g, args.device, args.probe_batch, graph, args.amp)
             for n, g in genotypes.items()
         }
     except RuntimeError as err:
         log(f"graphed probe failed ({err}); training without --cuda-graph")
         graph = False
         probe = {
-            n: probe_step_seconds(g, args.device, args.probe_batch, False)
+            n: probe_step_seconds(g, args.device, args.probe_batch, False, args.amp)
             for n, g in genotypes.items()
         }
     total = sum(probe.values()) * 256 / args.probe_batch
@@ -235,6 +243,7 @@ def main() -> int:
             "--out",
             str(out / "runs" / n),
             "--no-progress",
+            *(["--amp"] if args.amp else []),
             *(["--cuda-graph"] if graph else []),
         ]
         for n, g in genotypes.items()
