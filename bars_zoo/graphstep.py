@@ -136,13 +136,14 @@ class GraphedStep:
     def _capture(self, inputs: tuple[Tensor, ...]) -> Tensor:
         self.static_in = tuple(a.clone() for a in inputs)
         self.opt.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
         try:
+            graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
                 self.static_out = self.step_fn(*self.static_in)
         except Exception as err:  # any capture failure: keep training eagerly
             log.warning("CUDA graph capture failed (%s); training continues without it", err)
-            torch.cuda.synchronize(inputs[0].device)
+            if inputs[0].is_cuda:
+                torch.cuda.synchronize(inputs[0].device)
             self.failed = True
             self.static_in = self.static_out = None
             return self._eager(inputs)

@@ -79,6 +79,31 @@ def test_a_capturable_optimizer_made_eager_steps_on_a_cpu():
     assert p.data.lt(1.0).all()
 
 
+def test_a_failed_capture_keeps_stepping_eagerly_with_a_warning(caplog):
+    # on a machine without CUDA the capture itself fails: the fallback path, for real
+    if torch.cuda.is_available():
+        pytest.skip("the capture would succeed here")
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    x, y = torch.randn(8, 4), torch.randint(0, 2, (8,))
+
+    def step(x, y):
+        loss = torch.nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    stepper = GraphedStep(step, opt, warmup=0)
+    before = net.weight.detach().clone()
+    with caplog.at_level("WARNING", logger="bars_zoo.graphstep"):
+        losses = [float(stepper(x, y)) for _ in range(3)]
+    assert stepper.failed and not stepper.captured
+    assert "CUDA graph capture failed" in caplog.text and "continues without it" in caplog.text
+    assert losses[2] < losses[0]  # three real steps were taken
+    assert not torch.equal(net.weight, before)
+
+
 def test_make_capturable_refuses_an_optimizer_without_that_mode():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
     with pytest.raises(TypeError, match="SGD has no capturable mode"):
