@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.distributed as dist
+from tiny_net import two_stage
 from torch import nn
 
 from bars_zoo import checkpoint as ckpt
@@ -23,22 +24,7 @@ from bars_zoo.distributed import (
 )
 from bars_zoo.errors import ConfigError
 
-GENOTYPE = """bars 1
-name "tiny-ddp"
-input 3x8x8 classes=10
-stem conv3x3 channels=8 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv3x3
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=16 depth=1 cell=normal
-head avgpool linear
-"""
+GENOTYPE = two_stage("tiny-ddp", "3x8x8")
 
 
 def test_environment_without_torchrun_is_one_process():

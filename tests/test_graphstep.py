@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_net import two_stage
 
 import bars_zoo
 from bars_zoo.cli import main
 from bars_zoo.graphstep import GraphedStep, make_capturable, make_eager
 from bars_zoo.training import train
 
-GENOTYPE = """bars 1
-name "tiny-graph"
-input 3x8x8 classes=10
-stem conv3x3 channels=8 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv3x3
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=16 depth=1 cell=normal
-head avgpool linear
-"""
+GENOTYPE = two_stage("tiny-graph", "3x8x8")
 
 
 def test_cuda_graph_on_a_cpu_is_a_config_error_with_a_hint(tmp_path, capsys):

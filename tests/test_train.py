@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_net import two_stage
 
 import bars_zoo
 from bars_zoo import checkpoint as ckpt
@@ -18,23 +19,7 @@ from bars_zoo.trainer import cosine_lambda
 from bars_zoo.training import TrainConfig, train
 from bars_zoo.trainnet import TrainNet, aux_position
 
-TINY_FMNIST = """
-bars 1
-name "tiny-fmnist"
-input 1x28x28 classes=10
-stem conv3x3 channels=8 stride=2 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv3x3
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=8 depth=1 cell=normal
-downsample cell=reduce
-stage s2: channels=16 depth=1 cell=normal
-head avgpool linear
-"""
+TINY_FMNIST = two_stage("tiny-fmnist", "1x28x28", stem_stride=2)
 
 needs_fmnist = pytest.mark.skipif(
     not (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),

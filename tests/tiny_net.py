@@ -1,4 +1,5 @@
-"""The tiny network the hub and packing tests save, load and push (shared by those test files)."""
+"""Tiny networks shared by test files: the one the hub and packing tests save, load and push, and
+the two-stage one the training, DDP and CUDA-graph tests train."""
 
 from __future__ import annotations
 
@@ -20,6 +21,26 @@ cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=false {
 stage s1: channels=8 depth=1 cell=normal
 downsample cell=reduce
 stage s2: channels=12 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+def two_stage(name: str, shape: str, stem_stride: int = 1) -> str:
+    """A two-stage genotype with a two-node normal cell and a bfr reduction (trains in seconds)."""
+    return f"""bars 1
+name "{name}"
+input {shape} classes=10
+stem conv3x3 channels=8 stride={stem_stride} pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {{
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv3x3
+}}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {{
+  n1 <- in: bconv3x3
+}}
+stage s1: channels=8 depth=1 cell=normal
+downsample cell=reduce
+stage s2: channels=16 depth=1 cell=normal
 head avgpool linear
 """
 
