@@ -1,9 +1,10 @@
 """One training step (forward, loss, backward, Adam) captured once as a CUDA graph and replayed.
 
-Small binary networks on small images are bound by kernel *launches*, not arithmetic: a step of
-``bars-fmnist-m`` at batch 256 issues several hundred short kernels, and on an H100 the CPU that
-launches them is the bottleneck.  A CUDA graph (``torch.cuda.CUDAGraph``) records the whole step
-once and replays it with a single launch, so the GPU runs the kernels back to back.
+A training step of a small binary network issues hundreds of short kernels; where the CPU that
+launches them is the bottleneck, a CUDA graph (``torch.cuda.CUDAGraph``) that records the whole step
+once and replays it with a single launch lets the GPU run them back to back.  How much that gains
+depends on the network: on an H100 the smallest Fashion-MNIST networks gained most, wide ones at full
+resolution are bound by the GPU's own work and gain little (``docs/training.md``).
 
 What the capture needs, and how it is met here:
 
