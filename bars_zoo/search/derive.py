@@ -75,11 +75,6 @@ class Derived:
     budget_met: bool
 
 
-def choice_ops(space: SearchSpace, choice: Choice) -> float:
-    """``complexity(spec).ops`` of a choice."""
-    return count(space.to_spec(choice, name="candidate")).ops
-
-
 def choice_cost(space: SearchSpace, choice: Choice) -> tuple[float, float]:
     """``(ops, params)`` of a choice (``complexity(spec)``)."""
     c = count(space.to_spec(choice, name="candidate"))
@@ -320,7 +315,7 @@ def _overrides(cfg: SearchConfig) -> str:
 __all__ = [
     "Candidate",
     "Derived",
-    "choice_ops",
+    "choice_cost",
     "derive",
     "evaluate",
     "genotype",

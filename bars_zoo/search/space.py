@@ -351,25 +351,25 @@ class SearchSpace:
         dear = Choice(((order[-1],) * e,) * t, (widths[-1],) * s, (depths[-1],) * s)
         return cheap, dear
 
-    def ops_range(self) -> tuple[float, float]:
-        """OPs of the cheapest and of the most expensive derivable network (``bars_zoo.complexity``)."""
+    @cached_property
+    def _extreme_counts(self) -> tuple[Any, Any]:
+        """``complexity()`` of the cheapest and of the most expensive derivable network."""
         from bars_zoo.complexity import count
 
         cheap, dear = self.extreme_choices()
-        return (
-            count(self.to_spec(cheap, name="cheapest")).ops,
-            count(self.to_spec(dear, name="dearest")).ops,
+        return count(self.to_spec(cheap, name="cheapest")), count(
+            self.to_spec(dear, name="dearest")
         )
+
+    def ops_range(self) -> tuple[float, float]:
+        """OPs of the cheapest and of the most expensive derivable network (``bars_zoo.complexity``)."""
+        lo, hi = self._extreme_counts
+        return lo.ops, hi.ops
 
     def params_range(self) -> tuple[float, float]:
         """Parameters of the cheapest and of the most expensive derivable network."""
-        from bars_zoo.complexity import count
-
-        cheap, dear = self.extreme_choices()
-        return (
-            float(count(self.to_spec(cheap, name="cheapest")).params),
-            float(count(self.to_spec(dear, name="dearest")).params),
-        )
+        lo, hi = self._extreme_counts
+        return float(lo.params), float(hi.params)
 
 
 def prune_cell(cell: CellSpec) -> CellSpec:
