@@ -153,7 +153,32 @@ def main() -> int:
     ap.add_argument(
         "--s-budget-params", default=None, help="a parameter budget for S too (e.g. 480k)"
     )
+    ap.add_argument(
+        "--space",
+        action="append",
+        default=[],
+        metavar="NAME=C,C,C",
+        help="search NAME with these stage widths (stem: the first), e.g. "
+        "bars-fmnist-m=48,96,192 for the paper's widths; repeatable",
+    )
+    ap.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="do not train the baseline (compare with a recorded run of the same epochs)",
+    )
+    ap.add_argument(
+        "--epochs-choices",
+        default=None,
+        metavar="E,E",
+        help="train for the largest of these epoch counts that fits (the smallest if none does)",
+    )
+    ap.add_argument(
+        "--probe-amp", action="store_true", help="also time each bf16 training step (logged only)"
+    )
     args = ap.parse_args()
+    spaces = dict(item.split("=", 1) for item in args.space)
+    if set(spaces) - set(BUDGETS):
+        ap.error(f"--space names one of {', '.join(BUDGETS)}")
 
     t0 = time.time()
     end = t0 + args.minutes * 60
@@ -189,6 +214,11 @@ def main() -> int:
             *(["--epochs", str(args.search_epochs)] if args.search_epochs else []),
             *(["--cuda-graph"] if args.cuda_graph else []),
             *(
+                ["--base-channels", spaces[name], "--stem-channels", spaces[name].split(",")[0]]
+                if name in spaces
+                else []
+            ),
+            *(
                 ["--warmup-epochs", str(args.search_warmup)]
                 if args.search_warmup is not None
                 else []
@@ -203,8 +233,12 @@ def main() -> int:
     }
     codes = run_parallel(searches, t0 + args.search_minutes * 60 + 30, out / "logs")
     genotypes = {n: str(out / "geno" / f"{n}.geno") for n, c in codes.items() if c == 0}
-    genotypes[BASELINE] = BASELINE
+    if not args.no_baseline:
+        genotypes[BASELINE] = BASELINE
     log(f"searched: {sorted(genotypes)}")
+    if not genotypes:
+        log("nothing to train: every search failed or ran past its deadline (see logs/)")
+        return 1
 
     graph = args.cuda_graph
     try:
@@ -221,6 +255,16 @@ def main() -> int:
         }
     total = sum(probe.values()) * 256 / args.probe_batch
     log(f"probe s/step alone (graphed={graph}): {json.dumps(probe)}")
+    probe_bf16 = {}
+    if args.probe_amp:
+        try:
+            probe_bf16 = {
+                n: probe_step_seconds(g, args.device, args.probe_batch, graph, True)
+                for n, g in genotypes.items()
+            }
+        except RuntimeError as err:
+            log(f"bf16 probe failed: {err}")
+        log(f"probe s/step alone with bf16 autocast (graphed={graph}): {json.dumps(probe_bf16)}")
     if args.deadline_file and Path(args.deadline_file).is_file():
         end = float(Path(args.deadline_file).read_text())
         log(f"deadline from {args.deadline_file}: {end - time.time():.0f} s from now")
@@ -229,8 +273,11 @@ def main() -> int:
     # all runs share the GPU: one epoch of every model costs the sum of their step times
     per_epoch = steps * total * args.concurrency_factor + 1.5 * len(probe)  # + validation passes
     e = max(args.min_epochs, min(args.max_epochs, int(left / per_epoch)))
+    if args.epochs_choices:
+        choices = sorted(int(c) for c in args.epochs_choices.split(","))
+        e = max([c for c in choices if c <= e] or choices[:1])
     epochs = {n: e for n in probe}  # one schedule length for all: a fair comparison
-    log(f"epochs: {e} for {left:.0f} s ({per_epoch:.1f} s per epoch of all four)")
+    log(f"epochs: {e} for {left:.0f} s ({per_epoch:.1f} s per epoch of all {len(probe)})")
     trains = {
         n: [
             *py,
@@ -252,6 +299,8 @@ def main() -> int:
     log(f"train exit codes: {json.dumps(codes)}")
     summary = {
         "probe_s_per_step": probe,
+        "probe_bf16_s_per_step": probe_bf16,
+        "spaces": spaces,
         "cuda_graph": graph,
         "epochs": epochs,
         "train_codes": codes,

@@ -258,6 +258,31 @@ def test_cli_dry_run_prints_the_space(capsys):
     assert "14 supernet cells" in text and "390 steps" in text
 
 
+def test_cli_base_channels_widen_the_space_and_are_recorded_as_overrides(tmp_path, capsys):
+    argv = ["search", "--preset", "fmnist", "--base-channels", "48,96,192", "--stem-channels", "48"]
+    assert main([*argv, "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "stage s1: channels (12, 24, 36, 48)" in text
+    assert "stage s3: channels (48, 96, 144, 192)" in text
+    out = tmp_path / "w.geno"
+    tiny = ["search", "--preset", "tiny", "--dataset", "synthetic", "--base-channels", "8,8,16"]
+    rc = main([*tiny, "--stem-channels", "4", "--out", str(out), "--quiet", "--no-plots"])
+    assert rc == 0
+    text = out.read_text()
+    assert "base_channels=8/8/16" in text and "stem_channels=4" in text
+    assert "stem conv3x3 channels=4 " in text
+
+
+@pytest.mark.parametrize("bad", ["48,96,", "48;96", "0,8,16", "-8", "wide"])
+def test_cli_rejects_unreadable_base_channels(bad, tmp_path, capsys):
+    out = tmp_path / "x.geno"
+    rc = main(["search", "--preset", "tiny", "--base-channels", bad, "--out", str(out)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "--base-channels" in err and "hint:" in err and "Traceback" not in err
+    assert not out.exists()
+
+
 def test_cli_rejects_an_unreadable_budget(tmp_path, capsys):
     rc = main(["search", "--preset", "tiny", "--budget-ops", "lots", "--out", str(tmp_path / "x")])
     assert rc == 2

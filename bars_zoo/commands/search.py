@@ -28,6 +28,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-epochs", type=int, metavar="N", help="weights-only epochs first")
     p.add_argument("--batch-size", type=int, metavar="N")
     p.add_argument(
+        "--base-channels",
+        metavar="C,C,...",
+        help="widths of the stages at ratio 1, one per stage (fmnist: 32,64,128; paper: 48,96,192)",
+    )
+    p.add_argument("--stem-channels", type=int, metavar="N", help="width of the FP stem conv")
+    p.add_argument(
         "--budget-ops",
         metavar="SIZE",
         help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none: no complexity loss",
@@ -81,10 +87,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_channels(text: str) -> tuple[int, ...]:
+    """``"48,96,192"`` -> ``(48, 96, 192)``; anything else is a :class:`ConfigError`."""
+    from bars_zoo.errors import ConfigError
+
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(
+            f"--base-channels takes positive integers separated by commas, got {text!r}",
+            hint="e.g. --base-channels 48,96,192 (one width per stage)",
+        )
+    return tuple(int(p) for p in parts)
+
+
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
     from bars_zoo.search.config import parse_size
 
     return {
+        "base_channels": parse_channels(args.base_channels) if args.base_channels else None,
+        "stem_channels": args.stem_channels,
         "dataset": args.dataset,
         "subset": args.subset,
         "epochs": args.epochs,
