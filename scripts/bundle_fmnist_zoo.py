@@ -72,7 +72,7 @@ def main() -> int:
             name,
             top1=top1,
             train_command=command,
-            hardware=f"{results['hardware']}; trained in {minutes:.1f} min (scripts/fmnist_zoo.py)",
+            hardware=f"{results['hardware']}; trained in {minutes:.1f} min",
         )
         slices[name] = {"n": SLICE, "correct": slice_correct(name)}
         print(
