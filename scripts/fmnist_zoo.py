@@ -2,11 +2,13 @@
 searched genotypes and the XNOR-ResNet-18 baseline, all with the public CLI.
 
     python scripts/fmnist_zoo.py --data-dir DIR --out DIR --minutes 12 --theta-under -0.2 --cuda-graph
+    # run 3 (benchmarks/results/fmnist_zoo.md) added: --space bars-fmnist-m=48,96,192 --no-baseline ...
 
 1. ``bars-zoo search --preset fmnist --budget-ops B --time-limit T`` for the S/M/L budgets, in
-   parallel (the time limit ends a search after the epoch that passes it; it still derives).  The
-   searches are bound by kernel launches, one CPU core each, so they run side by side at full speed
-   (``--cuda-graph`` replays each search step as one CUDA graph);
+   parallel (the time limit ends a search after the epoch that passes it; it still derives).  A
+   search step is a long chain of small kernels that leaves most of the GPU idle, so three
+   searches side by side take little longer than one (``--cuda-graph`` replays each search step as
+   one CUDA graph; ``--space NAME=C,C,C`` gives one model another search space);
 2. a short timing probe of one training step per model (all four share the GPU afterwards);
 3. ``bars-zoo train G --dataset fashion-mnist --epochs E`` for the four models in parallel, with
    one ``E`` for all (a fair comparison with the baseline) chosen so that the runs end inside the
@@ -176,9 +178,14 @@ def main() -> int:
         "--probe-amp", action="store_true", help="also time each bf16 training step (logged only)"
     )
     args = ap.parse_args()
-    spaces = dict(item.split("=", 1) for item in args.space)
-    if set(spaces) - set(BUDGETS):
-        ap.error(f"--space names one of {', '.join(BUDGETS)}")
+    spaces: dict[str, str] = {}
+    for item in args.space:
+        name, _, widths = item.partition("=")
+        if name not in BUDGETS or not widths:
+            ap.error(
+                f"--space takes NAME=C,C,C with NAME one of {', '.join(BUDGETS)}, got {item!r}"
+            )
+        spaces[name] = widths
 
     t0 = time.time()
     end = t0 + args.minutes * 60
