@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Callable
@@ -17,12 +18,33 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _new_file_mode() -> int:
+    """The mode ``open()`` would give a new file: 0o666 less the process umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object]) -> None:
-    """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``."""
+    """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
+
+    The file gets the mode an ordinary write would give it: the old file's, else the umask's
+    (``mkstemp`` alone would leave it readable by its owner only).  A ``path`` that is a folder,
+    or under a file, raises the matching :class:`OSError` naming ``path``, not the temporary file.
+    """
     target = Path(path)
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent))
+            break
     target.parent.mkdir(parents=True, exist_ok=True)
+    mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             writer(f)
             f.flush()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -70,6 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BarsError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
+    except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit cannot fail
+        return 141  # 128 + SIGPIPE, what the shell reports for tools killed by it
+    except OSError as err:  # the file system said no (a folder in the way, disk full ...)
+        logging.getLogger("bars_zoo").debug("", exc_info=True)
+        where = f": {err.filename}" if err.filename else ""
+        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

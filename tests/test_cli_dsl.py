@@ -156,6 +156,32 @@ def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(files, capsys) -> Non
     assert main(["fmt", "--diff", "--check", str(files["messy"])]) == 1
 
 
+def test_fmt_diff_marks_a_missing_final_newline_so_that_patch_accepts_it(tmp_path, capsys) -> None:
+    geno = tmp_path / "nonl.geno"
+    geno.write_text(MESSY.rstrip("\n"), encoding="utf-8")
+    assert main(["fmt", "--diff", str(geno)]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith("\n") and "\n\\ No newline at end of file\n" in out
+    assert all(line[:1] in "-+ @\\" for line in out.splitlines())  # no two lines run together
+
+
+def test_a_closed_pipe_ends_the_command_quietly() -> None:
+    """``bars-zoo show bars-e --layers --json | head -1``: no BrokenPipeError traceback (the
+    output is larger than a pipe buffer, so the writer does meet the closed pipe)."""
+    cmd = [sys.executable, "-m", "bars_zoo", "show", "bars-e", "--layers", "--json"]  # 88 KiB
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err, err
+
+
+def test_parse_of_a_path_is_a_type_error_that_points_to_read(tmp_path) -> None:
+    with pytest.raises(TypeError, match=r"bars_zoo.read\(path\)"):
+        parse(tmp_path / "x.geno")  # type: ignore[arg-type]
+
+
 def test_fmt_never_touches_a_file_with_errors(files, capsys) -> None:
     assert main(["fmt", str(files["broken"])]) == 1
     assert files["broken"].read_text(encoding="utf-8") == BROKEN

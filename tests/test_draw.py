@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -162,6 +164,29 @@ def test_cli_draw_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     assert main(["draw", "example", "-o", str(tmp_path / "a.jpg")]) == 2
     assert "unknown format 'jpg'" in capsys.readouterr().err
+
+
+@needs_dot
+def test_cli_draw_onto_a_folder_or_under_a_file_says_so_without_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "d.svg").mkdir()
+    assert main(["draw", "example", "-o", str(tmp_path / "d.svg")]) == 1
+    assert f"error: is a folder, not a file: {tmp_path / 'd.svg'}" in capsys.readouterr().err
+    (tmp_path / "f.geno").write_text("x")
+    assert main(["draw", "example", "-o", str(tmp_path / "f.geno" / "x.svg")]) == 1
+    assert f"error: not a folder: {tmp_path / 'f.geno'}" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.svg", "f.geno"]  # no temp files
+
+
+@needs_dot
+def test_cli_draw_gives_new_files_the_umask_mode(tmp_path: Path) -> None:
+    old = os.umask(0o027)
+    try:
+        assert main(["draw", "example", "-o", str(tmp_path / "a.svg")]) == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.svg").stat().st_mode) == 0o640
 
 
 def test_cli_formats_match_the_library() -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
-import stat
 import sys
 from pathlib import Path
 
@@ -28,6 +26,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--check", action="store_true", help="write nothing; exit 1 if a file would change"
     )
     p.add_argument("--diff", action="store_true", help="print a unified diff instead of writing")
+
+
+def unified_diff(old: str, new: str, name: str) -> list[str]:
+    """A unified diff that ``patch`` accepts: a last line without a newline is marked as diff(1)
+    marks it (``\\ No newline at end of file``)."""
+    lines = []
+    for line in difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        f"{name} (original)",
+        f"{name} (formatted)",
+    ):
+        lines.append(line)
+        if not line.endswith("\n"):
+            lines.append("\n\\ No newline at end of file\n")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -54,14 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if old == new:
             continue
         if args.diff:
-            sys.stdout.writelines(
-                difflib.unified_diff(
-                    old.splitlines(keepends=True),
-                    new.splitlines(keepends=True),
-                    f"{name} (original)",
-                    f"{name} (formatted)",
-                )
-            )
+            sys.stdout.writelines(unified_diff(old, new, name))
         if args.check or args.diff:
             print(f"would reformat {name}", file=sys.stderr)
             if args.check:
@@ -79,7 +86,4 @@ def run(args: argparse.Namespace) -> int:
 
 def _write(path: str, text: str) -> None:
     """Replace the file atomically, keeping its permissions (and writing through a symlink)."""
-    target = Path(path).resolve()
-    mode = stat.S_IMODE(os.stat(target).st_mode)
-    atomic_write_text(target, text)
-    os.chmod(target, mode)
+    atomic_write_text(Path(path).resolve(), text)

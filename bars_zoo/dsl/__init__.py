@@ -55,6 +55,13 @@ class Document:
 
 def check(text: str | bytes, filename: str | None = None) -> Document:
     """Parse and validate, returning every diagnostic instead of raising."""
+    if not isinstance(text, str | bytes):
+        hint = (
+            " (a path? read a file with bars_zoo.read(path))"
+            if isinstance(text, os.PathLike)
+            else ""
+        )
+        raise TypeError(f"genotype text must be str or bytes, not {type(text).__name__}{hint}")
     fname = filename or "<string>"
     try:
         return _check(text, fname)
