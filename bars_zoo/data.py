@@ -263,13 +263,18 @@ def load_images(
     else:
         dataset_info(name)  # raises the unknown-name error
         raise AssertionError(name)  # pragma: no cover
-    if subset is not None:
-        if subset < 1:
-            raise ConfigError(f"--subset must be positive, got {subset}")
-        if subset < len(data):
-            idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:subset]
-            data = data.subset(idx.sort().values)
-    return data
+    return data if subset is None else sample(data, subset, seed)
+
+
+def sample(data: ImageSet, n: int, seed: int = 0) -> ImageSet:
+    """A seeded random sample of ``n`` images of ``data`` in their original order (all when
+    ``n >= len(data)``)."""
+    if n < 1:
+        raise ConfigError(f"--subset must be positive, got {n}")
+    if n >= len(data):
+        return data
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    return data.subset(idx.sort().values)
 
 
 def split_indices(n: int, fractions: tuple[float, ...], seed: int = 0) -> list[Tensor]:
@@ -353,5 +358,6 @@ __all__ = [
     "load_images",
     "make_synthetic",
     "normalize",
+    "sample",
     "split_indices",
 ]

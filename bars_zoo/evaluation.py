@@ -23,7 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bars_zoo.batches import BatchLoader
-from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic
+from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic, sample
+from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, UnknownModelError
 from bars_zoo.recipes import holdout, recipe
 
@@ -131,15 +132,19 @@ def split_images(
     """The images of ``split``: ``test``, or ``train``/``val`` of the training set after the
     hold-out (:func:`bars_zoo.recipes.holdout` with the recipe's ``val_fraction``).
 
-    ``subset`` keeps a seeded sample of that many images of the official split, before the hold-out.
+    ``subset`` keeps a seeded sample of that many images *of the split*: for ``val``, images of the
+    validation split that a full training run held out (sampling before the hold-out would mix in
+    that run's training images).
     """
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}", hint=f"choose one of: {', '.join(SPLITS)}")
+    if subset is not None and subset < 1:
+        raise ConfigError(f"--subset must be positive, got {subset}")
     data = official_images(
         dataset,
         split,
         data_dir=data_dir,
-        subset=subset,
+        subset=subset if split == "test" else None,
         input_shape=input_shape,
         num_classes=num_classes,
         seed=split_seed,
@@ -148,11 +153,11 @@ def split_images(
         return data
     fraction = recipe(dataset).val_fraction if val_fraction is None else val_fraction
     train, val = holdout(data, fraction, split_seed)
-    if split == "train":
-        return train
-    if val is None:
+    if split == "val" and val is None:
         raise ConfigError(f"{dataset} holds out no validation split", hint="use --split test")
-    return val
+    part = train if split == "train" else val
+    assert part is not None
+    return part if subset is None else sample(part, subset, split_seed)
 
 
 def check_compatible(model: nn.Module, dataset: str) -> None:
@@ -202,11 +207,7 @@ def _hub_load(ref: str, device: torch.device | None) -> nn.Module:
     return model.to(device) if device is not None else model
 
 
-def default_device(device: torch.device | str | None) -> torch.device:
-    """``device``, or CUDA when available, else the CPU."""
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+default_device = resolve_device  # the name this module has always exported
 
 
 def evaluate(

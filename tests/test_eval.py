@@ -93,11 +93,23 @@ def test_top5_is_reported_only_with_at_least_ten_classes():
 
 @needs_fmnist
 def test_validation_split_is_held_out_of_the_training_images():
-    train = split_images("fashion-mnist", "train", subset=1200)
-    val = split_images("fashion-mnist", "val", subset=1200)
-    assert (len(train), len(val)) == (1100, 100)
+    train = split_images("fashion-mnist", "train")
+    val = split_images("fashion-mnist", "val")
+    assert (len(train), len(val)) == (55_000, 5_000)
     rows = {bytes(x.numpy()) for x in train.images}
     assert not any(bytes(x.numpy()) in rows for x in val.images)
+
+
+def test_a_subset_of_a_split_is_sampled_from_that_split_not_before_the_hold_out():
+    full = split_images("synthetic", "val", input_shape=(1, 8, 8))
+    part = split_images("synthetic", "val", subset=50, input_shape=(1, 8, 8))
+    assert len(part) == 50
+    rows = {bytes(x.numpy()) for x in full.images}
+    assert all(bytes(x.numpy()) in rows for x in part.images)  # held-out images only
+    again = split_images("synthetic", "val", subset=50, input_shape=(1, 8, 8))
+    assert torch.equal(part.images, again.images)  # seeded
+    with pytest.raises(ConfigError, match="--subset must be positive"):
+        split_images("synthetic", "val", subset=0)
 
 
 def test_eval_cli_reads_a_model_folder(tmp_path, capsys):

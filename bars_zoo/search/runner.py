@@ -33,6 +33,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
+from bars_zoo.devices import resolve_device
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
@@ -69,18 +70,6 @@ class SearchResult:
     expected_ops: float | None = None
     ops: float | None = None
     alphas: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def resolve_device(device: torch.device | str | None) -> torch.device:
-    """``None`` -> CUDA when available, else CPU; a CUDA request without CUDA is a usage error."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(
-            "--device cuda was asked for but CUDA is not available", hint="use --device cpu"
-        )
-    return dev
 
 
 def _cpu_has_native_bf16() -> bool:

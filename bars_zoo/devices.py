@@ -1,0 +1,40 @@
+"""Which torch device a command runs on: ``--device`` parsed, checked, or chosen."""
+
+from __future__ import annotations
+
+import torch
+
+from bars_zoo.errors import ConfigError
+
+
+def resolve_device(device: torch.device | str | None) -> torch.device:
+    """``None`` -> CUDA when available, else the CPU.  A device string torch does not know, or a
+    CUDA device this machine does not have, is a :class:`ConfigError` (a usage error)."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(
+            f"unknown device {device!r}", hint="use cpu, cuda, cuda:1 ... (--device)"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"--device {device} was asked for but CUDA is not available",
+                hint="use --device cpu",
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(
+                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                hint="count from cuda:0",
+            )
+    elif dev.type not in ("cpu", "meta"):
+        raise ConfigError(
+            f"device {device!r} is not supported (bars-zoo runs on cpu and cuda)",
+            hint="use --device cpu or --device cuda",
+        )
+    return dev
+
+
+__all__ = ["resolve_device"]
