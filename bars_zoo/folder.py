@@ -30,7 +30,7 @@ from torch import nn
 from bars_zoo import registry
 from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import build
-from bars_zoo.card import render_card
+from bars_zoo.card import GENERATED_MARK, render_card
 from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import read as read_genotype
@@ -182,12 +182,23 @@ def _check_replaceable(target: Path) -> None:
     if not target.is_dir():
         raise ConfigError(f"{target} exists and is not a folder", hint="choose another path")
     foreign = sorted(p.name for p in target.iterdir() if p.name not in (*FOLDER_FILES, ".cache"))
+    if hand_written_card(target):
+        foreign.insert(0, f"a hand-written {CARD_FILE}")
     if foreign:
         raise ConfigError(
             f"refusing to replace {target}: it holds files bars-zoo did not write "
             f"({', '.join(foreign[:5])})",
             hint="save into a new or empty folder",
         )
+
+
+def hand_written_card(folder: Path) -> bool:
+    """Whether ``folder`` holds a ``README.md`` that bars-zoo did not generate (and must keep)."""
+    card = folder / CARD_FILE
+    if not card.is_file():
+        return False
+    text = card.read_text(encoding="utf-8", errors="replace")
+    return bool(text.strip()) and GENERATED_MARK not in text
 
 
 def local_folder(path_text: str) -> Path:
@@ -250,10 +261,24 @@ def load_folder(
     return model.to(device) if device is not None else model
 
 
-def write_card(folder: str | os.PathLike[str], *, load_name: str | None = None) -> Path:
+def write_card(
+    folder: str | os.PathLike[str], *, load_name: str | None = None, force: bool = False
+) -> Path:
     """Regenerate ``README.md`` of a model folder from its config and genotype (atomically);
-    ``load_name`` is the name its usage section loads (default: ``hf-hub:`` repo or local-dir)."""
+    ``load_name`` is the name its usage section loads (default: ``hf-hub:`` repo or local-dir).
+
+    A hand-written ``README.md`` (one without the generated-card marker) is kept: this raises
+    :class:`ConfigError` unless ``force``."""
     path = Path(folder)
+    if not path.is_dir():
+        raise ConfigError(
+            f"no model folder at {path}", hint="pass a folder written by save_pretrained"
+        )
+    if hand_written_card(path) and not force:
+        raise ConfigError(
+            f"{path / CARD_FILE} was written by hand; refusing to replace it",
+            hint="move it away first, or pass --force (force=True) to overwrite it",
+        )
     config = read_config(path)
     spec = read_genotype(path / GENOTYPE_FILE)
     sizes = {f: (path / f).stat().st_size for f in FOLDER_FILES[:3] if (path / f).is_file()}

@@ -11,6 +11,7 @@ import bars_zoo
 from bars_zoo.card import GENERATED_MARK, describe_cell, parse_front_matter, render_card
 from bars_zoo.cli import main
 from bars_zoo.complexity import complexity
+from bars_zoo.errors import ConfigError
 from bars_zoo.hub import save_pretrained, write_card
 from bars_zoo.registry import default_cfg
 from bars_zoo.spec import live_edges
@@ -91,9 +92,37 @@ def test_write_card_regenerates_the_readme_from_the_folder(tmp_path: Path, spec)
     torch.manual_seed(0)
     folder = save_pretrained(bars_zoo.build(spec), tmp_path / "m")
     original = (folder / "README.md").read_text()
-    (folder / "README.md").write_text("stale")
+    (folder / "README.md").write_text(f"{GENERATED_MARK}\nstale")
     assert write_card(folder) == folder / "README.md"
     assert (folder / "README.md").read_text() == original
+
+
+def test_a_hand_written_card_is_kept_unless_forced(tmp_path: Path, spec, capsys):
+    folder = save_pretrained(bars_zoo.build(spec), tmp_path / "m")
+    (folder / "README.md").write_text("# My card\n")
+    assert main(["card", str(folder)]) == 2
+    assert "written by hand" in capsys.readouterr().err
+    assert (folder / "README.md").read_text() == "# My card\n"
+    with pytest.raises(
+        ConfigError, match=r"hand-written README\.md"
+    ):  # save_pretrained keeps it too
+        save_pretrained(bars_zoo.build(spec), folder)
+    assert (folder / "README.md").read_text() == "# My card\n"
+    assert main(["card", str(folder), "--force"]) == 0
+    assert GENERATED_MARK in (folder / "README.md").read_text()
+
+
+def test_card_command_refuses_a_folder_that_does_not_load(tmp_path: Path, spec, capsys):
+    folder = save_pretrained(bars_zoo.build(spec), tmp_path / "m")
+    (folder / "genotype.geno").write_text(
+        (folder / "genotype.geno").read_text().replace("channels=12", "channels=16", 1)
+    )
+    card = (folder / "README.md").read_text()
+    assert main(["card", str(folder)]) == 1
+    assert "does not match config.json" in capsys.readouterr().err
+    assert (folder / "README.md").read_text() == card
+    assert main(["card", str(tmp_path / "nope")]) == 2
+    assert "no model folder at" in capsys.readouterr().err
 
 
 def test_card_command_rewrites_the_card(tmp_path: Path, spec, capsys):
@@ -106,4 +135,4 @@ def test_card_command_rewrites_the_card(tmp_path: Path, spec, capsys):
 
 def test_card_command_on_a_non_model_folder_fails_with_a_hint(tmp_path: Path, capsys):
     assert main(["card", str(tmp_path)]) == 1
-    assert "has no config.json" in capsys.readouterr().err
+    assert "has no model.safetensors" in capsys.readouterr().err

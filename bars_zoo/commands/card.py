@@ -9,10 +9,18 @@ HELP = "regenerate the model card (README.md) of a model folder from its config 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained")
+    p.add_argument(
+        "--force", action="store_true", help="also replace a README.md that was written by hand"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bars_zoo.folder import load_folder
     from bars_zoo.hub import write_card
 
-    print(write_card(args.folder))
+    if Path(args.folder).is_dir():
+        load_folder(Path(args.folder))  # every check a load makes: no card for a broken folder
+    print(write_card(args.folder, force=args.force))
     return 0
