@@ -135,13 +135,27 @@ def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:
     """``hf-hub:org/repo@rev`` -> ``("org/repo", "rev")`` (``revision`` may also give the rev)."""
     body = name[len(HUB_PREFIX) :]
     repo, _, rev = body.partition("@")
-    if repo.count("/") != 1 or not all(repo.split("/")):
+    if not valid_repo_id(repo):
         raise ConfigError(
             f"{name!r} is not a Hub model name", hint="write hf-hub:ORG/REPO or hf-hub:ORG/REPO@REV"
         )
     if rev and revision and rev != revision:
         raise ConfigError(f"{name!r} names revision {rev!r} but revision={revision!r} was given")
     return repo, (rev or revision or None)
+
+
+def valid_repo_id(repo: str) -> bool:
+    """Whether ``repo`` is a Hub repo id of the form ``ORG/NAME`` that the Hub accepts."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        return False
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _no_weights(name: str, registered: bool) -> Exception:
@@ -243,14 +257,22 @@ def hub_folder(
 
 
 @contextmanager
-def hub_errors(repo: str, revision: str | None) -> Iterator[None]:
-    """Turn huggingface_hub exceptions into bars-zoo errors (the cause is kept)."""
+def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iterator[None]:
+    """Turn huggingface_hub exceptions into bars-zoo errors (the cause is kept); ``upload``: the
+    request was a push, so "not in the cache" is not the story."""
     from huggingface_hub import errors as he
 
     where = f"{repo}@{revision}" if revision else repo
     transport = getattr(he, "HTTPError", ConnectionError)
     try:
         yield
+    except he.OfflineModeIsEnabled as e:
+        if not upload:
+            raise _not_cached(where) from e
+        raise OfflineError(
+            f"cannot push {where}: offline mode is on (HF_HUB_OFFLINE)",
+            hint="unset HF_HUB_OFFLINE and connect; nothing was uploaded",
+        ) from e
     except he.RevisionNotFoundError as e:
         raise RevisionNotFoundError(
             f"the Hub repo {repo} has no revision {revision!r}",
@@ -261,12 +283,8 @@ def hub_errors(repo: str, revision: str | None) -> Iterator[None]:
             f"no Hub repo {repo!r} (or it is private or gated)",
             hint="check the name; for a private repo log in (`hf auth login`) or pass token=",
         ) from e
-    except (he.LocalEntryNotFoundError, he.OfflineModeIsEnabled) as e:
-        raise OfflineError(
-            f"{where} is not in the Hugging Face cache and the Hub may not be reached",
-            hint="connect and run `bars-zoo pull` (unset HF_HUB_OFFLINE / local_files_only), or "
-            "copy the model folder here and load it as local-dir:PATH",
-        ) from e
+    except he.LocalEntryNotFoundError as e:
+        raise _not_cached(where, str(e) if "incomplete" in str(e) else None) from e
     except he.EntryNotFoundError as e:
         raise HubError(
             f"{where} lacks a file of the bars-zoo layout: {e}",
@@ -277,8 +295,26 @@ def hub_errors(repo: str, revision: str | None) -> Iterator[None]:
     except (transport, ConnectionError, TimeoutError) as e:
         raise OfflineError(
             f"cannot reach the Hugging Face Hub for {where}: {e}",
-            hint="check the network, or set HF_HUB_OFFLINE=1 to use cached files only",
+            hint="check the network; nothing was uploaded"
+            if upload
+            else "check the network, or set HF_HUB_OFFLINE=1 to use cached files only",
         ) from e
+    except he.HFValidationError as e:
+        raise ConfigError(f"{where!r} is not a Hub repo id: {e}", hint="write ORG/NAME") from e
+
+
+def _not_cached(where: str, detail: str | None = None) -> OfflineError:
+    """A download that found neither the cache nor the Hub: say which of the two was ruled out."""
+    if _offline(None):
+        why = "offline mode is on (HF_HUB_OFFLINE)"
+        first = "unset HF_HUB_OFFLINE (or local_files_only) and connect, then run `bars-zoo pull`"
+    else:
+        why = "the Hub could not be reached"
+        first = "check the network and run `bars-zoo pull` again"
+    return OfflineError(
+        f"{detail or f'{where} is not in the Hugging Face cache'}, and {why}",
+        hint=f"{first}; or copy the model folder here and load it as local-dir:PATH",
+    )
 
 
 def push_to_hub(
@@ -296,8 +332,11 @@ def push_to_hub(
     needed.  A folder is verified first, and uploaded with ``hub_repo`` set in its config."""
     from huggingface_hub import HfApi
 
-    if repo_id.count("/") != 1:
-        raise ConfigError(f"{repo_id!r} is not a Hub repo id", hint="write ORG/NAME")
+    if not valid_repo_id(repo_id):
+        raise ConfigError(
+            f"{repo_id!r} is not a Hub repo id",
+            hint="write ORG/NAME with letters, digits, '-', '_' or '.' (at most 96 characters)",
+        )
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
         if isinstance(model_or_dir, nn.Module):
@@ -305,7 +344,7 @@ def push_to_hub(
         else:
             _stage_folder(Path(model_or_dir), stage, repo_id)
         api = HfApi(token=token)
-        with hub_errors(repo_id, revision):
+        with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
             if revision and revision != "main" and not create_pr:
                 api.create_branch(repo_id, branch=revision, exist_ok=True)

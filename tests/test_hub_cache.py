@@ -13,6 +13,7 @@ from tiny_net import TINY, tiny_model
 
 import bars_zoo
 from bars_zoo import registry
+from bars_zoo.cli import main
 from bars_zoo.errors import ConfigError, IntegrityError, OfflineError
 from bars_zoo.hub import load, pull, save_pretrained
 
@@ -114,6 +115,31 @@ def test_offline_and_not_cached_is_an_offline_error_with_cause(cache):
     assert "local-dir:PATH" in str(err.value)
 
 
+def test_not_cached_and_unreachable_says_the_hub_could_not_be_reached(cache, monkeypatch):
+    """HF_HUB_OFFLINE unset, no network: huggingface_hub reports a cache miss; the message must
+    not tell the user to unset a variable that is not set."""
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def no_network(*args: object, **kwargs: object) -> str:
+        raise LocalEntryNotFoundError("cannot find the requested files in the cache")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
+    with pytest.raises(OfflineError, match="the Hub could not be reached") as err:
+        load("hf-hub:org/missing", cache_dir=cache)
+    assert "HF_HUB_OFFLINE" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["hf-hub:org/re po", "hf-hub:org/", "hf-hub:-org/x"])
+def test_a_malformed_hub_name_is_a_usage_error(name, capsys):
+    with pytest.raises(ConfigError, match="is not a Hub model name"):
+        load(name)
+    assert main(["pull", name]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_hf_hub_offline_env_forbids_download(offline, tmp_path):
     with pytest.raises(OfflineError, match="org/missing"):
         load("hf-hub:org/missing", cache_dir=tmp_path)
@@ -137,7 +163,7 @@ def test_corrupted_cached_blob_is_a_sha256_mismatch(offline, cache):
 
 def test_incomplete_snapshot_offline_is_an_offline_error(offline, cache):
     (cache / "models--org--tiny" / "snapshots" / COMMIT / "model.safetensors").unlink()
-    with pytest.raises(OfflineError):
+    with pytest.raises(OfflineError, match="snapshot of org/tiny is incomplete, and offline mode"):
         load("hf-hub:org/tiny", cache_dir=cache)
 
 

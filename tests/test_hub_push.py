@@ -180,8 +180,19 @@ def test_unreachable_hub_is_an_offline_error(hub):
     assert err.value.__cause__ is cause
 
 
-def test_push_rejects_a_malformed_repo_id(hub):
+def test_push_with_offline_mode_on_says_so_and_uploads_nothing(hub):
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    hub.fail["create_repo"] = OfflineModeIsEnabled("offline")
+    with pytest.raises(OfflineError, match="cannot push org/tiny: offline mode is on") as err:
+        push_to_hub(tiny_model(), "org/tiny")
+    assert "nothing was uploaded" in str(err.value) and "pull" not in str(err.value)
+
+
+@pytest.mark.parametrize("repo", ["tiny", "me/bar s", "me/", "org/a..b", "a/b/c"])
+def test_push_rejects_a_malformed_repo_id_before_any_request(hub, repo):
     from bars_zoo.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not a Hub repo id"):
-        push_to_hub(tiny_model(), "tiny")
+        push_to_hub(tiny_model(), repo)
+    assert hub.calls == []
