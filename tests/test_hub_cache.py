@@ -119,13 +119,14 @@ def test_not_cached_and_unreachable_says_the_hub_could_not_be_reached(cache, mon
     """HF_HUB_OFFLINE unset, no network: huggingface_hub reports a cache miss; the message must
     not tell the user to unset a variable that is not set."""
     import huggingface_hub
+    from huggingface_hub import constants
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     def no_network(*args: object, **kwargs: object) -> str:
         raise LocalEntryNotFoundError("cannot find the requested files in the cache")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
     with pytest.raises(OfflineError, match="the Hub could not be reached") as err:
         load("hf-hub:org/missing", cache_dir=cache)
