@@ -37,6 +37,7 @@ from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
     ConfigError,
     HubError,
+    IntegrityError,
     OfflineError,
     RepoNotFoundError,
     RevisionNotFoundError,
@@ -110,25 +111,57 @@ def pull(
 def locate(
     name: str, revision: str | None, cache_dir: Any, offline: bool
 ) -> tuple[Path, str | None, PretrainedCfg | None]:
-    """Resolve ``name`` to (folder, sha256 the registry pins or None, registry entry or None)."""
+    """Resolve ``name`` to (folder, sha256 the registry pins or None, registry entry or None).
+
+    The registry's entry (its metadata and sha256) comes back only for the files it describes:
+    another ``revision`` of its Hub repo is described by that revision's own ``config.json``.
+    """
     if name.startswith(LOCAL_PREFIX):
+        if revision is not None:
+            raise ConfigError(
+                f"revision={revision!r} was given for a local folder, which has no revisions",
+                hint="leave the revision out, or load hf-hub:ORG/REPO@REV",
+            )
         return local_folder(name[len(LOCAL_PREFIX) :]), None, None
     if name.startswith(HUB_PREFIX):
         repo, rev = parse_hub_name(name, revision)
         return hub_folder(repo, rev, cache_dir, offline), None, None
     entry = registry.get(name)
+    pinned = entry is not None and revision in (None, entry.revision)
     bundled = registry.bundled_dir(name)
-    if entry is not None and (bundled / WEIGHTS_FILE).is_file():
+    if entry is not None and pinned and (bundled / WEIGHTS_FILE).is_file():
         return bundled, entry.sha256, entry
+    if entry is not None and entry.hub_repo is None and revision is not None:
+        raise ConfigError(
+            f"{name!r} is bundled with the package and has no revision {revision!r}",
+            hint="leave the revision out",
+        )
     local = registry.weights_dir(name)
-    if local is not None and (local / WEIGHTS_FILE).is_file():
+    if revision is None and local is not None and (local / WEIGHTS_FILE).is_file():
+        _check_architecture(local, name)
         return local, None, None
     if entry is not None and entry.hub_repo is not None:
         assert entry.revision is not None  # validate_entry pins Hub entries
         rev = revision or entry.revision
         folder = hub_folder(entry.hub_repo, rev, cache_dir, offline)
-        return folder, entry.sha256 if rev == entry.revision else None, entry
+        return (folder, entry.sha256, entry) if pinned else (folder, None, None)
     raise _no_weights(name, entry is not None)
+
+
+def _check_architecture(folder: Path, name: str) -> None:
+    """A folder standing in for zoo model ``name`` must hold that architecture (any architecture
+    when ``name`` is not a zoo architecture, only a folder name)."""
+    from bars_zoo.zoo import list_models
+
+    if name not in list_models() and registry.get(name) is None:
+        return
+    arch = read_config(folder).pretrained_cfg.architecture
+    if arch != name:
+        raise IntegrityError(
+            f"{folder} holds {arch!r}, not {name!r}",
+            hint=f"put the {name} model folder there (or load this one by its own name or as "
+            f"local-dir:{folder})",
+        )
 
 
 def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:

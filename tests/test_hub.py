@@ -304,6 +304,24 @@ def test_weights_dir_env_folder_is_searched_after_bundled(zoo_dir, tmp_path, mon
         assert torch.equal(load("example-tiny")(x), tiny_model()(x))
 
 
+def test_weights_dir_folder_of_another_architecture_is_refused_for_a_zoo_name(
+    zoo_dir, tmp_path, monkeypatch
+):
+    root = tmp_path / "weights"
+    save_pretrained(tiny_model(), root / "bars-d")  # the wrong folder copied under bars-d
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    with pytest.raises(IntegrityError, match="holds 'tiny', not 'bars-d'"):
+        load("bars-d")
+
+
+def test_a_revision_for_a_local_folder_or_a_bundled_model_is_a_usage_error(saved, zoo_dir):
+    with pytest.raises(ConfigError, match="local folder, which has no revisions"):
+        load(f"local-dir:{saved}", revision="v2")
+    register_bundled(saved, "tiny-bundled")
+    with pytest.raises(ConfigError, match="bundled with the package and has no revision 'v2'"):
+        load("tiny-bundled", revision="v2")
+
+
 def test_pull_verifies_and_returns_the_folder(saved):
     assert pull(f"local-dir:{saved}") == saved
     os.truncate(saved / "model.safetensors", 10)

@@ -106,6 +106,25 @@ def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(
         load("tiny-hub", cache_dir=cache)
 
 
+def test_another_revision_of_a_registry_model_carries_its_own_config(
+    offline, cache, tmp_path, monkeypatch
+):
+    root = tmp_path / "pretrained"
+    real = registry.resource_dir
+    monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
+    snap_cfg = registry.read_config(cache / "models--org--tiny" / "snapshots" / COMMIT)
+    cfg = snap_cfg.pretrained_cfg.model_copy(
+        update={"hub_repo": "org/tiny", "revision": COMMIT, "top1": 12.5}
+    )
+    registry.add_entry("tiny-hub", cfg)
+    other = save_pretrained(tiny_model(seed=7), tmp_path / "v2", pretrained_cfg={"top1": 3.0})
+    fill_cache(cache, "org/tiny", other, "f" * 40, ref="v2")
+    model = load("tiny-hub", revision="v2", cache_dir=cache)
+    assert model.pretrained_cfg.top1 == 3.0  # the v2 folder's, not the registry's 12.5
+    assert model.pretrained_cfg.revision != COMMIT
+    assert load("tiny-hub", cache_dir=cache).pretrained_cfg.top1 == 12.5
+
+
 def test_offline_and_not_cached_is_an_offline_error_with_cause(cache):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
