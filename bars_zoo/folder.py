@@ -254,6 +254,14 @@ def load_folder(
     packed = metadata_flag(meta, weights)
     if packed != config.packed:
         raise IntegrityError(f"{weights} packed={packed} but {CONFIG_FILE} says {config.packed}")
+    pc = config.pretrained_cfg
+    if pc.input_size != spec.input_shape or pc.num_classes != spec.num_classes:
+        raise IntegrityError(
+            f"{folder / CONFIG_FILE} says input {'x'.join(map(str, pc.input_size))} / "
+            f"{pc.num_classes} classes but {GENOTYPE_FILE} has "
+            f"{'x'.join(map(str, spec.input_shape))} / {spec.num_classes}",
+            hint="config.json was edited after saving: restore it, or re-save the model",
+        )
     model = build(spec)
     load_tensors(model, tensors, packed=packed)
     model.pretrained_cfg = cfg or config.pretrained_cfg  # type: ignore[assignment]

@@ -322,6 +322,16 @@ def test_a_revision_for_a_local_folder_or_a_bundled_model_is_a_usage_error(saved
         load("tiny-bundled", revision="v2")
 
 
+def test_a_config_that_contradicts_the_genotype_is_refused(saved):
+    cfg = json.loads((saved / "config.json").read_text())
+    cfg["pretrained_cfg"]["input_size"] = [1, 224, 224]
+    cfg["pretrained_cfg"]["num_classes"] = 1000
+    cfg["pretrained_cfg"]["labels"] = []
+    (saved / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(IntegrityError, match=r"says input 1x224x224 / 1000 classes but"):
+        load(f"local-dir:{saved}")
+
+
 def test_pull_verifies_and_returns_the_folder(saved):
     assert pull(f"local-dir:{saved}") == saved
     os.truncate(saved / "model.safetensors", 10)
