@@ -17,7 +17,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from bars_zoo.errors import BarsError
+from bars_zoo.errors import BarsError, GenotypeError
 
 #: subcommand -> module under bars_zoo.commands
 COMMANDS: dict[str, str] = {
@@ -68,6 +68,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args._run(args) or 0)
+    except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
+        print(err, file=sys.stderr)
+        return err.exit_code
     except BarsError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

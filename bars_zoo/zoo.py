@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 from bars_zoo._resources import resource_dir
-from bars_zoo.dsl import read
+from bars_zoo.dsl import parse, read_source
 from bars_zoo.errors import UnknownModelError
 from bars_zoo.spec import NetworkSpec
 
@@ -58,9 +58,14 @@ def genotype_path(name: str) -> Path:
     if name in bundled:
         return bundled[name]
     path = Path(name)
+    if path.is_file():  # any existing file, whatever its suffix
+        return path
+    if path.is_dir():
+        raise UnknownModelError(
+            f"{name!r} is a folder, not a genotype file",
+            hint="give a .geno file or a zoo name (a model folder holds genotype.geno)",
+        )
     if name.endswith(GENOTYPE_SUFFIX) or os.sep in name or "/" in name:
-        if path.is_file():
-            return path
         raise UnknownModelError(
             f"no genotype file {name!r}",
             hint="check the path, or give a zoo name (see `bars-zoo list`)",
@@ -82,13 +87,14 @@ def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
     """
     path = genotype_path(os.fspath(name))
     st = path.stat()
-    return _read_cached(str(path.resolve()), st.st_mtime_ns, st.st_size)
+    return _read_cached(str(path.resolve()), st.st_mtime_ns, st.st_size, str(path))
 
 
 @functools.lru_cache(maxsize=128)
-def _read_cached(path: str, mtime_ns: int, size: int) -> NetworkSpec:
+def _read_cached(path: str, mtime_ns: int, size: int, shown_as: str) -> NetworkSpec:
+    """``path`` parsed; diagnostics name the file as the user wrote it (``shown_as``)."""
     del mtime_ns, size  # cache keys: an edited file is read again
-    return read(path)
+    return parse(read_source(path), filename=shown_as)
 
 
 __all__ = ["genotype_dir", "genotype_path", "list_models", "load_genotype"]

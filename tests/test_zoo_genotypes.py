@@ -183,6 +183,27 @@ def test_load_genotype_bad_file_reports_located_errors(tmp_path: Path) -> None:
         load_genotype(path)
 
 
+def test_load_genotype_reads_a_file_of_any_suffix_and_refuses_a_folder(tmp_path: Path) -> None:
+    text = (genotype_dir() / "bars-a.geno").read_text()
+    (tmp_path / "mynet.txt").write_text(text)
+    assert load_genotype(tmp_path / "mynet.txt") == load_genotype("bars-a")
+    (tmp_path / "adir.geno").mkdir()
+    with pytest.raises(UnknownModelError, match="is a folder, not a genotype file"):
+        load_genotype(tmp_path / "adir.geno")
+
+
+def test_show_names_a_broken_file_as_given_with_one_error_prefix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("bad.geno").write_text(
+        (genotype_dir() / "bars-a.geno").read_text().replace("n1: bconv3x3", "n1: bconv33")
+    )
+    assert main(["show", "bad.geno"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("bad.geno:") and "error: bad.geno" not in err and str(tmp_path) not in err
+
+
 # --------------------------------------------------------------------------- bars-zoo show
 
 
