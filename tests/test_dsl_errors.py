@@ -714,6 +714,20 @@ def test_a_misspelt_required_option_is_one_error_not_two() -> None:
     assert [d.code for d in doc.errors] == ["unknown-option"]
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("stage s2:", "stgae s2:"),  # a misspelt stage keyword: no "two downsamples in a row"
+        ("cell reduce", "cel reduce"),  # a misspelt cell keyword: no "no cell named 'reduce'"
+        ("cell reduce", "cell r\u00e9duce"),  # a non-ASCII name: no "no cell named 'reduce'"
+        ("cell reduce stride=2", "cell reduce stirde=2"),  # no default stride=1 and its echoes
+    ],
+)
+def test_a_broken_statement_is_one_error_not_a_cascade(old: str, new: str) -> None:
+    doc = check(BASE.replace(old, new, 1))
+    assert len(doc.errors) == 1, [d.render() for d in doc.errors]
+
+
 def test_a_misnamed_node_does_not_make_later_edges_undefined() -> None:
     doc = check(
         BASE.replace(

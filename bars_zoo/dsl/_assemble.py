@@ -64,7 +64,7 @@ _REQUIRED_SECTIONS = (
 )
 
 
-_CELL_NAME = re.compile(r"\s*cell\s+([A-Za-z_][A-Za-z0-9_.\-]*)")
+_CELL_NAME = re.compile(r"\s*\S+\s+([^\s{]+)")  # the name of a cell line, even a broken one
 
 _STAGE_STANDINS = {"channels": 1, "depth": 1}
 
@@ -139,14 +139,19 @@ class Assembler(CellReader):
                 self.error("missing-section", msg, self.anchor, hint)
 
     def _failed(self, chunk: Chunk) -> None:
-        """A statement with a syntax error: remember what it was, to silence echoes of it."""
-        if chunk.keyword == "cell":
+        """A statement with a syntax error: remember what it was, to silence echoes of it.
+
+        A misspelt keyword (``stgae``, ``cel``) counts as the keyword it was meant to be."""
+        keyword = chunk.keyword
+        if keyword not in KEYWORDS:
+            keyword = suggest(keyword.lower(), KEYWORDS) or keyword
+        if keyword == "cell":
             m = _CELL_NAME.match(self.src.scanned[chunk.first].code)
             if m:
                 self.doubts.failed_cells.add(m.group(1))
-        elif chunk.keyword in ("stage", "downsample"):
+        elif keyword in ("stage", "downsample"):
             self.doubts.layout_incomplete = True
-        elif chunk.keyword in ("input", "stem"):
+        elif keyword in ("input", "stem"):
             self.doubts.sizes_unknown = True
 
     def _single(self, st: Stmt) -> bool:

@@ -8,6 +8,7 @@ the input or stem failed) is dropped, so that every reported error is real.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,7 +65,9 @@ class Doubts:
             return True
         if p.code in ("unknown-cell", "bad-stride") and p.path[:1] == ("layout",):
             item = spec.layout[int(p.path[1])]
-            return item.cell in self.failed_cells
+            # a cell line that failed may have been meant to define this name (a typo in it)
+            close = difflib.get_close_matches(item.cell, self.failed_cells, n=1, cutoff=0.75)
+            return item.cell in self.failed_cells or bool(close)
         return False
 
 

@@ -109,10 +109,12 @@ class Reader:
         o = got.get(key)
         if o is not None:
             return conv(o.value)
+        # already reported as "unknown option ..., did you mean '<key>'?": the value the user
+        # meant is unknown, so not even a default may stand in for it (its findings would be echoes)
+        if key in self.typos:
+            return BAD
         if default is not MISSING:
             return default
-        if key in self.typos:  # already reported as "unknown option ..., did you mean '<key>'?"
-            return BAD
         end = st.args[0].end_column if st.args else st.keyword.end_column
         self.error(
             "missing-option",
