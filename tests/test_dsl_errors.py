@@ -728,6 +728,27 @@ def test_a_broken_statement_is_one_error_not_a_cascade(old: str, new: str) -> No
     assert len(doc.errors) == 1, [d.render() for d in doc.errors]
 
 
+def test_a_cell_line_without_its_brace_is_one_error_not_four() -> None:
+    doc = check(BASE.replace("shortcut=bfr op_shortcut=true {", "shortcut=bfr op_shortcut=true"))
+    assert [d.code for d in doc.errors] == ["syntax"]
+    assert doc.errors[0].line == 9
+
+
+def test_a_file_without_stage_lines_says_so_once() -> None:
+    text = "".join(line for line in BASE.splitlines(keepends=True) if not line.startswith("stage"))
+    doc = check(text)
+    assert [(d.code, d.message) for d in doc.errors] == [
+        ("missing-section", "the file has no 'stage' line")
+    ]
+
+
+def test_a_parenthesis_for_a_closing_brace_is_not_called_truncation() -> None:
+    doc = check(BASE.replace("n1 <- in: bconv3x3\n}", "n1 <- in: bconv3x3\n)", 1))
+    assert doc.errors[0].code == "syntax" and "')'" in doc.errors[0].message
+    assert "truncated" not in (doc.errors[0].hint or "")
+    assert "ends with '}'" in (doc.errors[0].hint or "")
+
+
 def test_a_misnamed_node_does_not_make_later_edges_undefined() -> None:
     doc = check(
         BASE.replace(

@@ -115,7 +115,7 @@ def _check(data: str | bytes, fname: str) -> Document:
         return Document(None, [first], [])
     parsed = [(head, first)] + [(c, parse_chunk(src, c)) for c in src.chunks[1:]]
     stmts = [(c, s if isinstance(s, Stmt) else None) for c, s in parsed]
-    syntax = [s for _, s in parsed if isinstance(s, Diagnostic)]
+    syntax = _without_orphans(src, parsed)
     asm = Assembler(src)
     asm.run(stmts)
     spec, cross, warnings = asm.cross_check()
@@ -129,6 +129,27 @@ def _check(data: str | bytes, fname: str) -> Document:
 
 
 _TOO_MANY = "a genotype is a few dozen statements; is this the right file?"
+
+
+def _without_orphans(src: Any, parsed: list[tuple[Any, Stmt | Diagnostic]]) -> list[Diagnostic]:
+    """The syntax errors, less the echoes of a cell line that lost its ``{``: its node lines
+    ("outside a cell") and its ``}`` ("unmatched") say nothing the cell line's error did not."""
+    out: list[Diagnostic] = []
+    orphaned = False  # inside the body of a cell whose '{' is missing
+    for chunk, st in parsed:
+        if not isinstance(st, Diagnostic):
+            orphaned = False
+            continue
+        code = src.scanned[chunk.first].code
+        if chunk.keyword == "cell":
+            orphaned = "{" not in code
+        elif orphaned and ("<-" in code or code.strip() == "}"):
+            orphaned = code.strip() != "}"
+            continue
+        else:
+            orphaned = False
+        out.append(st)
+    return out
 
 
 def _sorted(diags: list[Diagnostic]) -> list[Diagnostic]:

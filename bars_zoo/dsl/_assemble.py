@@ -137,6 +137,8 @@ class Assembler(CellReader):
         for kind, msg, hint in _REQUIRED_SECTIONS:
             if kind not in present:
                 self.error("missing-section", msg, self.anchor, hint)
+                if kind == "stage":  # the layout is known to be incomplete: no echoes of it
+                    self.doubts.layout_incomplete = True
 
     def _failed(self, chunk: Chunk) -> None:
         """A statement with a syntax error: remember what it was, to silence echoes of it.

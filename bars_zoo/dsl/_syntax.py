@@ -265,7 +265,8 @@ def _syntax_error(src: Source, chunk: Chunk, exc: UnexpectedInput) -> Diagnostic
     in_node = line != chunk.first + 1 or "<-" in src.scanned[line - 1].code
     example = EXAMPLES["node" if chunk.keyword == "cell" and in_node else chunk.keyword]
     hint: str | None = f"for example: {example}"
-    if not chunk.closed and line >= _last_code_line(src, chunk):
+    at_eof = all(s.blank for s in src.scanned[chunk.last + 1 :])
+    if not chunk.closed and at_eof and line >= _last_code_line(src, chunk):
         hint = "the file ends inside this cell: is it truncated?"
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
@@ -296,6 +297,8 @@ def _syntax_error(src: Source, chunk: Chunk, exc: UnexpectedInput) -> Diagnostic
             (line, col, len(text) + 1),
             'a string ends with " on the same line',
         )
+    if ch in ")]" and chunk.keyword == "cell":
+        hint = "a cell ends with '}' on a line of its own"
     expected = describe_expected(exc.allowed or set())
     msg = f"unexpected character {ch!r}" + (f"; expected {expected}" if expected else "")
     return _diag(src, "syntax", msg, pos, hint)
