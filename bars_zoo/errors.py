@@ -176,6 +176,12 @@ class CheckpointError(BarsError):
     """A checkpoint is missing, corrupt, or belongs to a different run."""
 
 
+class CheckpointMismatchError(CheckpointError):
+    """``--resume`` with settings other than the run's: a usage error (exit status 2)."""
+
+    exit_code = 2
+
+
 class ConfigError(BarsError):
     """An argument or option combination is invalid."""
 
@@ -193,6 +199,7 @@ class MissingDependencyError(BarsError):
 __all__ = [
     "BarsError",
     "CheckpointError",
+    "CheckpointMismatchError",
     "ConfigError",
     "DatasetNotFoundError",
     "DeployError",

@@ -128,9 +128,11 @@ def split_images(
     num_classes: int | None = None,
     val_fraction: float | None = None,
     split_seed: int = 0,
+    pool: int | None = None,
 ) -> ImageSet:
     """The images of ``split``: ``test``, or ``train``/``val`` of the training set after the
-    hold-out (:func:`bars_zoo.recipes.holdout` with the recipe's ``val_fraction``).
+    hold-out (:func:`bars_zoo.recipes.holdout` with the recipe's ``val_fraction``, or a run's).
+    ``pool``: a training run's ``--subset``, the sample it drew before its hold-out.
 
     ``subset`` keeps a seeded sample of that many images *of the split*: for ``val``, images of the
     validation split that a full training run held out (sampling before the hold-out would mix in
@@ -144,7 +146,7 @@ def split_images(
         dataset,
         split,
         data_dir=data_dir,
-        subset=subset if split == "test" else None,
+        subset=subset if split == "test" else pool,
         input_shape=input_shape,
         num_classes=num_classes,
         seed=split_seed,
@@ -154,7 +156,10 @@ def split_images(
     fraction = recipe(dataset).val_fraction if val_fraction is None else val_fraction
     train, val = holdout(data, fraction, split_seed)
     if split == "val" and val is None:
-        raise ConfigError(f"{dataset} holds out no validation split", hint="use --split test")
+        raise ConfigError(
+            f"no validation images: {dataset} with val_fraction 0 holds none out",
+            hint="use --split test",
+        )
     part = train if split == "train" else val
     assert part is not None
     return part if subset is None else sample(part, subset, split_seed)
@@ -221,13 +226,22 @@ def evaluate(
     subset: int | None = None,
     workers: int = 8,
     amp: bool = False,
+    holdout_from: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Top-1 (and top-5 with >= 10 classes), mean loss and image count of ``model`` on a split.
 
     ``model`` is a module or anything :func:`load_model` resolves.  Returns
-    ``{"top1", "top5"?, "loss", "n"}`` (accuracies as fractions).
+    ``{"top1", "top5"?, "loss", "n"}`` (accuracies as fractions).  The ``val``/``train`` splits are
+    those of a training run's hold-out: the run in the training folder ``model`` names, else
+    ``holdout_from`` (``val_fraction``, ``split_seed``, ``subset`` as :func:`bars_zoo.training.
+    run_split` gives them), else the recipe's.
     """
     dev = default_device(device)
+    if holdout_from is None and isinstance(model, str | os.PathLike) and split != "test":
+        from bars_zoo.training import run_split
+
+        if Path(model).is_dir():
+            holdout_from = run_split(model)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     check_compatible(net, dataset)
     spec = getattr(net, "spec", None)
@@ -241,6 +255,7 @@ def evaluate(
             data_dir, "test", batch_size, workers=workers
         )
     else:
+        run = holdout_from or {}
         images = split_images(
             dataset,
             split,
@@ -248,6 +263,9 @@ def evaluate(
             subset=subset,
             input_shape=spec.input_shape if spec is not None else None,
             num_classes=num_classes,
+            val_fraction=run.get("val_fraction"),
+            split_seed=run.get("split_seed") or 0,
+            pool=run.get("subset"),
         )
         batches = BatchLoader(images, batch_size, shuffle=False, device=dev)
     return summarize(accumulate(net, batches, device=dev, amp=amp), num_classes)

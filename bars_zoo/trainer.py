@@ -28,7 +28,7 @@ from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import BarsNet, build
-from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
 from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
 from bars_zoo.spec import NetworkSpec
@@ -61,6 +61,12 @@ def cosine_lambda(total_steps: int) -> Any:
     return f
 
 
+def _run_files(out: Path) -> str:
+    """The training-run files already in ``out`` (comma-separated; empty when none)."""
+    names = (BEST, LOG, RESULTS, MODEL_DIR)
+    return ", ".join(n for n in names if (out / n).exists())
+
+
 class Trainer:
     """One training run of ``spec`` under ``config`` (already :meth:`TrainConfig.resolved`)."""
 
@@ -91,6 +97,14 @@ class Trainer:
                 f"{out} already holds a training run ({CHECKPOINT})",
                 hint="pass --resume to continue it, or choose another --out",
             )
+        if not exists:
+            theirs = ddp.broadcast_object(_run_files(out), env)
+            if theirs:
+                raise ConfigError(
+                    f"{out} holds the files of another training run or of yours ({theirs}) but no "
+                    f"{CHECKPOINT} to resume",
+                    hint="choose another --out (nothing was written)",
+                )
         if cfg.resume and not exists:
             log.warning("no checkpoint in %s: starting from scratch", out)
         self._check_speed_switches(device)
@@ -132,8 +146,11 @@ class Trainer:
         else:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         started = time.perf_counter()
-        end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, cfg.stop_after)
-        for epoch in range(int(state["epoch"]), end):
+        # --stop-after E: E more epochs in this call (as in `bars-zoo search`), so that the same
+        # command plus --resume goes on slice by slice
+        start = int(state["epoch"])
+        end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
+        for epoch in range(start, end):
             t0 = time.perf_counter()
             train_tally = self._train_epoch(step, graphed, net, opt, sched, data, epoch)
             train_s = time.perf_counter() - t0
@@ -343,7 +360,7 @@ class Trainer:
             what = "; ".join(
                 x for x in (diff, "the genotype differs" if genotype_changed else "") if x
             )
-            raise CheckpointError(
+            raise CheckpointMismatchError(
                 f"the checkpoint in {self.out} belongs to a different run: {what}",
                 hint="resume with the settings it was started with, or train into a new --out",
             )

@@ -160,6 +160,16 @@ def model_from_checkpoint(
     return model.to(device) if device is not None else model
 
 
+def run_split(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """How a training folder split its data: ``dataset``, ``val_fraction``, ``split_seed`` and
+    ``subset`` from its checkpoint (``None`` for a folder that is not a training run)."""
+    path = Path(out_dir) / CHECKPOINT
+    if not path.is_file():
+        return None
+    fields = json.loads(ckpt.load(path)["fields"])
+    return {k: fields.get(k) for k in ("dataset", "val_fraction", "split_seed", "subset")}
+
+
 @dataclass
 class TrainResult:
     """What :func:`train` returns: the trained model (eval mode, selected weights) and its numbers."""

@@ -100,8 +100,37 @@ def test_resuming_with_different_settings_is_refused(tmp_path):
     search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, stop_after=1)
     with pytest.raises(CheckpointError, match=r"different settings \(seed\)"):
         search(tiny(dataset="synthetic", seed=3), out=out, resume=True, progress=False)
-    with pytest.raises(CheckpointError, match="already holds a search checkpoint"):
+    with pytest.raises(ConfigError, match="already holds a search checkpoint"):
         search(tiny(dataset="synthetic"), out=out, progress=False)
+
+
+def test_the_output_is_checked_before_the_search_not_after(tmp_path, monkeypatch):
+    from bars_zoo.search import runner
+
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the search started")
+
+    monkeypatch.setattr(runner._Run, "__init__", no_search)
+    cfg = tiny(dataset="synthetic")
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(ConfigError, match="is a folder"):
+        search(cfg, out=tmp_path / "adir", progress=False)
+    with pytest.raises(ConfigError, match="also the run directory"):
+        search(cfg, out=tmp_path / "x.run", progress=False)
+    (tmp_path / "notes.geno").write_text("my notes")
+    with pytest.raises(ConfigError, match="exists, and the search would replace it"):
+        search(cfg, out=tmp_path / "notes.geno", progress=False)
+    assert (tmp_path / "notes.geno").read_text() == "my notes"
+
+
+def test_a_budget_below_the_cheapest_network_is_refused_before_the_search(tmp_path, monkeypatch):
+    from bars_zoo.search import runner
+
+    monkeypatch.setattr(runner._Run, "start", lambda *a: pytest.fail("the search started"))
+    with pytest.raises(ConfigError, match="below the cheapest network of this search space"):
+        search(tiny(dataset="synthetic", budget_ops=1e3), out=tmp_path / "b.geno", progress=False)
+    with pytest.raises(ConfigError, match="below the smallest network"):
+        search(tiny(dataset="synthetic", budget_params=10), out=tmp_path / "b.geno")
 
 
 def test_a_corrupt_checkpoint_is_refused(tmp_path):
@@ -280,6 +309,26 @@ def test_cli_rejects_unreadable_base_channels(bad, tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "--base-channels" in err and "hint:" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threads", "-1", "--threads must be at least 1"),
+        ("--threads", "0", "--threads must be at least 1"),
+        ("--stop-after", "0", "--stop-after must be at least 1"),
+        ("--budget-params", "0", "a size must be positive"),
+        ("--budget-ops", "-1", "a size must be positive"),
+        ("--budget-ops", "1e400", "is too large"),
+    ],
+)
+def test_cli_rejects_bad_numbers_with_exit_2(flag, value, message, tmp_path, capsys):
+    out = tmp_path / "x.geno"
+    argv = ["search", "--preset", "tiny", "--dataset", "synthetic", "--out", str(out)]
+    assert main([*argv, "--quiet", "--no-plots", flag, value]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
     assert not out.exists()
 
 

@@ -59,11 +59,54 @@ def test_cli_evaluates_an_unfinished_run_from_its_checkpoint(geno, tmp_path, cap
     assert "on synthetic val (10 images): top-1" in capsys.readouterr().out
 
 
+def test_cli_eval_of_a_training_folder_scores_that_runs_own_validation_split(
+    geno, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    split = ["--val-fraction", "0.3", "--split-seed", "7"]
+    args = ["train", geno, *FAST, *split, "--epochs", "2", "--out", str(out), "--json"]
+    assert main(args) == 0
+    trained = json.loads(capsys.readouterr().out)
+    assert main(["eval", str(out), "--split", "val", "--device", "cpu", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["n"] == 29  # 30 % of the run's 96 images, not the recipe's 10 % of 2048
+    assert evaluated["top1"] == trained["metrics"]["val_top1"]
+
+
+def test_cli_eval_val_of_a_run_that_held_nothing_out_is_refused(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--val-fraction", "0", "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--split", "val", "--device", "cpu"]) == 2
+    assert "no validation images" in capsys.readouterr().err
+
+
+def test_cli_stop_after_goes_on_slice_by_slice_with_resume(geno, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    args = ["train", geno, *FAST, "--epochs", "3", "--out", out, "--stop-after", "1", "--json"]
+    done = []
+    for call in range(3):
+        assert main([*args, *(["--resume"] if call else [])]) == 0
+        done.append(json.loads(capsys.readouterr().out)["epochs_done"])
+    assert done == [1, 2, 3]
+
+
+def test_cli_training_into_a_folder_with_foreign_run_files_is_refused(geno, tmp_path, capsys):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "results.json").write_text('{"my": "old results"}')
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 2
+    assert "holds the files of another training run" in capsys.readouterr().err
+    assert (out / "results.json").read_text() == '{"my": "old results"}'
+    assert sorted(p.name for p in out.iterdir()) == ["results.json"]
+
+
 def test_cli_resume_with_other_settings_fails_with_the_difference(geno, tmp_path, capsys):
     out = str(tmp_path / "run")
     assert main(["train", geno, *FAST, "--epochs", "2", "--out", out, "--stop-after", "1"]) == 0
     code = main(["train", geno, *FAST, "--epochs", "2", "--out", out, "--resume", "--seed", "1"])
-    assert code == 1
+    assert code == 2
     assert "belongs to a different run: seed: 0 -> 1" in capsys.readouterr().err
 
 

@@ -43,6 +43,14 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model} does not record the data set it was trained on",
                 hint="pass --dataset",
             )
+    holdout_from = None
+    if args.split != "test":
+        from pathlib import Path
+
+        from bars_zoo.training import run_split
+
+        if Path(args.model).is_dir():
+            holdout_from = run_split(args.model)
     metrics = evaluate(
         model,
         dataset,
@@ -53,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         subset=args.subset,
         workers=args.workers,
         amp=args.amp,
+        holdout_from=holdout_from,
     )
     spec = getattr(model, "spec", None)
     result = {"model": args.model, "dataset": dataset, "split": args.split, **metrics}

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from bars_zoo.commands.train import parse_duration
+from bars_zoo.errors import ConfigError
 
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
 
@@ -89,8 +90,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def parse_channels(text: str) -> tuple[int, ...]:
     """``"48,96,192"`` -> ``(48, 96, 192)``; anything else is a :class:`ConfigError`."""
-    from bars_zoo.errors import ConfigError
-
     parts = [p.strip() for p in text.split(",")]
     if not all(p.isdigit() and int(p) > 0 for p in parts):
         raise ConfigError(
@@ -111,8 +110,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
         "batch_size": args.batch_size,
-        "budget_ops": parse_size(args.budget_ops) if args.budget_ops else None,
-        "budget_params": parse_size(args.budget_params) if args.budget_params else None,
+        "budget_ops": parse_size(args.budget_ops) if args.budget_ops is not None else None,
+        "budget_params": (
+            parse_size(args.budget_params) if args.budget_params is not None else None
+        ),
         "seed": args.seed,
         "theta_under": args.theta_under,
         "name": args.name,
@@ -130,7 +131,9 @@ def run(args: argparse.Namespace) -> int:
 
     from bars_zoo.search import search
 
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if not args.quiet:
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)

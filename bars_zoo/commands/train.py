@@ -60,7 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
     p.add_argument("--eval-batch-size", type=int, default=500, metavar="B")
-    p.add_argument("--stop-after", type=int, metavar="E", help="stop once E epochs are done")
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="E",
+        help="stop after E more epochs (the same command plus --resume then goes on)",
+    )
     p.add_argument("--time-limit", metavar="T", help="stop after the epoch that passes T (90m, 2h)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
     p.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from bars_zoo._io import atomic_write_bytes
-from bars_zoo.errors import CheckpointError
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError
 from bars_zoo.search.config import SearchConfig
 
 FORMAT = 1
@@ -55,7 +55,7 @@ def load_checkpoint(path: Path, config: SearchConfig) -> dict[str, Any]:
         theirs = json.loads(state.get("config", "{}"))
         ours = config.model_dump(mode="json")
         diff = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
-        raise CheckpointError(
+        raise CheckpointMismatchError(
             f"the checkpoint in {path.parent} belongs to a search with different settings "
             f"({', '.join(diff) or 'unknown'})",
             hint="resume with the same preset and options, or use another --run-dir / --out",

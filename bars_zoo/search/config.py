@@ -138,13 +138,18 @@ def parse_size(text: str | float | int) -> float:
     else:
         m = _SIZE.match(text)
         if m is None:
+            negative = text.strip().startswith("-")
             raise ConfigError(
-                f"cannot read {text!r} as a size (operations or parameters)",
+                f"a size must be positive, got {text!r}"
+                if negative
+                else f"cannot read {text!r} as a size (operations or parameters)",
                 hint="write a number with an optional k/M/G suffix, e.g. 20M or 1.5G",
             )
         value = float(m.group(1)) * _UNIT[m.group(2).lower()]
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(f"an OPs budget must be positive, got {text!r}", hint="e.g. 20M")
+    if not math.isfinite(value):
+        raise ConfigError(f"the size {text!r} is too large", hint="e.g. 20M or 1.5G")
+    if value <= 0:
+        raise ConfigError(f"a size must be positive, got {text!r}", hint="e.g. 20M or 480k")
     return value
 
 

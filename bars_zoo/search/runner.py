@@ -34,7 +34,7 @@ from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.errors import ConfigError
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
@@ -147,9 +147,22 @@ def search(
             f"--cuda-graph needs a CUDA device, but this search runs on {dev}",
             hint="drop --cuda-graph, or search with --device cuda",
         )
+    if stop_after is not None and stop_after < 1:
+        raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
+    if out_path is not None:
+        _check_out(out_path, rdir, resume)
     run = _Run(cfg, dev, rdir, data_dir, progress, cuda_graph=cuda_graph)
+    _check_budgets(run.space)
     run.start(resume)
     timed_out = run.train(stop_after, time_limit_s)
+    if timed_out and run.epoch <= cfg.warmup_epochs:
+        log.warning(
+            "the time limit ended the search in its warm-up (epoch %d of %d warm-up epochs): the "
+            "architecture was never updated, so the derived network is a draw from the initial "
+            "(uniform) distributions",
+            run.epoch,
+            cfg.warmup_epochs,
+        )
     if run.epoch < cfg.epochs and not timed_out:
         run.finish_plots(plots)
         return run.result(None, None, None)
@@ -160,6 +173,49 @@ def search(
         log.debug("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
     run.finish_plots(plots)
     return run.result(spec, out_path, derived)
+
+
+def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
+    """Refuse an ``--out`` that cannot be written, or would overwrite a file this run did not
+    write, before hours of search are spent (not after)."""
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder", hint="give a file name, e.g. found.geno")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+            break
+    if run_dir is not None and out.resolve() == run_dir.resolve():
+        raise ConfigError(
+            f"--out {out} is also the run directory",
+            hint="give the genotype a .geno name, or pass another --run-dir",
+        )
+    ours = run_dir is not None and (run_dir / ckpt.FILENAME).is_file()
+    if out.exists() and not ours:
+        raise ConfigError(
+            f"{out} exists, and the search would replace it",
+            hint="choose another --out, or delete the file first",
+        )
+
+
+def _check_budgets(space: SearchSpace) -> None:
+    """A budget no network of the space meets is known before the search, not after it."""
+    cfg = space.config
+    lo_ops, _ = space.ops_range()
+    lo_params, _ = space.params_range()
+    if cfg.budget_ops is not None and cfg.budget_ops < lo_ops:
+        raise ConfigError(
+            f"the OPs budget {format_size(cfg.budget_ops)} is below the cheapest network of this "
+            f"search space ({format_size(lo_ops)} OPs)",
+            hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
+            "the range",
+        )
+    if cfg.budget_params is not None and cfg.budget_params < lo_params:
+        raise ConfigError(
+            f"the parameter budget {format_size(cfg.budget_params)} is below the smallest network "
+            f"of this search space ({format_size(lo_params)} params)",
+            hint="raise --budget-params, or narrow the space (--base-channels)",
+        )
 
 
 class _Run:
@@ -218,7 +274,7 @@ class _Run:
             return
         path = self.run_dir / ckpt.FILENAME
         if path.exists() and not resume:
-            raise CheckpointError(
+            raise ConfigError(
                 f"{self.run_dir} already holds a search checkpoint",
                 hint="pass --resume to continue that run, or delete the directory / choose another "
                 "--run-dir or --out",
