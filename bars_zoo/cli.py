@@ -84,5 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err.strerror or err}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        hint = ""
+        if getattr(args, "command", None) in ("train", "search"):
+            hint = " (finished epochs are saved: run the same command with --resume to go on)"
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130

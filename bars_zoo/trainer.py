@@ -61,6 +61,14 @@ def cosine_lambda(total_steps: int) -> Any:
     return f
 
 
+def _epoch_line(rec: dict[str, Any]) -> str:
+    """One line per epoch for logs: ``train loss 0.412 top-1 85.10%, val top-1 84.60%, 12.3 s``."""
+    line = f"train loss {rec['train_loss']:.4f} top-1 {100 * rec['train_top1']:.2f}%"
+    if "val_top1" in rec:
+        line += f", val loss {rec['val_loss']:.4f} top-1 {100 * rec['val_top1']:.2f}%"
+    return line + f", lr {rec['lr']:.3g}, {rec['epoch_time_s']:.1f} s"
+
+
 def _run_files(out: Path) -> str:
     """The training-run files already in ``out`` (comma-separated; empty when none)."""
     names = (BEST, LOG, RESULTS, MODEL_DIR)
@@ -177,13 +185,11 @@ class Trainer:
                     out / LOG, "".join(json.dumps(h) + "\n" for h in state["history"])
                 )
             ddp.barrier(env)
-            log.info("epoch %d/%d %s", epoch + 1, cfg.epochs, json.dumps(record))
+            if env.is_main:
+                log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, _epoch_line(record))
             if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
                 break
-        if state["epoch"] < cfg.epochs:
-            log.warning(
-                "stopped after epoch %d of %d; resume with --resume", state["epoch"], cfg.epochs
-            )
+        if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
         return self._finish(model, state, fp, device)
 

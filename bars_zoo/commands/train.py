@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shlex
@@ -139,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
         "progress": args.progress,
         "command": recorded_command(args),
     }
+    bars = args.progress if args.progress is not None else sys.stderr.isatty()
+    if not bars and not args.json:  # no progress bars (a log file, nohup): one line per epoch
+        logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
     result = train(
         args.genotype,
         dataset=args.dataset,
