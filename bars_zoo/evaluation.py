@@ -190,6 +190,12 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     text = os.fspath(ref)
     path = Path(text)
     if path.is_dir():
+        if _is_search_run(path):
+            raise UnknownModelError(
+                f"{path} is a `bars-zoo search` run directory, not a trained model",
+                hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
+                "then evaluate the training folder",
+            )
         if (path / "model" / "config.json").is_file():
             return _hub_load(f"local-dir:{path / 'model'}", device)
         if (path / "config.json").is_file():
@@ -203,6 +209,17 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
             hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
         )
     return _hub_load(text, device)
+
+
+def _is_search_run(path: Path) -> bool:
+    """Whether ``path`` is the run directory of a search (its config.json is a SearchConfig)."""
+    import json
+
+    try:
+        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(cfg, dict) and "base_channels" in cfg and "edge_ops" in cfg
 
 
 def _hub_load(ref: str, device: torch.device | None) -> nn.Module:

@@ -139,6 +139,17 @@ def test_eval_refuses_a_data_set_the_model_was_not_built_for():
         evaluate(tiny_model("3x8x8"), "fashion-mnist", device="cpu")
 
 
+def test_eval_of_a_search_run_directory_says_what_it_is(tmp_path):
+    from bars_zoo.search.presets import config_for
+
+    run = tmp_path / "found.run"
+    run.mkdir()
+    (run / "config.json").write_text(config_for("tiny").model_dump_json())
+    (run / "checkpoint.pt").write_bytes(b"x")
+    with pytest.raises(UnknownModelError, match="search` run directory, not a trained model"):
+        evaluate(str(run), "synthetic", device="cpu")
+
+
 def test_eval_of_a_folder_that_holds_no_model_is_an_error(tmp_path):
     with pytest.raises(UnknownModelError, match="neither a model folder nor a training output"):
         evaluate(str(tmp_path), "synthetic", device="cpu")
