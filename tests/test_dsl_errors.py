@@ -749,6 +749,19 @@ def test_a_parenthesis_for_a_closing_brace_is_not_called_truncation() -> None:
     assert "ends with '}'" in (doc.errors[0].hint or "")
 
 
+def test_too_many_meta_entries_is_said_once() -> None:
+    extra = "".join(f'meta k{i}="v"\n' for i in range(Limits.MAX_META + 8))
+    doc = check(BASE.replace('meta searched_on="cifar10"\n', extra))
+    assert [d.code for d in doc.errors] == ["too-large"]
+
+
+def test_escapes_that_decode_to_control_characters_are_refused_and_the_hint_says_so() -> None:
+    doc = check(BASE.replace('searched_on="cifar10"', 'searched_on="a\\nb"'))
+    assert [d.code for d in doc.errors] == ["bad-value"]
+    bad = check(BASE.replace('searched_on="cifar10"', 'searched_on="a\\qb"')).errors[0]
+    assert "no \\n or \\t" in (bad.hint or "")
+
+
 def test_a_misnamed_node_does_not_make_later_edges_undefined() -> None:
     doc = check(
         BASE.replace(

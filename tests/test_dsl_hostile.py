@@ -29,7 +29,9 @@ CELL = "cell c stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
 
 def _clean(doc, text) -> None:
     """Diagnostics are well formed: a known code, a position inside the file, a rendering."""
-    n_lines = (text.count("\n") if isinstance(text, str) else text.count(b"\n")) + 1
+    # lines as the DSL numbers them: CRLF, LF and a lone CR each end one
+    raw = text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass")
+    n_lines = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
     for d in doc.errors + doc.warnings:
         assert d.code != "internal", d.render()
         assert 1 <= d.line <= n_lines and d.column >= 1, d

@@ -103,6 +103,7 @@ class Assembler(CellReader):
         self.layout: list[StageSpec | DownsampleSpec] = []
         self.meta: dict[str, str] = {}
         self.meta_lines: dict[str, int] = {}
+        self.meta_full = False
 
     # ----------------------------------------------------------------- pass 1
 
@@ -296,9 +297,14 @@ class Assembler(CellReader):
                 continue
             self.meta_lines[key] = o.key.line
             if len(self.meta) >= Limits.MAX_META:
-                self.error(
-                    "too-large", f"more than {Limits.MAX_META} meta entries", o.key.pos, "drop some"
-                )
+                if not self.meta_full:  # said once, at the first entry over the limit
+                    self.error(
+                        "too-large",
+                        f"more than {Limits.MAX_META} meta entries",
+                        o.key.pos,
+                        "drop some",
+                    )
+                self.meta_full = True
                 return
             if len(key) > Limits.MAX_NAME_LEN:
                 self.error(

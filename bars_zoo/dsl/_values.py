@@ -194,7 +194,7 @@ class Reader:
                 "bad-value",
                 "invalid escape in string",
                 w.pos,
-                'strings use JSON escapes: \\" \\\\ \\n \\t \\uXXXX',
+                'strings use JSON escapes: \\" \\\\ \\uXXXX (printable characters only: no \\n or \\t)',
             )
             return BAD
         return value
