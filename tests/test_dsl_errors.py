@@ -749,6 +749,12 @@ def test_a_parenthesis_for_a_closing_brace_is_not_called_truncation() -> None:
     assert "ends with '}'" in (doc.errors[0].hint or "")
 
 
+def test_an_upper_case_x_in_the_shape_is_reported_at_the_shape() -> None:
+    doc = check(BASE.replace("input 3x32x32", "input 3X32X32"))
+    assert [(d.code, d.line, d.column) for d in doc.errors] == [("bad-value", 3, 7)]
+    assert doc.errors[0].hint == "write '3x32x32'"
+
+
 def test_too_many_meta_entries_is_said_once() -> None:
     extra = "".join(f'meta k{i}="v"\n' for i in range(Limits.MAX_META + 8))
     doc = check(BASE.replace('meta searched_on="cifar10"\n', extra))

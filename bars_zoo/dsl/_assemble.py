@@ -205,6 +205,15 @@ class Assembler(CellReader):
         classes = self.take(
             st, got, "classes", lambda w: self.integer(w, "classes", NetworkSpec, "num_classes")
         )
+        if "X" in shape.text:
+            self.error(
+                "bad-value",
+                f"the input shape is written with a lower-case x, like 3x32x32; got '{shape.text}'",
+                shape.pos,
+                f"write '{shape.text.replace('X', 'x')}'",
+            )
+            self.doubts.sizes_unknown = True
+            return
         parts = shape.text.split("x")
         if len(parts) != 3:
             self.error(
