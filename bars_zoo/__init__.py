@@ -49,7 +49,10 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'bars_zoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    loaded = importlib.import_module(module)
+    # `bars_zoo.deploy` is the callable module (so that both `bars_zoo.deploy(model)` and
+    # `bars_zoo.deploy.DeployedNet` work, whatever was imported first)
+    value = loaded if name == "deploy" else getattr(loaded, name)
     globals()[name] = value
     return value
 

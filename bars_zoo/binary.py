@@ -21,7 +21,9 @@ training-time convolution with no border correction term.
 
 Latent weights stay real-valued (the optimiser updates them); batch norm follows every binary
 convolution (:mod:`bars_zoo.ops`).  When weights are restored from packed sign bits, the stored
-``beta`` is installed with :meth:`BinaryConv2d.freeze_scale` and used *exactly* in eval mode.
+``beta`` is installed with :meth:`BinaryConv2d.freeze_scale` and used *exactly* in eval mode - for
+those weights only: once the weights change (a training step, ``load_state_dict`` of other weights,
+an edit by hand), ``mean(|W|)`` of the new weights applies again.
 
 The straight-through estimators are :class:`torch.autograd.Function` s (not the ``x + (q -
 x).detach()`` idiom) so that the forward values are exactly ``+-1`` and ``+-beta``: the idiom rounds,
@@ -96,8 +98,12 @@ def binarize_activation(x: Tensor) -> Tensor:
 
 
 def weight_scale(w: Tensor) -> Tensor:
-    """BARS' single scaling factor ``beta = mean(|W|)`` over the whole layer (a 0-d tensor)."""
-    return w.detach().abs().mean()
+    """BARS' single scaling factor ``beta = mean(|W|)`` over the whole layer (a 0-d tensor).
+
+    Summed in float64 and rounded once to ``w``'s dtype, so that ``beta`` does not depend on the
+    number of threads or the backend's summation order (a float32 sum does, in its last bits, and
+    eval outputs are exact only if ``beta`` is)."""
+    return w.detach().abs().double().mean().to(w.dtype)
 
 
 def binarize_weight(w: Tensor, scale: Tensor | None = None) -> Tensor:
@@ -117,7 +123,8 @@ class BinaryConv2d(nn.Module):
     ``padding = kernel_size // 2`` filled with ``+1`` after ``sign`` (the module docstring gives the
     rule and the forward/backward formulas).  ``weight`` holds the latent real-valued weights
     (``(C_out, C_in, k, k)``); ``frozen_scale`` (a non-persistent buffer, ``None`` unless
-    :meth:`freeze_scale` was called) replaces ``mean(|W|)`` in eval mode only.
+    :meth:`freeze_scale` was called) replaces ``mean(|W|)`` in eval mode only, and only while the
+    weights are those it was frozen for (their ``mean(|W|)`` unchanged).
     """
 
     def __init__(
@@ -133,24 +140,35 @@ class BinaryConv2d(nn.Module):
         nn.init.kaiming_normal_(self.weight, mode="fan_out", nonlinearity="relu")
         self.frozen_scale: Tensor | None
         self.register_buffer("frozen_scale", None, persistent=False)
+        self.frozen_for: Tensor | None  # mean(|W|) of the weights frozen_scale belongs to
+        self.register_buffer("frozen_for", None, persistent=False)
 
     def scale(self) -> Tensor:
-        """The ``beta`` that :meth:`forward` uses now: ``frozen_scale`` in eval mode when set,
-        ``mean(|W|)`` otherwise (always in train mode, so training keeps following the weights)."""
-        if self.frozen_scale is not None and not self.training:
-            return self.frozen_scale
-        return weight_scale(self.weight)
+        """The ``beta`` that :meth:`forward` uses now: :meth:`eval_scale` in eval mode,
+        ``mean(|W|)`` in train mode (so that training keeps following the weights)."""
+        return self.eval_scale() if not self.training else weight_scale(self.weight)
+
+    def eval_scale(self) -> Tensor:
+        """The eval-mode ``beta``: ``frozen_scale`` while the weights are still those it was frozen
+        for, else ``mean(|W|)``.  A comparison of tensors, not a Python branch, so that
+        ``torch.compile`` keeps one graph."""
+        current = weight_scale(self.weight)
+        if self.frozen_scale is None or self.frozen_for is None:
+            return current
+        return torch.where(current == self.frozen_for, self.frozen_scale, current)
 
     def freeze_scale(self, beta: Tensor | float | None) -> None:
-        """Use exactly ``beta`` in eval mode (weights restored from 1-bit storage); ``None`` unsets."""
+        """Use exactly ``beta`` in eval mode (weights restored from 1-bit storage) for as long as the
+        weights stay as they are now; ``None`` unsets."""
         if beta is None:
-            self.frozen_scale = None
+            self.frozen_scale = self.frozen_for = None
             return
         w = self.weight
         if isinstance(beta, Tensor):
             self.frozen_scale = beta.detach().to(w.device, w.dtype).clone().reshape(())
         else:
             self.frozen_scale = torch.tensor(float(beta), dtype=w.dtype, device=w.device)
+        self.frozen_for = weight_scale(w).clone()
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C_in, H, W) -> (B, C_out, ceil(H/s), ceil(W/s))
         xb = binarize_activation(x)

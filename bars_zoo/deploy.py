@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from bars_zoo import kernels
-from bars_zoo.binary import BinaryConv2d, weight_scale
+from bars_zoo.binary import BinaryConv2d
 from bars_zoo.builder import BarsNet
 from bars_zoo.cells import Cell
 from bars_zoo.errors import DeployError
@@ -75,7 +75,7 @@ class PackedConvBN(nn.Module):
                 "(track_running_stats=False), so its eval output depends on the batch",
                 hint="deploy models whose BatchNorm2d layers track running statistics",
             )
-        beta = conv.frozen_scale if conv.frozen_scale is not None else weight_scale(conv.weight)
+        beta = conv.eval_scale()
         self.in_channels: int = conv.in_channels
         self.out_channels: int = conv.out_channels
         self.kernel_size: int = conv.kernel_size

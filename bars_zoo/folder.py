@@ -37,6 +37,7 @@ from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError
 from bars_zoo.packing import (
     PICKLE_SUFFIXES,
+    binary_convs,
     genotype_sha256,
     load_tensors,
     metadata_flag,
@@ -84,6 +85,13 @@ def save_pretrained(
         raise ConfigError(
             "save_pretrained needs a bars-zoo model (one with a .spec)",
             hint="build it with bars_zoo.build(spec) or bars_zoo.load(name)",
+        )
+    if not binary_convs(model) and complexity(spec).bops > 0:
+        raise ConfigError(  # a DeployedNet: packed kernels, no latent binary weights to save
+            "this is a deployed model (packed XNOR kernels): it has no weights save_pretrained "
+            "can write",
+            hint="save the BarsNet you deployed: bars_zoo.save_pretrained(model, DIR), then "
+            "bars_zoo.load_deployed(DIR)",
         )
     data = weights_bytes(model, spec, packed=packed, version=__version__)
     sha = hashlib.sha256(data).hexdigest()

@@ -33,7 +33,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
-from bars_zoo.binary import BinaryConv2d, weight_scale
+from bars_zoo.binary import BinaryConv2d
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import IntegrityError, StateDictError, UnsafeFileError
 from bars_zoo.spec import NetworkSpec
@@ -98,7 +98,7 @@ def state_tensors(model: nn.Module, *, packed: bool) -> dict[str, Tensor]:
         return state
     for path, conv in binary_convs(model).items():
         w = state.pop(f"{path}.weight")
-        beta = conv.frozen_scale if conv.frozen_scale is not None else weight_scale(w)
+        beta = conv.eval_scale()  # the frozen beta while the weights are those it belongs to
         state[f"{path}.{BITS}"] = pack_signs(w)
         state[f"{path}.{BETA}"] = beta.detach().to(torch.float32).cpu().reshape(())
         state[f"{path}.{SHAPE}"] = torch.tensor(list(w.shape), dtype=torch.int64)

@@ -100,7 +100,7 @@ def test_binary_conv_output_over_beta_is_an_integer_count() -> None:
 def test_binarized_weights_are_exactly_plus_or_minus_beta() -> None:
     w = torch.randn(64, 32, 3, 3) * 0.05
     q = binarize_weight(w)
-    beta = w.abs().mean()
+    beta = w.abs().double().mean().float()  # summed in float64, rounded once
     assert set(q.unique().tolist()) == {-beta.item(), beta.item()}
     assert weight_scale(w).item() == beta.item()
 
@@ -151,6 +151,40 @@ def test_frozen_scale_is_used_exactly_in_eval_and_ignored_in_train() -> None:
     conv.freeze_scale(None)
     conv.eval()
     assert conv.scale().item() == conv.weight.abs().mean().item()
+
+
+def test_beta_does_not_depend_on_the_number_of_threads() -> None:
+    w = torch.randn(512, 512, 3, 3)
+    threads = torch.get_num_threads()
+    try:
+        betas = set()
+        for n in (1, 2, 3, 4):
+            torch.set_num_threads(n)
+            betas.add(weight_scale(w).item())
+    finally:
+        torch.set_num_threads(threads)
+    assert len(betas) == 1
+
+
+def test_restored_weights_have_their_beta_as_mean_abs_exactly() -> None:
+    beta = torch.tensor(0.0123456789)
+    w = beta * torch.randn(256, 128, 3, 3).sign()
+    assert weight_scale(w).item() == beta.item()
+
+
+def test_a_frozen_scale_only_holds_for_the_weights_it_was_frozen_for() -> None:
+    conv = make_conv(3, 1)
+    x = torch.randn(2, 3, 5, 5, dtype=torch.float64)
+    conv.freeze_scale(0.5)
+    conv.eval()
+    frozen_weights = conv.weight.detach().clone()
+    assert conv.scale().item() == 0.5
+    with torch.no_grad():  # other weights: loaded, trained or edited
+        conv.weight.mul_(3.0)
+    assert conv.scale().item() == conv.weight.abs().mean().item()
+    torch.testing.assert_close(conv(x), oracle(conv, x, conv.weight.detach().abs().mean()))
+    conv.load_state_dict({"weight": frozen_weights})  # back to the weights it was frozen for
+    assert conv.scale().item() == 0.5
 
 
 def test_frozen_scale_is_not_in_the_state_dict() -> None:

@@ -65,3 +65,39 @@ def test_deployed_bundled_model_equals_the_emulated_one_bit_for_bit(name):
     deployed = bars_zoo.deploy(model)
     with torch.inference_mode():
         assert torch.equal(deployed(x), model(x))
+
+
+def test_loading_other_weights_into_a_loaded_model_uses_their_scales():
+    """A packed load freezes each layer's beta; other weights loaded later must not inherit it."""
+    name = "bars-fmnist-s"
+    other = bars_zoo.build(bars_zoo.load_genotype(name))
+    other.load_state_dict(bars_zoo.load(name).state_dict())
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # same signs, other magnitudes (another checkpoint of the same net)
+        for p in other.parameters():
+            if p.dim() == 4:
+                p.mul_(torch.rand(p.shape, generator=g) * 3)
+    other.eval()
+    loaded = bars_zoo.load(name)
+    loaded.load_state_dict(other.state_dict())
+    x = torch.randn(16, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded(x), other(x))
+
+
+def test_a_fine_tuned_loaded_model_saves_and_reloads_to_the_same_outputs(tmp_path):
+    model = bars_zoo.load("bars-fmnist-s").train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        x, y = torch.randn(8, 1, 28, 28, generator=g), torch.randint(0, 10, (8,), generator=g)
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    model.eval()
+    x = torch.randn(16, 1, 28, 28, generator=g)
+    for packed in (False, True):
+        folder = bars_zoo.save_pretrained(model, tmp_path / f"ft-{packed}", packed=packed)
+        again = bars_zoo.load(f"local-dir:{folder}")
+        with torch.no_grad():
+            assert torch.equal(again(x), model(x)), packed
