@@ -29,8 +29,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest
 
+# the CPU benchmarks that take minutes; bench_search, bench_fmnist_epoch and bench_train_step
+# (hours on a CPU, or a GPU: --device cuda) are run by hand, see benchmarks/results/*.md
 bench: $(STAMP)
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.bench_dsl
+	$(PY) -m benchmarks.bench_load
+	$(PY) -m benchmarks.bench_deploy
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

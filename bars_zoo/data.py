@@ -152,7 +152,7 @@ def _find(root: Path, stem: str) -> Path | None:
 
 def load_fashion_mnist(split: Split, data_dir: str | os.PathLike[str] | None = None) -> ImageSet:
     """Fashion-MNIST (Xiao et al. 2017) from its idx files."""
-    root = Path(data_dir) if data_dir is not None else FMNIST_DIR
+    root = Path(data_dir).expanduser() if data_dir is not None else FMNIST_DIR
     prefix = "train" if split == "train" else "t10k"
     img_path = _find(root, f"{prefix}-images-idx3-ubyte")
     lbl_path = _find(root, f"{prefix}-labels-idx1-ubyte")
@@ -195,7 +195,7 @@ def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> Image
             hint="download it with torchvision (`torchvision.datasets.CIFAR10(DIR, download=True)`) on a "
             "machine with internet, then pass --data-dir DIR",
         )
-    root = Path(data_dir)
+    root = Path(data_dir).expanduser()
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
     py_dir = root / "cifar-10-batches-py" if (root / "cifar-10-batches-py").is_dir() else root
     bin_dir = root / "cifar-10-batches-bin" if (root / "cifar-10-batches-bin").is_dir() else root
@@ -310,7 +310,7 @@ def imagenet_loader(
     from torchvision import datasets, transforms
 
     sub = "train" if split == "train" else "val"
-    root = Path(data_dir) / sub if data_dir is not None else None
+    root = Path(data_dir).expanduser() / sub if data_dir is not None else None
     if root is None or not root.is_dir():
         raise DatasetNotFoundError(
             f"ImageNet {sub}/ folder not found" + (f" under {data_dir}" if data_dir else ""),

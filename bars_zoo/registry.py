@@ -250,8 +250,13 @@ def get(name: str) -> PretrainedCfg | None:
 
 
 def pretrained_names() -> list[str]:
-    """Sorted names of the models that have weights (bundled or pinned on the Hub)."""
-    return sorted(n for n, cfg in entries().items() if has_weights(n, cfg))
+    """Sorted names of the models that have weights: registry entries bundled or pinned on the
+    Hub, and any name with a model folder in ``$BARS_ZOO_WEIGHTS_DIR``."""
+    names = {n for n, cfg in entries().items() if has_weights(n, cfg)}
+    root = os.environ.get(WEIGHTS_DIR_ENV)
+    if root and Path(root).is_dir():
+        names |= {p.name for p in Path(root).iterdir() if (p / "model.safetensors").is_file()}
+    return sorted(names)
 
 
 def bundled_dir(name: str) -> Path:

@@ -80,7 +80,7 @@ class Trainer:
 
     def __init__(self, spec: NetworkSpec, config: TrainConfig, env: ddp.DistEnv) -> None:
         self.spec, self.cfg, self.env = spec, config, env
-        self.out = Path(config.out_dir)
+        self.out = Path(config.out_dir).expanduser()
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
 
     # ------------------------------------------------------------------ setup
@@ -423,7 +423,7 @@ class Trainer:
             model_dir = publish(model, out / MODEL_DIR, results)
             atomic_write_text(out / RESULTS, json.dumps(results, indent=2) + "\n")
         ddp.barrier(env)
-        log.info(
+        log.debug(  # the caller reports the result (the CLI: one line, rank 0 only)
             "test top-1 %.4f (epoch %d selected); model in %s", test["top1"], selected, model_dir
         )
         return TrainResult(model, out, True, state["epoch"], metrics, state["history"], model_dir)

@@ -143,7 +143,7 @@ def model_from_checkpoint(
     records the data set it is being trained on."""
     from bars_zoo.registry import DATASET_NORMALIZATION, default_cfg
 
-    folder = Path(out_dir)
+    folder = Path(out_dir).expanduser()
     state = ckpt.load(folder / CHECKPOINT)
     weights = state["model"]
     if (folder / BEST).is_file():
@@ -163,7 +163,7 @@ def model_from_checkpoint(
 def run_split(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     """How a training folder split its data: ``dataset``, ``val_fraction``, ``split_seed`` and
     ``subset`` from its checkpoint (``None`` for a folder that is not a training run)."""
-    path = Path(out_dir) / CHECKPOINT
+    path = Path(out_dir).expanduser() / CHECKPOINT
     if not path.is_file():
         return None
     fields = json.loads(ckpt.load(path)["fields"])

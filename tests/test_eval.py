@@ -158,3 +158,14 @@ def test_eval_of_a_folder_that_holds_no_model_is_an_error(tmp_path):
 def test_unknown_split_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown split 'dev'"):
         split_images("synthetic", "dev")
+
+
+@needs_fmnist
+def test_a_data_dir_with_a_tilde_is_expanded(tmp_path, monkeypatch):
+    from bars_zoo.data import FMNIST_DIR, load_images
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "fm").symlink_to(FMNIST_DIR)
+    monkeypatch.setenv("HOME", str(home))
+    assert len(load_images("fashion-mnist", "test", data_dir="~/fm")) == 10_000

@@ -304,6 +304,18 @@ def test_weights_dir_env_folder_is_searched_after_bundled(zoo_dir, tmp_path, mon
         assert torch.equal(load("example-tiny")(x), tiny_model()(x))
 
 
+def test_a_weights_dir_model_is_listed_as_having_weights(tmp_path, monkeypatch, capsys):
+    from bars_zoo.cli import main
+    from bars_zoo.zoo import list_models
+
+    root = tmp_path / "weights"
+    save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), root / "example")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    assert "example" in list_models("example", pretrained=True)
+    assert main(["list", "example"]) == 0
+    assert "$BARS_ZOO_WEIGHTS_DIR" in capsys.readouterr().out
+
+
 def test_weights_dir_folder_of_another_architecture_is_refused_for_a_zoo_name(
     zoo_dir, tmp_path, monkeypatch
 ):

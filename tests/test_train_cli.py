@@ -161,3 +161,18 @@ def test_recorded_command_leaves_out_flags_that_do_not_change_the_weights(monkey
     assert recorded_command(args).startswith(
         "torchrun --nnodes 2 --nproc_per_node 8 -m bars_zoo train bars-b"
     )
+
+
+def test_python_paths_with_a_tilde_are_expanded(geno, tmp_path, monkeypatch):
+    import bars_zoo
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    monkeypatch.chdir(tmp_path)
+    result = bars_zoo.train(
+        geno, dataset="synthetic", epochs=1, out_dir="~/run", subset=96, batch_size=32, device="cpu"
+    )
+    assert result.out_dir == tmp_path / "home" / "run"
+    assert (tmp_path / "home" / "run" / "checkpoint.pt").is_file()
+    assert (tmp_path / "home" / "run" / "model" / "config.json").is_file()
+    assert not (tmp_path / "~").exists()

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         budget += f" OPs, {format_size(cfg.budget_params)} params"
     note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
     print(f"wrote {result.path}: {format_size(result.ops or 0)} OPs, budget {budget}{note}")
-    print(f"log and plots: {result.run_dir}")
+    print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
     return 0 if result.budget_met else 1
 
 
@@ -186,7 +186,13 @@ def _dry_run(cfg: object, args: argparse.Namespace) -> int:
     )
     for s, ch in enumerate(space.channels):
         print(f"  stage s{s + 1}: channels {ch}, optional cells {cfg.depth_choices}")
-    print(f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)}")
+    from bars_zoo.search.strategy import ArchParams
+
+    uniform = float(ArchParams(space).expected_complexity()["ops"].detach())  # alphas start at 0
+    print(
+        f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)} "
+        f"(uniform distribution: {format_size(uniform)})"
+    )
     if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
         print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
     p_lo, p_hi = space.params_range()

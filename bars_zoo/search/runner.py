@@ -135,9 +135,9 @@ def search(
         raise ConfigError("pass either a SearchConfig or a preset name, not both")
     else:
         cfg = with_overrides(config, **overrides)
-    out_path = Path(out) if out is not None else None
+    out_path = Path(out).expanduser() if out is not None else None
     rdir = (
-        Path(run_dir)
+        Path(run_dir).expanduser()
         if run_dir is not None
         else (out_path.with_suffix(".run") if out_path else None)
     )
