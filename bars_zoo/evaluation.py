@@ -189,6 +189,8 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     """
     text = os.fspath(ref)
     path = Path(text)
+    if path.is_file() and path.suffix == ".safetensors":  # the weights file of a model folder
+        return _hub_load(f"local-dir:{path}", device)
     if path.is_dir():
         if _is_search_run(path):
             raise UnknownModelError(

@@ -18,7 +18,6 @@ genotype hash, strict tensor names and shapes.  Pickles are refused.  Hub except
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import tempfile
@@ -71,7 +70,7 @@ LOCAL_PREFIX, HUB_PREFIX = "local-dir:", "hf-hub:"
 
 
 def load(
-    name: str,
+    name: str | os.PathLike[str],
     pretrained: bool = True,
     *,
     revision: str | None = None,
@@ -83,8 +82,11 @@ def load(
 
     ``name``: a zoo name (``"bars-fmnist-m"``), ``"local-dir:PATH"`` or ``"hf-hub:org/repo@rev"``.
     ``pretrained=False`` builds the architecture only.  ``local_files_only`` (default: the
-    ``HF_HUB_OFFLINE`` environment variable) forbids network access.
+    ``HF_HUB_OFFLINE`` environment variable) forbids network access.  A ``pathlib.Path`` is a
+    local model folder (``local-dir:``).
     """
+    if isinstance(name, os.PathLike):
+        name = LOCAL_PREFIX + os.fspath(name)
     if not pretrained:
         spec, cfg = _architecture(name, revision, cache_dir, _offline(local_files_only))
         model = build(spec, device=device)
@@ -192,7 +194,7 @@ def valid_repo_id(repo: str) -> bool:
 
 
 def _no_weights(name: str, registered: bool) -> Exception:
-    from bars_zoo.zoo import list_models, load_genotype
+    from bars_zoo.zoo import close_names, list_models, load_genotype
 
     zoo = list_models()
     if name in zoo or registered:
@@ -212,7 +214,7 @@ def _no_weights(name: str, registered: bool) -> Exception:
             f"'local-dir:runs/{name}/model', or put it at ${registry.WEIGHTS_DIR_ENV}/{name}/",
         )
     known = sorted(set(zoo) | set(registry.entries()))
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    close = close_names(name, known)
     hint = (
         f"did you mean {' or '.join(repr(c) for c in close)}?"
         if close

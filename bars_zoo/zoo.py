@@ -49,6 +49,14 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     return sorted(names)
 
 
+def close_names(name: str, known: list[str]) -> list[str]:
+    """Up to three names of ``known`` close to ``name``, case ignored (``bars-fmnist-M`` ->
+    ``bars-fmnist-m`` first)."""
+    lower = {k.lower(): k for k in known}
+    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.5)
+    return [lower[c] for c in close]
+
+
 def genotype_path(name: str) -> Path:
     """The ``.geno`` file of a zoo name, or ``name`` itself when it is a path to a file.
 
@@ -70,7 +78,7 @@ def genotype_path(name: str) -> Path:
             f"no genotype file {name!r}",
             hint="check the path, or give a zoo name (see `bars-zoo list`)",
         )
-    close = difflib.get_close_matches(name, list(bundled), n=3, cutoff=0.5)
+    close = close_names(name, list(bundled))
     hint = (
         f"did you mean {' or '.join(repr(c) for c in close)}?"
         if close

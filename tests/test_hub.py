@@ -344,6 +344,24 @@ def test_a_config_that_contradicts_the_genotype_is_refused(saved):
         load(f"local-dir:{saved}")
 
 
+def test_a_path_object_loads_as_a_local_folder_and_a_weights_file_evaluates(saved):
+    from bars_zoo.evaluation import load_model
+
+    with torch.no_grad():
+        x = torch.randn(2, 1, 10, 10)
+        assert torch.equal(load(saved)(x), tiny_model()(x))
+        assert torch.equal(load_model(str(saved / "model.safetensors"))(x), tiny_model()(x))
+
+
+def test_did_you_mean_ignores_case_and_list_hints_at_wildcards(capsys):
+    from bars_zoo.cli import main
+
+    with pytest.raises(UnknownModelError, match="did you mean 'bars-fmnist-m'"):
+        load("bars-fmnist-M")
+    assert main(["list", "bars-fmnist"]) == 0
+    assert "try 'bars-fmnist*'" in capsys.readouterr().out
+
+
 def test_pull_verifies_and_returns_the_folder(saved):
     assert pull(f"local-dir:{saved}") == saved
     os.truncate(saved / "model.safetensors", 10)

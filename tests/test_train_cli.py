@@ -176,3 +176,10 @@ def test_python_paths_with_a_tilde_are_expanded(geno, tmp_path, monkeypatch):
     assert (tmp_path / "home" / "run" / "checkpoint.pt").is_file()
     assert (tmp_path / "home" / "run" / "model" / "config.json").is_file()
     assert not (tmp_path / "~").exists()
+
+
+def test_cli_threads_must_be_positive(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--threads", "0"]) == 2
+    assert "--threads must be at least 1" in capsys.readouterr().err
+    assert not out.exists()

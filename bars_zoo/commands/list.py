@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
     if not table:
         what = "pretrained models" if args.pretrained else "models"
         print(f"no {what} match {args.pattern!r}")
+        if not any(c in args.pattern for c in "*?["):
+            print(f"  hint: patterns match whole names; try '{args.pattern}*'")
         return 0
     head = (
         f"{'name':<28} {'input':>10} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'packed':>9}  weights"

@@ -22,7 +22,7 @@ HELP = "train a genotype (zoo name or .geno file); checkpoints every epoch, --re
 DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 
 #: options that do not change the trained weights, left out of the recorded training command
-_NOT_RECORDED = {"resume", "stop_after", "time_limit", "progress", "json", "verbose"}
+_NOT_RECORDED = {"resume", "stop_after", "time_limit", "progress", "json", "verbose", "threads"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -60,6 +60,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="capture each training step as one CUDA graph (CUDA only; much faster for small nets)",
     )
     p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)",
+    )
     p.add_argument("--eval-batch-size", type=int, default=500, metavar="B")
     p.add_argument(
         "--stop-after",
@@ -140,6 +146,12 @@ def run(args: argparse.Namespace) -> int:
         "progress": args.progress,
         "command": recorded_command(args),
     }
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
     bars = args.progress if args.progress is not None else sys.stderr.isatty()
     if not bars and not args.json:  # no progress bars (a log file, nohup): one line per epoch
         logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
