@@ -40,7 +40,7 @@ from bars_zoo.spec import (
 )
 
 Shape = tuple[int, int, int]  # (C, H, W)
-Kind = Literal["binary", "fp", "bn", "pool", "add"]
+Kind = Literal["binary", "fp", "bn", "pool", "add", "identity"]
 
 
 class _Frozen(BaseModel):
@@ -251,6 +251,14 @@ def _cell_op(cnt: _Counter, name: str, op: str, i: Shape, o: Shape, stride: int)
 
 
 def _cell(cnt: _Counter, p: CellPlacement) -> None:
+    before = len(cnt.rows)
+    _cell_costs(cnt, p)
+    if len(cnt.rows) == before:  # a cell that costs nothing still is a cell of its stage
+        i: Shape = (p.c_in, *p.in_hw)
+        cnt.add(f"cells.{p.index}:identity", "identity", "identity", i, (p.c_out, *p.out_hw))
+
+
+def _cell_costs(cnt: _Counter, p: CellPlacement) -> None:
     base = f"cells.{p.index}"
     i: Shape = (p.c_in, *p.in_hw)
     o: Shape = (p.c_out, *p.out_hw)

@@ -342,3 +342,27 @@ def test_table_matches_the_golden_file() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert text == path.read_text(), "run with BARS_ZOO_UPDATE_GOLDEN=1 to accept a new table"
+
+
+def test_a_stage_of_cost_free_cells_still_shows_with_its_cells() -> None:
+    spec = bars_zoo.parse(
+        """bars 1
+name "free"
+input 3x8x8 classes=10
+stem conv3x3 channels=8 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+cell free stride=1 preprocess=identity shortcut=none op_shortcut=true {
+  n1 <- in: shortcut
+}
+stage s1: channels=8 depth=2 cell=normal
+stage s2: channels=8 depth=3 cell=free
+head avgpool linear
+"""
+    )
+    c = complexity(spec)
+    groups = {g.group: g for g in c.groups()}
+    assert groups["s2"].cells == 3 and groups["s2"].bops == 0 and groups["s2"].params == 0
+    assert sum(g.cells for g in c.groups()) == 5
+    assert c.bops == groups["s1"].bops
