@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,12 @@ def load(path: str | os.PathLike[str], map_location: torch.device | str = "cpu")
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # corrupt file or a pickle that is not plain data
+        # (torch's own text for a refused pickle advises weights_only=False: not advice to pass on)
+        why = (
+            "" if isinstance(exc, pickle.UnpicklingError) else f": {str(exc).splitlines()[0][:200]}"
+        )
         raise CheckpointError(
-            f"cannot read checkpoint {p}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
+            f"cannot read checkpoint {p} ({type(exc).__name__}{why})",
             hint="the file is corrupt or was not written by bars-zoo; delete it to start over",
         ) from exc
     if not isinstance(obj, dict):

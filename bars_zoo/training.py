@@ -37,7 +37,7 @@ from bars_zoo.data import dataset_info
 from bars_zoo.distributed import env_from_environ
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import parse
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import evaluate
 from bars_zoo.recipes import recipe
 from bars_zoo.spec import NetworkSpec
@@ -145,6 +145,11 @@ def model_from_checkpoint(
 
     folder = Path(out_dir).expanduser()
     state = ckpt.load(folder / CHECKPOINT)
+    if state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
+        raise CheckpointError(
+            f"{folder / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
+            hint="it was written by another tool or version",
+        )
     weights = state["model"]
     if (folder / BEST).is_file():
         best = ckpt.load(folder / BEST)

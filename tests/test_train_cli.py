@@ -183,3 +183,17 @@ def test_cli_threads_must_be_positive(geno, tmp_path, capsys):
     assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--threads", "0"]) == 2
     assert "--threads must be at least 1" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_cli_eval_of_a_foreign_or_corrupt_checkpoint_is_one_clear_error(tmp_path, capsys):
+    import torch
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"x": [1, 2]}, run / "checkpoint.pt")
+    assert main(["eval", str(run), "--device", "cpu"]) == 1
+    assert "is not a bars-zoo-train/1 checkpoint" in capsys.readouterr().err
+    (run / "checkpoint.pt").write_bytes(b"garbage")
+    assert main(["eval", str(run), "--device", "cpu"]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read checkpoint" in err and "weights_only" not in err
