@@ -302,6 +302,11 @@ def test_cli_base_channels_widen_the_space_and_are_recorded_as_overrides(tmp_pat
     assert "stem conv3x3 channels=4 " in text
 
 
+def test_cli_base_channels_too_narrow_for_the_ratios_is_a_usage_error(capsys):
+    assert main(["search", "--preset", "tiny", "--base-channels", "3,5,7", "--dry-run"]) == 2
+    assert "gives the widths (2, 2, 2, 4)" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("bad", ["48,96,", "48;96", "0,8,16", "-8", "wide"])
 def test_cli_rejects_unreadable_base_channels(bad, tmp_path, capsys):
     out = tmp_path / "x.geno"

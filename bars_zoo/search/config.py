@@ -27,6 +27,12 @@ SearchEdgeOp = Literal["bconv3x3", "bconv1x1", "shortcut", "none"]
 MAX_SEARCH_NODES = 6  # the expected-OPs dynamic programme enumerates 2^nodes reachability sets
 
 
+def resolve_channels(base: int, ratio: float) -> int:
+    """Channels of a stage at ``ratio`` of ``base``: rounded to an even number (``bfr`` splits the
+    output in two halves), at least 2."""
+    return max(2, 2 * round(ratio * base / 2))
+
+
 class SearchConfig(BaseModel):
     """Every setting of a search.  Build one with :func:`bars_zoo.search.presets.config_for`.
 
@@ -105,6 +111,14 @@ class SearchConfig(BaseModel):
             raise ValueError("depth_choices must be distinct and non-empty")
         if len(set(self.edge_ops)) != len(self.edge_ops) or not self.edge_ops:
             raise ValueError("edge_ops must be distinct and non-empty")
+        for s, base in enumerate(self.base_channels):
+            widths = [resolve_channels(base, r) for r in self.width_ratios]
+            if len(set(widths)) < len(widths):
+                raise ValueError(
+                    f"stage {s + 1}: base {base} gives the widths {tuple(widths)} for the ratios "
+                    f"{self.width_ratios}, some of them the same choice twice; widen the stage "
+                    "(base_channels) or use fewer ratios"
+                )
         if self.warmup_epochs >= self.epochs:
             raise ValueError(
                 f"warmup_epochs ({self.warmup_epochs}) must be below epochs ({self.epochs}): "
@@ -161,4 +175,4 @@ def format_size(x: float) -> str:
     return f"{x:.4g}"
 
 
-__all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size"]
+__all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size", "resolve_channels"]

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from bars_zoo.search.config import SearchConfig
+from bars_zoo.search.config import SearchConfig, resolve_channels
 from bars_zoo.spec import (
     CellSpec,
     DownsampleSpec,
@@ -47,12 +47,6 @@ from bars_zoo.spec import (
 )
 
 _KERNEL_AREA = {"bconv3x3": 9, "bconv1x1": 1, "bfr": 9, "identity": 0, "shortcut": 0, "none": 0}
-
-
-def resolve_channels(base: int, ratio: float) -> int:
-    """Channels of a stage at ``ratio`` of ``base``: rounded to an even number (``bfr`` splits the
-    output in two halves), at least 2."""
-    return max(2, 2 * round(ratio * base / 2))
 
 
 def node_name(index: int) -> str:
