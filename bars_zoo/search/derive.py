@@ -7,7 +7,9 @@ validation data with the supernet's weights, keep the one with the lowest valida
 Our additions, written down in ``docs/search.md``:
 
 * candidates are scored with one-hot samples (:meth:`ArchParams.one_hot`): the supernet then computes
-  exactly the candidate network (same channels, cells and edges), with batch statistics;
+  the candidate network (same channels, cells and edges), with batch statistics - up to ``beta``,
+  which it takes over the widest weight block and batch norm cancels up to its ``eps``
+  (docs/search.md, "Supernet");
 * a budget is a hard constraint on the output: draws whose ``complexity(spec).ops`` exceed it (or,
   with ``budget_params``, whose ``complexity(spec).params`` exceed that) are rejected and redrawn (up to ``derive_max_draws`` draws; this samples the distribution conditioned on
   the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower
