@@ -250,7 +250,10 @@ def load_folder(
         raise IntegrityError(
             f"sha256 mismatch for {weights}: the registry pins {expected_sha256}, the folder "
             f"records {config.weights_sha256}",
-            hint="the folder holds other weights than the registry names: fetch it anew",
+            hint="the bundled files were changed: reinstall bars-zoo"
+            if folder.parent == registry.resource_dir("pretrained")
+            else "the folder holds other weights than the registry names: fetch it anew "
+            "(`bars-zoo pull NAME`; in the Hugging Face cache, delete its models--* folder first)",
         )
     tensors, meta = read_weights(weights, sha256=config.weights_sha256, size=config.weights_size)
     if meta.get("genotype_sha256") != g:

@@ -362,6 +362,16 @@ def test_did_you_mean_ignores_case_and_list_hints_at_wildcards(capsys):
     assert "try 'bars-fmnist*'" in capsys.readouterr().out
 
 
+def test_a_changed_bundled_model_says_to_reinstall(zoo_dir, saved):
+    register_bundled(saved, "tiny-bundled")
+    registry.add_entry(
+        "tiny-bundled", registry.get("tiny-bundled").model_copy(update={"sha256": "c" * 64})
+    )
+    with pytest.raises(IntegrityError, match=r"the registry pins c{64}") as err:
+        load("tiny-bundled")
+    assert "reinstall bars-zoo" in str(err.value)
+
+
 def test_pull_verifies_and_returns_the_folder(saved):
     assert pull(f"local-dir:{saved}") == saved
     os.truncate(saved / "model.safetensors", 10)
