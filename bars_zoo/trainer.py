@@ -191,7 +191,22 @@ class Trainer:
                 break
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
-        return self._finish(model, state, fp, device)
+        return self._finish(model, state, fp, device, finished_before=start >= cfg.epochs)
+
+    def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
+        """The ``results.json`` of this finished run, unless it was made with another ``--select``
+        (then the end of the run is done again: test evaluation and the model folder)."""
+        path = self.out / RESULTS
+        if not path.is_file() or not (self.out / MODEL_DIR / "config.json").is_file():
+            return None
+        try:
+            results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        same = results.get("epochs") == cfg.epochs and (
+            results.get("config", {}).get("select") == cfg.select
+        )
+        return results if same and isinstance(results.get("metrics"), dict) else None
 
     def _out_of_time(self, seconds: float) -> bool:
         limit = self.cfg.time_limit_s
@@ -383,7 +398,13 @@ class Trainer:
     # ------------------------------------------------------------------ the end
 
     def _finish(
-        self, model: BarsNet, state: dict[str, Any], fp: str, device: torch.device
+        self,
+        model: BarsNet,
+        state: dict[str, Any],
+        fp: str,
+        device: torch.device,
+        *,
+        finished_before: bool = False,
     ) -> TrainResult:
         cfg, env, out = self.cfg, self.env, self.out
         best = state["best"]
@@ -398,6 +419,12 @@ class Trainer:
             selected = best["epoch"]
         model = ddp.revert_batchnorm(model)  # type: ignore[assignment]
         model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
+        recorded = self._recorded(cfg) if finished_before else None
+        if recorded is not None:  # --resume of a finished run: its result stands as recorded
+            metrics_done = recorded["metrics"]
+            return TrainResult(
+                model, out, True, state["epoch"], metrics_done, state["history"], out / MODEL_DIR
+            )
         assert self.test_batches is not None
         test = self._tally(model, self.test_batches, device)
         metrics: dict[str, Any] = {f"test_{k}": v for k, v in test.items()}

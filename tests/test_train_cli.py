@@ -197,3 +197,22 @@ def test_cli_eval_of_a_foreign_or_corrupt_checkpoint_is_one_clear_error(tmp_path
     assert main(["eval", str(run), "--device", "cpu"]) == 1
     err = capsys.readouterr().err
     assert "cannot read checkpoint" in err and "weights_only" not in err
+
+
+def test_cli_resume_of_a_finished_run_keeps_its_recorded_result(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    results = out / "results.json"
+    recorded = json.loads(results.read_text())
+    recorded["hardware"] = "the machine it was trained on"
+    results.write_text(json.dumps(recorded))
+    before = (out / "model" / "model.safetensors").stat().st_mtime_ns
+    assert main([*args, "--resume"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["metrics"] == first["metrics"] and again["finished"]
+    assert json.loads(results.read_text())["hardware"] == "the machine it was trained on"
+    assert (out / "model" / "model.safetensors").stat().st_mtime_ns == before
+    assert main([*args, "--resume", "--select", "last"]) == 0  # another selection: done again
+    assert json.loads(results.read_text())["config"]["select"] == "last"
