@@ -25,6 +25,18 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
+def check_file_path(target: Path) -> None:
+    """Raise the matching :class:`OSError`, naming the path, when ``target`` is a folder or lies
+    under a file (so that a long job can check its output path before it starts)."""
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent))
+            break
+
+
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object]) -> None:
     """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
 
@@ -33,13 +45,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
     or under a file, raises the matching :class:`OSError` naming ``path``, not the temporary file.
     """
     target = Path(path)
-    if target.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(target))
-    for parent in target.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise NotADirectoryError(errno.ENOTDIR, "not a folder", str(parent))
-            break
+    check_file_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bars_zoo._io import atomic_write_text
+from bars_zoo._io import atomic_write_text, check_file_path
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
@@ -178,13 +178,12 @@ def search(
 def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
     """Refuse an ``--out`` that cannot be written, or would overwrite a file this run did not
     write, before hours of search are spent (not after)."""
-    if out.is_dir():
-        raise ConfigError(f"--out {out} is a folder", hint="give a file name, e.g. found.geno")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
-            break
+    try:
+        check_file_path(out)
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out}: {err.filename} {err.strerror}", hint="give a file name, e.g. found.geno"
+        ) from None
     if run_dir is not None and out.resolve() == run_dir.resolve():
         raise ConfigError(
             f"--out {out} is also the run directory",
