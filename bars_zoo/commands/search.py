@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 
-from bars_zoo.commands.train import parse_duration
+from bars_zoo.commands.train import parse_duration, set_threads
 from bars_zoo.errors import ConfigError
 
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
@@ -127,14 +127,10 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_for(args.preset, **_overrides(args))
     if args.dry_run:
         return _dry_run(cfg, args)
-    import torch
 
     from bars_zoo.search import search
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if not args.quiet:
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(

@@ -78,6 +78,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON")
 
 
+def set_threads(threads: int | None) -> None:
+    """``--threads N`` of train and search: torch's CPU threads (``None``: torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
 def parse_duration(text: str) -> float:
     """``3600``, ``90s``, ``45m``, ``2h`` -> seconds."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
@@ -146,12 +157,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": args.progress,
         "command": recorded_command(args),
     }
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     bars = args.progress if args.progress is not None else sys.stderr.isatty()
     if not bars and not args.json:  # no progress bars (a log file, nohup): one line per epoch
         logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
