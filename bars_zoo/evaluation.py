@@ -234,6 +234,16 @@ def _hub_load(ref: str, device: torch.device | None) -> nn.Module:
 default_device = resolve_device  # the name this module has always exported
 
 
+def run_holdout(ref: str | os.PathLike[str], split: str) -> dict[str, Any] | None:
+    """For the ``val``/``train`` split of a training folder ``ref``: how that run held out its
+    validation images (:func:`bars_zoo.training.run_split`); ``None`` otherwise."""
+    if split == "test" or not Path(ref).is_dir():
+        return None
+    from bars_zoo.training import run_split
+
+    return run_split(ref)
+
+
 def evaluate(
     model: nn.Module | str | os.PathLike[str],
     dataset: str,
@@ -256,11 +266,8 @@ def evaluate(
     run_split` gives them), else the recipe's.
     """
     dev = default_device(device)
-    if holdout_from is None and isinstance(model, str | os.PathLike) and split != "test":
-        from bars_zoo.training import run_split
-
-        if Path(model).is_dir():
-            holdout_from = run_split(model)
+    if holdout_from is None and isinstance(model, str | os.PathLike):
+        holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     check_compatible(net, dataset)
     spec = getattr(net, "spec", None)
@@ -299,6 +306,7 @@ __all__ = [
     "evaluate",
     "load_model",
     "official_images",
+    "run_holdout",
     "split_images",
     "summarize",
 ]

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bars_zoo.evaluation import default_device, evaluate, load_model
+    from bars_zoo.evaluation import default_device, evaluate, load_model, run_holdout
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
@@ -43,14 +43,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model} does not record the data set it was trained on",
                 hint="pass --dataset",
             )
-    holdout_from = None
-    if args.split != "test":
-        from pathlib import Path
-
-        from bars_zoo.training import run_split
-
-        if Path(args.model).is_dir():
-            holdout_from = run_split(args.model)
     metrics = evaluate(
         model,
         dataset,
@@ -61,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         subset=args.subset,
         workers=args.workers,
         amp=args.amp,
-        holdout_from=holdout_from,
+        holdout_from=run_holdout(args.model, args.split),
     )
     spec = getattr(model, "spec", None)
     result = {"model": args.model, "dataset": dataset, "split": args.split, **metrics}
