@@ -270,14 +270,22 @@ def weights_dir(name: str) -> Path | None:
     return Path(root) / name if root else None
 
 
+def weights_source(name: str, cfg: PretrainedCfg | None) -> str | None:
+    """Where ``name``'s pretrained weights come from, in the order ``load`` tries: ``"bundled"``,
+    ``"$BARS_ZOO_WEIGHTS_DIR"``, ``"hf-hub:ORG/REPO"``; ``None`` when there are none."""
+    local = weights_dir(name)
+    if (bundled_dir(name) / "model.safetensors").is_file():
+        return "bundled"
+    if local is not None and (local / "model.safetensors").is_file():
+        return f"${WEIGHTS_DIR_ENV}"
+    if cfg is not None and cfg.hub_repo is not None:
+        return f"hf-hub:{cfg.hub_repo}"
+    return None
+
+
 def has_weights(name: str, cfg: PretrainedCfg) -> bool:
     """Whether ``name`` can be loaded pretrained (bundled, in the weights folder, or on the Hub)."""
-    local = weights_dir(name)
-    return (
-        (bundled_dir(name) / "model.safetensors").is_file()
-        or (local is not None and (local / "model.safetensors").is_file())
-        or cfg.hub_repo is not None
-    )
+    return weights_source(name, cfg) is not None
 
 
 def add_entry(name: str, cfg: PretrainedCfg, *, path: str | os.PathLike[str] | None = None) -> Path:
@@ -314,4 +322,5 @@ __all__ = [
     "registry_path",
     "validate_entry",
     "weights_dir",
+    "weights_source",
 ]

@@ -26,14 +26,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
         spec = load_genotype(name)
         c = complexity(spec)
         cfg = registry.get(name)
-        weights = None
-        local = registry.weights_dir(name)
-        if (registry.bundled_dir(name) / "model.safetensors").is_file():
-            weights = "bundled"
-        elif local is not None and (local / "model.safetensors").is_file():
-            weights = f"${registry.WEIGHTS_DIR_ENV}"
-        elif cfg is not None and cfg.hub_repo is not None:
-            weights = f"hf-hub:{cfg.hub_repo}"
+        weights = registry.weights_source(name, cfg)
         out.append(
             {
                 "name": name,
