@@ -86,7 +86,8 @@ def save_pretrained(
             "save_pretrained needs a bars-zoo model (one with a .spec)",
             hint="build it with bars_zoo.build(spec) or bars_zoo.load(name)",
         )
-    if not binary_convs(model) and complexity(spec).bops > 0:
+    cx = complexity(spec)
+    if not binary_convs(model) and cx.bops > 0:
         raise ConfigError(  # a DeployedNet: packed kernels, no latent binary weights to save
             "this is a deployed model (packed XNOR kernels): it has no weights save_pretrained "
             "can write",
@@ -96,7 +97,6 @@ def save_pretrained(
     data = weights_bytes(model, spec, packed=packed, version=__version__)
     sha = hashlib.sha256(data).hexdigest()
     cfg = _merge_cfg(model, spec, pretrained_cfg).model_copy(update={"sha256": sha})
-    cx = complexity(spec)
     config = ModelConfig(
         format_version=FOLDER_FORMAT,
         bars_zoo_version=__version__,
