@@ -85,9 +85,12 @@ def test_pinned_commit_in_the_cache_needs_no_network(no_network, cache):
     assert model.spec.name == "tiny"
 
 
-def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(
-    no_network, cache, tmp_path, monkeypatch, x
-):
+@pytest.fixture
+def hub_entry(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> registry.PretrainedCfg:
+    """A registry (in a temporary package folder) whose entry ``tiny-hub`` is pinned to the
+    cached ``org/tiny`` at ``COMMIT``, with a recorded top-1 of 12.5; returns the entry."""
     root = tmp_path / "pretrained"
     real = registry.resource_dir
     monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
@@ -96,6 +99,11 @@ def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(
         update={"hub_repo": "org/tiny", "revision": COMMIT, "top1": 12.5}
     )
     registry.add_entry("tiny-hub", cfg)
+    return cfg
+
+
+def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(no_network, cache, hub_entry, x):
+    cfg = hub_entry
     assert registry.pretrained_names() == ["tiny-hub"]
     model = load("tiny-hub", cache_dir=cache)
     assert model.pretrained_cfg.top1 == 12.5
@@ -107,16 +115,8 @@ def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(
 
 
 def test_another_revision_of_a_registry_model_carries_its_own_config(
-    offline, cache, tmp_path, monkeypatch
+    offline, cache, hub_entry, tmp_path
 ):
-    root = tmp_path / "pretrained"
-    real = registry.resource_dir
-    monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
-    snap_cfg = registry.read_config(cache / "models--org--tiny" / "snapshots" / COMMIT)
-    cfg = snap_cfg.pretrained_cfg.model_copy(
-        update={"hub_repo": "org/tiny", "revision": COMMIT, "top1": 12.5}
-    )
-    registry.add_entry("tiny-hub", cfg)
     other = save_pretrained(tiny_model(seed=7), tmp_path / "v2", pretrained_cfg={"top1": 3.0})
     fill_cache(cache, "org/tiny", other, "f" * 40, ref="v2")
     model = load("tiny-hub", revision="v2", cache_dir=cache)
