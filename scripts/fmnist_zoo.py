@@ -247,28 +247,25 @@ def main() -> int:
         log("nothing to train: every search failed or ran past its deadline (see logs/)")
         return 1
 
-    graph = args.cuda_graph
-    try:
-        probe = {
-            n: probe_step_seconds(g, args.device, args.probe_batch, graph, args.amp)
+    def probe_all(graphed: bool, amp: bool) -> dict[str, float]:
+        return {
+            n: probe_step_seconds(g, args.device, args.probe_batch, graphed, amp)
             for n, g in genotypes.items()
         }
+
+    graph = args.cuda_graph
+    try:
+        probe = probe_all(graph, args.amp)
     except RuntimeError as err:
         log(f"graphed probe failed ({err}); training without --cuda-graph")
         graph = False
-        probe = {
-            n: probe_step_seconds(g, args.device, args.probe_batch, False, args.amp)
-            for n, g in genotypes.items()
-        }
+        probe = probe_all(False, args.amp)
     total = sum(probe.values()) * 256 / args.probe_batch
     log(f"probe s/step alone (graphed={graph}): {json.dumps(probe)}")
     probe_bf16 = {}
     if args.probe_amp:
         try:
-            probe_bf16 = {
-                n: probe_step_seconds(g, args.device, args.probe_batch, graph, True)
-                for n, g in genotypes.items()
-            }
+            probe_bf16 = probe_all(graph, True)
         except RuntimeError as err:
             log(f"bf16 probe failed: {err}")
         log(f"probe s/step alone with bf16 autocast (graphed={graph}): {json.dumps(probe_bf16)}")
