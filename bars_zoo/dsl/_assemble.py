@@ -64,6 +64,11 @@ _REQUIRED_SECTIONS = (
 )
 
 
+def _meant(keyword: str) -> str:
+    """The keyword a statement's first word stands for: itself, or the one a typo was meant as."""
+    return keyword if keyword in KEYWORDS else suggest(keyword.lower(), KEYWORDS) or keyword
+
+
 _CELL_NAME = re.compile(r"\s*\S+\s+([^\s{]+)")  # the name of a cell line, even a broken one
 
 _STAGE_STANDINS = {"channels": 1, "depth": 1}
@@ -128,8 +133,7 @@ class Assembler(CellReader):
                 "language the file is written in",
             )
         # A misspelt keyword has been reported; do not also report its section as missing.
-        present = {c.keyword for c, _ in parsed} | {"bars"}
-        present |= {suggest(k.lower(), KEYWORDS) or k for k in present if k not in KEYWORDS}
+        present = {_meant(c.keyword) for c, _ in parsed} | {"bars"}
         for chunk, st in parsed:
             if st is None:
                 self._failed(chunk)
@@ -145,9 +149,7 @@ class Assembler(CellReader):
         """A statement with a syntax error: remember what it was, to silence echoes of it.
 
         A misspelt keyword (``stgae``, ``cel``) counts as the keyword it was meant to be."""
-        keyword = chunk.keyword
-        if keyword not in KEYWORDS:
-            keyword = suggest(keyword.lower(), KEYWORDS) or keyword
+        keyword = _meant(chunk.keyword)
         if keyword == "cell":
             m = _CELL_NAME.match(self.src.scanned[chunk.first].code)
             if m:
