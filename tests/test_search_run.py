@@ -354,6 +354,24 @@ def test_cli_dry_run_shows_the_parameter_range_and_an_unreachable_parameter_budg
     assert "budget 1k params is below the smallest network" in text
 
 
+@pytest.mark.parametrize("preset", ["paper", "fmnist", "tiny"])
+def test_no_preset_sets_a_budget_so_a_left_out_budget_is_none(preset):
+    cfg = config_for(preset)
+    assert cfg.budget_ops is None and cfg.budget_params is None
+    assert cfg.budget_text() == "none"
+
+
+@pytest.mark.parametrize("none", ["none", "None", " NONE "])
+def test_cli_budget_none_means_no_budget_and_leaves_a_parameter_budget_alone(none, capsys):
+    argv = ["search", "--preset", "fmnist", "--budget-ops", none, "--dry-run"]
+    assert main([*argv, "--budget-params", "480k"]) == 0
+    assert "budget: 480k params\n" in capsys.readouterr().out
+    assert main(["search", "--preset", "fmnist", "--budget-ops", "2M", "--dry-run"]) == 0
+    assert "budget: 2M OPs\n" in capsys.readouterr().out
+    assert main(["search", "--preset", "fmnist", "--budget-ops", none, "--dry-run"]) == 0
+    assert "budget: none\n" in capsys.readouterr().out
+
+
 def test_cli_resume_flag_continues_a_stopped_run(tmp_path):
     out = tmp_path / "r.geno"
     base = ["search", "--preset", "tiny", "--dataset", "synthetic", "--out", str(out), "--quiet"]

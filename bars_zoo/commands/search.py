@@ -37,13 +37,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--budget-ops",
         metavar="SIZE",
-        help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none: no complexity loss",
+        help="OPs budget F (FLOPs + BOPs/64), e.g. 20M or 1.5G; none (the default): no OPs term "
+        "in the complexity loss",
     )
     p.add_argument(
         "--budget-params",
         metavar="SIZE",
         help="also a parameter budget, e.g. 480k (not in the paper: the same complexity factor for "
-        "the expected binary parameters, and a hard limit on the derived network's params)",
+        "the expected binary parameters, and a hard limit on the derived network's params); "
+        "alone with --budget-ops none it is the only budget",
     )
     p.add_argument(
         "--theta-under",
@@ -99,9 +101,17 @@ def parse_channels(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def _overrides(args: argparse.Namespace) -> dict[str, object]:
+def parse_budget(text: str | None) -> float | None:
+    """A budget option: a size (``20M``, ``480k``), or ``none``/absent for no budget."""
     from bars_zoo.search.config import parse_size
 
+    if text is None or text.strip().lower() == "none":
+        return None
+    return parse_size(text)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, object]:
+    # no preset sets a budget, so a budget left out (None, ignored by config_for) is no budget
     return {
         "base_channels": parse_channels(args.base_channels) if args.base_channels else None,
         "stem_channels": args.stem_channels,
@@ -110,10 +120,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
         "batch_size": args.batch_size,
-        "budget_ops": parse_size(args.budget_ops) if args.budget_ops is not None else None,
-        "budget_params": (
-            parse_size(args.budget_params) if args.budget_params is not None else None
-        ),
+        "budget_ops": parse_budget(args.budget_ops),
+        "budget_params": parse_budget(args.budget_params),
         "seed": args.seed,
         "theta_under": args.theta_under,
         "name": args.name,
@@ -155,9 +163,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from bars_zoo.search.config import format_size
 
-    budget = format_size(cfg.budget_ops) if cfg.budget_ops else "none"
-    if cfg.budget_params:
-        budget += f" OPs, {format_size(cfg.budget_params)} params"
+    budget = cfg.budget_text()
     note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
     print(f"wrote {result.path}: {format_size(result.ops or 0)} OPs, budget {budget}{note}")
     print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
@@ -189,6 +195,7 @@ def _dry_run(cfg: object, args: argparse.Namespace) -> int:
         f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)} "
         f"(uniform distribution: {format_size(uniform)})"
     )
+    print(f"  budget: {cfg.budget_text()}")
     if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
         print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
     p_lo, p_hi = space.params_range()

@@ -136,6 +136,13 @@ class SearchConfig(BaseModel):
         blob = json.dumps(values, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def budget_text(self) -> str:
+        """``4M OPs``, ``4M OPs and 480k params``, ``480k params`` or ``none``."""
+        parts = [f"{format_size(self.budget_ops)} OPs"] if self.budget_ops else []
+        if self.budget_params:
+            parts.append(f"{format_size(self.budget_params)} params")
+        return " and ".join(parts) or "none"
+
     def schedule_epoch(self, epoch: int) -> float:
         """The epoch at which the temperature / entropy schedules stand (see ``anneal_over``)."""
         return epoch * self.anneal_over / self.epochs if self.anneal_over else float(epoch)

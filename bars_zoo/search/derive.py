@@ -202,7 +202,7 @@ def derive(
             "derive: none of %d draws fits the budget (%s; the closest needs %s OPs, %s params): "
             "shrinking it",
             draws,
-            _budgets(cfg),
+            cfg.budget_text(),
             format_size(cheapest.ops),
             format_size(cheapest.params),
         )
@@ -270,7 +270,9 @@ def genotype(
         "bars_zoo": __version__,
     }
     spec = space.to_spec(best.choice, name=cfg.name, meta=meta)
-    budget = f" under a budget of {_budgets(cfg)}" if cfg.budget_ops or cfg.budget_params else ""
+    budget = (
+        f" under a budget of {cfg.budget_text()}" if cfg.budget_ops or cfg.budget_params else ""
+    )
     header = [
         f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}{budget}",
         "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
@@ -285,17 +287,9 @@ def genotype(
             "this search space fits (see meta budget_met)",
             format_size(best.ops),
             format_size(best.params),
-            _budgets(cfg),
+            cfg.budget_text(),
         )
     return spec, text
-
-
-def _budgets(cfg: SearchConfig) -> str:
-    """``4M OPs``, ``4M OPs and 480k params``, ``480k params``."""
-    parts = [f"{format_size(cfg.budget_ops)} OPs"] if cfg.budget_ops else []
-    if cfg.budget_params:
-        parts.append(f"{format_size(cfg.budget_params)} params")
-    return " and ".join(parts)
 
 
 def _overrides(cfg: SearchConfig) -> str:
