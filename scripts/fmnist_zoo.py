@@ -156,6 +156,14 @@ def main() -> int:
         "--s-budget-params", default=None, help="a parameter budget for S too (e.g. 480k)"
     )
     ap.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="NAME=SIZE",
+        help="search NAME under this OPs budget instead of its default (none: no OPs budget, "
+        "e.g. bars-fmnist-s=none with --s-budget-params 480k); repeatable",
+    )
+    ap.add_argument(
         "--space",
         action="append",
         default=[],
@@ -178,6 +186,14 @@ def main() -> int:
         "--probe-amp", action="store_true", help="also time each bf16 training step (logged only)"
     )
     args = ap.parse_args()
+    budgets = dict(BUDGETS)
+    for item in args.budget:
+        name, _, size = item.partition("=")
+        if name not in BUDGETS or not size:
+            ap.error(
+                f"--budget takes NAME=SIZE with NAME one of {', '.join(BUDGETS)}, got {item!r}"
+            )
+        budgets[name] = size
     spaces: dict[str, str] = {}
     for item in args.space:
         name, _, widths = item.partition("=")
@@ -236,7 +252,7 @@ def main() -> int:
                 else []
             ),
         ]
-        for name, budget in BUDGETS.items()
+        for name, budget in budgets.items()
     }
     codes = run_parallel(searches, t0 + args.search_minutes * 60 + 30, out / "logs")
     genotypes = {n: str(out / "geno" / f"{n}.geno") for n, c in codes.items() if c == 0}
