@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from bars_zoo._io import atomic_write_text
@@ -80,7 +79,6 @@ def main() -> int:
         )
     out.parent.mkdir(exist_ok=True)
     atomic_write_text(out, json.dumps(slices, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(REPO / "runs", ignore_errors=True)
     return 0
 
 
