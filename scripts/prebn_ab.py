@@ -9,6 +9,7 @@ line per epoch.
 
     python scripts/prebn_ab.py benchmarks/results/fmnist_zoo/run2/bars-fmnist-l.geno base 6000 5 1
     python scripts/prebn_ab.py benchmarks/results/fmnist_zoo/run2/bars-fmnist-l.geno prebn 6000 5 1
+    python scripts/prebn_ab.py ... prebn 55000 50 --device cuda      # full length, on a GPU
 """
 
 from __future__ import annotations
@@ -44,20 +45,22 @@ def main() -> int:
     ap.add_argument("train_images", type=int)
     ap.add_argument("epochs", type=int)
     ap.add_argument("threads", type=int, nargs="?", default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, ...")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
     net = bars_zoo.build(bars_zoo.load_genotype(args.genotype))
     if args.variant == "prebn":
         add_prebn(net)
+    net.to(args.device)
     train = split_images("fashion-mnist", "train")
     val = split_images("fashion-mnist", "val")
     g = torch.Generator().manual_seed(0)
     train = train.subset(torch.randperm(len(train), generator=g)[: args.train_images])
     val = val.subset(torch.randperm(len(val), generator=g)[:2000])
     aug = Augment.for_dataset("fashion-mnist")
-    tl = BatchLoader(train, 256, augment=aug, drop_last=True, seed=0)
-    vl = BatchLoader(val, 500, shuffle=False)
+    tl = BatchLoader(train, 256, augment=aug, drop_last=True, seed=0, device=args.device)
+    vl = BatchLoader(val, 500, shuffle=False, device=args.device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=0)
     steps = args.epochs * len(tl)
     sched = torch.optim.lr_scheduler.LambdaLR(
