@@ -186,22 +186,21 @@ def main() -> int:
         "--probe-amp", action="store_true", help="also time each bf16 training step (logged only)"
     )
     args = ap.parse_args()
-    budgets = dict(BUDGETS)
-    for item in args.budget:
-        name, _, size = item.partition("=")
-        if name not in BUDGETS or not size:
-            ap.error(
-                f"--budget takes NAME=SIZE with NAME one of {', '.join(BUDGETS)}, got {item!r}"
-            )
-        budgets[name] = size
-    spaces: dict[str, str] = {}
-    for item in args.space:
-        name, _, widths = item.partition("=")
-        if name not in BUDGETS or not widths:
-            ap.error(
-                f"--space takes NAME=C,C,C with NAME one of {', '.join(BUDGETS)}, got {item!r}"
-            )
-        spaces[name] = widths
+
+    def per_model(items: list[str], flag: str, value: str) -> dict[str, str]:
+        """``NAME=VALUE`` options -> ``{NAME: VALUE}``; NAME must be a searched model."""
+        found = {}
+        for item in items:
+            name, _, text = item.partition("=")
+            if name not in BUDGETS or not text:
+                ap.error(
+                    f"{flag} takes NAME={value} with NAME one of {', '.join(BUDGETS)}, got {item!r}"
+                )
+            found[name] = text
+        return found
+
+    budgets = {**BUDGETS, **per_model(args.budget, "--budget", "SIZE")}
+    spaces = per_model(args.space, "--space", "C,C,C")
 
     t0 = time.time()
     end = t0 + args.minutes * 60
