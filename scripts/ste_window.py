@@ -19,6 +19,7 @@ from torch import Tensor, nn
 
 import bars_zoo
 from bars_zoo.binary import BinaryConv2d
+from bars_zoo.data import normalize
 from bars_zoo.evaluation import split_images
 
 
@@ -48,9 +49,7 @@ def main() -> int:
     ap.add_argument("--summary", action="store_true", help="one line per model")
     args = ap.parse_args()
     data = split_images("fashion-mnist", "test", subset=args.images)
-    mean = torch.tensor(data.info.mean).view(1, -1, 1, 1)
-    std = torch.tensor(data.info.std).view(1, -1, 1, 1)
-    x = (data.images.float() / 255 - mean) / std  # what BatchLoader feeds the model
+    x = normalize(data.images, data.info)  # what BatchLoader feeds the model
     for ref in args.models:
         rows = window_shares(bars_zoo.load(ref).eval(), x)
         shares = [s for _, s, _ in rows]
