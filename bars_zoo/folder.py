@@ -233,6 +233,15 @@ def load_folder(
     """Verify and load a model folder (see the module docstring for the checks)."""
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
+        if (folder / "checkpoint.pt").is_file():  # the --out folder of `bars-zoo train`
+            model_dir = folder / "model"
+            raise UnknownModelError(
+                f"{folder} is a `bars-zoo train` training output folder, not a model folder",
+                hint=f"give its model folder, {model_dir}"
+                if (model_dir / WEIGHTS_FILE).is_file()
+                else "the run has not finished: run the same `bars-zoo train` command with "
+                f"--resume; it writes the model folder {model_dir} at the end",
+            )
         pickles = sorted(p.name for p in folder.glob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
             refuse_pickle(folder / pickles[0])

@@ -396,3 +396,30 @@ def test_bars_zoo_complexity_stays_callable_after_a_load():
         "assert bars_zoo.complexity(m.spec).bops > 0\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=300)
+
+
+def _training_out_dir(tmp_path: Path, *, finished: bool) -> Path:
+    """A `bars-zoo train --out` folder: pickle checkpoints, and model/ once training finished."""
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    torch.save({"format": "bars-zoo-train/1"}, run / "best.pt")
+    (run / "log.jsonl").write_text("{}\n")
+    if finished:
+        save_pretrained(tiny_model(), run / "model")
+    return run
+
+
+def test_a_finished_training_folder_given_as_model_folder_points_at_its_model_subfolder(tmp_path):
+    run = _training_out_dir(tmp_path, finished=True)
+    with pytest.raises(UnknownModelError, match="training output folder") as err:
+        load(f"local-dir:{run}")
+    assert err.value.hint is not None and str(run / "model") in err.value.hint
+    assert "pickle" not in str(err.value)
+
+
+def test_an_unfinished_training_folder_given_as_model_folder_says_to_finish_the_run(tmp_path):
+    run = _training_out_dir(tmp_path, finished=False)
+    with pytest.raises(UnknownModelError, match="training output folder") as err:
+        load(f"local-dir:{run}")
+    assert err.value.hint is not None and "--resume" in err.value.hint

@@ -107,3 +107,21 @@ def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
         "create_pr": True,
         "files": ["README.md", "config.json", "genotype.geno", "model.safetensors"],
     }
+
+
+@pytest.mark.parametrize("command", [["card"], ["deploy", "-o", "OUT"], ["push", "RUN", "org/x"]])
+def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path, capsys, command):
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    torch.save({"format": "bars-zoo-train/1"}, run / "best.pt")
+    torch.manual_seed(0)
+    save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), run / "model")
+    args = [a.replace("OUT", str(tmp_path / "out")).replace("RUN", str(run)) for a in command]
+    if "RUN" not in command:
+        args.insert(1, str(run))
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "training output folder" in err and str(run / "model") in err
+    assert "pickle" not in err
+    assert not (tmp_path / "out").exists()
