@@ -36,3 +36,29 @@ def test_demo_with_a_folder_without_labels_is_a_clear_error(tmp_path, capsys):
 def test_demo_with_an_unknown_model_names_the_close_ones(model, capsys):
     assert main(["demo", "--model", model]) == 1
     assert "did you mean" in capsys.readouterr().err
+
+
+SAMPLE = "fmnist-test-00064.png"
+
+
+@pytest.mark.parametrize(
+    ("index", "where"),
+    [
+        ("not json", "labels.json"),
+        ('{"files": []}', "images"),
+        ('{"images": []}', "no images"),
+        ('{"images": [{"file": "' + SAMPLE + '"}]}', "label"),
+        ('{"images": [{"label": 1}]}', "file"),
+        ('{"images": [{"file": "' + SAMPLE + '", "label": "Dress"}]}', "label"),
+        ('{"images": [{"file": "' + SAMPLE + '", "label": 10}]}', "label"),
+        ('{"images": [{"file": "missing.png", "label": 1}]}', "missing.png"),
+        ('{"images": [{"file": "labels.json", "label": 1}]}', "labels.json"),
+    ],
+)
+def test_demo_with_a_malformed_sample_folder_is_a_clear_error(tmp_path, capsys, index, where):
+    (tmp_path / SAMPLE).write_bytes((resource_dir("pretrained") / "samples" / SAMPLE).read_bytes())
+    (tmp_path / "labels.json").write_text(index)
+    assert main(["demo", "--images", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "Traceback" not in err
+    assert where in err

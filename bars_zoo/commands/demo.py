@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from bars_zoo._resources import resource_dir
 from bars_zoo.errors import ConfigError
@@ -40,15 +41,46 @@ def read_samples(folder: Path) -> list[dict[str, object]]:
             f"no labels.json in {folder}",
             hint='a sample folder holds images plus labels.json: {"images": [{"file": ..., "label": ...}]}',
         )
-    rows: list[dict[str, object]] = json.loads(index.read_text(encoding="utf-8"))["images"]
+    hint = 'write {"images": [{"file": "NAME.png", "label": CLASS_INDEX}, ...]}'
+    try:
+        data = json.loads(index.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{index} is not valid JSON: {e}", hint=hint) from e
+    rows = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(rows, list):
+        raise ConfigError(f'{index} has no list of "images"', hint=hint)
+    if not rows:
+        raise ConfigError(f"{index} lists no images", hint=hint)
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not isinstance(row.get("file"), str):
+            raise ConfigError(f'{index}: image {i + 1} has no "file" name', hint=hint)
+        label = row.get("label")
+        if not isinstance(label, int) or isinstance(label, bool):
+            raise ConfigError(
+                f'{index}: image {i + 1} ({row["file"]}) has no whole-number "label"',
+                hint=hint,
+            )
     return rows
+
+
+def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
+    """The image at ``path`` converted to ``mode`` and resized, or a :class:`ConfigError`."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            return img.convert(mode).resize(size)
+    except OSError as e:  # missing, unreadable, or not an image (UnidentifiedImageError)
+        raise ConfigError(
+            f"cannot read the sample image {path}: {e.strerror or e}",
+            hint="labels.json names image files in its own folder (PNG, JPEG, ...)",
+        ) from e
 
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo never touches the network
     import numpy as np
     import torch
-    from PIL import Image
 
     import bars_zoo
     from bars_zoo.data import DatasetInfo, normalize
@@ -60,9 +92,17 @@ def run(args: argparse.Namespace) -> int:
     c, h, w = cfg.input_size
     info = DatasetInfo(cfg.dataset or "?", (c, h, w), cfg.num_classes, cfg.mean, cfg.std)
     mode = "L" if c == 1 else "RGB"
+    for row in rows:
+        label = int(str(row["label"]))
+        if not 0 <= label < cfg.num_classes:
+            raise ConfigError(
+                f"{folder / 'labels.json'}: {row['file']} has label {label}, but {args.model} "
+                f"has {cfg.num_classes} classes",
+                hint=f"labels are class indices 0..{cfg.num_classes - 1}",
+            )
     pixels = []
     for row in rows:
-        img = Image.open(folder / str(row["file"])).convert(mode).resize((w, h))
+        img = _open_image(folder / str(row["file"]), mode, (w, h))
         arr = np.asarray(img, dtype=np.uint8).reshape(h, w, c).transpose(2, 0, 1)
         pixels.append(torch.from_numpy(arr.copy()))
     x = normalize(torch.stack(pixels), info).to(args.device)  # (N, C, H, W)
