@@ -263,7 +263,7 @@ def evaluate(
     ``{"top1", "top5"?, "loss", "n"}`` (accuracies as fractions).  The ``val``/``train`` splits are
     those of a training run's hold-out: the run in the training folder ``model`` names, else
     ``holdout_from`` (``val_fraction``, ``split_seed``, ``subset`` as :func:`bars_zoo.training.
-    run_split` gives them), else the recipe's.
+    run_split` gives them), else the recipe's; a run on another data set does not count.
     """
     dev = default_device(device)
     if holdout_from is None and isinstance(model, str | os.PathLike):
@@ -282,6 +282,8 @@ def evaluate(
         )
     else:
         run = holdout_from or {}
+        if run.get("dataset") not in (None, dataset):  # that run's split is of other images
+            run = {}
         images = split_images(
             dataset,
             split,

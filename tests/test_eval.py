@@ -169,3 +169,14 @@ def test_a_data_dir_with_a_tilde_is_expanded(tmp_path, monkeypatch):
     (home / "fm").symlink_to(FMNIST_DIR)
     monkeypatch.setenv("HOME", str(home))
     assert len(load_images("fashion-mnist", "test", data_dir="~/fm")) == 10_000
+
+
+@needs_fmnist
+def test_the_hold_out_of_a_run_on_another_data_set_does_not_shape_this_one():
+    synthetic_run = {"dataset": "synthetic", "val_fraction": 0.1, "split_seed": 0, "subset": 256}
+    fmnist_run = {**synthetic_run, "dataset": "fashion-mnist"}
+    model = tiny_model()
+    other = evaluate(model, "fashion-mnist", "val", device="cpu", holdout_from=synthetic_run)
+    assert other["n"] == 5_000  # the recipe's hold-out, not 10 % of the other run's 256 images
+    same = evaluate(model, "fashion-mnist", "val", device="cpu", holdout_from=fmnist_run)
+    assert same["n"] == 26
