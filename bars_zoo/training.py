@@ -244,7 +244,8 @@ def hardware(device: torch.device, world_size: int) -> str:
         import platform
 
         cpu = platform.processor() or cpu
-    where = f"{cpu} CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    where = f"{cpu} CPU ({n} thread{'s' if n != 1 else ''})"
     return f"{world_size} x {where}" if world_size > 1 else where
 
 

@@ -16,7 +16,7 @@ from bars_zoo.data import FMNIST_DIR
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
 from bars_zoo.recipes import holdout_indices
 from bars_zoo.trainer import cosine_lambda
-from bars_zoo.training import TrainConfig, train
+from bars_zoo.training import TrainConfig, hardware, train
 from bars_zoo.trainnet import TrainNet, aux_position
 
 TINY_FMNIST = two_stage("tiny-fmnist", "1x28x28", stem_stride=2)
@@ -286,3 +286,14 @@ def test_checkpoints_refuse_pickled_objects(tmp_path):
     torch.save({"x": argparse.Namespace(a=1)}, tmp_path / "evil.pt")  # an object, not plain data
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
         ckpt.load(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize(("threads", "words"), [(1, "(1 thread)"), (2, "(2 threads)")])
+def test_the_hardware_line_counts_cpu_threads_in_good_english(threads, words):
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        line = hardware(torch.device("cpu"), 1)
+    finally:
+        torch.set_num_threads(before)
+    assert line.endswith(f" CPU {words}")
