@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -62,3 +63,18 @@ def test_demo_with_a_malformed_sample_folder_is_a_clear_error(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
     assert where in err
+
+
+def test_demo_names_where_its_model_and_images_came_from(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = tmp_path / "model"
+    shutil.copytree(resource_dir("pretrained") / "bars-fmnist-s", model)
+    images = tmp_path / "images"
+    shutil.copytree(resource_dir("pretrained") / "samples", images)
+    assert main(["demo", "--model", f"local-dir:{model}", "--images", str(images)]) == 0
+    out = capsys.readouterr().out
+    assert f"loaded offline from {model}" in out and "from the package" not in out
+    assert f"images of {images}:" in out and "bundled test images" not in out
+    assert main(["demo", "--model", "bars-fmnist-s"]) == 0
+    out = capsys.readouterr().out
+    assert "loaded offline from the package" in out and "bundled test images:" in out

@@ -77,6 +77,21 @@ def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
         ) from e
 
 
+def weights_origin(model: str) -> str:
+    """Where ``bars_zoo.load(model)`` (offline) took the weights from, in words."""
+    from bars_zoo import registry
+    from bars_zoo.hub import HUB_PREFIX, LOCAL_PREFIX
+
+    if model.startswith(LOCAL_PREFIX):
+        return f"from {model[len(LOCAL_PREFIX) :]}"
+    source = registry.weights_source(model, registry.get(model))
+    if source == "bundled":
+        return "from the package"
+    if source is None or model.startswith(HUB_PREFIX) or source.startswith(HUB_PREFIX):
+        return "from the Hugging Face cache"
+    return f"from {source}"
+
+
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo never touches the network
     import numpy as np
@@ -111,7 +126,9 @@ def run(args: argparse.Namespace) -> int:
     conf, pred = probs.max(dim=1)
     labels = list(cfg.labels) or [str(i) for i in range(cfg.num_classes)]
 
-    print(f"bars-zoo demo: {args.model} ({cfg.dataset}), loaded offline from the package")
+    print(
+        f"bars-zoo demo: {args.model} ({cfg.dataset}), loaded offline {weights_origin(args.model)}"
+    )
     print(f"{'image':<26} {'true':<12} {'predicted':<12} {'conf':>5}")
     correct = 0
     for row, p, cf in zip(rows, pred.tolist(), conf.tolist(), strict=True):
@@ -120,7 +137,8 @@ def run(args: argparse.Namespace) -> int:
         true = labels[int(str(row["label"]))]
         print(f"{row['file']!s:<26} {true:<12} {labels[p]:<12} {cf:5.2f} {'ok' if ok else 'MISS'}")
     n = len(rows)
-    print(f"\naccuracy on {n} bundled test images: {correct}/{n} = {100 * correct / n:.1f} %")
+    which = "bundled test images" if args.images is None else f"images of {folder}"
+    print(f"\naccuracy on {n} {which}: {correct}/{n} = {100 * correct / n:.1f} %")
     if cfg.top1 is not None:
         print(f"recorded top-1 on the full {cfg.dataset} test split: {cfg.top1:.2f} %")
     print()
