@@ -53,7 +53,7 @@ def close_names(name: str, known: list[str]) -> list[str]:
     """Up to three names of ``known`` close to ``name``, case ignored (``bars-fmnist-M`` ->
     ``bars-fmnist-m`` first)."""
     lower = {k.lower(): k for k in known}
-    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.5)
+    close = difflib.get_close_matches(name.lower(), list(lower), n=3, cutoff=0.6)
     return [lower[c] for c in close]
 
 
