@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -176,6 +177,7 @@ def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:
         )
     if rev and revision and rev != revision:
         raise ConfigError(f"{name!r} names revision {rev!r} but revision={revision!r} was given")
+    check_revision(rev or revision or None)
     return repo, (rev or revision or None)
 
 
@@ -191,6 +193,21 @@ def valid_repo_id(repo: str) -> bool:
     except HFValidationError:
         return False
     return True
+
+
+_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|^[-/.]|[/.]$|\.lock$|^@$")
+
+
+def check_revision(revision: str | None) -> None:
+    """Refuse a ``revision`` that no Hub (git) branch, tag or commit can be called, before any
+    network call: the git ref-name rules (``git check-ref-format``), which a sha, ``main``, a tag or
+    ``refs/pr/1`` all pass."""
+    if revision is not None and (not revision or _BAD_REF.search(revision)):
+        raise ConfigError(
+            f"{revision!r} is not a revision name",
+            hint="give a branch, tag or commit sha: no spaces, '..', '~^:?*[\\', '@{', "
+            "and no leading '-' or trailing '/' or '.'",
+        )
 
 
 def _no_weights(name: str, registered: bool) -> Exception:
@@ -372,6 +389,7 @@ def push_to_hub(
             f"{repo_id!r} is not a Hub repo id",
             hint="write ORG/NAME with letters, digits, '-', '_' or '.' (at most 96 characters)",
         )
+    check_revision(revision)
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
         if isinstance(model_or_dir, nn.Module):

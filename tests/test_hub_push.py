@@ -196,3 +196,26 @@ def test_push_rejects_a_malformed_repo_id_before_any_request(hub, repo):
     with pytest.raises(ConfigError, match="not a Hub repo id"):
         push_to_hub(tiny_model(), repo)
     assert hub.calls == []
+
+
+@pytest.mark.parametrize(
+    "revision", ["bad rev!", "", "a..b", "-x", "x/", "v1.lock", "a:b", "a@{1}"]
+)
+def test_push_rejects_a_malformed_revision_before_any_request(hub, revision):
+    from bars_zoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is not a revision name"):
+        push_to_hub(tiny_model(), "org/tiny", revision=revision)
+    assert hub.calls == []
+
+
+@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/1", "feature/x", SHA])
+def test_push_accepts_branch_tag_pr_and_sha_revisions(hub, revision):
+    assert push_to_hub(tiny_model(), "org/tiny", revision=revision) == SHA
+
+
+def test_loading_a_hub_name_with_a_malformed_revision_is_refused_offline():
+    from bars_zoo.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="is not a revision name"):
+        load("hf-hub:org/tiny@bad rev")
