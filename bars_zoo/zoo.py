@@ -65,6 +65,11 @@ def genotype_path(name: str) -> Path:
     bundled = _bundled()
     if name in bundled:
         return bundled[name]
+    if not name.strip():
+        raise UnknownModelError(
+            "no genotype named: the name is empty",
+            hint="give a .geno file or a zoo name (see `bars-zoo list`)",
+        )
     path = Path(name)
     if path.is_file():  # any existing file, whatever its suffix
         return path

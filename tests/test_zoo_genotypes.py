@@ -163,6 +163,12 @@ def test_load_genotype_unknown_name_suggests_close_names() -> None:
     assert err.value.hint is not None and "'bars-b'" in err.value.hint
 
 
+@pytest.mark.parametrize("name", ["", "  "])
+def test_load_genotype_of_an_empty_name_says_it_is_empty(name: str) -> None:
+    with pytest.raises(UnknownModelError, match="the name is empty"):
+        load_genotype(name)
+
+
 def test_load_genotype_unknown_name_without_close_match_lists_the_zoo() -> None:
     with pytest.raises(UnknownModelError, match="unknown model 'zzzz'") as err:
         load_genotype("zzzz")
