@@ -48,7 +48,10 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
     check_file_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as e:  # name the file the caller asked for, not our temporary one
+        raise type(e)(e.errno, e.strerror, str(target)) from e
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:

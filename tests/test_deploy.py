@@ -305,6 +305,22 @@ def test_cli_deploy_reports_an_unknown_model(tmp_path: Path, capsys) -> None:
     assert "no-such-model" in capsys.readouterr().err
 
 
+def test_cli_deploy_under_a_file_or_into_an_unwritable_place_names_that_path(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "afile").write_text("mine")
+    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "afile" / "sub")]) == 1
+    assert capsys.readouterr().err == f"error: not a folder: {tmp_path / 'afile'}\n"
+    assert (tmp_path / "afile").read_text() == "mine"
+
+    def refuse(*args: object, **kwargs: object) -> str:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".out.abc.tmp"))
+
+    monkeypatch.setattr("tempfile.mkdtemp", refuse)
+    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err == f"error: Permission denied: {tmp_path / 'out'}\n"
+
+
 def test_deploy_without_the_compiled_kernel_gives_the_same_logits(tmp_path: Path) -> None:
     """``BARS_ZOO_NO_EXT=1`` (as when no compiler is present): the reference path, same outputs."""
     script = (

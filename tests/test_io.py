@@ -1,0 +1,30 @@
+"""Atomic writes (``bars_zoo._io``): errors name the caller's path, never our temporary file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bars_zoo._io import atomic_write_text
+
+
+def test_a_temporary_file_that_cannot_be_made_is_reported_under_the_target_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".x.geno.abc.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(PermissionError) as err:
+        atomic_write_text(tmp_path / "x.geno", "bars 1\n")
+    assert err.value.filename == str(tmp_path / "x.geno")
+    assert not (tmp_path / "x.geno").exists()
+
+
+def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("mine")
+    with pytest.raises(NotADirectoryError) as err:
+        atomic_write_text(tmp_path / "afile" / "x.geno", "bars 1\n")
+    assert err.value.filename == str(tmp_path / "afile")
+    assert (tmp_path / "afile").read_text() == "mine"
