@@ -153,6 +153,7 @@ class Trainer:
             graphed = GraphedStep(step, opt)
         else:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
+        machine = hardware(device, env.world_size)  # recorded per epoch: a run may change machines
         started = time.perf_counter()
         # --stop-after E: E more epochs in this call (as in `bars-zoo search`), so that the same
         # command plus --resume goes on slice by slice
@@ -166,7 +167,7 @@ class Trainer:
             dt = time.perf_counter() - t0
             state["elapsed_s"] += dt
             lr = float(sched.get_last_lr()[0])
-            record = self._record(epoch, train_tally, val, lr, dt, train_s)
+            record = {**self._record(epoch, train_tally, val, lr, dt, train_s), "hardware": machine}
             state["history"].append(record)
             state["epoch"] = epoch + 1
             improved = val is not None and val["top1"] >= state["best"]["val_top1"]
@@ -432,7 +433,7 @@ class Trainer:
         if "val_top1" in sel:
             metrics.update(val_top1=sel["val_top1"], val_loss=sel["val_loss"])
         metrics["selected_epoch"] = selected
-        hw = hardware(device, env.world_size)
+        hw = machines(state["history"], hardware(device, env.world_size))
         results = {
             "architecture": self.spec.name,
             "dataset": cfg.dataset,
@@ -456,4 +457,26 @@ class Trainer:
         return TrainResult(model, out, True, state["epoch"], metrics, state["history"], model_dir)
 
 
-__all__ = ["Trainer", "cosine_lambda"]
+def machines(history: list[dict[str, Any]], current: str) -> str:
+    """The hardware line of a run from its per-epoch records: one machine as it is, several (a run
+    resumed elsewhere) with their epochs, ``"A (epochs 1-55), B (epochs 56-100)"``.  A history
+    from before the hardware was logged per epoch is ``current``'s; in a history that mixes both,
+    the epochs without it are ``"unrecorded hardware"``."""
+    fallback = "unrecorded hardware" if any(h.get("hardware") for h in history) else current
+    spans: list[list[Any]] = []  # [hardware, first epoch, last epoch]
+    for h in history:
+        hw = h.get("hardware") or fallback
+        if spans and spans[-1][0] == hw:
+            spans[-1][2] = h["epoch"]
+        else:
+            spans.append([hw, h["epoch"], h["epoch"]])
+    if len(spans) <= 1:
+        return spans[0][0] if spans else current
+
+    def epochs(a: int, b: int) -> str:
+        return f"epoch {a}" if a == b else f"epochs {a}-{b}"
+
+    return ", ".join(f"{hw} ({epochs(a, b)})" for hw, a, b in spans)
+
+
+__all__ = ["Trainer", "cosine_lambda", "machines"]

@@ -15,7 +15,7 @@ from bars_zoo import checkpoint as ckpt
 from bars_zoo.data import FMNIST_DIR
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
 from bars_zoo.recipes import holdout_indices
-from bars_zoo.trainer import cosine_lambda
+from bars_zoo.trainer import cosine_lambda, machines
 from bars_zoo.training import TrainConfig, hardware, train
 from bars_zoo.trainnet import TrainNet, aux_position
 
@@ -297,3 +297,35 @@ def test_the_hardware_line_counts_cpu_threads_in_good_english(threads, words):
     finally:
         torch.set_num_threads(before)
     assert line.endswith(f" CPU {words}")
+
+
+@needs_fmnist
+def test_a_run_resumed_on_another_machine_records_both_with_their_epochs(
+    spec, tmp_path, monkeypatch
+):
+    here = hardware(torch.device("cpu"), 1)
+    small_run(spec, tmp_path, stop_after=1)
+    monkeypatch.setattr("bars_zoo.trainer.hardware", lambda device, world_size: "Machine B")
+    small_run(spec, tmp_path, resume=True)
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["hardware"] == f"{here} (epoch 1), Machine B (epoch 2)"
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert [h["hardware"] for h in log] == [here, "Machine B"]
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert f"{here} (epoch 1), Machine B (epoch 2)" in card
+
+
+@pytest.mark.parametrize(
+    ("history", "line"),
+    [
+        ([], "X"),
+        ([{"epoch": 1}, {"epoch": 2}], "X"),  # logged before the hardware was, one machine
+        ([{"epoch": 1, "hardware": "A"}, {"epoch": 2, "hardware": "A"}], "A"),
+        (
+            [{"epoch": 1}, {"epoch": 2, "hardware": "X"}],
+            "unrecorded hardware (epoch 1), X (epoch 2)",
+        ),
+    ],
+)
+def test_the_hardware_line_of_a_history(history, line):
+    assert machines(history, "X") == line
