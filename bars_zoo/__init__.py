@@ -44,15 +44,18 @@ _LAZY: dict[str, str] = {
     "load_deployed": "bars_zoo.deploy",
 }
 
+_CALLABLE_MODULES = frozenset({"deploy", "search"})
+
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'bars_zoo' has no attribute {name!r}")
     loaded = importlib.import_module(module)
-    # `bars_zoo.deploy` is the callable module (so that both `bars_zoo.deploy(model)` and
-    # `bars_zoo.deploy.DeployedNet` work, whatever was imported first)
-    value = loaded if name == "deploy" else getattr(loaded, name)
+    # `bars_zoo.deploy` and `bars_zoo.search` are callable modules (so that both
+    # `bars_zoo.deploy(model)` and `bars_zoo.deploy.DeployedNet`, `bars_zoo.search(...)` and
+    # `bars_zoo.search.SearchConfig` work, whatever was imported first)
+    value = loaded if name in _CALLABLE_MODULES else getattr(loaded, name)
     globals()[name] = value
     return value
 

@@ -9,9 +9,9 @@ Modules, in dependency order: ``config`` (:class:`SearchConfig`), ``presets``, `
 space, derived specs, expected OPs), ``strategy`` (alphas, Gumbel-softmax, schedules, losses),
 ``supernet``, ``derive``, ``checkpoint``, ``plots``, ``runner`` (:func:`search`).  See docs/search.md.
 
-``bars_zoo.search`` is both this package and, through ``bars_zoo``'s lazy API, the function
-:func:`search`; the package is made callable so that ``bars_zoo.search(...)`` works whichever of the
-two Python's import system left on ``bars_zoo``.
+``bars_zoo.search`` is this package, made callable so that it is both the function
+:func:`search` (``bars_zoo.search(...)``) and the package (``bars_zoo.search.SearchConfig``),
+whatever was imported first (``bars_zoo``'s lazy API binds the package, as for ``bars_zoo.deploy``).
 """
 
 from __future__ import annotations
