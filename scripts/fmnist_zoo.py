@@ -185,6 +185,13 @@ def main() -> int:
     ap.add_argument(
         "--probe-amp", action="store_true", help="also time each bf16 training step (logged only)"
     )
+    ap.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"search (and train) only these of {', '.join(BUDGETS)}; repeatable",
+    )
     args = ap.parse_args()
 
     def per_model(items: list[str], flag: str, value: str) -> dict[str, str]:
@@ -200,6 +207,11 @@ def main() -> int:
         return found
 
     budgets = {**BUDGETS, **per_model(args.budget, "--budget", "SIZE")}
+    if args.only:
+        unknown = sorted(set(args.only) - set(BUDGETS))
+        if unknown:
+            ap.error(f"--only takes one of {', '.join(BUDGETS)}, got {', '.join(unknown)}")
+        budgets = {n: b for n, b in budgets.items() if n in args.only}
     spaces = per_model(args.space, "--space", "C,C,C")
 
     t0 = time.time()
