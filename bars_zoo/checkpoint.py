@@ -29,8 +29,13 @@ def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
     atomic_write_with(path, lambda f: torch.save(obj, f))
 
 
-def load(path: str | os.PathLike[str], map_location: torch.device | str = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save` without unpickling arbitrary objects."""
+def load(
+    path: str | os.PathLike[str], map_location: torch.device | str = "cpu", *, mmap: bool = False
+) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save` without unpickling arbitrary objects.
+
+    ``mmap``: map the tensors' storage instead of reading it (for a caller that only wants the
+    plain-data fields of a large checkpoint)."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(
@@ -38,7 +43,7 @@ def load(path: str | os.PathLike[str], map_location: torch.device | str = "cpu")
             hint="under torchrun on several machines, --out must be on a file system they share",
         )
     try:
-        obj = torch.load(p, map_location=map_location, weights_only=True)
+        obj = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # corrupt file or a pickle that is not plain data
         # (torch's own text for a refused pickle advises weights_only=False: not advice to pass on)
         why = (

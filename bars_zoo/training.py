@@ -171,7 +171,7 @@ def run_split(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
     path = Path(out_dir).expanduser() / CHECKPOINT
     if not path.is_file():
         return None
-    fields = json.loads(ckpt.load(path)["fields"])
+    fields = json.loads(ckpt.load(path, mmap=True)["fields"])  # the weights stay on disk
     return {k: fields.get(k) for k in ("dataset", "val_fraction", "split_seed", "subset")}
 
 
