@@ -46,12 +46,13 @@ def load(
         obj = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as exc:  # corrupt file or a pickle that is not plain data
         # (torch's own text for a refused pickle advises weights_only=False: not advice to pass on)
-        why = (
-            "" if isinstance(exc, pickle.UnpicklingError) else f": {str(exc).splitlines()[0][:200]}"
-        )
+        # (an empty file raises EOFError with no message at all)
+        first = next(iter(str(exc).splitlines()), "")[:200]
+        why = "" if isinstance(exc, pickle.UnpicklingError) or not first else f": {first}"
         raise CheckpointError(
             f"cannot read checkpoint {p} ({type(exc).__name__}{why})",
-            hint="the file is corrupt or was not written by bars-zoo; delete it to start over",
+            hint="the file is corrupt or was not written by bars-zoo: to start over, give a new "
+            "output folder (or delete this run's folder)",
         ) from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{p} is not a bars-zoo checkpoint")

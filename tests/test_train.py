@@ -282,6 +282,13 @@ def test_corrupt_checkpoint_is_a_checkpoint_error(tmp_path):
         ckpt.load(tmp_path / "checkpoint.pt")
 
 
+def test_an_empty_checkpoint_left_by_a_crash_is_a_checkpoint_error_not_a_traceback(tmp_path):
+    # torch.load of a 0-byte file raises EOFError with an empty message
+    (tmp_path / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match=r"cannot read checkpoint .*\(EOFError\)"):
+        ckpt.load(tmp_path / "checkpoint.pt")
+
+
 def test_checkpoints_refuse_pickled_objects(tmp_path):
     torch.save({"x": argparse.Namespace(a=1)}, tmp_path / "evil.pt")  # an object, not plain data
     with pytest.raises(CheckpointError, match="cannot read checkpoint"):
