@@ -140,6 +140,8 @@ class Trainer:
         state["elapsed_s"] = 0.0
         if exists and cfg.resume:
             state = self._restore(fields, fp, net, opt, sched)
+            if env.is_main:  # the checkpoint's history: a crash may have come before the log
+                self._write_log(state["history"])
         stepper: nn.Module = net
         if env.distributed:
             ids = [device.index] if device.type == "cuda" else None
@@ -182,9 +184,7 @@ class Trainer:
                     best = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "fingerprint": fp}
                     ckpt.save({**best, "model": model.state_dict()}, out / BEST)
                 self._save(state, fields, fp, net, opt, sched)
-                atomic_write_text(
-                    out / LOG, "".join(json.dumps(h) + "\n" for h in state["history"])
-                )
+                self._write_log(state["history"])
             ddp.barrier(env)
             if env.is_main:
                 log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, _epoch_line(record))
@@ -193,6 +193,9 @@ class Trainer:
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
         return self._finish(model, state, fp, device, finished_before=start >= cfg.epochs)
+
+    def _write_log(self, history: list[dict[str, Any]]) -> None:
+        atomic_write_text(self.out / LOG, "".join(json.dumps(h) + "\n" for h in history))
 
     def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``

@@ -95,6 +95,20 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(tmp_path):
     assert full.candidates == resumed.candidates
 
 
+def test_a_log_line_lost_in_a_crash_after_the_checkpoint_comes_back_on_resume(tmp_path):
+    cfg = tiny(dataset="synthetic", budget_ops=4e5)
+    out = tmp_path / "x.geno"
+    search(cfg, out=out, progress=False, plots=False)
+    log_file = tmp_path / "x.run" / "log.jsonl"
+    whole = log_file.read_text()
+    assert len(whole.splitlines()) == cfg.epochs
+    # killed between the last checkpoint.pt and log.jsonl: one line short, no genotype yet
+    log_file.write_text(whole.splitlines(keepends=True)[0])
+    out.unlink()
+    search(cfg, out=out, progress=False, plots=False, resume=True)
+    assert log_file.read_text() == whole and out.is_file()
+
+
 def test_resuming_with_different_settings_is_refused(tmp_path):
     out = tmp_path / "x.geno"
     search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, stop_after=1)

@@ -336,3 +336,14 @@ def test_a_run_resumed_on_another_machine_records_both_with_their_epochs(
 )
 def test_the_hardware_line_of_a_history(history, line):
     assert machines(history, "X") == line
+
+
+@needs_fmnist
+def test_a_log_line_lost_in_a_crash_after_the_last_checkpoint_comes_back_on_resume(spec, tmp_path):
+    small_run(spec, tmp_path)
+    log_file = tmp_path / "log.jsonl"
+    whole = log_file.read_text()
+    log_file.write_text(whole.splitlines(keepends=True)[0])  # killed before the last line
+    (tmp_path / "results.json").unlink()  # ... and so before the end of the run
+    small_run(spec, tmp_path, resume=True)
+    assert log_file.read_text() == whole

@@ -297,6 +297,8 @@ class _Run:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         cfg_json = json.dumps(self.cfg.model_dump(mode="json"), indent=2) + "\n"
         atomic_write_text(self.run_dir / "config.json", cfg_json)
+        if self.history:
+            self.write_log()
 
     def save(self) -> None:
         if self.run_dir is None:
@@ -314,6 +316,13 @@ class _Run:
             "history": json.dumps(self.history),
         }
         ckpt.save_checkpoint(self.run_dir / ckpt.FILENAME, state)
+        self.write_log()
+
+    def write_log(self) -> None:
+        """``log.jsonl`` from the history (the checkpoint's, after a resume: a crash between the
+        checkpoint and the log would otherwise lose the last epoch's line for good)."""
+        if self.run_dir is None:
+            return
         lines = "".join(json.dumps(r) + "\n" for r in self.history)
         atomic_write_text(self.run_dir / "log.jsonl", lines)
 
