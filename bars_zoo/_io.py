@@ -5,7 +5,8 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -37,6 +38,16 @@ def check_file_path(target: Path) -> None:
             break
 
 
+@contextmanager
+def blamed_on(target: Path) -> Iterator[None]:
+    """Re-raise an :class:`OSError` of making a temporary sibling of ``target`` as ``target``'s, so
+    that the user reads the path they asked for, not ``.NAME.xxxx.tmp``."""
+    try:
+        yield
+    except OSError as e:
+        raise type(e)(e.errno, e.strerror, str(target)) from e
+
+
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object]) -> None:
     """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
 
@@ -48,10 +59,8 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
     check_file_path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
-    try:
+    with blamed_on(target):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as e:  # name the file the caller asked for, not our temporary one
-        raise type(e)(e.errno, e.strerror, str(target)) from e
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:

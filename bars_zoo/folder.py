@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from bars_zoo import registry
-from bars_zoo._io import atomic_write_text, check_file_path
+from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
 from bars_zoo.builder import build
 from bars_zoo.card import GENERATED_MARK, render_card
 from bars_zoo.complexity import complexity
@@ -161,10 +161,8 @@ def write_folder(target: Path, files: dict[str, bytes]) -> Path:
         _check_replaceable(target)
     check_file_path(target / "x")  # a file in the way: name it, not the mkdir that trips on it
     target.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with blamed_on(target):
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    except OSError as e:  # name the folder the caller asked for, not our temporary one
-        raise type(e)(e.errno, e.strerror, str(target)) from e
     old = None
     try:
         os.chmod(tmp, 0o755)
