@@ -84,10 +84,12 @@ def weights_origin(model: str) -> str:
 
     if model.startswith(LOCAL_PREFIX):
         return f"from {model[len(LOCAL_PREFIX) :]}"
+    if model.startswith(HUB_PREFIX):
+        return "from the Hugging Face cache"
     source = registry.weights_source(model, registry.get(model))
     if source == "bundled":
         return "from the package"
-    if source is None or model.startswith(HUB_PREFIX) or source.startswith(HUB_PREFIX):
+    if source is None or source.startswith(HUB_PREFIX):
         return "from the Hugging Face cache"
     return f"from {source}"
 
