@@ -344,21 +344,6 @@ def test_deploy_without_the_compiled_kernel_gives_the_same_logits(tmp_path: Path
     assert proc.stdout.split() == ["reference", "True"]
 
 
-def test_bars_zoo_deploy_is_the_callable_module_whatever_was_imported_first() -> None:
-    code = (
-        "import bars_zoo\n"
-        "assert bars_zoo.deploy.DeployedNet is not None\n"
-        "assert callable(bars_zoo.deploy)\n"
-        "import bars_zoo.deploy\n"
-        "assert callable(bars_zoo.deploy) and bars_zoo.deploy.DeployedNet\n"
-    )
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stderr
-
-
 def test_save_pretrained_refuses_a_deployed_model(tmp_path) -> None:
     import bars_zoo
     from bars_zoo.errors import ConfigError

@@ -178,23 +178,6 @@ def test_bars_zoo_search_is_callable_after_importing_the_subpackage():
     assert bars_zoo.search.search is search
 
 
-def test_bars_zoo_search_is_the_callable_module_whatever_was_imported_first():
-    # docs/search.md names `bars_zoo.search.SearchConfig`; before the fix the lazy attribute
-    # bound the function, so a plain `import bars_zoo` lost the package's attributes
-    code = (
-        "import bars_zoo\n"
-        "assert bars_zoo.search.SearchConfig is not None\n"
-        "assert callable(bars_zoo.search)\n"
-        "import bars_zoo.search\n"
-        "assert callable(bars_zoo.search) and bars_zoo.search.SearchConfig\n"
-    )
-    import subprocess
-    import sys
-
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
-    assert run.returncode == 0, run.stderr
-
-
 def _val_loader(shape: tuple[int, int, int]) -> BatchLoader:
     return BatchLoader(make_synthetic("train", size=16, input_shape=shape), 8, shuffle=False)
 
