@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from typing import Any
 
@@ -35,6 +34,7 @@ import bars_zoo
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.binary import BinaryConv2d
 from bars_zoo.evaluation import split_images
+from bars_zoo.trainer import cosine_lambda
 
 
 class WindowSign(torch.autograd.Function):
@@ -109,9 +109,7 @@ def main() -> int:
     vl = BatchLoader(val, 500, shuffle=False, device=args.device)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=0)
     steps = args.epochs * len(tl)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps))
-    )
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(steps))
     for ep in range(args.epochs):
         tl.set_epoch(ep)
         net.train()
