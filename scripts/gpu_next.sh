@@ -19,8 +19,9 @@
 #   run(command="OUT=$OUT bash scripts/gpu_next.sh", carry=[".whl", ".gpu/fmnist", "runs/s100"],
 #       timeout_s=590)
 #
-# Smoke test on a CPU (a few minutes; checks the commands, not the numbers):
-#   DEVICE=cpu GRAPH= SUBSET=512 MINUTES=4 EPOCHS=2 SEARCH_EPOCHS=2 SEARCH_MINUTES=2.5 \
+# Smoke test on a CPU (a few minutes; checks the commands, not the numbers; the search needs more
+# epochs than its 2 warm-up ones):
+#   DEVICE=cpu GRAPH= SUBSET=512 MINUTES=8 EPOCHS=2 SEARCH_EPOCHS=3 SEARCH_MINUTES=5 \
 #       S_RUN=/nonexistent DATA=/usr/share/datasets/fashion-mnist OUT=/tmp/gpu-smoke \
 #       bash scripts/gpu_next.sh
 set -u
