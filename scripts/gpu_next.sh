@@ -1,85 +1,109 @@
 #!/usr/bin/env bash
-# The next GPU session of the Fashion-MNIST zoo in one call (benchmarks/results/fmnist_zoo.md,
-# "Next"), about 9 minutes on one H100/H200, everything side by side on the one GPU:
+# One GPU session of the Fashion-MNIST zoo (benchmarks/results/fmnist_zoo.md, "Next"), side by side
+# on the one GPU:
 #
-#   1. bars-fmnist-m for the recipe's 100 epochs;
-#   2. bars-fmnist-s for 100 epochs, resuming the CPU run in runs/s100 when it is carried along;
-#   3. a 16-epoch search of S under its parameter limit alone (480k, no OPs budget, the paper's
-#      widths), then its training for as many epochs as fit (scripts/fmnist_zoo.py --only).
+#   1. bars-fmnist-m for the recipe's 100 epochs (TRAIN; 50 gave 92.44 %);
+#   2. a 16-epoch search of S under its parameter limit alone (480k, no OPs budget, the paper's
+#      widths 48/96/192), then the training of what it derives for S_EPOCHS epochs, in the run
+#      folder bars-fmnist-s-params.
 #
-# Every training ends after the epoch that passes its --time-limit and keeps its checkpoint, so a
-# later session continues it with the same command and --resume (the cosine schedule is that of
-# the full 100 epochs, whatever machine runs which epochs).  What comes back: $OUT/gpu_next.tar.gz
-# (every run's log.jsonl, results.json and model/ folder - bundle with scripts/bundle_fmnist_zoo.py
-# - and the search's genotype and logs) and each run's checkpoint.pt in 15 MiB parts
-# ($OUT/NAME.ckpt.NN; `cat NAME.ckpt.* > runs/NAME/checkpoint.pt` to go on).  At most 8 files and
-# 64 MiB come back from the device, so the baseline (134 MB of checkpoint) is not in TRAIN by
-# default: its 100-epoch run must end in one call (TRAIN="xnor-resnet18-fmnist", about 8 min).
+# S's own 100-epoch run (runs/s100) goes on on the CPU; S_RUN=runs/s100 (carried) adds it here.
 #
-#   run(command="OUT=$OUT bash scripts/gpu_next.sh", carry=[".whl", ".gpu/fmnist", "runs/s100"],
-#       timeout_s=590)
+# Every job works in WORK, outside $OUT, and is resumable: a training ends after the epoch that
+# passes its time limit and keeps its checkpoint, a search that has written its genotype is not run
+# again.  So the same command, called again on the still-warm machine (within its 30 s), goes on
+# where the first call stopped: give it the device time that is left in BUDGET_S.
+#
+# What comes back: $OUT/gpu_next.tar.gz (logs, every run's log.jsonl, results.json and model/
+# folder - bundle with scripts/bundle_fmnist_zoo.py - and the search's genotype, log and plots)
+# and the checkpoint.pt of each run that has not finished, in 15 MiB parts ($OUT/NAME.ckpt.NN;
+# `cat NAME.ckpt.* > runs/NAME/checkpoint.pt`, then the same train command with --resume goes on
+# on any machine).  At most 8 files and 64 MiB come back from the device: that is why the baseline
+# (134 MB of checkpoint) must finish inside one call (TRAIN=xnor-resnet18-fmnist, about 5 min alone).
+#
+#   run(command="OUT=$OUT bash scripts/gpu_next.sh", carry=[".whl", ".gpu/fmnist"], timeout_s=600)
+#   run(command="OUT=$OUT BUDGET_S=150 bash scripts/gpu_next.sh", timeout_s=200)   # goes on
 #
 # Smoke test on a CPU (a few minutes; checks the commands, not the numbers; the search needs more
 # epochs than its 2 warm-up ones):
-#   DEVICE=cpu GRAPH= SUBSET=512 MINUTES=8 EPOCHS=2 SEARCH_EPOCHS=3 SEARCH_MINUTES=5 \
-#       S_RUN=/nonexistent DATA=/usr/share/datasets/fashion-mnist OUT=/tmp/gpu-smoke \
+#   DEVICE=cpu GRAPH= SUBSET=512 BUDGET_S=400 EPOCHS=2 S_EPOCHS=2 SEARCH_EPOCHS=3 \
+#       DATA=/usr/share/datasets/fashion-mnist OUT=/tmp/gpu-smoke WORK=/tmp/gpu-smoke-work \
 #       bash scripts/gpu_next.sh
 set -u
 OUT=${OUT:?set OUT to the folder that comes back}
-MINUTES=${MINUTES:-8.5}           # wall-clock budget of the whole call
+BUDGET_S=${BUDGET_S:-555}         # wall-clock budget of this call, packing included
 DEVICE=${DEVICE:-cuda}
 DATA=${DATA:-.gpu/fmnist}         # the four idx .gz files
 GRAPH=${GRAPH---cuda-graph}       # empty on a CPU
 SUBSET=${SUBSET:-}                # smoke runs only
-EPOCHS=${EPOCHS:-100}
-S_RUN=${S_RUN:-runs/s100}         # session 5's CPU run of bars-fmnist-s, if carried
+EPOCHS=${EPOCHS:-100}             # the TRAIN runs
+S_EPOCHS=${S_EPOCHS:-50}          # the searched S (the bundled S had 50 when it was chosen)
+WORK=${WORK:-/tmp/gpu_next}
+S_RUN=${S_RUN:-}                  # a carried run of bars-fmnist-s to go on with, e.g. runs/s100
 SEARCH_EPOCHS=${SEARCH_EPOCHS:-16}  # never 8 (fmnist_zoo.md, session 4)
-SEARCH_MINUTES=${SEARCH_MINUTES:-5}
-TRAIN=${TRAIN-bars-fmnist-m bars-fmnist-s}  # empty: no training beside the search
+TRAIN=${TRAIN-bars-fmnist-m}      # empty: only the search and its training
 
 start=$(date +%s)
+deadline=$(( start + BUDGET_S ))
+left() { echo $(( deadline - $(date +%s) )); }
+
 if ! python3 -c "import lark, pydantic" 2> /dev/null; then  # the device has torch, not these
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
-        .whl/*.whl || exit 1
     export PYTHONPATH=/tmp/site:$PWD
+    python3 -c "import lark, pydantic" 2> /dev/null ||
+        python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+            .whl/*.whl || exit 1
 fi
 export PYTHONUNBUFFERED=1
 python3 -c "import torch, bars_zoo; print(torch.__version__, bars_zoo.__version__, \
     torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')" || exit 1
 
-work=$OUT/work
-mkdir -p "$work/runs" "$work/logs"
-if [ -d "$S_RUN" ]; then
-    cp -r "$S_RUN" "$work/runs/bars-fmnist-s"
-    echo "resuming $S_RUN"
+mkdir -p "$WORK/runs" "$WORK/logs" "$WORK/geno"
+if [ -n "$S_RUN" ] && [ -d "$S_RUN" ] && [ ! -d "$WORK/runs/bars-fmnist-s" ]; then
+    cp -r "$S_RUN" "$WORK/runs/bars-fmnist-s"
+    TRAIN="$TRAIN bars-fmnist-s"
 fi
-left=$(( start + ${MINUTES%.*} * 60 - $(date +%s) ))
-limit="$(( left - 45 ))s"          # leaves time for the last epoch's test evaluation and packing
-common=(--dataset fashion-mnist --data-dir "$DATA" --device "$DEVICE" --epochs "$EPOCHS"
-        --time-limit "$limit" --resume --no-progress ${GRAPH:+"$GRAPH"} ${SUBSET:+--subset "$SUBSET"})
+common=(--dataset fashion-mnist --data-dir "$DATA" --device "$DEVICE" --resume --no-progress
+        ${GRAPH:+"$GRAPH"} ${SUBSET:+--subset "$SUBSET"})
+
+# train NAME GENOTYPE EPOCHS: until the deadline, less a last epoch, the test evaluation, packing
+train() {
+    local limit=$(( $(left) - 75 ))
+    if [ "$limit" -lt 20 ]; then echo "[$(date +%T)] no time left to train $1"; return 0; fi
+    echo "[$(date +%T)] train $1 for ${limit}s"
+    python3 -m bars_zoo train "$2" "${common[@]}" --epochs "$3" --time-limit "${limit}s" \
+        --out "$WORK/runs/$1" >> "$WORK/logs/$1.log" 2>&1
+    local rc=$?
+    echo "[$(date +%T)] train $1 exited $rc"
+}
 
 for name in $TRAIN; do
-    python3 -m bars_zoo train "$name" "${common[@]}" --out "$work/runs/$name" \
-        > "$work/logs/$name.log" 2>&1 &
+    train "$name" "$name" "$EPOCHS" &
 done
-python3 scripts/fmnist_zoo.py --data-dir "$DATA" --out "$work/search-s" --device "$DEVICE" \
-    --minutes "$(( left / 60 ))" --search-minutes "$SEARCH_MINUTES" \
-    --search-epochs "$SEARCH_EPOCHS" --search-warmup 2 \
-    --theta-under -0.2 --only bars-fmnist-s --budget bars-fmnist-s=none --s-budget-params 480k \
-    --space bars-fmnist-s=48,96,192 --no-baseline ${GRAPH:+"$GRAPH"} \
-    ${SUBSET:+--subset "$SUBSET"} > "$work/logs/search-s.log" 2>&1 &
+(
+    geno=$WORK/geno/bars-fmnist-s-params.geno
+    if [ ! -f "$geno" ] && [ "$(left)" -gt 200 ]; then
+        echo "[$(date +%T)] search S for $(( $(left) - 150 ))s at most"
+        python3 -m bars_zoo search --preset fmnist --dataset fashion-mnist --data-dir "$DATA" \
+            --device "$DEVICE" --budget-ops none --budget-params 480k --theta-under -0.2 \
+            --base-channels 48,96,192 --stem-channels 48 --epochs "$SEARCH_EPOCHS" \
+            --warmup-epochs 2 --seed 0 --name bars-fmnist-s --out "$geno" \
+            --run-dir "$WORK/search-s" --resume --quiet --time-limit "$(( $(left) - 150 ))s" \
+            ${GRAPH:+"$GRAPH"} ${SUBSET:+--subset "$SUBSET"} >> "$WORK/logs/search-s.log" 2>&1
+        rc=$?
+        echo "[$(date +%T)] search S exited $rc"
+    fi
+    if [ -f "$geno" ]; then train bars-fmnist-s-params "$geno" "$S_EPOCHS"; fi
+) &
 wait
 
-for f in "$work"/logs/*.log; do echo "== $f"; tail -n 3 "$f"; done
-cd "$work" && tar czf "$OUT/gpu_next.tar.gz" logs \
-    $(ls -d runs/*/log.jsonl runs/*/results.json runs/*/model \
-        search-s/geno search-s/logs search-s/summary.json search-s/search/*/log.jsonl \
-        search-s/search/*/*.png search-s/runs/*/log.jsonl search-s/runs/*/results.json \
-        search-s/runs/*/model 2> /dev/null)
-for ckpt in runs/*/checkpoint.pt; do
-    [ -f "$ckpt" ] || continue
-    name=$(basename "$(dirname "$ckpt")")
-    split -b 15M -d "$ckpt" "$OUT/$name.ckpt."
+cd "$WORK" || exit 1
+for f in logs/*.log; do echo "== $f"; tail -n 4 "$f"; done
+tar czf "$OUT/gpu_next.tar.gz" logs geno \
+    $(ls -d runs/*/log.jsonl runs/*/results.json runs/*/model search-s/log.jsonl search-s/*.png \
+        2> /dev/null)
+for run in runs/*; do
+    [ -f "$run/checkpoint.pt" ] && [ ! -f "$run/results.json" ] || continue
+    split -b 15M -d "$run/checkpoint.pt" "$OUT/$(basename "$run").ckpt."
 done
-cd "$OUT" && rm -rf "$work"
 ls -la "$OUT"
+echo "[$(date +%T)] done, $(( $(date +%s) - start ))s"
