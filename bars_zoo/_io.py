@@ -38,6 +38,17 @@ def check_file_path(target: Path) -> None:
             break
 
 
+def probe_writable(folder: Path) -> None:
+    """Make ``folder`` (with its parents) and create and delete a file in it, so that a long job
+    learns at its start, not at its end, that it cannot write its output there (a read-only
+    mount, ``/sys``, a folder of another user).  Raises the :class:`OSError` naming ``folder``."""
+    with blamed_on(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)
+
+
 @contextmanager
 def blamed_on(target: Path) -> Iterator[None]:
     """Re-raise an :class:`OSError` of making a temporary sibling of ``target`` as ``target``'s, so

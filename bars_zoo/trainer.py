@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
-from bars_zoo._io import atomic_write_text
+from bars_zoo._io import atomic_write_text, probe_writable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
@@ -75,6 +75,15 @@ def _run_files(out: Path) -> str:
     return ", ".join(n for n in names if (out / n).exists())
 
 
+def _unwritable(out: Path) -> str | None:
+    """``"PATH (reason)"`` when the run folder cannot be made or written in, else ``None``."""
+    try:
+        probe_writable(out)
+    except OSError as err:
+        return f"{err.filename} ({err.strerror})"
+    return None
+
+
 class Trainer:
     """One training run of ``spec`` under ``config`` (already :meth:`TrainConfig.resolved`)."""
 
@@ -115,6 +124,12 @@ class Trainer:
                 )
         if cfg.resume and not exists:
             log.warning("no checkpoint in %s: starting from scratch", out)
+        # the run folder is made and write-probed now, not at the end of the first epoch
+        problem = ddp.broadcast_object(_unwritable(out) if env.is_main else None, env)
+        if problem:
+            raise ConfigError(
+                f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
+            )
         self._check_speed_switches(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bars_zoo._io import atomic_write_text
+from bars_zoo._io import atomic_write_text, probe_writable
 
 
 def test_a_temporary_file_that_cannot_be_made_is_reported_under_the_target_name(
@@ -28,3 +28,21 @@ def test_a_file_in_the_way_is_named(tmp_path: Path) -> None:
         atomic_write_text(tmp_path / "afile" / "x.geno", "bars 1\n")
     assert err.value.filename == str(tmp_path / "afile")
     assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_the_write_probe_makes_the_folder_and_leaves_nothing_in_it(tmp_path: Path) -> None:
+    probe_writable(tmp_path / "runs" / "m")
+    assert (tmp_path / "runs" / "m").is_dir()
+    assert list((tmp_path / "runs" / "m").iterdir()) == []
+
+
+def test_the_write_probe_names_the_folder_it_cannot_write_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", str(tmp_path / ".write-probe.abc.tmp"))
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(PermissionError) as err:
+        probe_writable(tmp_path / "out")
+    assert err.value.filename == str(tmp_path / "out")

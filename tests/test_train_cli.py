@@ -92,6 +92,16 @@ def test_cli_stop_after_goes_on_slice_by_slice_with_resume(geno, tmp_path, capsy
     assert done == [1, 2, 3]
 
 
+def test_cli_training_where_it_cannot_write_fails_before_the_first_epoch(geno, tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    out = tmp_path / "afile" / "run"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write in {tmp_path / 'afile'}" in err
+    assert "epoch 1/1" not in err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
 def test_cli_training_into_a_folder_with_foreign_run_files_is_refused(geno, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
