@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import errno
+import glob
 import os
+import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -47,6 +49,22 @@ def probe_writable(folder: Path) -> None:
         fd, tmp = tempfile.mkstemp(prefix=".write-probe.", suffix=".tmp", dir=folder)
     os.close(fd)
     os.unlink(tmp)
+
+
+def remove_leftovers(folder: Path, names: Iterable[str]) -> list[Path]:
+    """Delete what an atomic write of one of ``names`` in ``folder`` leaves behind when its process
+    is killed in the middle (SIGKILL, a lost node): the temporary ``.NAME.xxxx.tmp`` file or folder
+    and a replaced folder's ``.NAME.xxxx.old``.  Nothing else is touched; returns what went."""
+    gone = []
+    for name in names:
+        for suffix in (".tmp", ".old"):
+            for path in sorted(folder.glob(f".{glob.escape(name)}.*{suffix}")):
+                if path.is_dir() and not path.is_symlink():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                gone.append(path)
+    return gone
 
 
 @contextmanager

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
-from bars_zoo._io import atomic_write_text, probe_writable
+from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
@@ -130,6 +130,9 @@ class Trainer:
             raise ConfigError(
                 f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
             )
+        if env.is_main:
+            for path in remove_leftovers(out, (CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR)):
+                log.info("removed %s, left by an interrupted write", path.name)
         self._check_speed_switches(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bars_zoo._io import atomic_write_text, probe_writable
+from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
 
 
 def test_a_temporary_file_that_cannot_be_made_is_reported_under_the_target_name(
@@ -46,3 +46,20 @@ def test_the_write_probe_names_the_folder_it_cannot_write_in(
     with pytest.raises(PermissionError) as err:
         probe_writable(tmp_path / "out")
     assert err.value.filename == str(tmp_path / "out")
+
+
+def test_leftovers_of_killed_atomic_writes_go_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / ".checkpoint.pt.abc.tmp").write_bytes(b"half")
+    (tmp_path / ".model.xyz.tmp").mkdir()
+    (tmp_path / ".model.xyz.tmp" / "config.json").write_text("{")
+    (tmp_path / ".model.old1.old").mkdir()
+    keep = ["checkpoint.pt", ".checkpoint.pt.bak", ".notes.tmp", ".other.abc.tmp"]
+    for name in keep:
+        (tmp_path / name).write_text("mine")
+    gone = remove_leftovers(tmp_path, ["checkpoint.pt", "model"])
+    assert sorted(p.name for p in gone) == [
+        ".checkpoint.pt.abc.tmp",
+        ".model.old1.old",
+        ".model.xyz.tmp",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)

@@ -109,6 +109,18 @@ def test_a_log_line_lost_in_a_crash_after_the_checkpoint_comes_back_on_resume(tm
     assert log_file.read_text() == whole and out.is_file()
 
 
+def test_a_resumed_search_removes_the_temporary_files_a_killed_write_left(tmp_path):
+    out = tmp_path / "x.geno"
+    search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, stop_after=1)
+    run = tmp_path / "x.run"
+    (run / ".checkpoint.pt.k3j2.tmp").write_bytes(b"half a checkpoint")
+    (run / ".log.jsonl.a1.tmp").write_text("{")
+    (run / "my-notes.tmp").write_text("mine")
+    search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, resume=True)
+    assert sorted(p.name for p in run.glob("*.tmp")) == ["my-notes.tmp"]
+    assert out.is_file()
+
+
 def test_resuming_with_different_settings_is_refused(tmp_path):
     out = tmp_path / "x.geno"
     search(tiny(dataset="synthetic"), out=out, progress=False, plots=False, stop_after=1)

@@ -102,6 +102,19 @@ def test_cli_training_where_it_cannot_write_fails_before_the_first_epoch(geno, t
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+def test_cli_resume_removes_the_temporary_files_a_killed_write_left(geno, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "2", "--out", str(out)]
+    assert main([*args, "--stop-after", "1"]) == 0
+    (out / ".checkpoint.pt.x7.tmp").write_bytes(b"half a checkpoint")
+    (out / ".model.q1.tmp").mkdir()
+    (out / ".model.q1.tmp" / "model.safetensors").write_bytes(b"half")
+    (out / ".my-notes.tmp").write_text("mine")
+    assert main([*args, "--resume"]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".my-notes.tmp"]
+    assert (out / "model" / "model.safetensors").is_file()
+
+
 def test_cli_training_into_a_folder_with_foreign_run_files_is_refused(geno, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()

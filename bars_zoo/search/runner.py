@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bars_zoo._io import atomic_write_text, check_file_path, probe_writable
+from bars_zoo._io import atomic_write_text, check_file_path, probe_writable, remove_leftovers
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
@@ -53,6 +53,16 @@ from bars_zoo.search.supernet import Supernet
 from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger("bars_zoo.search")
+
+# what a search writes into its run directory besides the checkpoint (plots: bars_zoo.search.plots)
+RUN_FILES = (
+    "config.json",
+    "log.jsonl",
+    "derive.json",
+    "distributions.png",
+    "shortcut.png",
+    "ops.png",
+)
 
 
 @dataclass(frozen=True)
@@ -285,6 +295,9 @@ class _Run:
                 hint="pass --resume to continue that run, or delete the directory / choose another "
                 "--run-dir or --out",
             )
+        if self.run_dir.is_dir():
+            for left in remove_leftovers(self.run_dir, (ckpt.FILENAME, *RUN_FILES)):
+                log.info("removed %s, left by an interrupted write", left.name)
         if resume and path.exists():
             state = ckpt.load_checkpoint(path, self.cfg)
             self.net.load_state_dict(state["supernet"])
