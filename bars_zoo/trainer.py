@@ -75,6 +75,14 @@ def _run_files(out: Path) -> str:
     return ", ".join(n for n in names if (out / n).exists())
 
 
+def _epoch_of(best: Path) -> int:
+    """The epoch ``best.pt`` holds the weights of (0 when it is missing or unreadable)."""
+    try:
+        return int(ckpt.load(best, mmap=True).get("epoch", 0))
+    except CheckpointError:  # missing, empty, corrupt
+        return 0
+
+
 def _unwritable(out: Path) -> str | None:
     """``"PATH (reason)"`` when the run folder cannot be made or written in, else ``None``."""
     try:
@@ -198,10 +206,12 @@ class Trainer:
                     "val_loss": val["loss"],
                 }
             if env.is_main:
-                if improved:
-                    best = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "fingerprint": fp}
-                    ckpt.save({**best, "model": model.state_dict()}, out / BEST)
+                # the checkpoint first: killed before best.pt, the checkpoint holds this epoch's
+                # weights and says it was the best, so resuming writes best.pt from it (_restore);
+                # killed before the checkpoint, best.pt still matches the checkpoint's best epoch
                 self._save(state, fields, fp, net, opt, sched)
+                if improved:
+                    self._save_best(epoch + 1, fp, model.state_dict())
                 self._write_log(state["history"])
             ddp.barrier(env)
             if env.is_main:
@@ -386,6 +396,10 @@ class Trainer:
             self.out / CHECKPOINT,
         )
 
+    def _save_best(self, epoch: int, fp: str, weights: dict[str, Any]) -> None:
+        best = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "fingerprint": fp}
+        ckpt.save({**best, "model": weights}, self.out / BEST)
+
     def _restore(
         self, fields: dict[str, Any], fp: str, net: TrainNet, opt: Any, sched: Any
     ) -> dict[str, Any]:
@@ -413,6 +427,10 @@ class Trainer:
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         ckpt.set_rng_state(saved["rng"])
+        best = saved["best"]
+        if self.env.is_main and best["epoch"] == saved["epoch"] > _epoch_of(self.out / BEST):
+            # killed between checkpoint.pt and best.pt: that epoch's weights are in the checkpoint
+            self._save_best(best["epoch"], fp, saved["model"])
         log.info("resumed %s at epoch %d", self.out, saved["epoch"])
         keys = ("epoch", "best", "history", "elapsed_s")
         return {k: saved[k] for k in keys}

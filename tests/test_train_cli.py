@@ -115,6 +115,21 @@ def test_cli_resume_removes_the_temporary_files_a_killed_write_left(geno, tmp_pa
     assert (out / "model" / "model.safetensors").is_file()
 
 
+def test_a_run_killed_between_checkpoint_and_best_weights_gets_them_back_on_resume(geno, tmp_path):
+    import torch
+
+    from bars_zoo import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    (out / "best.pt").unlink()  # killed after checkpoint.pt of the best epoch, before best.pt
+    assert main([*args, "--resume"]) == 0
+    best, last = ckpt.load(out / "best.pt"), ckpt.load(out / "checkpoint.pt")
+    assert best["epoch"] == last["epoch"] == 1
+    assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())
+
+
 def test_cli_training_into_a_folder_with_foreign_run_files_is_refused(geno, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
