@@ -8,6 +8,7 @@
 #      folder bars-fmnist-s-params.
 #
 # S's own 100-epoch run (runs/s100) goes on on the CPU; S_RUN=runs/s100 (carried) adds it here.
+# SEARCH=0 TRAIN=xnor-resnet18-fmnist: the baseline's 100 epochs alone (session 6's "Next").
 #
 # Every job works in WORK, outside $OUT, and is resumable: a training ends after the epoch that
 # passes its time limit and keeps its checkpoint, a search that has written its genotype is not run
@@ -42,6 +43,7 @@ WORK=${WORK:-/tmp/gpu_next}
 S_RUN=${S_RUN:-}                  # a carried run of bars-fmnist-s to go on with, e.g. runs/s100
 SEARCH_EPOCHS=${SEARCH_EPOCHS:-16}  # never 8 (fmnist_zoo.md, session 4)
 TRAIN=${TRAIN-bars-fmnist-m}      # empty: only the search and its training
+SEARCH=${SEARCH:-1}               # 0: no search of S (e.g. the baseline alone: TRAIN=xnor-resnet18-fmnist)
 
 start=$(date +%s)
 deadline=$(( start + BUDGET_S ))
@@ -79,7 +81,7 @@ train() {
 for name in $TRAIN; do
     train "$name" "$name" "$EPOCHS" &
 done
-(
+[ "$SEARCH" = 1 ] && (
     geno=$WORK/geno/bars-fmnist-s-params.geno
     if [ ! -f "$geno" ] && [ "$(left)" -gt 200 ]; then
         echo "[$(date +%T)] search S for $(( $(left) - 150 ))s at most"
