@@ -129,6 +129,7 @@ def locate(
     if name.startswith(HUB_PREFIX):
         repo, rev = parse_hub_name(name, revision)
         return hub_folder(repo, rev, cache_dir, offline), None, None
+    check_revision(revision)
     entry = registry.get(name)
     pinned = entry is not None and revision in (None, entry.revision)
     bundled = registry.bundled_dir(name)

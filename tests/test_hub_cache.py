@@ -125,6 +125,11 @@ def test_another_revision_of_a_registry_model_carries_its_own_config(
     assert load("tiny-hub", cache_dir=cache).pretrained_cfg.top1 == 12.5
 
 
+def test_a_malformed_revision_of_a_registry_model_is_refused_before_the_hub(cache, hub_entry):
+    with pytest.raises(ConfigError, match="'bad rev!' is not a revision name"):
+        load("tiny-hub", revision="bad rev!", cache_dir=cache, local_files_only=True)
+
+
 def test_offline_and_not_cached_is_an_offline_error_with_cause(cache):
     from huggingface_hub.errors import LocalEntryNotFoundError
 
