@@ -23,6 +23,16 @@ import torch
 from bars_zoo._io import atomic_write_with
 from bars_zoo.errors import CheckpointError
 
+# the files of a `bars-zoo train` run folder (--out): named here, below both the trainer and the
+# model-folder loader that recognises such a folder
+CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR = (
+    "checkpoint.pt",
+    "best.pt",
+    "log.jsonl",
+    "results.json",
+    "model",
+)
+
 
 def save(obj: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write ``obj`` (plain data and tensors) to ``path`` atomically."""
@@ -93,4 +103,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all([s.cpu() for s in cuda])
 
 
-__all__ = ["describe_mismatch", "fingerprint", "load", "rng_state", "save", "set_rng_state"]
+__all__ = [
+    "BEST",
+    "CHECKPOINT",
+    "LOG",
+    "MODEL_DIR",
+    "RESULTS",
+    "describe_mismatch",
+    "fingerprint",
+    "load",
+    "rng_state",
+    "save",
+    "set_rng_state",
+]

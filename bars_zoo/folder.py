@@ -31,6 +31,7 @@ from bars_zoo import registry
 from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
 from bars_zoo.builder import build
 from bars_zoo.card import GENERATED_MARK, render_card
+from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import read as read_genotype
@@ -235,8 +236,8 @@ def load_folder(
     """Verify and load a model folder (see the module docstring for the checks)."""
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
-        if (folder / "checkpoint.pt").is_file():  # the --out folder of `bars-zoo train`
-            model_dir = folder / "model"
+        if (folder / CHECKPOINT).is_file():  # the --out folder of `bars-zoo train`
+            model_dir = folder / MODEL_DIR
             raise UnknownModelError(
                 f"{folder} is a `bars-zoo train` training output folder, not a model folder",
                 hint=f"give its model folder, {model_dir}"

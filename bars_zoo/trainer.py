@@ -28,18 +28,14 @@ from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
 from bars_zoo.builder import BarsNet, build
+from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
 from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
 from bars_zoo.training import (
-    BEST,
-    CHECKPOINT,
     CHECKPOINT_FORMAT,
-    LOG,
-    MODEL_DIR,
-    RESULTS,
     TrainConfig,
     TrainResult,
     hardware,

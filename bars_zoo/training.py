@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo.builder import BarsNet, build
+from bars_zoo.checkpoint import BEST, CHECKPOINT
 from bars_zoo.data import dataset_info
 from bars_zoo.distributed import env_from_environ
 from bars_zoo.dsl import format as format_spec
@@ -45,13 +46,6 @@ from bars_zoo.spec import NetworkSpec
 log = logging.getLogger(__name__)
 
 Dataset = Literal["fashion-mnist", "cifar10", "imagenet", "synthetic"]
-CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR = (
-    "checkpoint.pt",
-    "best.pt",
-    "log.jsonl",
-    "results.json",
-    "model",
-)
 CHECKPOINT_FORMAT = "bars-zoo-train/1"
 
 
