@@ -128,15 +128,6 @@ class Trainer:
                 )
         if cfg.resume and not exists:
             log.warning("no checkpoint in %s: starting from scratch", out)
-        # the run folder is made and write-probed now, not at the end of the first epoch
-        problem = ddp.broadcast_object(_unwritable(out) if env.is_main else None, env)
-        if problem:
-            raise ConfigError(
-                f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
-            )
-        if env.is_main:
-            for path in remove_leftovers(out, (CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR)):
-                log.info("removed %s, left by an interrupted write", path.name)
         self._check_speed_switches(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -152,6 +143,16 @@ class Trainer:
         data = training_data(self.spec, cfg, env, device)
         self.test_batches = data.test
         steps = len(data.train)
+        # the run folder is made and write-probed once the run's settings and data are checked,
+        # before the first epoch (a usage error above leaves nothing behind)
+        problem = ddp.broadcast_object(_unwritable(out) if env.is_main else None, env)
+        if problem:
+            raise ConfigError(
+                f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
+            )
+        if env.is_main:
+            for path in remove_leftovers(out, (CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR)):
+                log.info("removed %s, left by an interrupted write", path.name)
         opt = torch.optim.Adam(
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )
