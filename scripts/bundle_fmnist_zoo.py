@@ -57,8 +57,9 @@ def main() -> int:
         if geno.is_file():
             text = geno.read_text()
             note = (
-                f"# Trained with `bars-zoo train {name} --dataset fashion-mnist --epochs {epochs}` on one "
-                f"{results['hardware']} ({minutes:.1f} min): test top-1 {top1:.2f} %.\n"
+                f"# Trained with `bars-zoo train {name} --dataset fashion-mnist --epochs {epochs}` on "
+                f"{'' if '(epochs' in results['hardware'] else 'one '}{results['hardware']} "
+                f"({minutes:.1f} min): test top-1 {top1:.2f} %.\n"
             )
             atomic_write_text(REPO / "genotypes" / f"{name}.geno", note + text)
         graph = " --cuda-graph" if results["config"].get("cuda_graph") else ""
