@@ -17,6 +17,10 @@ from typing import Any
 
 from bars_zoo._io import atomic_write_bytes
 
+# the files write_plots makes in the run directory (shortcut.png only when the space has shortcuts)
+DISTRIBUTIONS, SHORTCUT, OPS = "distributions.png", "shortcut.png", "ops.png"
+PLOT_FILES = (DISTRIBUTIONS, SHORTCUT, OPS)
+
 
 def _pyplot() -> Any:
     import matplotlib
@@ -74,7 +78,7 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     for ax in axes[-1]:
         ax.set_xlabel("epoch")
     fig.suptitle("BARS search: architecture distributions")
-    paths.append(out_dir / "distributions.png")
+    paths.append(out_dir / DISTRIBUTIONS)
     _save(fig, paths[-1])
     plt.close(fig)
 
@@ -87,7 +91,7 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         ax.set_ylabel("P(shortcut), mean over edges")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=8)
-        paths.append(out_dir / "shortcut.png")
+        paths.append(out_dir / SHORTCUT)
         _save(fig, paths[-1])
         plt.close(fig)
 
@@ -100,7 +104,7 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     ax.set_xlabel("epoch")
     ax.set_ylabel("MOPs (FLOPs + BOPs/64)")
     ax.legend(fontsize=8)
-    paths.append(out_dir / "ops.png")
+    paths.append(out_dir / OPS)
     _save(fig, paths[-1])
     plt.close(fig)
     return paths
@@ -110,4 +114,4 @@ def _mean_op(edges: dict[str, list[float]], o: int) -> float:
     return sum(p[o] for p in edges.values()) / max(len(edges), 1)
 
 
-__all__ = ["write_plots"]
+__all__ = ["DISTRIBUTIONS", "OPS", "PLOT_FILES", "SHORTCUT", "write_plots"]

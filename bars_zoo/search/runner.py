@@ -39,6 +39,7 @@ from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive, genotype
+from bars_zoo.search.plots import PLOT_FILES
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.space import SearchSpace, node_name
 from bars_zoo.search.steps import SearchSteps
@@ -54,15 +55,8 @@ from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger("bars_zoo.search")
 
-# what a search writes into its run directory besides the checkpoint (plots: bars_zoo.search.plots)
-RUN_FILES = (
-    "config.json",
-    "log.jsonl",
-    "derive.json",
-    "distributions.png",
-    "shortcut.png",
-    "ops.png",
-)
+# what a search writes into its run directory besides the checkpoint
+RUN_FILES = ("config.json", "log.jsonl", "derive.json", *PLOT_FILES)
 
 
 @dataclass(frozen=True)
