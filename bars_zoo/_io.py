@@ -51,6 +51,15 @@ def probe_writable(folder: Path) -> None:
     os.unlink(tmp)
 
 
+def unwritable(folder: Path) -> str | None:
+    """``"PATH (reason)"`` when :func:`probe_writable` fails for ``folder``, else ``None``."""
+    try:
+        probe_writable(folder)
+    except OSError as err:
+        return f"{err.filename} ({err.strerror})"
+    return None
+
+
 def remove_leftovers(folder: Path, names: Iterable[str]) -> list[Path]:
     """Delete what an atomic write of one of ``names`` in ``folder`` leaves behind when its process
     is killed in the middle (SIGKILL, a lost node): the temporary ``.NAME.xxxx.tmp`` file or folder

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
-from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
+from bars_zoo._io import atomic_write_text, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
@@ -77,15 +77,6 @@ def _epoch_of(best: Path) -> int:
         return int(ckpt.load(best, mmap=True).get("epoch", 0))
     except CheckpointError:  # missing, empty, corrupt
         return 0
-
-
-def _unwritable(out: Path) -> str | None:
-    """``"PATH (reason)"`` when the run folder cannot be made or written in, else ``None``."""
-    try:
-        probe_writable(out)
-    except OSError as err:
-        return f"{err.filename} ({err.strerror})"
-    return None
 
 
 class Trainer:
@@ -145,7 +136,7 @@ class Trainer:
         steps = len(data.train)
         # the run folder is made and write-probed once the run's settings and data are checked,
         # before the first epoch (a usage error above leaves nothing behind)
-        problem = ddp.broadcast_object(_unwritable(out) if env.is_main else None, env)
+        problem = ddp.broadcast_object(unwritable(out) if env.is_main else None, env)
         if problem:
             raise ConfigError(
                 f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"

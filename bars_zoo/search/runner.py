@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bars_zoo._io import atomic_write_text, check_file_path, probe_writable, remove_leftovers
+from bars_zoo._io import atomic_write_text, check_file_path, remove_leftovers, unwritable
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
@@ -199,13 +199,11 @@ def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
             f"{out} exists, and the search would replace it",
             hint="choose another --out, or delete the file first",
         )
-    try:
-        probe_writable(out.parent)
-    except OSError as err:
+    problem = unwritable(out.parent)
+    if problem:
         raise ConfigError(
-            f"--out {out}: cannot write in {err.filename} ({err.strerror})",
-            hint="choose a folder you can write to",
-        ) from None
+            f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
+        )
 
 
 def _check_budgets(space: SearchSpace) -> None:
