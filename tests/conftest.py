@@ -17,3 +17,14 @@ def _single_threaded_torch() -> None:
     torch = sys.modules.get("torch")
     if torch is not None and torch.get_num_threads() != 1:
         torch.set_num_threads(1)
+
+
+@pytest.fixture
+def temp_files_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tempfile.mkstemp`` fails as in a folder we may not write in, naming the file it would
+    have made (the name an error must not show the user)."""
+
+    def refuse(suffix: str = "", prefix: str = "", dir: str = "", **kw: object) -> tuple[int, str]:
+        raise PermissionError(13, "Permission denied", f"{dir}/{prefix}abc{suffix}")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)

@@ -9,13 +9,10 @@ import pytest
 from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
 
 
+@pytest.mark.usefixtures("temp_files_refused")
 def test_a_temporary_file_that_cannot_be_made_is_reported_under_the_target_name(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise PermissionError(13, "Permission denied", str(tmp_path / ".x.geno.abc.tmp"))
-
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
     with pytest.raises(PermissionError) as err:
         atomic_write_text(tmp_path / "x.geno", "bars 1\n")
     assert err.value.filename == str(tmp_path / "x.geno")
@@ -36,13 +33,8 @@ def test_the_write_probe_makes_the_folder_and_leaves_nothing_in_it(tmp_path: Pat
     assert list((tmp_path / "runs" / "m").iterdir()) == []
 
 
-def test_the_write_probe_names_the_folder_it_cannot_write_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise PermissionError(13, "Permission denied", str(tmp_path / ".write-probe.abc.tmp"))
-
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
+@pytest.mark.usefixtures("temp_files_refused")
+def test_the_write_probe_names_the_folder_it_cannot_write_in(tmp_path: Path) -> None:
     with pytest.raises(PermissionError) as err:
         probe_writable(tmp_path / "out")
     assert err.value.filename == str(tmp_path / "out")

@@ -149,6 +149,7 @@ def test_the_output_is_checked_before_the_search_not_after(tmp_path, monkeypatch
     assert (tmp_path / "notes.geno").read_text() == "my notes"
 
 
+@pytest.mark.usefixtures("temp_files_refused")
 def test_an_output_folder_that_cannot_be_written_is_refused_before_the_search(
     tmp_path, monkeypatch
 ):
@@ -157,11 +158,7 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_the_search(
     def no_search(*args: object, **kwargs: object) -> None:
         raise AssertionError("the search started")
 
-    def refuse(*args: object, **kwargs: object) -> tuple[int, str]:
-        raise PermissionError(13, "Permission denied", "somewhere")
-
     monkeypatch.setattr(runner._Run, "__init__", no_search)
-    monkeypatch.setattr("tempfile.mkstemp", refuse)
     with pytest.raises(ConfigError, match=r"cannot write in .*found \(Permission denied\)"):
         search(tiny(dataset="synthetic"), out=tmp_path / "found" / "x.geno", progress=False)
 
