@@ -40,6 +40,7 @@ from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import parse
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import evaluate
+from bars_zoo.hub import save_pretrained
 from bars_zoo.recipes import recipe
 from bars_zoo.spec import NetworkSpec
 
@@ -253,8 +254,6 @@ def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
 def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
     """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.hub.save_pretrained`) whose
     ``pretrained_cfg`` records the test top-1 (percent), training command and hardware."""
-    from bars_zoo.hub import save_pretrained
-
     info = dataset_info(results["dataset"], model.spec.input_shape)
     cfg: dict[str, Any] = {
         "dataset": results["dataset"],
