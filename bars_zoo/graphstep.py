@@ -84,11 +84,13 @@ class GraphedStep:
         opt: torch.optim.Optimizer,
         *,
         warmup: int = 3,
+        name: str = "step",
     ) -> None:
-        self.step_fn, self.opt, self.warmup = step_fn, opt, warmup
+        self.step_fn, self.opt, self.warmup, self.name = step_fn, opt, warmup, name
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
+        self.error: str | None = None  # the first line of the capture's error, once it failed
         self.static_in: tuple[Tensor, ...] | None = None
         self.static_out: Tensor | None = None
         self._lrs = [g["lr"] for g in opt.param_groups]
@@ -96,6 +98,16 @@ class GraphedStep:
     @property
     def captured(self) -> bool:
         return self.graph is not None
+
+    @property
+    def status(self) -> str:
+        """``"captured"``, ``"pending"`` (warm-up calls, not captured yet) or ``"eager: capture
+        failed (...)"``: the run's log says whether its graphs were really used."""
+        if self.graph is not None:
+            return "captured"
+        if self.failed:
+            return f"eager: capture failed ({self.error})"
+        return "pending"
 
     def refresh_lr(self) -> None:
         """Copy the scheduler's current lr into the tensors the graph reads (no-op when it did)."""
@@ -142,7 +154,12 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 self.static_out = self.step_fn(*self.static_in)
         except Exception as err:  # any capture failure: keep training eagerly
-            log.warning("CUDA graph capture failed (%s); training continues without it", err)
+            self.error = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            log.warning(
+                "CUDA graph capture of the %s failed (%s); training continues without it",
+                self.name,
+                err,
+            )
             if inputs[0].is_cuda:
                 torch.cuda.synchronize(inputs[0].device)
             self.failed = True

@@ -166,7 +166,7 @@ class Trainer:
         graphed: GraphedStep | None = None
         if cfg.cuda_graph:
             make_capturable(opt, device)
-            graphed = GraphedStep(step, opt)
+            graphed = GraphedStep(step, opt, name="training step")
         else:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         machine = hardware(device, env.world_size)  # recorded per epoch: a run may change machines
@@ -184,6 +184,8 @@ class Trainer:
             state["elapsed_s"] += dt
             lr = float(sched.get_last_lr()[0])
             record = {**self._record(epoch, train_tally, val, lr, dt, train_s), "hardware": machine}
+            if graphed is not None:
+                record["cuda_graph"] = graphed.status
             state["history"].append(record)
             state["epoch"] = epoch + 1
             improved = val is not None and val["top1"] >= state["best"]["val_top1"]

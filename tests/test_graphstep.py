@@ -80,12 +80,17 @@ def test_a_failed_capture_keeps_stepping_eagerly_with_a_warning(caplog):
         opt.step()
         return loss.detach()
 
-    stepper = GraphedStep(step, opt, warmup=0)
+    stepper = GraphedStep(step, opt, warmup=0, name="test step")
+    assert stepper.status == "pending"
     before = net.weight.detach().clone()
     with caplog.at_level("WARNING", logger="bars_zoo.graphstep"):
         losses = [float(stepper(x, y)) for _ in range(3)]
     assert stepper.failed and not stepper.captured
-    assert "CUDA graph capture failed" in caplog.text and "continues without it" in caplog.text
+    assert "CUDA graph capture of the test step failed" in caplog.text
+    assert "continues without it" in caplog.text
+    # the run's log says so, with the first line of the error
+    assert stepper.status.startswith("eager: capture failed (") and "\n" not in stepper.status
+    assert stepper.error and stepper.error in caplog.text
     assert losses[2] < losses[0]  # three real steps were taken
     assert not torch.equal(net.weight, before)
 
@@ -130,6 +135,8 @@ def test_graphed_training_follows_the_eager_trajectory(tmp_path):
     graphed = train(spec, out_dir=tmp_path / "graph", cuda_graph=True, **common)
     for a, b in zip(eager.history, graphed.history, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-3)
+    assert "cuda_graph" not in eager.history[-1]
+    assert graphed.history[-1]["cuda_graph"] == "captured"  # not an eager fallback
     # cuDNN may pick other algorithms in the two runs, and a sign() that flips on a last-bit
     # difference moves a binary net a little: on an H100 the weights differed by <= 3.7e-4 after
     # two epochs.  A stale input, learning rate or gradient would differ by orders more.
@@ -160,3 +167,33 @@ def test_graphed_search_follows_the_eager_search(tmp_path):
     for a, b in zip(eager.history, graphed.history, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-2)
         assert b["expected_ops"] == pytest.approx(a["expected_ops"], rel=1e-2)
+    assert "cuda_graph" not in eager.history[-1]
+    # both steps really replayed graphs (session 6 saw a silent eager fallback on an H200)
+    assert graphed.history[-1]["cuda_graph"] == {"weights": "captured", "alpha": "captured"}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_graphed_params_only_search_in_the_paper_space_captures_both_steps(tmp_path):
+    # the configuration whose capture fell back to eager on an H200 in session 6
+    # (benchmarks/results/fmnist_zoo.md): no OPs budget, a parameter limit, widths 48/96/192, bf16
+    from bars_zoo.search import search
+
+    result = search(
+        preset="fmnist",
+        dataset="synthetic",
+        device="cuda",
+        out=tmp_path / "p.geno",
+        epochs=2,
+        warmup_epochs=1,
+        subset=1024,
+        budget_ops=None,
+        budget_params=480_000,
+        theta_under=-0.2,
+        base_channels=(48, 96, 192),
+        stem_channels=48,
+        cuda_graph=True,
+        plots=False,
+        progress=False,
+    )
+    assert result.history[-1]["cuda_graph"] == {"weights": "captured", "alpha": "captured"}

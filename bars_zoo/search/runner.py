@@ -39,7 +39,7 @@ from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive, genotype
-from bars_zoo.search.plots import PLOT_FILES
+from bars_zoo.search.plots import PLOT_FILES, write_plots
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.space import SearchSpace, node_name
 from bars_zoo.search.steps import SearchSteps
@@ -411,6 +411,9 @@ class _Run:
             "val_acc": None if warm else mean["a_acc"],
             "complexity_factor": None if warm else mean["factor"],
         }
+        graphs = steps.graph_status()
+        if graphs is not None:
+            rec["cuda_graph"] = graphs
         return {**rec, **self._arch_state()}
 
     def _arch_state(self) -> dict[str, Any]:
@@ -477,8 +480,6 @@ class _Run:
 
     def finish_plots(self, plots: bool) -> None:
         if plots and self.run_dir is not None and self.history:
-            from bars_zoo.search.plots import write_plots
-
             write_plots(self.history, self.run_dir)
 
     def result(

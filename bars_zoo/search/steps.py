@@ -63,9 +63,16 @@ class SearchSteps:
             device = next(self.net.parameters()).device
             make_capturable(self.w_opt, device)
             make_capturable(self.a_opt, device)
-            self._w_graph = GraphedStep(self._weights, self.w_opt)
-            self._a_graph = GraphedStep(self._arch, self.a_opt)
+            self._w_graph = GraphedStep(self._weights, self.w_opt, name="search weights step")
+            self._a_graph = GraphedStep(self._arch, self.a_opt, name="search alpha step")
         return self._w_graph, self._a_graph
+
+    def graph_status(self) -> dict[str, str] | None:
+        """Whether each step runs as a CUDA graph (``None`` without ``cuda_graph``), for the log."""
+        if not self.cuda_graph:
+            return None
+        graphs = {"weights": self._w_graph, "alpha": self._a_graph}
+        return {k: "pending" if g is None else g.status for k, g in graphs.items()}
 
     def _device_inputs(self, tau: float, *extra: float) -> tuple[Tensor, ...]:
         """The step's noise and 0-d schedule values as device tensors (graph inputs)."""
