@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from bars_zoo._io import atomic_write_text
+from bars_zoo.checkpoint import LOG
 from bars_zoo.hub import register_bundled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,6 +37,15 @@ def slice_correct(name: str) -> int:
     with torch.inference_mode():
         pred = torch.cat([model(x[i : i + 250]).argmax(1) for i in range(0, SLICE, 250)])
     return int((pred == data.labels[:SLICE]).sum())
+
+
+def on_machines(run: Path, hardware: str) -> str:
+    """``"one X"`` for a run trained on one machine; a run resumed on others keeps its hardware
+    line as the trainer wrote it, machines with their epochs (``"A (epochs 1-88), B (epoch 89)"``)."""
+    log = run / LOG
+    lines = log.read_text().splitlines() if log.is_file() else []
+    seen = {json.loads(line).get("hardware") for line in lines if line.strip()} - {None}
+    return hardware if len(seen) > 1 else f"one {hardware}"
 
 
 def main() -> int:
@@ -58,7 +68,7 @@ def main() -> int:
             text = geno.read_text()
             note = (
                 f"# Trained with `bars-zoo train {name} --dataset fashion-mnist --epochs {epochs}` on "
-                f"{'' if '(epochs' in results['hardware'] else 'one '}{results['hardware']} "
+                f"{on_machines(run, results['hardware'])} "
                 f"({minutes:.1f} min): test top-1 {top1:.2f} %.\n"
             )
             atomic_write_text(REPO / "genotypes" / f"{name}.geno", note + text)
