@@ -65,10 +65,14 @@ def _epoch_line(rec: dict[str, Any]) -> str:
     return line + f", lr {rec['lr']:.3g}, {rec['epoch_time_s']:.1f} s"
 
 
+# what a run writes in its --out folder besides CHECKPOINT
+_OUTPUTS = (BEST, LOG, RESULTS, MODEL_DIR)
+
+
 def _run_files(out: Path) -> str:
-    """The training-run files already in ``out`` (comma-separated; empty when none)."""
-    names = (BEST, LOG, RESULTS, MODEL_DIR)
-    return ", ".join(n for n in names if (out / n).exists())
+    """The training-run files other than the checkpoint already in ``out`` (comma-separated;
+    empty when none)."""
+    return ", ".join(n for n in _OUTPUTS if (out / n).exists())
 
 
 def _epoch_of(best: Path) -> int:
@@ -142,7 +146,7 @@ class Trainer:
                 f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
             )
         if env.is_main:
-            for path in remove_leftovers(out, (CHECKPOINT, BEST, LOG, RESULTS, MODEL_DIR)):
+            for path in remove_leftovers(out, (CHECKPOINT, *_OUTPUTS)):
                 log.info("removed %s, left by an interrupted write", path.name)
         opt = torch.optim.Adam(
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
