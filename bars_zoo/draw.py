@@ -221,7 +221,8 @@ def _legend() -> graphviz.Digraph:
 def draw(spec: NetworkSpec) -> graphviz.Digraph:
     """A graphviz drawing of ``spec``: the macro layout, then one cluster per cell topology."""
     gv = _graphviz()
-    g = gv.Digraph(name=spec.name, comment=f"bars-zoo genotype {spec.name}")
+    # the name is free text: a trailing backslash would escape the closing quote of the DOT id
+    g = gv.Digraph(name=_esc(spec.name), comment=f"bars-zoo genotype {spec.name}")
     g.attr(rankdir="LR", fontname="Helvetica", labeljust="l", nodesep="0.3", ranksep="0.5")
     g.attr("node", fontname="Helvetica", fontsize="11")
     g.attr("edge", fontname="Helvetica", fontsize="10")

@@ -111,6 +111,15 @@ def test_names_that_need_quoting_survive(tmp_path: Path) -> None:
     assert out.read_text(encoding="utf-8") == source
 
 
+@needs_dot
+@pytest.mark.parametrize("name", [r"ends in \\", r"a \\\" b", r"back\\slash"])
+def test_a_name_with_backslashes_renders(name: str, tmp_path: Path) -> None:
+    # a trailing backslash once escaped the closing quote of the graph's DOT id
+    spec = parse(SMALL.replace('name "small"', f'name "{name}"'))
+    out = drawing.render(spec, tmp_path / "g.svg")
+    assert out.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+
+
 @pytest.mark.parametrize(
     ("path", "fmt", "expected"),
     [
