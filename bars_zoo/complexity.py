@@ -57,6 +57,7 @@ class LayerCost(_Frozen):
 
     name: str
     group: str
+    part: int  # index of the group in network order (a stage may be named like a downsample)
     kind: Kind
     op: str
     in_shape: Shape
@@ -105,9 +106,11 @@ class Complexity(_Frozen):
 
     def _runs(self) -> list[tuple[str, list[LayerCost]]]:
         runs: list[tuple[str, list[LayerCost]]] = []
+        part = None
         for r in self.layers:
-            if not runs or runs[-1][0] != r.group:
+            if not runs or r.part != part:
                 runs.append((r.group, []))
+                part = r.part
             runs[-1][1].append(r)
         return runs
 
@@ -192,11 +195,24 @@ class _Counter:
 
     def __init__(self) -> None:
         self.rows: list[LayerCost] = []
-        self.group = "stem"
+        self.group, self.part = "stem", 0
+
+    def start(self, group: str) -> None:
+        """The rows added from now on belong to the next part of the network, named ``group``."""
+        self.group, self.part = group, self.part + 1
 
     def add(self, name: str, kind: Kind, op: str, i: Shape, o: Shape, **kw: int) -> None:
         self.rows.append(
-            LayerCost(name=name, group=self.group, kind=kind, op=op, in_shape=i, out_shape=o, **kw)
+            LayerCost(
+                name=name,
+                group=self.group,
+                part=self.part,
+                kind=kind,
+                op=op,
+                in_shape=i,
+                out_shape=o,
+                **kw,
+            )
         )
 
     def conv(self, name: str, kind: Kind, k: int, i: Shape, o: Shape, stride: int = 1) -> None:
@@ -295,15 +311,16 @@ def count(spec: NetworkSpec, *, x2: bool = False) -> Complexity:
     s = stem_output(spec)
     if spec.stem.pool == "maxpool":
         cnt.add("stem.pool", "pool", "maxpool3x3", conv_out, s, elem_ops=9 * _n(s))
-    downs = 0
+    downs, stage = 0, None
     for p in placements(spec):
-        if p.stage is None:
+        if p.stage is None:  # every downsample cell is a part of its own
             downs += 1
-            cnt.group = f"ds{downs}"
-        else:
-            cnt.group = p.stage
+            cnt.start(f"ds{downs}")
+        elif p.stage != stage:  # the first cell of a stage (stage names are unique)
+            cnt.start(p.stage)
+        stage = p.stage
         _cell(cnt, p)
-    cnt.group = "head"
+    cnt.start("head")
     last = placements(spec)[-1]
     f: Shape = (feature_channels(spec), *last.out_hw)
     cnt.bn("head.bn", f)

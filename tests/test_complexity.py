@@ -17,6 +17,7 @@ from bars_zoo.binary import BinaryConv2d
 from bars_zoo.complexity import Complexity, complexity, count
 from bars_zoo.dsl import parse
 from bars_zoo.errors import SpecError
+from bars_zoo.spec import StageSpec
 from bars_zoo.zoo import list_models, load_genotype
 
 GOLDEN = Path(__file__).parent / "golden" / "complexity"
@@ -143,6 +144,21 @@ def test_totals_are_the_sums_of_the_rows(name: str) -> None:
     assert sum(g.bops for g in groups) == c.bops
     assert sum(g.params for g in groups) == c.params
     assert groups[0].group == "stem" and groups[-1].group == "head"
+
+
+def test_stages_named_like_the_other_parts_keep_their_own_rows() -> None:
+    # "stem", "ds1" and "head" are legal stage names; each part of the network stays its own row
+    spec = load_genotype("bars-fmnist-s")  # stage, downsample, stage, downsample, stage
+    names = iter(["stem", "ds1", "head"])
+    layout = tuple(
+        item.model_copy(update={"name": next(names)}) if isinstance(item, StageSpec) else item
+        for item in spec.layout
+    )
+    renamed = parse(bars_zoo.format(spec.model_copy(update={"layout": layout})))
+    groups, original = complexity(renamed).groups(), complexity(spec).groups()
+    assert [g.group for g in groups] == ["stem", "stem", "ds1", "ds1", "ds2", "head", "head"]
+    assert [g.cells for g in groups] == [g.cells for g in original]
+    assert [(g.bops, g.params) for g in groups] == [(g.bops, g.params) for g in original]
 
 
 def test_name_path_and_spec_give_the_same_complexity(tmp_path: Path) -> None:
