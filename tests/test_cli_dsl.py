@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -163,6 +164,25 @@ def test_fmt_diff_marks_a_missing_final_newline_so_that_patch_accepts_it(tmp_pat
     out = capsys.readouterr().out
     assert out.endswith("\n") and "\n\\ No newline at end of file\n" in out
     assert all(line[:1] in "-+ @\\" for line in out.splitlines())  # no two lines run together
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="patch(1) not installed")
+@pytest.mark.parametrize("eol", ["\n", "\r\n", "\r"], ids=["lf", "crlf", "cr"])
+@pytest.mark.parametrize("odd", ["", "\x0c", "\u2028"], ids=["plain", "formfeed", "linesep"])
+def test_fmt_diff_applies_with_patch_whatever_the_line_endings(tmp_path, capsys, eol, odd) -> None:
+    text = MESSY.replace("\n", eol).replace("# ", f"#{odd} ", 1)
+    geno = tmp_path / "messy.geno"
+    geno.write_bytes(text.encode("utf-8"))
+    assert main(["fmt", "--diff", str(geno)]) == 0
+    (tmp_path / "fix.diff").write_bytes(capsys.readouterr().out.encode("utf-8"))
+    formatted = tmp_path / "formatted.geno"
+    formatted.write_bytes(text.encode("utf-8"))
+    assert main(["fmt", str(formatted)]) == 0
+    done = subprocess.run(
+        ["patch", "--quiet", str(geno), str(tmp_path / "fix.diff")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert geno.read_bytes() == formatted.read_bytes()
 
 
 def test_a_closed_pipe_ends_the_command_quietly() -> None:

@@ -33,8 +33,8 @@ def unified_diff(old: str, new: str, name: str) -> list[str]:
     marks it (``\\ No newline at end of file``)."""
     lines = []
     for line in difflib.unified_diff(
-        old.splitlines(keepends=True),
-        new.splitlines(keepends=True),
+        _lines(old),
+        _lines(new),
         f"{name} (original)",
         f"{name} (formatted)",
     ):
@@ -42,6 +42,13 @@ def unified_diff(old: str, new: str, name: str) -> list[str]:
         if not line.endswith("\n"):
             lines.append("\n\\ No newline at end of file\n")
     return lines
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as diff(1) and patch(1) see them: ended by ``\n`` only (``str.splitlines`` also ends
+    them at ``\r``, form feeds and Unicode separators, which makes a diff that patch refuses)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def run(args: argparse.Namespace) -> int:
