@@ -225,3 +225,15 @@ def test_schema_prints_the_json_schema_of_the_spec(capsys) -> None:
     dumped = json.loads(parse(CLEAN).model_dump_json())
     assert set(dumped) == set(schema["properties"]) == set(schema["required"])
     assert schema["additionalProperties"] is False
+
+
+def test_a_huge_file_is_refused_without_a_made_up_size(tmp_path, capsys) -> None:
+    # only the limit plus one byte is read: the message must not present that as the size
+    from bars_zoo.spec import Limits
+
+    big = tmp_path / "big.geno"
+    big.write_bytes(b"#" * 1_000_000)
+    assert main(["check", str(big)]) == 1
+    err = capsys.readouterr().err
+    assert f"more than {Limits.MAX_FILE_BYTES} bytes" in err
+    assert str(Limits.MAX_FILE_BYTES + 1) not in err

@@ -84,7 +84,7 @@ CASES = [
         (),
         1,
         "",
-        f"limited to {Limits.MAX_FILE_BYTES} bytes",
+        f"more than {Limits.MAX_FILE_BYTES} bytes",
         text="#" * (Limits.MAX_FILE_BYTES + 1),
     ),
     C(

@@ -101,14 +101,14 @@ def decode(data: str | bytes, filename: str) -> str:
     limit = Limits.MAX_FILE_BYTES
     if isinstance(data, bytes):
         if len(data) > limit:
-            raise SourceError(whole_file(filename, "too-large", _too_large(len(data)), _SPLIT))
+            raise SourceError(whole_file(filename, "too-large", _too_large(), _SPLIT))
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SourceError(_not_utf8(data, exc.start, filename)) from None
     else:
         if len(data) > limit:
-            raise SourceError(whole_file(filename, "too-large", _too_large(len(data)), _SPLIT))
+            raise SourceError(whole_file(filename, "too-large", _too_large(), _SPLIT))
         text = data
     text = text.removeprefix("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -116,17 +116,16 @@ def decode(data: str | bytes, filename: str) -> str:
     if bad is not None:
         raise SourceError(_control_char(text, bad.start(), filename))
     if not isinstance(data, bytes) and len(text.encode("utf-8")) > limit:
-        raise SourceError(
-            whole_file(filename, "too-large", _too_large(len(text.encode("utf-8"))), _SPLIT)
-        )
+        raise SourceError(whole_file(filename, "too-large", _too_large(), _SPLIT))
     return text
 
 
 _SPLIT = "a genotype is a few dozen lines; is this the right file?"
 
 
-def _too_large(n: int) -> str:
-    return f"the file has {n} bytes; genotype files are limited to {Limits.MAX_FILE_BYTES} bytes"
+def _too_large() -> str:
+    # not the size: files are read only up to one byte past the limit
+    return f"the file has more than {Limits.MAX_FILE_BYTES} bytes, the limit of a genotype file"
 
 
 def _not_utf8(data: bytes, at: int, filename: str) -> Diagnostic:
