@@ -78,6 +78,20 @@ def test_header_argument_replaces_the_header_and_becomes_comments() -> None:
     assert parse(text) == spec
 
 
+@pytest.mark.parametrize("eol", ["\r", "\r\n"])
+def test_a_header_line_with_a_carriage_return_becomes_two_comment_lines(eol: str) -> None:
+    spec = parse((GOLDEN / "minimal.geno").read_text(encoding="utf-8"))
+    text = format(spec, header=[f"first{eol}second"])
+    assert text.startswith("# first\n# second\n\nbars 1\n")
+    assert parse(text) == spec
+
+
+def test_a_header_with_a_control_character_is_refused_before_printing() -> None:
+    spec = parse((GOLDEN / "minimal.geno").read_text(encoding="utf-8"))
+    with pytest.raises(ValueError, match=r"U\+0001, a control character"):
+        format(spec, header=["bad\x01header"])
+
+
 def test_comments_follow_their_statement_when_the_printer_reorders() -> None:
     text = (GOLDEN / "messy.geno").read_text(encoding="utf-8")
     out = format_text(text)

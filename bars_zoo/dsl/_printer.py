@@ -18,10 +18,11 @@ Comments go with *anchors* that name what they belong to (``("stage", "s1")``, `
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from bars_zoo.dsl._source import Source
+from bars_zoo.dsl._source import BAD_CHAR, Source
 from bars_zoo.dsl._syntax import Stmt
 from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec
 
@@ -108,9 +109,16 @@ def _tidy(lines: list[str]) -> tuple[str, ...]:
 
 
 def as_comment(text: str) -> list[str]:
-    """Caller-supplied comment text as valid comment lines (``"# "`` added where missing)."""
+    """Caller-supplied comment text as valid comment lines (``"# "`` added where missing; any line
+    end starts a new line).  A character no genotype file may hold is a ``ValueError``."""
+    bad = BAD_CHAR.search(text)
+    if bad is not None:
+        raise ValueError(
+            f"comment {text!r} holds U+{ord(bad.group()):04X}, a control character that a "
+            "genotype file cannot hold; remove it"
+        )
     out = []
-    for ln in text.split("\n"):
+    for ln in re.split(r"\r\n|\r|\n", text):
         ln = ln.strip()
         out.append("" if not ln else ln if ln.startswith("#") else f"# {ln}")
     return out

@@ -31,7 +31,7 @@ KEYWORDS: tuple[str, ...] = (
 )
 
 # Control characters other than tab, newline, carriage return and form feed; lone surrogates.
-_BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+BAD_CHAR = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _FIRST_WORD = re.compile(r"\s*([^\s:=,{}\"#]*)")
 
 
@@ -112,7 +112,7 @@ def decode(data: str | bytes, filename: str) -> str:
         text = data
     text = text.removeprefix("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    bad = _BAD_CHAR.search(text)
+    bad = BAD_CHAR.search(text)
     if bad is not None:
         raise SourceError(_control_char(text, bad.start(), filename))
     if not isinstance(data, bytes) and len(text.encode("utf-8")) > limit:
