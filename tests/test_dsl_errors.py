@@ -734,6 +734,26 @@ def test_a_cell_line_without_its_brace_is_one_error_not_four() -> None:
     assert doc.errors[0].line == 9
 
 
+@pytest.mark.parametrize(
+    "line", ["stage s0: channels=16 depth=1 cell=normal", "downsample cell=reduce", "head avgpool"]
+)
+def test_a_statement_put_inside_a_cell_is_one_error_on_that_line(line: str) -> None:
+    # the cell's '}' follows: the line was misplaced, the brace is not missing
+    text = BASE.replace("  n1 <- in: bconv3x3\n  n2", f"  n1 <- in: bconv3x3\n{line}\n  n2", 1)
+    doc = check(text)
+    word = line.split()[0]
+    assert [(d.code, d.line, d.message) for d in doc.errors] == [
+        ("syntax", 7, f"a '{word}' statement inside cell 'normal'")
+    ]
+    assert "below the cell's closing '}'" in (doc.errors[0].hint or "")
+
+
+def test_a_missing_brace_before_the_layout_is_still_called_missing() -> None:
+    # no '}' follows the stage lines before the file ends: the brace is missing
+    doc = check(BASE.replace("  n1 <- in: bconv3x3\n}\nstage s1", "  n1 <- in: bconv3x3\nstage s1"))
+    assert [d.message for d in doc.errors] == ["cell 'reduce' is never closed: missing '}'"]
+
+
 def test_a_file_without_stage_lines_says_so_once() -> None:
     text = "".join(line for line in BASE.splitlines(keepends=True) if not line.startswith("stage"))
     doc = check(text)

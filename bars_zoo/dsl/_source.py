@@ -206,7 +206,9 @@ def scan(text: str, filename: str) -> Source:
 
     A statement is one line, except a cell, which runs from its ``{`` to the matching ``}``.  A
     line inside an unclosed cell that starts with a statement keyword ends the cell early (so one
-    missing ``}`` is one error); a ``{`` on the line below ``cell`` joins that cell.
+    missing ``}`` is one error), unless a ``}`` follows before the next ``cell`` line: then that
+    line was put inside the cell (one error, on it); a ``{`` on the line below ``cell`` joins
+    that cell.
     """
     lines = text.split("\n")
     scanned: list[Line] = []
@@ -215,6 +217,27 @@ def scan(text: str, filename: str) -> Source:
         while len(scanned) <= k:
             scanned.append(_scan_line(lines[len(scanned)]))
         return scanned[k]
+
+    closes: dict[int, bool] = {}
+
+    def closed_later(k: int) -> bool:
+        """Whether a '}' comes at or after line ``k`` before the next ``cell`` line (each line's
+        answer is kept: a hostile file cannot make this quadratic)."""
+        seen = []
+        answer = False
+        while k < n and k not in closes:
+            seen.append(k)
+            if not line(k).blank:
+                if first_word(line(k).code) == "cell":
+                    break
+                if line(k).depth < 0:
+                    answer = True
+                    break
+            k += 1
+        else:
+            answer = closes.get(k, False)
+        closes.update(dict.fromkeys(seen, answer))
+        return answer
 
     chunks: list[Chunk] = []
     words = 0
@@ -236,7 +259,10 @@ def scan(text: str, filename: str) -> Source:
                     depth += nxt.depth
                     continue
                 break
-            if not nxt.blank and first_word(nxt.code) in KEYWORDS and "<-" not in nxt.code:
+            # a statement line ends an unclosed cell early, unless a '}' follows before the next
+            # cell: then it was put inside this cell (one error, on that line)
+            statement = not nxt.blank and first_word(nxt.code) in KEYWORDS and "<-" not in nxt.code
+            if statement and (first_word(nxt.code) == "cell" or not closed_later(j + 2)):
                 break
             j += 1
             depth += nxt.depth

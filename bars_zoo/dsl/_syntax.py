@@ -17,7 +17,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.lexer import PatternStr
 
 from bars_zoo._resources import resource_dir
-from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, suggest
+from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, first_word, suggest
 from bars_zoo.errors import Diagnostic
 
 Pos = tuple[int, int, int]  # (line, column, end column), 1-based, end exclusive
@@ -262,7 +262,26 @@ def _syntax_error(src: Source, chunk: Chunk, exc: UnexpectedInput) -> Diagnostic
     col = getattr(exc, "column", 1) or 1
     line = min(max(line, chunk.first + 1), chunk.last + 1)
     text = src.lines[line - 1]
-    in_node = line != chunk.first + 1 or "<-" in src.scanned[line - 1].code
+    code = src.scanned[line - 1].code
+    word = first_word(code)
+    if (
+        chunk.keyword == "cell"
+        and line != chunk.first + 1
+        and word in KEYWORDS
+        and "<-" not in code
+    ):
+        # a statement put inside a cell (the scanner kept it there: the cell's '}' follows it)
+        head = src.scanned[chunk.first].code.split()
+        cell = f"cell '{head[1]}'" if len(head) > 1 else "a cell"
+        start = len(code) - len(code.lstrip()) + 1
+        return _diag(
+            src,
+            "syntax",
+            f"a '{word}' statement inside {cell}",
+            (line, start, start + len(word)),
+            "a cell holds node lines only: move this line below the cell's closing '}'",
+        )
+    in_node = line != chunk.first + 1 or "<-" in code
     example = EXAMPLES["node" if chunk.keyword == "cell" and in_node else chunk.keyword]
     hint: str | None = f"for example: {example}"
     at_eof = all(s.blank for s in src.scanned[chunk.last + 1 :])
