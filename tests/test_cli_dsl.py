@@ -225,6 +225,8 @@ def test_schema_prints_the_json_schema_of_the_spec(capsys) -> None:
     dumped = json.loads(parse(CLEAN).model_dump_json())
     assert set(dumped) == set(schema["properties"]) == set(schema["required"])
     assert schema["additionalProperties"] is False
+    # meta keys are names: a key the spec refuses ("bad key") is refused by the schema too
+    assert schema["properties"]["meta"]["additionalProperties"] is False
 
 
 def test_a_huge_file_is_refused_without_a_made_up_size(tmp_path, capsys) -> None:

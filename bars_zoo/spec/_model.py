@@ -161,7 +161,8 @@ class NetworkSpec(_Frozen):
     head: HeadSpec
     meta: Annotated[
         dict[Name, Annotated[Text, Field(max_length=Limits.MAX_META_LEN)]],
-        Field(max_length=Limits.MAX_META),
+        # the schema's patternProperties alone would let editors accept any other key
+        Field(max_length=Limits.MAX_META, json_schema_extra={"additionalProperties": False}),
     ]
 
     @property
