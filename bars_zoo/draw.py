@@ -253,22 +253,35 @@ def render(spec: NetworkSpec, path: str | os.PathLike[str], *, format: str | Non
     Raises :class:`~bars_zoo.errors.MissingDependencyError` when Graphviz's ``dot`` is not installed
     (except for the ``dot`` format) and :class:`~bars_zoo.errors.ConfigError` for an unknown format.
     """
-    fmt = format_of(path, format)
-    graph = draw(spec)
-    if fmt == "dot":
-        data = graph.source.encode("utf-8")
-    else:
-        gv = _graphviz()
-        try:
-            data = graph.pipe(format=fmt)
-        except gv.ExecutableNotFound as exc:
-            raise MissingDependencyError(
-                f"drawing to {fmt} needs Graphviz's `dot` program, which is not installed",
-                hint=_INSTALL_HINT,
-            ) from exc
     out = Path(path)
-    atomic_write_bytes(out, data)
+    atomic_write_bytes(out, drawing_bytes(spec, format_of(path, format)))
     return out
 
 
-__all__ = ["FORMATS", "cell_graph", "draw", "format_of", "layout_graph", "op_colour", "render"]
+def drawing_bytes(spec: NetworkSpec, format: str) -> bytes:
+    """The drawing of ``spec`` as the bytes of a ``format`` file (svg, png, pdf or dot)."""
+    fmt = format_of("", format)
+    graph = draw(spec)
+    if fmt == "dot":
+        return graph.source.encode("utf-8")
+    gv = _graphviz()
+    try:
+        data: bytes = graph.pipe(format=fmt)
+    except gv.ExecutableNotFound as exc:
+        raise MissingDependencyError(
+            f"drawing to {fmt} needs Graphviz's `dot` program, which is not installed",
+            hint=_INSTALL_HINT,
+        ) from exc
+    return data
+
+
+__all__ = [
+    "FORMATS",
+    "cell_graph",
+    "draw",
+    "drawing_bytes",
+    "format_of",
+    "layout_graph",
+    "op_colour",
+    "render",
+]

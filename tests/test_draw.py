@@ -18,6 +18,7 @@ from bars_zoo.commands import draw as draw_command
 from bars_zoo.dsl import parse, read
 from bars_zoo.errors import ConfigError, MissingDependencyError
 from bars_zoo.spec import StageSpec, live_edges
+from bars_zoo.zoo import load_genotype
 
 GENOTYPES = sorted(resource_dir("genotypes").glob("*.geno"))
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` not installed")
@@ -173,6 +174,18 @@ def test_cli_draw_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     assert main(["draw", "example", "-o", str(tmp_path / "a.jpg")]) == 2
     assert "unknown format 'jpg'" in capsys.readouterr().err
+
+
+def test_cli_draw_to_standard_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["draw", "example", "-o", "-", "--format", "dot"]) == 0
+    out = capsysbinary.readouterr().out.decode("utf-8")
+    assert out == drawing.draw(load_genotype("example")).source
+    assert main(["draw", "example", "-o", "-"]) == 2  # no suffix to take the format from
+    assert "add --format svg" in capsysbinary.readouterr().err.decode()
+    assert list(tmp_path.iterdir()) == []  # no file named '-'
 
 
 @needs_dot

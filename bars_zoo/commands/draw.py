@@ -13,7 +13,11 @@ FORMATS = ("svg", "png", "pdf", "dot")  # kept equal to bars_zoo.draw.FORMATS by
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="NAME|FILE", help="a zoo name (bars-b) or a .geno file")
     p.add_argument(
-        "-o", "--output", required=True, metavar="PATH", help="file to write (cells.svg, cells.png)"
+        "-o",
+        "--output",
+        required=True,
+        metavar="PATH",
+        help="file to write (cells.svg, cells.png); '-' writes to standard output (needs --format)",
     )
     p.add_argument(
         "--format",
@@ -24,9 +28,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bars_zoo.draw import render
+    from bars_zoo.draw import drawing_bytes, render
+    from bars_zoo.errors import ConfigError
     from bars_zoo.zoo import load_genotype
 
+    if args.output == "-":
+        if args.format is None:
+            raise ConfigError(
+                "-o - writes to standard output, which has no suffix to take the format from",
+                hint="add --format svg (or png, pdf, dot)",
+            )
+        data = drawing_bytes(load_genotype(args.model), args.format)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return 0
     spec = load_genotype(args.model)
     out = render(spec, args.output, format=args.format)
     print(f"wrote {out}", file=sys.stderr)
