@@ -17,6 +17,7 @@ name, shape and dtype fits the architecture.  Writes replace the folder atomical
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -156,8 +157,11 @@ def _merge_cfg(
 
 
 def write_folder(target: Path, files: dict[str, bytes]) -> Path:
-    """Write ``files`` into a fresh sibling folder, then rename it over ``target``."""
+    """Write ``files`` into a fresh sibling folder, then rename it over ``target`` (over the
+    folder a symlink ``target`` points to: the link stays)."""
     target = target.expanduser()
+    if target.is_symlink():
+        target = target.resolve()
     if target.exists():
         _check_replaceable(target)
     check_file_path(target / "x")  # a file in the way: name it, not the mkdir that trips on it
@@ -190,17 +194,37 @@ def write_folder(target: Path, files: dict[str, bytes]) -> Path:
 
 
 def _check_replaceable(target: Path) -> None:
+    """A folder may be replaced only when it is empty or a bars-zoo model folder: its
+    ``config.json`` is bars-zoo's, and nothing else is in it but the other files bars-zoo writes,
+    a generated card and the Hub client's download metadata (``.cache/huggingface``)."""
     if not target.is_dir():
         raise ConfigError(f"{target} exists and is not a folder", hint="choose another path")
-    foreign = sorted(p.name for p in target.iterdir() if p.name not in (*FOLDER_FILES, ".cache"))
+    names = sorted(p.name for p in target.iterdir())
+    foreign = [n for n in names if n not in (*FOLDER_FILES, ".cache")]
+    cache = target / ".cache"
+    if cache.exists() and (
+        not cache.is_dir() or any(p.name != "huggingface" for p in cache.iterdir())
+    ):
+        foreign.append(".cache")
     if hand_written_card(target):
         foreign.insert(0, f"a hand-written {CARD_FILE}")
+    ours = [n for n in FOLDER_FILES if n in names and n != CARD_FILE]
+    if ours and not _written_by_bars_zoo(target / CONFIG_FILE):
+        foreign.insert(0, f"{', '.join(ours)} of another model or library")
     if foreign:
         raise ConfigError(
             f"refusing to replace {target}: it holds files bars-zoo did not write "
             f"({', '.join(foreign[:5])})",
             hint="save into a new or empty folder",
         )
+
+
+def _written_by_bars_zoo(config: Path) -> bool:
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("library_name") == "bars-zoo"
 
 
 def hand_written_card(folder: Path) -> bool:

@@ -142,6 +142,46 @@ def test_save_pretrained_refuses_to_replace_a_foreign_folder(tmp_path):
     assert (tmp_path / "m" / "notes.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize(
+    "files",
+    [
+        {"config.json": '{"architecture": "resnet50"}', "model.safetensors": "weights"},
+        {"genotype.geno": "# my own genotype\n"},
+    ],
+    ids=["another-library", "a-lone-genotype"],
+)
+def test_save_pretrained_keeps_same_named_files_it_did_not_write(tmp_path, files):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    with pytest.raises(ConfigError, match=r"refusing to replace .*another model or library"):
+        save_pretrained(tiny_model(), folder)
+    assert {p.name: p.read_text() for p in folder.iterdir()} == files
+
+
+def test_save_pretrained_keeps_a_cache_folder_with_the_users_files(tmp_path):
+    folder = save_pretrained(tiny_model(), tmp_path / "m")
+    (folder / ".cache" / "huggingface").mkdir(parents=True)  # the Hub client's: replaceable
+    save_pretrained(tiny_model(seed=1), folder)
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "mine.txt").write_text("mine")
+    with pytest.raises(ConfigError, match=r"refusing to replace .*\.cache"):
+        save_pretrained(tiny_model(seed=2), folder)
+    assert (folder / ".cache" / "mine.txt").read_text() == "mine"
+
+
+def test_save_pretrained_through_a_symlink_writes_into_its_target(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "latest").symlink_to("real")
+    save_pretrained(tiny_model(), tmp_path / "latest")
+    assert (tmp_path / "latest").is_symlink()
+    assert registry.read_config(tmp_path / "real").architecture == "tiny"
+    save_pretrained(tiny_model(seed=1), tmp_path / "latest")  # and replaces it again
+    assert (tmp_path / "latest").is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "real"]
+
+
 def test_load_moves_the_model_to_the_given_device(saved):
     model = load(f"local-dir:{saved}", device="cpu")
     assert next(model.parameters()).device.type == "cpu"
