@@ -91,7 +91,7 @@ def load(
     if not pretrained:
         spec, cfg = _architecture(name, revision, cache_dir, _offline(local_files_only))
         model = build(spec, device=device)
-        model.pretrained_cfg = cfg  # type: ignore[assignment]
+        model.pretrained_cfg = cfg.untrained()  # type: ignore[assignment]
         return model.eval()
     folder, expected_sha, entry = locate(name, revision, cache_dir, _offline(local_files_only))
     return load_folder(folder, expected_sha256=expected_sha, cfg=entry, device=device)

@@ -82,6 +82,13 @@ class PretrainedCfg(BaseModel):
     revision: str | None = None
     sha256: str | None = None
 
+    def untrained(self) -> PretrainedCfg:
+        """This configuration for the architecture alone (``load(..., pretrained=False)``): how
+        to feed the model stays, what described the published weights (accuracy, training
+        command, hardware, Hub pin) goes, so that saving the model claims none of it."""
+        drop = ("top1", "train_command", "hardware", "hub_repo", "revision", "sha256")
+        return self.model_copy(update=dict.fromkeys(drop))
+
     @model_validator(mode="after")
     def _consistent(self) -> PretrainedCfg:
         c = self.input_size[0]

@@ -101,3 +101,16 @@ def test_a_fine_tuned_loaded_model_saves_and_reloads_to_the_same_outputs(tmp_pat
         again = bars_zoo.load(f"local-dir:{folder}")
         with torch.no_grad():
             assert torch.equal(again(x), model(x)), packed
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_an_untrained_model_saved_claims_none_of_the_pretrained_provenance(name, tmp_path):
+    model = bars_zoo.load(name, pretrained=False)
+    cfg = model.pretrained_cfg
+    assert (cfg.top1, cfg.train_command, cfg.hardware, cfg.sha256) == (None, None, None, None)
+    assert cfg.mean == bars_zoo.load(name).pretrained_cfg.mean  # how to feed it stays
+    folder = bars_zoo.save_pretrained(model, tmp_path / "untrained")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    recorded = bars_zoo.load(name).pretrained_cfg
+    assert f"{recorded.top1:.2f}" not in card and str(recorded.train_command) not in card
+    assert bars_zoo.load(f"local-dir:{folder}").pretrained_cfg.top1 is None
