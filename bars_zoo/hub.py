@@ -52,6 +52,7 @@ from bars_zoo.folder import (
     write_card,
     write_folder,
 )
+from bars_zoo.packing import genotype_sha256
 from bars_zoo.registry import (
     CARD_FILE,
     CONFIG_FILE,
@@ -159,12 +160,21 @@ def _check_architecture(folder: Path, name: str) -> None:
 
     if name not in list_models() and registry.get(name) is None:
         return
-    arch = read_config(folder).pretrained_cfg.architecture
+    config = read_config(folder)
+    arch = config.pretrained_cfg.architecture
+    hint = (
+        f"put the {name} model folder there (or load this one by its own name or as "
+        f"local-dir:{folder})"
+    )
     if arch != name:
+        raise IntegrityError(f"{folder} holds {arch!r}, not {name!r}", hint=hint)
+    zoo_spec, _ = _architecture(name, None, None, True)
+    if config.genotype_sha256 != genotype_sha256(zoo_spec):
         raise IntegrityError(
-            f"{folder} holds {arch!r}, not {name!r}",
-            hint=f"put the {name} model folder there (or load this one by its own name or as "
-            f"local-dir:{folder})",
+            f"{folder} holds an architecture named {name!r} that is not the zoo's {name} "
+            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's "
+            f"{genotype_sha256(zoo_spec)[:12]}..)",
+            hint=hint,
         )
 
 

@@ -366,6 +366,25 @@ def test_weights_dir_folder_of_another_architecture_is_refused_for_a_zoo_name(
         load("bars-d")
 
 
+def test_weights_dir_folder_of_an_edited_architecture_is_refused_for_a_zoo_name(
+    tmp_path, monkeypatch
+):
+    # the right name, another network: one stage a cell deeper than the zoo's
+    spec = bars_zoo.load_genotype("example")
+    first = spec.stages[0]
+    layout = tuple(
+        item.model_copy(update={"depth": item.depth + 1}) if item is first else item
+        for item in spec.layout
+    )
+    edited = spec.model_copy(update={"layout": layout})
+    root = tmp_path / "weights"
+    save_pretrained(bars_zoo.build(edited), root / "example")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    with pytest.raises(IntegrityError, match="not the zoo's example"):
+        load("example")
+    assert load(f"local-dir:{root / 'example'}").spec == edited  # still loads as a folder
+
+
 def test_a_revision_for_a_local_folder_or_a_bundled_model_is_a_usage_error(saved, zoo_dir):
     with pytest.raises(ConfigError, match="local folder, which has no revisions"):
         load(f"local-dir:{saved}", revision="v2")
