@@ -21,18 +21,19 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
-                f"--device {device} was asked for but CUDA is not available",
-                hint="use --device cpu",
+                f"device {str(device)!r} was asked for but CUDA is not available",
+                hint="use the cpu (--device cpu)",
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(
-                f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)",
+                f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA "
+                "device(s)",
                 hint="count from cuda:0",
             )
     elif dev.type not in ("cpu", "meta"):
         raise ConfigError(
             f"device {device!r} is not supported (bars-zoo runs on cpu and cuda)",
-            hint="use --device cpu or --device cuda",
+            hint="use cpu or cuda (--device cpu, --device cuda)",
         )
     return dev
 

@@ -33,6 +33,7 @@ from torch import nn
 from bars_zoo import registry
 from bars_zoo.builder import build
 from bars_zoo.card import GENERATED_MARK
+from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
     ConfigError,
@@ -89,6 +90,8 @@ def load(
     """
     if isinstance(name, os.PathLike):
         name = LOCAL_PREFIX + os.fspath(name)
+    if device is not None:
+        device = resolve_device(device)  # an unknown or absent device is a ConfigError
     if not pretrained:
         spec, cfg = _architecture(name, revision, cache_dir, _offline(local_files_only))
         model = build(spec, device=device)

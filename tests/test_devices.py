@@ -49,3 +49,21 @@ def test_the_commands_answer_a_bad_device_with_exit_2(command, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "unknown device 'gpu'" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("device", "message"), [("gpu", "unknown device"), ("mps", "not supported")]
+)
+def test_load_answers_a_bad_device_with_a_config_error(device, message):
+    import bars_zoo
+
+    with pytest.raises(ConfigError, match=message):
+        bars_zoo.load("bars-fmnist-s", device=device)
+
+
+def test_load_on_cuda_without_cuda_is_a_config_error(monkeypatch):
+    import bars_zoo
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="'cuda' was asked for but CUDA is not available"):
+        bars_zoo.load("bars-fmnist-s", pretrained=False, device="cuda")
