@@ -319,7 +319,27 @@ def hub_folder(
                     raise
             if offline:
                 raise LocalEntryNotFoundError(f"the cached snapshot of {repo} is incomplete")
+            assert revision is not None  # a commit: not offline
+            _reachable(repo, revision)
         return Path(snapshot_download(repo, local_files_only=False, **kw))
+
+
+def _reachable(repo: str, commit: str) -> None:
+    """Ask the Hub once about ``repo`` at ``commit`` before downloading it: a download at a commit
+    lists the repo's files with retries and backs off for about 25 s when the Hub cannot be
+    reached; this one request fails at once (and names a missing repo or commit)."""
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi(library_name="bars-zoo").repo_info(repo, revision=commit)
+    except _transport_errors() as e:
+        raise _not_cached(f"{repo}@{commit}") from e
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    from huggingface_hub import errors as he
+
+    return (getattr(he, "HTTPError", ConnectionError), ConnectionError, TimeoutError)
 
 
 @contextmanager
@@ -329,7 +349,6 @@ def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iter
     from huggingface_hub import errors as he
 
     where = f"{repo}@{revision}" if revision else repo
-    transport = getattr(he, "HTTPError", ConnectionError)
     try:
         yield
     except he.OfflineModeIsEnabled as e:
@@ -358,7 +377,7 @@ def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iter
         ) from e
     except he.HfHubHTTPError as e:
         raise HubError(f"the Hub refused a request for {where}: {e}") from e
-    except (transport, ConnectionError, TimeoutError) as e:
+    except _transport_errors() as e:
         raise OfflineError(
             f"cannot reach the Hugging Face Hub for {where}: {e}",
             hint="check the network; nothing was uploaded"

@@ -157,6 +157,54 @@ def test_not_cached_and_unreachable_says_the_hub_could_not_be_reached(cache, mon
     assert "HF_HUB_OFFLINE" not in str(err.value)
 
 
+def test_an_uncached_commit_with_the_hub_unreachable_fails_at_once(tmp_path, monkeypatch):
+    """A download at a commit lists the repo's files with retries (about 25 s of back-off when
+    the Hub cannot be reached); one request to the Hub comes first and ends it."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    asked = []
+
+    def repo_info(self: object, repo: str, **kwargs: object) -> None:
+        asked.append((repo, kwargs.get("revision")))
+        raise ConnectionError("Name or service not known")
+
+    def snapshot_download(repo: str, *, local_files_only: bool, **kwargs: object) -> str:
+        if local_files_only:
+            raise LocalEntryNotFoundError("cannot find the requested files in the cache")
+        raise AssertionError("the download was attempted (and would back off for 25 s)")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    with pytest.raises(OfflineError, match="not in the Hugging Face cache, and the Hub could not"):
+        load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=tmp_path)
+    assert asked == [("org/tiny", COMMIT)]
+
+
+def test_an_uncached_commit_on_a_reachable_hub_is_downloaded(tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    folder = save_pretrained(tiny_model(), tmp_path / "src")
+
+    def snapshot_download(repo: str, *, local_files_only: bool, **kwargs: object) -> str:
+        if local_files_only:
+            from huggingface_hub.errors import LocalEntryNotFoundError
+
+            raise LocalEntryNotFoundError("cannot find the requested files in the cache")
+        assert kwargs["revision"] == COMMIT
+        return str(folder)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", lambda self, repo, **kw: None)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    assert load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=tmp_path).spec.name == "tiny"
+
+
 @pytest.mark.parametrize("name", ["hf-hub:org/re po", "hf-hub:org/", "hf-hub:-org/x"])
 def test_a_malformed_hub_name_is_a_usage_error(name, capsys):
     with pytest.raises(ConfigError, match="is not a Hub model name"):
