@@ -321,7 +321,17 @@ def hub_folder(
                 raise LocalEntryNotFoundError(f"the cached snapshot of {repo} is incomplete")
             assert revision is not None  # a commit: not offline
             _reachable(repo, revision)
-        return Path(snapshot_download(repo, local_files_only=False, **kw))
+        path = Path(snapshot_download(repo, local_files_only=False, **kw))
+    missing = [f for f in files if f != CARD_FILE and not (path / f).is_file()]
+    if missing:  # huggingface_hub falls back to a partial cached snapshot when the Hub is down
+        where = f"{repo}@{revision}" if revision else repo
+        raise HubError(
+            f"the snapshot of {where} has no {', '.join(missing)}: the Hub could not be reached "
+            "and the cached snapshot is incomplete, or the repo lacks the file",
+            hint=f"check the network and run `bars-zoo pull hf-hub:{where}` again; a model repo "
+            f"holds {', '.join(FOLDER_FILES)} (bars-zoo push writes them)",
+        )
+    return path
 
 
 def _reachable(repo: str, commit: str) -> None:

@@ -205,6 +205,25 @@ def test_an_uncached_commit_on_a_reachable_hub_is_downloaded(tmp_path, monkeypat
     assert load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=tmp_path).spec.name == "tiny"
 
 
+def test_a_partial_snapshot_returned_while_the_hub_is_down_is_called_incomplete(
+    tmp_path, monkeypatch
+):
+    # load(..., pretrained=False) caches config.json and genotype.geno only; asked for the
+    # weights with the Hub down, huggingface_hub hands back that partial snapshot
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    from bars_zoo.errors import HubError
+
+    folder = save_pretrained(tiny_model(), tmp_path / "src")
+    (folder / "model.safetensors").unlink()
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo, **kw: str(folder))
+    with pytest.raises(HubError, match=r"has no model\.safetensors: the Hub could not be reached"):
+        load("hf-hub:org/tiny", cache_dir=tmp_path)
+
+
 @pytest.mark.parametrize("name", ["hf-hub:org/re po", "hf-hub:org/", "hf-hub:-org/x"])
 def test_a_malformed_hub_name_is_a_usage_error(name, capsys):
     with pytest.raises(ConfigError, match="is not a Hub model name"):
