@@ -182,6 +182,13 @@ def test_save_pretrained_through_a_symlink_writes_into_its_target(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "real"]
 
 
+def test_a_folder_given_as_a_bare_name_is_pointed_to_local_dir(saved, monkeypatch):
+    monkeypatch.chdir(saved.parent)
+    with pytest.raises(UnknownModelError, match=f"unknown model '{saved.name}'") as err:
+        load(saved.name)
+    assert f"load it as 'local-dir:{saved.name}'" in (err.value.hint or "")
+
+
 def test_load_moves_the_model_to_the_given_device(saved):
     model = load(f"local-dir:{saved}", device="cpu")
     assert next(model.parameters()).device.type == "cpu"
