@@ -149,6 +149,32 @@ def test_the_output_is_checked_before_the_search_not_after(tmp_path, monkeypatch
     assert (tmp_path / "notes.geno").read_text() == "my notes"
 
 
+@pytest.mark.parametrize("out", [".", "", ".."])
+def test_a_folder_given_as_the_output_is_a_usage_error_not_a_traceback(out, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        search(tiny(dataset="synthetic"), out=out, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_resumed_search_replaces_only_the_genotype_it_wrote_itself(tmp_path):
+    cfg = tiny(dataset="synthetic")
+    out = tmp_path / "found.geno"
+    search(cfg, out=out, progress=False, plots=False)
+    search(cfg, out=out, resume=True, progress=False, plots=False)  # the same line again: fine
+    edited = out.read_text().replace('name "', 'name "my-', 1)
+    out.write_text(edited)  # the user edits the result
+    with pytest.raises(ConfigError, match="did not write it, or it was changed since"):
+        search(cfg, out=out, resume=True, progress=False, plots=False)
+    assert out.read_text() == edited
+    # another file given as --out for this finished run: never written by it
+    mine = tmp_path / "mine.geno"
+    mine.write_text("my own genotype")
+    with pytest.raises(ConfigError, match="exists, and the search would replace it"):
+        search(cfg, out=mine, run_dir=tmp_path / "found.run", resume=True, progress=False)
+    assert mine.read_text() == "my own genotype"
+
+
 @pytest.mark.usefixtures("temp_files_refused")
 def test_an_output_folder_that_cannot_be_written_is_refused_before_the_search(
     tmp_path, monkeypatch

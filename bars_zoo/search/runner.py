@@ -16,6 +16,7 @@ run (bit for bit on the same device).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
 import logging
@@ -56,7 +57,8 @@ from bars_zoo.spec import NetworkSpec
 log = logging.getLogger("bars_zoo.search")
 
 # what a search writes into its run directory besides the checkpoint
-RUN_FILES = ("config.json", "log.jsonl", "derive.json", *PLOT_FILES)
+WRITTEN = "written.json"  # the sha256 of the genotype this run last wrote to --out
+RUN_FILES = ("config.json", "log.jsonl", "derive.json", WRITTEN, *PLOT_FILES)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,10 @@ def search(
     else:
         cfg = with_overrides(config, **overrides)
     out_path = Path(out).expanduser() if out is not None else None
+    if out_path is not None and out_path.name in ("", ".", ".."):
+        raise ConfigError(
+            f"--out {str(out)!r} is a folder, not a file", hint="give a file name, e.g. found.geno"
+        )
     rdir = (
         Path(run_dir).expanduser()
         if run_dir is not None
@@ -174,6 +180,9 @@ def search(
     spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
     if out_path is not None:
         atomic_write_text(out_path, text)
+        if rdir is not None:  # so that a later --resume may replace this file, and only this one
+            record = {"out": str(out_path), "sha256": _sha256(text.encode("utf-8"))}
+            atomic_write_text(rdir / WRITTEN, json.dumps(record) + "\n")
         log.debug("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
     run.finish_plots(plots)
     return run.result(spec, out_path, derived)
@@ -193,10 +202,10 @@ def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
             f"--out {out} is also the run directory",
             hint="give the genotype a .geno name, or pass another --run-dir",
         )
-    ours = run_dir is not None and (run_dir / ckpt.FILENAME).is_file()
-    if out.exists() and not ours:
+    if out.exists() and not _written_by_this_run(out, run_dir):
         raise ConfigError(
-            f"{out} exists, and the search would replace it",
+            f"{out} exists, and the search would replace it (this run did not write it, or it "
+            "was changed since)",
             hint="choose another --out, or delete the file first",
         )
     problem = unwritable(out.parent)
@@ -204,6 +213,21 @@ def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
         raise ConfigError(
             f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
         )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _written_by_this_run(out: Path, run_dir: Path | None) -> bool:
+    """Whether ``out`` holds, unchanged, the genotype the search in ``run_dir`` last wrote."""
+    if run_dir is None or not (run_dir / ckpt.FILENAME).is_file():
+        return False
+    try:
+        record = json.loads((run_dir / WRITTEN).read_text(encoding="utf-8"))
+        return bool(record["sha256"] == _sha256(out.read_bytes()))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _check_budgets(space: SearchSpace) -> None:
