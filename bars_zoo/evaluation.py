@@ -93,6 +93,9 @@ def summarize(tally: Tensor, num_classes: int) -> dict[str, Any]:
     return out
 
 
+SYNTHETIC_TRAIN, SYNTHETIC_TEST = 2048, 512  # images in the synthetic stand-in's splits
+
+
 def official_images(
     dataset: str,
     split: str,
@@ -105,14 +108,14 @@ def official_images(
 ) -> ImageSet:
     """The official ``train`` or ``test`` images of an in-memory data set (``subset``: a seeded
     sample of that many).  ``synthetic`` takes its shape from ``input_shape``/``num_classes``."""
-    if dataset == "synthetic":
-        size = subset if subset is not None else (512 if split == "test" else 2048)
-        return make_synthetic(
+    if dataset == "synthetic":  # fixed splits, like a real data set's: --subset samples them
+        data = make_synthetic(
             "test" if split == "test" else "train",
-            size=size,
+            size=SYNTHETIC_TEST if split == "test" else SYNTHETIC_TRAIN,
             input_shape=input_shape or (3, 32, 32),
             num_classes=num_classes or 10,
         )
+        return data if subset is None else sample(data, subset, seed)
     return load_images(
         dataset, "test" if split == "test" else "train", data_dir=data_dir, subset=subset, seed=seed
     )

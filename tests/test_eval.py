@@ -74,10 +74,18 @@ def test_evaluate_matches_an_independent_loop_over_the_test_set():
 def test_evaluate_matches_an_independent_loop_on_synthetic_images():
     model = tiny_model("3x8x8", seed=1)
     got = evaluate(model, "synthetic", subset=128, batch_size=50, device="cpu")
-    test = make_synthetic("test", size=128, input_shape=(3, 8, 8))
-    top1, top5, loss = manual_metrics(model, test.images, test.labels, test.info)
+    split = make_synthetic("test", size=512, input_shape=(3, 8, 8))  # the fixed test split
+    keep = torch.randperm(512, generator=torch.Generator().manual_seed(0))[:128].sort().values
+    top1, top5, loss = manual_metrics(model, split.images[keep], split.labels[keep], split.info)
     assert (got["n"], got["top1"], got["top5"]) == (128, top1, top5)
     assert got["loss"] == pytest.approx(loss, rel=1e-5)
+
+
+def test_a_synthetic_subset_samples_the_fixed_split_and_never_generates_more():
+    model = tiny_model("3x8x8", seed=1)
+    whole = evaluate(model, "synthetic", device="cpu")
+    assert whole["n"] == 512
+    assert evaluate(model, "synthetic", subset=1_000_000, device="cpu") == whole
 
 
 def test_top5_is_reported_only_with_at_least_ten_classes():
