@@ -200,6 +200,8 @@ def train(
 ) -> TrainResult:
     """Train ``genotype`` (a spec, zoo name or ``.geno`` path) on ``dataset``; see :class:`TrainConfig`
     for ``options`` (``aux_weight``, ``cutout``, ``val_fraction``, ``amp``, ``label_smoothing``...)."""
+    if not os.fspath(out_dir).strip():  # an unset $OUT in a script: not the current folder
+        raise ConfigError("--out is empty", hint="give the run a folder, e.g. --out runs/my-net")
     try:
         config = TrainConfig(
             dataset=dataset,  # type: ignore[arg-type]

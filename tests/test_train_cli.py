@@ -254,3 +254,12 @@ def test_cli_resume_of_a_finished_run_keeps_its_recorded_result(geno, tmp_path, 
     assert (out / "model" / "model.safetensors").stat().st_mtime_ns == before
     assert main([*args, "--resume", "--select", "last"]) == 0  # another selection: done again
     assert json.loads(results.read_text())["config"]["select"] == "last"
+
+
+@pytest.mark.parametrize("out", ["", "  "])
+def test_cli_train_with_an_empty_out_is_a_usage_error(out, geno, tmp_path, monkeypatch, capsys):
+    # an unset $OUT in a script must not scatter a run into the current folder
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", out]) == 2
+    assert "--out is empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.geno"]
