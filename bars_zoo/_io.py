@@ -60,6 +60,32 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
+LOCK = ".lock"  # the file a run folder's lock is taken on (kept; it is empty)
+
+
+@contextmanager
+def folder_lock(folder: Path) -> Iterator[bool]:
+    """Hold an exclusive advisory lock (``flock``) on ``folder/.lock`` for the block; yields
+    whether it was taken (``False``: another process holds it).  The kernel drops the lock when
+    its holder ends, however it ends, so a killed run never leaves a stale lock.  Without
+    ``fcntl`` (Windows) nothing is locked and it yields ``True``."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield True
+        return
+    with open(folder / LOCK, "a") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def remove_leftovers(folder: Path, names: Iterable[str]) -> list[Path]:
     """Delete what an atomic write of one of ``names`` in ``folder`` leaves behind when its process
     is killed in the middle (SIGKILL, a lost node): the temporary ``.NAME.xxxx.tmp`` file or folder

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
-from bars_zoo._io import atomic_write_text, remove_leftovers, unwritable
+from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
@@ -97,7 +97,8 @@ class Trainer:
         owns_group = self.env.distributed and not torch.distributed.is_initialized()
         device = ddp.init(self.env, default_device(self.cfg.device))
         try:
-            return self._run(device)
+            with contextlib.ExitStack() as self._held:  # the run folder's lock, once taken
+                return self._run(device)
         finally:
             if owns_group:
                 ddp.shutdown()
@@ -144,6 +145,18 @@ class Trainer:
         if problem:
             raise ConfigError(
                 f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
+            )
+        # one run per folder: a second one would clean up, and then overwrite, the first's files
+        taken = self._held.enter_context(folder_lock(out)) if env.is_main else True
+        if ddp.broadcast_object(not taken if env.is_main else None, env):
+            raise ConfigError(
+                f"another training run is writing in {out} right now",
+                hint="wait for it to end (then --resume), or choose another --out",
+            )
+        if not exists and ddp.broadcast_object((out / CHECKPOINT).is_file(), env):
+            raise ConfigError(
+                f"{out} already holds a training run ({CHECKPOINT}), started while this one loaded",
+                hint="pass --resume to continue it, or choose another --out",
             )
         if env.is_main:
             for path in remove_leftovers(out, (CHECKPOINT, *_OUTPUTS)):

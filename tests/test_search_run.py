@@ -175,6 +175,19 @@ def test_a_resumed_search_replaces_only_the_genotype_it_wrote_itself(tmp_path):
     assert mine.read_text() == "my own genotype"
 
 
+def test_a_second_search_in_a_run_directory_in_use_is_refused(tmp_path):
+    from bars_zoo._io import folder_lock
+
+    run = tmp_path / "x.run"
+    run.mkdir()
+    with folder_lock(run) as taken:  # as the first search holds it while it runs
+        assert taken
+        with pytest.raises(ConfigError, match="another search is running in"):
+            search(tiny(dataset="synthetic"), out=tmp_path / "x.geno", progress=False)
+    assert sorted(p.name for p in run.iterdir()) == [".lock"]
+    assert not (tmp_path / "x.geno").exists()
+
+
 @pytest.mark.usefixtures("temp_files_refused")
 def test_an_output_folder_that_cannot_be_written_is_refused_before_the_search(
     tmp_path, monkeypatch

@@ -111,7 +111,10 @@ def test_cli_resume_removes_the_temporary_files_a_killed_write_left(geno, tmp_pa
     (out / ".model.q1.tmp" / "model.safetensors").write_bytes(b"half")
     (out / ".my-notes.tmp").write_text("mine")
     assert main([*args, "--resume"]) == 0
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [".my-notes.tmp"]
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == [
+        ".lock",
+        ".my-notes.tmp",
+    ]
     assert (out / "model" / "model.safetensors").is_file()
 
 
@@ -263,3 +266,16 @@ def test_cli_train_with_an_empty_out_is_a_usage_error(out, geno, tmp_path, monke
     assert main(["train", geno, *FAST, "--epochs", "1", "--out", out]) == 2
     assert "--out is empty" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.geno"]
+
+
+def test_a_second_run_into_a_folder_another_run_is_writing_is_refused(geno, tmp_path, capsys):
+    from bars_zoo._io import folder_lock
+
+    out = tmp_path / "run"
+    out.mkdir()
+    with folder_lock(out) as taken:  # as the first run holds it for its whole length
+        assert taken
+        assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 2
+        assert "another training run is writing in" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing of a run was written
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 0  # free again

@@ -30,7 +30,13 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bars_zoo._io import atomic_write_text, check_file_path, remove_leftovers, unwritable
+from bars_zoo._io import (
+    atomic_write_text,
+    check_file_path,
+    folder_lock,
+    remove_leftovers,
+    unwritable,
+)
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.complexity import count
 from bars_zoo.data import load_images, split_indices
@@ -163,6 +169,37 @@ def search(
         _check_out(out_path, rdir, resume)
     run = _Run(cfg, dev, rdir, data_dir, progress, cuda_graph=cuda_graph)
     _check_budgets(run.space)
+    with contextlib.ExitStack() as held:
+        if rdir is not None:
+            _take_run_dir(rdir, held)
+        return _run_search(run, resume, stop_after, time_limit_s, plots, out_path)
+
+
+def _take_run_dir(rdir: Path, held: contextlib.ExitStack) -> None:
+    """Make and write-probe the run directory and hold its lock for the rest of the search: a
+    second search in it would clean up, and then overwrite, this one's files."""
+    problem = unwritable(rdir)
+    if problem:
+        raise ConfigError(
+            f"run directory {rdir}: cannot write in {problem}",
+            hint="choose a --run-dir (or --out) you can write to",
+        )
+    if not held.enter_context(folder_lock(rdir)):
+        raise ConfigError(
+            f"another search is running in {rdir} right now",
+            hint="wait for it to end (then --resume), or choose another --run-dir / --out",
+        )
+
+
+def _run_search(
+    run: _Run,
+    resume: bool,
+    stop_after: int | None,
+    time_limit_s: float | None,
+    plots: bool,
+    out_path: Path | None,
+) -> SearchResult:
+    cfg, rdir = run.cfg, run.run_dir
     run.start(resume)
     timed_out = run.train(stop_after, time_limit_s)
     if timed_out and run.epoch <= cfg.warmup_epochs:
