@@ -279,3 +279,22 @@ def test_a_second_run_into_a_folder_another_run_is_writing_is_refused(geno, tmp_
         assert "another training run is writing in" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == [".lock"]  # nothing of a run was written
     assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 0  # free again
+
+
+def test_cli_train_with_progress_bars_still_reports_every_epoch(
+    geno, tmp_path, caplog, monkeypatch
+):
+    # the bars close at the end of each epoch; the epoch's line (val top-1) must stay behind
+    import logging
+
+    monkeypatch.setattr(logging.getLogger("bars_zoo.trainer"), "level", logging.NOTSET)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "2", "--out", str(out), "--progress"]
+    assert main(args) == 0
+    lines = [r.getMessage() for r in caplog.records if r.name == "bars_zoo.trainer"]
+    assert [line.split(":")[0] for line in lines if line.startswith("epoch")] == [
+        "epoch 1/2",
+        "epoch 2/2",
+    ]
+    assert all("val loss" in line for line in lines if line.startswith("epoch"))

@@ -158,8 +158,7 @@ def run(args: argparse.Namespace) -> int:
         "command": recorded_command(args),
     }
     set_threads(args.threads)
-    bars = args.progress if args.progress is not None else sys.stderr.isatty()
-    if not bars and not args.json:  # no progress bars (a log file, nohup): one line per epoch
+    if not args.json:  # one line per epoch, under the progress bars on a terminal (they close)
         logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
     result = train(
         args.genotype,
