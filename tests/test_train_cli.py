@@ -298,3 +298,19 @@ def test_cli_train_with_progress_bars_still_reports_every_epoch(
         "epoch 2/2",
     ]
     assert all("val loss" in line for line in lines if line.startswith("epoch"))
+
+
+def test_an_unknown_option_shows_the_subcommand_usage(geno, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", geno, *FAST, "--epochs", "1", "--out", str(tmp_path / "r"), "--bogus"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "bars-zoo train: error: unrecognized arguments: --bogus" in err
+    assert "usage: bars-zoo train" in err
+
+
+def test_an_empty_time_limit_is_refused_not_ignored(geno, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--time-limit", ""]) == 2
+    assert "bad --time-limit ''" in capsys.readouterr().err
+    assert not out.exists()

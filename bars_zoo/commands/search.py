@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         plots=not args.no_plots,
         stop_after=args.stop_after,
-        time_limit_s=parse_duration(args.time_limit) if args.time_limit else None,
+        time_limit_s=parse_duration(args.time_limit) if args.time_limit is not None else None,
         cuda_graph=args.cuda_graph,
     )
     if not result.finished:

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         "workers": args.workers,
         "eval_batch_size": args.eval_batch_size,
         "stop_after": args.stop_after,
-        "time_limit_s": parse_duration(args.time_limit) if args.time_limit else None,
+        "time_limit_s": parse_duration(args.time_limit) if args.time_limit is not None else None,
         "progress": args.progress,
         "command": recorded_command(args),
     }
