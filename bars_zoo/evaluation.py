@@ -195,7 +195,7 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     if path.is_file() and path.suffix == ".safetensors":  # the weights file of a model folder
         return _hub_load(f"local-dir:{path}", device)
     if path.is_dir():
-        if _is_search_run(path):
+        if is_search_run(path):
             raise UnknownModelError(
                 f"{path} is a `bars-zoo search` run directory, not a trained model",
                 hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
@@ -216,7 +216,7 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     return _hub_load(text, device)
 
 
-def _is_search_run(path: Path) -> bool:
+def is_search_run(path: Path) -> bool:
     """Whether ``path`` is the run directory of a search (its config.json is a SearchConfig)."""
     import json
 

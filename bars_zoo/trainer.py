@@ -30,7 +30,13 @@ from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwri
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
-from bars_zoo.evaluation import accumulate, check_compatible, default_device, summarize
+from bars_zoo.evaluation import (
+    accumulate,
+    check_compatible,
+    default_device,
+    is_search_run,
+    summarize,
+)
 from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
@@ -107,6 +113,11 @@ class Trainer:
 
     def _run(self, device: torch.device) -> TrainResult:
         cfg, env, out = self.cfg, self.env, self.out
+        if ddp.broadcast_object(is_search_run(out), env):
+            raise ConfigError(
+                f"{out} is the run directory of a `bars-zoo search`, not of a training run",
+                hint="give the training its own --out (train the .geno the search wrote)",
+            )
         # rank 0 decides; every rank then reads the checkpoint (a shared file system is needed)
         exists = bool(ddp.broadcast_object((out / CHECKPOINT).is_file(), env))
         if exists and not cfg.resume:

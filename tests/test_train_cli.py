@@ -314,3 +314,15 @@ def test_an_empty_time_limit_is_refused_not_ignored(geno, tmp_path, capsys):
     assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--time-limit", ""]) == 2
     assert "bad --time-limit ''" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_training_into_a_search_run_directory_says_what_it_is(geno, tmp_path, capsys):
+    from bars_zoo.search import search
+
+    search(preset="tiny", out=tmp_path / "s.geno", progress=False, plots=False)
+    before = sorted(p.name for p in (tmp_path / "s.run").iterdir())
+    args = ["train", geno, *FAST, "--epochs", "1", "--out", str(tmp_path / "s.run")]
+    for extra in ([], ["--resume"]):
+        assert main([*args, *extra]) == 2
+        assert "is the run directory of a `bars-zoo search`" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "s.run").iterdir()) == before
