@@ -183,6 +183,9 @@ def check_compatible(model: nn.Module, dataset: str) -> None:
         )
 
 
+_NAMES_HINT = "give a zoo name (bars-zoo list), a model folder, local-dir:PATH or hf-hub:ORG/REPO"
+
+
 def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) -> nn.Module:
     """A trained model from a zoo name, ``local-dir:PATH``, a model folder or a training out dir.
 
@@ -191,6 +194,8 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     validation epoch first).
     """
     text = os.fspath(ref)
+    if not text.strip():  # Path("") is the current folder: an unset variable must not mean it
+        raise UnknownModelError("no model was given (an empty name)", hint=_NAMES_HINT)
     path = Path(text)
     if path.is_file() and path.suffix == ".safetensors":  # the weights file of a model folder
         return _hub_load(f"local-dir:{path}", device)

@@ -237,6 +237,8 @@ def hand_written_card(folder: Path) -> bool:
 
 
 def local_folder(path_text: str) -> Path:
+    if not path_text.strip():  # Path("") would be the current folder
+        raise UnknownModelError("local-dir: needs a path", hint="write local-dir:PATH/TO/FOLDER")
     path = Path(path_text).expanduser()
     if path.is_file():
         refuse_pickle(path)

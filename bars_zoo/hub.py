@@ -251,7 +251,7 @@ def _no_weights(name: str, registered: bool) -> Exception:
         if close
         else "see `bars-zoo list`; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
     )
-    if Path(name).expanduser().is_dir():  # a folder given as a bare path
+    if name.strip() and Path(name).expanduser().is_dir():  # a folder given as a bare path
         hint = f"{name!r} is a folder: load it as 'local-dir:{name}' (or pass a pathlib.Path)"
     return UnknownModelError(f"unknown model {name!r}", hint=hint)
 

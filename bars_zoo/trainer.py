@@ -38,6 +38,7 @@ from bars_zoo.evaluation import (
     summarize,
 )
 from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
+from bars_zoo.registry import CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
 from bars_zoo.training import (
@@ -247,7 +248,10 @@ class Trainer:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``
         (then the end of the run is done again: test evaluation and the model folder)."""
         path = self.out / RESULTS
-        if not path.is_file() or not (self.out / MODEL_DIR / "config.json").is_file():
+        model_dir = self.out / MODEL_DIR
+        if not path.is_file() or not all(
+            (model_dir / name).is_file() for name in (CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE)
+        ):  # a model folder with a file lost is made again
             return None
         try:
             results: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -449,6 +453,16 @@ class Trainer:
         if self.env.is_main and best["epoch"] == saved["epoch"] > _epoch_of(self.out / BEST):
             # killed between checkpoint.pt and best.pt: that epoch's weights are in the checkpoint
             self._save_best(best["epoch"], fp, saved["model"])
+        lost = self.env.is_main and best["epoch"] > 0 and _epoch_of(self.out / BEST) == 0
+        if self.cfg.select == "best" and ddp.broadcast_object(lost, self.env):
+            # a damaged best.pt would fail the run at its very end: say so now
+            raise CheckpointError(
+                f"{self.out / BEST} is missing or damaged, and only it held the weights of epoch "
+                f"{best['epoch']}, the best on validation (the checkpoint is of epoch "
+                f"{saved['epoch']})",
+                hint="resume with --select last to publish the last epoch instead, or train into "
+                "a new --out",
+            )
         log.info("resumed %s at epoch %d", self.out, saved["epoch"])
         keys = ("epoch", "best", "history", "elapsed_s")
         return {k: saved[k] for k in keys}

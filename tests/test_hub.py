@@ -189,6 +189,19 @@ def test_a_folder_given_as_a_bare_name_is_pointed_to_local_dir(saved, monkeypatc
     assert f"load it as 'local-dir:{saved.name}'" in (err.value.hint or "")
 
 
+def test_an_empty_name_or_path_never_means_the_current_folder(saved, monkeypatch, capsys):
+    from bars_zoo.cli import main
+
+    monkeypatch.chdir(saved)  # a model folder: an empty path would load it
+    with pytest.raises(UnknownModelError, match="local-dir: needs a path"):
+        load("local-dir:")
+    with pytest.raises(UnknownModelError, match="unknown model ''") as err:
+        load("")
+    assert "is a folder" not in (err.value.hint or "")
+    assert main(["eval", "", "--dataset", "synthetic"]) == 1
+    assert "no model was given" in capsys.readouterr().err
+
+
 def test_load_moves_the_model_to_the_given_device(saved):
     model = load(f"local-dir:{saved}", device="cpu")
     assert next(model.parameters()).device.type == "cpu"

@@ -133,6 +133,36 @@ def test_a_run_killed_between_checkpoint_and_best_weights_gets_them_back_on_resu
     assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())
 
 
+def test_resuming_a_finished_run_whose_model_file_was_lost_makes_the_folder_again(geno, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "1", "--out", str(out)]
+    assert main(args) == 0
+    weights = out / "model" / "model.safetensors"
+    kept = weights.read_bytes()
+    weights.unlink()
+    assert main([*args, "--resume"]) == 0
+    assert weights.read_bytes() == kept
+
+
+def test_a_damaged_best_checkpoint_is_reported_on_resume_not_after_the_last_epoch(
+    geno, tmp_path, capsys
+):
+    from bars_zoo import checkpoint as ckpt
+
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "3", "--out", str(out)]
+    assert main([*args, "--stop-after", "2"]) == 0
+    state = ckpt.load(out / "checkpoint.pt")
+    state["best"]["epoch"] = 1  # epoch 1 was the best: only best.pt holds its weights
+    ckpt.save(state, out / "checkpoint.pt")
+    (out / "best.pt").write_bytes(b"damaged")
+    assert main([*args, "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "only it held the weights of epoch 1" in err and "--select last" in err
+    assert ckpt.load(out / "checkpoint.pt")["epoch"] == 2  # nothing was trained
+    assert main([*args, "--resume", "--select", "last"]) == 0
+
+
 def test_cli_training_into_a_folder_with_foreign_run_files_is_refused(geno, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
