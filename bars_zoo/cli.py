@@ -65,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(message)s",
     )
+    # huggingface_hub prints its own messages (retries ...) with its own handler: not twice
+    logging.getLogger("huggingface_hub").propagate = False
     if not getattr(args, "command", None):
         parser.print_help()
         return 2

@@ -125,3 +125,22 @@ def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path
     assert "training output folder" in err and str(run / "model") in err
     assert "pickle" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_huggingface_hub_message_is_printed_once_by_the_cli(tmp_path):
+    # huggingface_hub logs through its own stderr handler; the CLI's root handler must not repeat it
+    import subprocess
+    import sys
+
+    code = (
+        "import logging, sys\n"
+        "from bars_zoo.cli import main\n"
+        "main(['list', 'example'])\n"
+        "import huggingface_hub.file_download\n"  # configures its logging
+        "logging.getLogger('huggingface_hub.utils').warning('Retrying in 1s [Retry 1/5].')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("Retrying in 1s") == 1, done.stderr
