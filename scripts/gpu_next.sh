@@ -10,6 +10,8 @@
 # Session 6 ran TRAIN=bars-fmnist-m SEARCHES=bars-fmnist-s=480k SEARCHED_EPOCHS=50.  Its "Next":
 #   TRAIN=xnor-resnet18-fmnist SEARCHES=       the baseline's 100 epochs alone (about 5 min)
 #   TRAIN= SEARCHES="bars-fmnist-m=1.5M bars-fmnist-l=4M"
+# The defaults are the first of those (the baseline alone: its checkpoint is too large to come
+# back unfinished, so it must end inside one call).
 # S_RUN=DIR (carried) adds a run of bars-fmnist-s to go on with (e.g. runs/s100).
 #
 # Every job works in WORK, outside $OUT, and is resumable: a training ends after the epoch that
@@ -45,8 +47,8 @@ SEARCHED_EPOCHS=${SEARCHED_EPOCHS:-100}  # the searched networks
 WORK=${WORK:-/tmp/gpu_next}
 S_RUN=${S_RUN:-}                  # a carried run of bars-fmnist-s to go on with, e.g. runs/s100
 SEARCH_EPOCHS=${SEARCH_EPOCHS:-16}  # never 8 (fmnist_zoo.md, session 4)
-TRAIN=${TRAIN-bars-fmnist-m}      # zoo names; empty: none
-SEARCHES=${SEARCHES-bars-fmnist-s=480k}  # NAME=PARAMS ...; empty: no search
+TRAIN=${TRAIN-xnor-resnet18-fmnist}  # zoo names; empty: none
+SEARCHES=${SEARCHES-}             # NAME=PARAMS ...; empty: no search
 WIDTHS=${WIDTHS:-48,96,192}       # the search space's stage widths (the paper's)
 
 start=$(date +%s)
