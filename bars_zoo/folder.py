@@ -30,7 +30,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
-from bars_zoo.builder import build
+from bars_zoo.builder import BarsNet, build
 from bars_zoo.card import GENERATED_MARK, render_card
 from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
@@ -122,11 +122,16 @@ def save_pretrained(
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside DistributedDataParallel / torch.compile wrappers."""
-    for attr in ("module", "_orig_mod"):
-        inner = getattr(model, attr, None)
-        if isinstance(inner, nn.Module) and not hasattr(model, "spec"):
-            return _unwrap(inner)
+    """The model inside (Distributed)DataParallel / torch.compile wrappers.  The wrapped model is
+    their registered submodule ``module`` / ``_orig_mod`` (a compiled module also forwards
+    attribute reads such as ``.spec`` to it, so only the submodule tells the wrapper apart)."""
+    while not isinstance(model, BarsNet):
+        inner = next(
+            (model._modules[a] for a in ("module", "_orig_mod") if a in model._modules), None
+        )
+        if not isinstance(inner, nn.Module):
+            break
+        model = inner
     return model
 
 

@@ -92,8 +92,12 @@ def binary_convs(model: nn.Module) -> dict[str, BinaryConv2d]:
 
 
 def state_tensors(model: nn.Module, *, packed: bool) -> dict[str, Tensor]:
-    """The tensors to store for ``model`` (see the module docstring for the packed keys)."""
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    """The tensors to store for ``model`` (see the module docstring for the packed keys).  Floats
+    are stored as float32, the format's dtype, whatever the model was cast to (``.half()``)."""
+    state = {
+        k: (v.detach().float() if v.is_floating_point() else v.detach()).cpu().contiguous()
+        for k, v in model.state_dict().items()
+    }
     if not packed:
         return state
     for path, conv in binary_convs(model).items():

@@ -502,3 +502,19 @@ def test_an_unfinished_training_folder_given_as_model_folder_says_to_finish_the_
     with pytest.raises(UnknownModelError, match="training output folder") as err:
         load(f"local-dir:{run}")
     assert err.value.hint is not None and "--resume" in err.value.hint
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [torch.compile, torch.nn.DataParallel, lambda m: m.half(), lambda m: m.double()],
+    ids=["compiled", "data-parallel", "half", "double"],
+)
+def test_a_wrapped_or_cast_model_saves_a_folder_that_loads(wrap, tmp_path, x):
+    import copy
+
+    model = tiny_model()
+    folder = save_pretrained(wrap(copy.deepcopy(model)), tmp_path / "m")
+    again = load(f"local-dir:{folder}")
+    assert next(again.parameters()).dtype == torch.float32
+    with torch.no_grad():  # half rounds the float parts: compare the classes, not the logits
+        assert torch.equal(again(x).argmax(1), model.eval()(x).argmax(1))
