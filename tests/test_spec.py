@@ -211,3 +211,33 @@ def test_spec_accessors() -> None:
     with pytest.raises(SpecError, match="no cell named 'x'"):
         SPEC.cell("x")
     assert _codes(SPEC) == []
+
+
+def _edited(**update: object) -> NetworkSpec:
+    import bars_zoo
+
+    spec = bars_zoo.load_genotype("example")
+    if "stem_op" in update:
+        stem = spec.stem.model_copy(update={"op": update.pop("stem_op")})
+        update["stem"] = stem
+    return spec.model_copy(update=update)
+
+
+@pytest.mark.parametrize(
+    ("update", "field"),
+    [
+        ({"stem_op": "conv5x5"}, "stem.op"),
+        ({"num_classes": 0}, "num_classes"),
+        ({"version": 2}, "version"),
+    ],
+)
+def test_a_spec_edited_with_model_copy_is_checked_before_it_is_built_counted_or_printed(
+    update: dict, field: str
+) -> None:
+    # model_copy(update=...) validates nothing: a conv5x5 stem was built as a 7x7 one
+    import bars_zoo
+
+    bad = _edited(**update)
+    for use in (bars_zoo.build, bars_zoo.complexity, bars_zoo.format):
+        with pytest.raises(SpecError, match=rf"{field}: "):
+            use(bad)

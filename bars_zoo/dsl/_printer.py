@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from bars_zoo.dsl._source import BAD_CHAR, Source
 from bars_zoo.dsl._syntax import Stmt
-from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec
+from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec, validate_fields
 
 Anchor = tuple[str, ...]
 
@@ -136,6 +136,7 @@ def format(
     ``header`` (lines; ``"# "`` is added where missing) replaces the comments' header block.
     Comments whose anchor names nothing in ``spec`` are dropped.
     """
+    validate_fields(spec)  # an edited spec (model_copy) must not print as text parse refuses
     c = comments or Comments()
     head = _tidy([x for h in header for x in as_comment(h)]) if header is not None else c.header
     out: list[str] = []

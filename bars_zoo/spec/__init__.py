@@ -18,7 +18,7 @@ The package: ``_model`` (vocabulary, :class:`Limits`, the frozen models), ``_sha
 
 from __future__ import annotations
 
-from bars_zoo.spec._checks import Problem, check_spec, ensure_valid
+from bars_zoo.spec._checks import Problem, check_spec, ensure_valid, validate_fields
 from bars_zoo.spec._model import (
     BINARY_OPS,
     CELL_OPS,
@@ -90,4 +90,5 @@ __all__ = [
     "placements",
     "stem_output",
     "uses_input",
+    "validate_fields",
 ]

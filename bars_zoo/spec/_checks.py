@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import ValidationError
+
 from bars_zoo.errors import SpecError
 from bars_zoo.spec._model import CellSpec, DownsampleSpec, Limits, NetworkSpec, StageSpec
 from bars_zoo.spec._shapes import (
@@ -302,8 +304,28 @@ def _check_sizes(spec: NetworkSpec) -> list[Problem]:
     return probs
 
 
+def validate_fields(spec: NetworkSpec) -> NetworkSpec:
+    """Raise :class:`SpecError` when a field breaks its type or bounds.  A spec made by pydantic
+    is checked as it is made, but ``spec.model_copy(update=...)`` checks nothing: an edited spec
+    could hold ``num_classes=0`` or an unknown op, and be built or printed as something else."""
+    if not isinstance(spec, NetworkSpec):
+        raise TypeError(f"expected a NetworkSpec, got {type(spec).__name__}")
+    try:
+        NetworkSpec.model_validate(spec.model_dump())
+    except ValidationError as exc:
+        lines = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:10]]
+        raise SpecError(
+            "invalid network spec:\n  " + "\n  ".join(lines),
+            hint="fix the fields named above (model_copy(update=...) does not check its values; "
+            "NetworkSpec.model_validate(...) does)",
+        ) from None
+    return spec
+
+
 def ensure_valid(spec: NetworkSpec) -> NetworkSpec:
-    """Raise :class:`SpecError` listing every error of ``check_spec``; return the spec otherwise."""
+    """Raise :class:`SpecError` for a field out of its type or bounds (:func:`validate_fields`)
+    and for every error of ``check_spec``; return the spec otherwise."""
+    validate_fields(spec)
     errors = [p for p in check_spec(spec) if p.severity == "error"]
     if errors:
         lines = [f"{'.'.join(map(str, p.path))}: error[{p.code}]: {p.message}" for p in errors]
