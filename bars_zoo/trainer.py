@@ -29,6 +29,7 @@ from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
+from bars_zoo.data import dataset_info
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import (
     accumulate,
@@ -38,7 +39,14 @@ from bars_zoo.evaluation import (
     summarize,
 )
 from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
-from bars_zoo.registry import CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE
+from bars_zoo.registry import (
+    CONFIG_FILE,
+    GENOTYPE_FILE,
+    WEIGHTS_FILE,
+    PretrainedCfg,
+    default_cfg,
+    read_config,
+)
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traindata import TrainingData, training_data
 from bars_zoo.training import (
@@ -238,11 +246,22 @@ class Trainer:
             if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
                 break
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
+            model.pretrained_cfg = self._cfg(None)  # type: ignore[assignment]
             return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
         return self._finish(model, state, fp, device, finished_before=start >= cfg.epochs)
 
     def _write_log(self, history: list[dict[str, Any]]) -> None:
         atomic_write_text(self.out / LOG, "".join(json.dumps(h) + "\n" for h in history))
+
+    def _cfg(self, model_dir: Path | None) -> PretrainedCfg:
+        """The returned model's ``pretrained_cfg``: the published folder's (test top-1, command,
+        hardware), else how the run feeds the data set, so that saving the model again records
+        the right normalisation."""
+        if model_dir is not None and (model_dir / CONFIG_FILE).is_file():
+            return read_config(model_dir).pretrained_cfg
+        info = dataset_info(self.cfg.dataset, self.spec.input_shape)
+        update = {"dataset": self.cfg.dataset, "mean": info.mean, "std": info.std}
+        return default_cfg(self.spec).model_copy(update=update)
 
     def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``
@@ -494,6 +513,7 @@ class Trainer:
         recorded = self._recorded(cfg) if finished_before else None
         if recorded is not None:  # --resume of a finished run: its result stands as recorded
             metrics_done = recorded["metrics"]
+            model.pretrained_cfg = self._cfg(out / MODEL_DIR)  # type: ignore[assignment]
             return TrainResult(
                 model, out, True, state["epoch"], metrics_done, state["history"], out / MODEL_DIR
             )
@@ -522,6 +542,7 @@ class Trainer:
             model_dir = publish(model, out / MODEL_DIR, results)
             atomic_write_text(out / RESULTS, json.dumps(results, indent=2) + "\n")
         ddp.barrier(env)
+        model.pretrained_cfg = self._cfg(model_dir)  # type: ignore[assignment]
         log.debug(  # the caller reports the result (the CLI: one line, rank 0 only)
             "test top-1 %.4f (epoch %d selected); model in %s", test["top1"], selected, model_dir
         )

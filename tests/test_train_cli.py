@@ -356,3 +356,26 @@ def test_training_into_a_search_run_directory_says_what_it_is(geno, tmp_path, ca
         assert main([*args, *extra]) == 2
         assert "is the run directory of a `bars-zoo search`" in capsys.readouterr().err
     assert sorted(p.name for p in (tmp_path / "s.run").iterdir()) == before
+
+
+def test_the_trained_model_carries_the_runs_config_so_saving_it_again_keeps_it(geno, tmp_path):
+    import bars_zoo
+
+    common = dict(dataset="synthetic", subset=96, batch_size=32, device="cpu", progress=False)
+    part = bars_zoo.train(geno, epochs=2, out_dir=tmp_path / "r", stop_after=1, **common)
+    cfg = part.model.pretrained_cfg
+    assert (cfg.dataset, cfg.mean, cfg.std, cfg.top1) == (
+        "synthetic",
+        (0.5,) * 3,
+        (0.25,) * 3,
+        None,
+    )
+    done = bars_zoo.train(geno, epochs=2, out_dir=tmp_path / "r", resume=True, **common)
+    assert done.model.pretrained_cfg == bars_zoo.load(f"local-dir:{done.model_dir}").pretrained_cfg
+    again = bars_zoo.save_pretrained(done.model, tmp_path / "again")
+    cfg = bars_zoo.load(f"local-dir:{again}").pretrained_cfg
+    assert (cfg.dataset, cfg.mean, cfg.top1) == (
+        "synthetic",
+        (0.5,) * 3,
+        done.model.pretrained_cfg.top1,
+    )
