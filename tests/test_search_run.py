@@ -471,3 +471,28 @@ def test_amp_auto_means_bf16_on_cuda_and_on_cpus_with_native_bf16(monkeypatch):
     assert runner.use_bf16("auto", cpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
     assert not runner.use_bf16("auto", torch.device("cuda"))
+
+
+def test_a_none_override_is_applied_not_ignored(tmp_path):
+    # docs/search.md: grad_clip=None turns clipping off
+    cfg = config_for("fmnist", grad_clip=None, anneal_over=None, subset=None, budget_ops=None)
+    assert (cfg.grad_clip, cfg.anneal_over, cfg.subset, cfg.budget_ops) == (None, None, None, None)
+    from bars_zoo.search.presets import with_overrides
+
+    assert with_overrides(config_for("tiny", budget_ops=1e6), budget_ops=None).budget_ops is None
+
+
+def test_a_search_config_made_with_a_preset_name_takes_the_presets_values():
+    assert SearchConfig(preset="tiny", epochs=3) == config_for("tiny", epochs=3)
+    assert SearchConfig(preset="tiny").dataset == "synthetic"
+    assert SearchConfig().preset == "custom" and SearchConfig().epochs == 50
+
+
+def test_the_cli_keeps_preset_values_for_options_left_out_and_none_for_budget_none():
+    from bars_zoo.cli import build_parser
+    from bars_zoo.commands.search import _overrides
+
+    args = build_parser().parse_args(["search", "--preset", "fmnist", "--budget-ops", "none"])
+    assert _overrides(args) == {"budget_ops": None}
+    args = build_parser().parse_args(["search", "--preset", "fmnist", "--budget-params", "480k"])
+    assert _overrides(args) == {"budget_params": 480_000.0}

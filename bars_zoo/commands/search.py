@@ -111,8 +111,9 @@ def parse_budget(text: str | None) -> float | None:
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, object]:
-    # no preset sets a budget, so a budget left out (None, ignored by config_for) is no budget
-    return {
+    """The settings given on the command line (an option left out keeps the preset's value;
+    ``--budget-ops none`` is given, as no budget)."""
+    given = {
         "base_channels": parse_channels(args.base_channels) if args.base_channels else None,
         "stem_channels": args.stem_channels,
         "dataset": args.dataset,
@@ -120,13 +121,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
         "batch_size": args.batch_size,
-        "budget_ops": parse_budget(args.budget_ops),
-        "budget_params": parse_budget(args.budget_params),
         "seed": args.seed,
         "theta_under": args.theta_under,
         "name": args.name,
         "amp": args.amp,
     }
+    values = {k: v for k, v in given.items() if v is not None}
+    for key in ("budget_ops", "budget_params"):
+        if getattr(args, key) is not None:
+            values[key] = parse_budget(getattr(args, key))
+    return values
 
 
 def run(args: argparse.Namespace) -> int:

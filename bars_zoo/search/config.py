@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -100,6 +100,17 @@ class SearchConfig(BaseModel):
     derive_max_draws: Annotated[int, Field(ge=1, le=100_000)] = 512
     # numerics
     amp: Literal["auto", "bf16", "off"] = "auto"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset_values(cls, data: Any) -> Any:
+        """``SearchConfig(preset="tiny", epochs=3)`` is the tiny preset with three epochs (as
+        ``config_for("tiny", epochs=3)``), not the paper's settings labelled ``tiny``."""
+        from bars_zoo.search.presets import PRESETS
+
+        if isinstance(data, dict) and data.get("preset") in PRESETS:
+            return {**PRESETS[data["preset"]], **data}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:

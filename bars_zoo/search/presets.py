@@ -56,7 +56,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def config_for(preset: str = "paper", **overrides: Any) -> SearchConfig:
-    """The :class:`SearchConfig` of ``preset`` with ``overrides`` applied (``None`` values ignored).
+    """The :class:`SearchConfig` of ``preset`` with ``overrides`` applied.  ``None`` is a value like
+    any other: ``grad_clip=None`` turns clipping off, ``budget_ops=None`` removes the budget.
 
     >>> config_for("tiny", epochs=3).epochs
     3
@@ -66,14 +67,14 @@ def config_for(preset: str = "paper", **overrides: Any) -> SearchConfig:
             f"unknown search preset {preset!r}", hint=f"choose one of: {', '.join(PRESETS)}"
         )
     values = {"preset": preset, **PRESETS[preset]}
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(overrides)
     return _validated(values)
 
 
 def with_overrides(config: SearchConfig, **overrides: Any) -> SearchConfig:
-    """``config`` with some fields replaced (validated again; ``None`` values ignored)."""
+    """``config`` with some fields replaced (validated again; ``None`` is applied as a value)."""
     values = config.model_dump()
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    values.update(overrides)
     return _validated(values)
 
 
