@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from bars_zoo.cells import Cell
+from bars_zoo.devices import resolve_device
 from bars_zoo.errors import SpecError
 from bars_zoo.spec import NetworkSpec, ensure_valid, feature_channels, placements
 
@@ -92,6 +93,8 @@ def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> Bar
     Raises :class:`~bars_zoo.errors.SpecError` (listing every error of
     :func:`bars_zoo.spec.check_spec`) for a spec that cannot be built, before any module is made.
     """
+    if device is not None:
+        device = resolve_device(device)  # an unknown or absent device is a ConfigError
     model = BarsNet(spec)
     return model.to(device) if device is not None else model
 

@@ -24,6 +24,7 @@ head's global pool) is named ``<module>:<what>``.  This module is torch-free.
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -354,13 +355,15 @@ def count(spec: NetworkSpec, *, x2: bool = False) -> Complexity:
     )
 
 
-def complexity(spec_or_name: NetworkSpec | str, *, x2: bool = False) -> Complexity:
+def complexity(
+    spec_or_name: NetworkSpec | str | os.PathLike[str], *, x2: bool = False
+) -> Complexity:
     """The complexity of a spec, a zoo name (``"bars-b"``) or a ``.geno`` path.
 
     >>> complexity("xnor-resnet18-cifar10").bops  # doctest: +SKIP
     547356672
     """
-    if isinstance(spec_or_name, str):
+    if isinstance(spec_or_name, str | os.PathLike):
         from bars_zoo.zoo import load_genotype  # zoo sits to the right of complexity
 
         spec_or_name = load_genotype(spec_or_name)

@@ -273,6 +273,15 @@ def evaluate(
     ``holdout_from`` (``val_fraction``, ``split_seed``, ``subset`` as :func:`bars_zoo.training.
     run_split` gives them), else the recipe's; a run on another data set does not count.
     """
+    if not isinstance(model, nn.Module | str | os.PathLike):
+        hint = (
+            " (a spec has no weights: train it, or bars_zoo.build(spec))"
+            if hasattr(model, "cells")
+            else ""
+        )
+        raise TypeError(
+            f"evaluate takes a model, a model name or a folder, got {type(model).__name__}{hint}"
+        )
     dev = default_device(device)
     if holdout_from is None and isinstance(model, str | os.PathLike):
         holdout_from = run_holdout(model, split)

@@ -90,6 +90,9 @@ def load(
     """
     if isinstance(name, os.PathLike):
         name = LOCAL_PREFIX + os.fspath(name)
+    if not isinstance(name, str):
+        hint = " (a spec: bars_zoo.build(spec) makes its model)" if hasattr(name, "cells") else ""
+        raise TypeError(f"load takes a model name or a path, got {type(name).__name__}{hint}")
     if device is not None:
         device = resolve_device(device)  # an unknown or absent device is a ConfigError
     if not pretrained:
@@ -429,6 +432,8 @@ def push_to_hub(
     needed.  A folder is verified first, and uploaded with ``hub_repo`` set in its config."""
     from huggingface_hub import HfApi
 
+    if not isinstance(repo_id, str):
+        raise TypeError(f"repo_id is a string 'ORG/NAME', got {type(repo_id).__name__}")
     if not valid_repo_id(repo_id):
         raise ConfigError(
             f"{repo_id!r} is not a Hub repo id",

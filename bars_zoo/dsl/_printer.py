@@ -18,6 +18,7 @@ Comments go with *anchors* that name what they belong to (``("stage", "s1")``, `
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -136,6 +137,11 @@ def format(
     ``header`` (lines; ``"# "`` is added where missing) replaces the comments' header block.
     Comments whose anchor names nothing in ``spec`` are dropped.
     """
+    if isinstance(spec, str | os.PathLike):
+        raise TypeError(
+            "format takes a NetworkSpec; for genotype text use bars_zoo.format_text(text), for a "
+            "file bars_zoo.format(bars_zoo.read(path))"
+        )
     validate_fields(spec)  # an edited spec (model_copy) must not print as text parse refuses
     c = comments or Comments()
     head = _tidy([x for h in header for x in as_comment(h)]) if header is not None else c.header

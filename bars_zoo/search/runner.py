@@ -141,6 +141,11 @@ def search(
     is a terminal).  ``cuda_graph`` replays each weights / alpha step as one CUDA graph (CUDA
     devices only; the same trajectory, many times faster for launch-bound supernets).
     """
+    if config is not None and not isinstance(config, SearchConfig):
+        raise TypeError(
+            f"search's first argument is a SearchConfig, got {type(config).__name__}; for a "
+            "preset write search(preset='tiny', ...)"
+        )
     if config is None:
         cfg = config_for(preset or "paper", **overrides)
     elif preset is not None:

@@ -1,0 +1,53 @@
+"""The public API answers a wrong argument type with a TypeError that says what it takes, not an
+AttributeError from deep inside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import bars_zoo
+from bars_zoo.errors import ConfigError
+
+GENOTYPES = Path(__file__).resolve().parent.parent / "genotypes"
+
+
+def test_complexity_takes_a_path_as_well_as_a_name():
+    path = GENOTYPES / "example.geno"
+    assert bars_zoo.complexity(path) == bars_zoo.complexity(str(path))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda spec: bars_zoo.format("bars 1"), r"bars_zoo\.format_text\(text\)"),
+        (lambda spec: bars_zoo.load(None), "load takes a model name or a path, got NoneType"),
+        (lambda spec: bars_zoo.load(spec), r"bars_zoo\.build\(spec\) makes its model"),
+        (lambda spec: bars_zoo.search("tiny"), r"search\(preset='tiny', \.\.\.\)"),
+        (lambda spec: bars_zoo.evaluate(spec, "synthetic"), "a spec has no weights"),
+        (lambda spec: bars_zoo.complexity(None), "expected a NetworkSpec, got NoneType"),
+        (
+            lambda spec: bars_zoo.push_to_hub(bars_zoo.build(spec), Path("me/x")),
+            "repo_id is a string 'ORG/NAME', got PosixPath",
+        ),
+    ],
+    ids=[
+        "format-text",
+        "load-none",
+        "load-spec",
+        "search-str",
+        "evaluate-spec",
+        "complexity-none",
+        "push-path",
+    ],
+)
+def test_a_wrong_argument_type_is_a_type_error_that_says_what_to_pass(call, match):
+    spec = bars_zoo.load_genotype("example")
+    with pytest.raises(TypeError, match=match):
+        call(spec)
+
+
+def test_build_checks_its_device():
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        bars_zoo.build(bars_zoo.load_genotype("example"), device="gpu")
