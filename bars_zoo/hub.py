@@ -313,7 +313,7 @@ def hub_folder(
         "allow_patterns": list(files),
         "library_name": "bars-zoo",
     }
-    with hub_errors(repo, revision):
+    with hub_errors(repo, revision, local_files_only=offline):
         if offline or (revision is not None and registry.COMMIT_RE.match(revision)):
             try:
                 path = Path(snapshot_download(repo, local_files_only=True, **kw))
@@ -358,7 +358,9 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
 
 
 @contextmanager
-def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iterator[None]:
+def hub_errors(
+    repo: str, revision: str | None, *, upload: bool = False, local_files_only: bool = False
+) -> Iterator[None]:
     """Turn huggingface_hub exceptions into bars-zoo errors (the cause is kept); ``upload``: the
     request was a push, so "not in the cache" is not the story."""
     from huggingface_hub import errors as he
@@ -384,7 +386,8 @@ def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iter
             hint="check the name; for a private repo log in (`hf auth login`) or pass token=",
         ) from e
     except he.LocalEntryNotFoundError as e:
-        raise _not_cached(where, str(e) if "incomplete" in str(e) else None) from e
+        detail = str(e) if "incomplete" in str(e) else None
+        raise _not_cached(where, detail, local_files_only) from e
     except he.EntryNotFoundError as e:
         raise HubError(
             f"{where} lacks a file of the bars-zoo layout: {e}",
@@ -403,11 +406,16 @@ def hub_errors(repo: str, revision: str | None, *, upload: bool = False) -> Iter
         raise ConfigError(f"{where!r} is not a Hub repo id: {e}", hint="write ORG/NAME") from e
 
 
-def _not_cached(where: str, detail: str | None = None) -> OfflineError:
+def _not_cached(
+    where: str, detail: str | None = None, local_files_only: bool = False
+) -> OfflineError:
     """A download that found neither the cache nor the Hub: say which of the two was ruled out."""
     if _offline(None):
         why = "offline mode is on (HF_HUB_OFFLINE)"
         first = "unset HF_HUB_OFFLINE (or local_files_only) and connect, then run `bars-zoo pull`"
+    elif local_files_only:
+        why = "local_files_only=True forbids asking the Hub"
+        first = "leave local_files_only out (or False) to download it"
     else:
         why = "the Hub could not be reached"
         first = "check the network and run `bars-zoo pull` again"

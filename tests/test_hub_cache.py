@@ -224,6 +224,16 @@ def test_a_partial_snapshot_returned_while_the_hub_is_down_is_called_incomplete(
         load("hf-hub:org/tiny", cache_dir=tmp_path)
 
 
+def test_local_files_only_is_named_as_the_reason_not_the_network(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    with pytest.raises(OfflineError, match="local_files_only=True forbids asking the Hub") as err:
+        load("hf-hub:org/missing", local_files_only=True, cache_dir=tmp_path)
+    assert "could not be reached" not in str(err.value)
+
+
 @pytest.mark.parametrize("name", ["hf-hub:org/re po", "hf-hub:org/", "hf-hub:-org/x"])
 def test_a_malformed_hub_name_is_a_usage_error(name, capsys):
     with pytest.raises(ConfigError, match="is not a Hub model name"):
