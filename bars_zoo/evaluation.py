@@ -26,6 +26,7 @@ from bars_zoo.batches import BatchLoader
 from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic, sample
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, UnknownModelError
+from bars_zoo.folder import unwrap_model
 from bars_zoo.recipes import holdout, recipe
 
 log = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ def split_images(
 
 def check_compatible(model: nn.Module, dataset: str) -> None:
     """Refuse a data set whose image shape or class count the model was not built for."""
-    spec = getattr(model, "spec", None)
+    spec = getattr(unwrap_model(model), "spec", None)
     if spec is None or dataset == "synthetic":
         return
     info = dataset_info(dataset)
@@ -287,7 +288,7 @@ def evaluate(
         holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     check_compatible(net, dataset)
-    spec = getattr(net, "spec", None)
+    spec = getattr(unwrap_model(net), "spec", None)  # through a DataParallel / compile wrapper
     num_classes = spec.num_classes if spec is not None else dataset_info(dataset).num_classes
     if dataset == "imagenet":
         if split != "test":

@@ -81,7 +81,7 @@ def save_pretrained(
     """
     from bars_zoo import __version__
 
-    model = _unwrap(model)
+    model = unwrap_model(model)
     spec = getattr(model, "spec", None)
     if not isinstance(spec, NetworkSpec):
         raise ConfigError(
@@ -121,7 +121,7 @@ def save_pretrained(
     return write_folder(Path(save_directory), files)
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap_model(model: nn.Module) -> nn.Module:
     """The model inside (Distributed)DataParallel / torch.compile wrappers.  The wrapped model is
     their registered submodule ``module`` / ``_orig_mod`` (a compiled module also forwards
     attribute reads such as ``.spec`` to it, so only the submodule tells the wrapper apart)."""
@@ -361,6 +361,7 @@ __all__ = [
     "load_folder",
     "local_folder",
     "save_pretrained",
+    "unwrap_model",
     "write_card",
     "write_folder",
 ]

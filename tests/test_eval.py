@@ -147,6 +147,15 @@ def test_eval_refuses_a_data_set_the_model_was_not_built_for():
         evaluate(tiny_model("3x8x8"), "fashion-mnist", device="cpu")
 
 
+def test_a_wrapped_model_is_checked_and_fed_as_the_model_inside():
+    model = bars_zoo.load("bars-fmnist-s")
+    wrapped = torch.nn.DataParallel(model)
+    with pytest.raises(ConfigError, match="takes 1x28x28 images"):
+        evaluate(wrapped, "cifar10", device="cpu")
+    plain = evaluate(model, "synthetic", subset=64, device="cpu")  # 1x28x28 stand-ins
+    assert evaluate(wrapped, "synthetic", subset=64, device="cpu") == plain
+
+
 def test_eval_of_a_search_run_directory_says_what_it_is(tmp_path):
     from bars_zoo.search.presets import config_for
 
