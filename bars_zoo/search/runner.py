@@ -170,6 +170,8 @@ def search(
         )
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ConfigError(f"--time-limit must be positive, got {time_limit_s} s")
     if out_path is not None:
         _check_out(out_path, rdir, resume)
     run = _Run(cfg, dev, rdir, data_dir, progress, cuda_graph=cuda_graph)
