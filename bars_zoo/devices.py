@@ -30,7 +30,7 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
                 "device(s)",
                 hint="count from cuda:0",
             )
-    elif dev.type not in ("cpu", "meta"):
+    elif dev.type != "cpu":  # meta holds no data: nothing to train or classify with
         raise ConfigError(
             f"device {device!r} is not supported (bars-zoo runs on cpu and cuda)",
             hint="use cpu or cuda (--device cpu, --device cuda)",

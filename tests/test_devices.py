@@ -34,9 +34,10 @@ def test_cuda_without_cuda_and_a_missing_cuda_index_are_config_errors(monkeypatc
         resolve_device("cuda:1")
 
 
-def test_devices_bars_zoo_does_not_run_on_are_refused():
+@pytest.mark.parametrize("device", ["mps", "meta"])
+def test_devices_bars_zoo_does_not_run_on_are_refused(device):
     with pytest.raises(ConfigError, match="not supported"):
-        resolve_device("mps")
+        resolve_device(device)
     assert resolve_device(torch.device("cpu")) == torch.device("cpu")
 
 
