@@ -67,16 +67,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # huggingface_hub prints its own messages (retries ...) with its own handler: not twice
     logging.getLogger("huggingface_hub").propagate = False
+    # under torchrun rank 0 speaks for the job: the other ranks would repeat its every line
+    rank = os.environ.get("RANK", "").strip()
+    quiet = rank not in ("", "0") and not getattr(args, "verbose", False)
+    for handler in logging.getLogger().handlers:
+        if _RANK_FILTER not in handler.filters:
+            handler.addFilter(_RANK_FILTER)
+    _RANK_FILTER.quiet = quiet
+    try:
+        return _run(args, parser, rank, quiet)
+    finally:
+        _RANK_FILTER.quiet = False
+
+
+class _QuietRanks(logging.Filter):
+    """Drops log records below ERROR while ``quiet`` (a torchrun rank other than 0)."""
+
+    quiet = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.quiet or record.levelno >= logging.ERROR
+
+
+_RANK_FILTER = _QuietRanks()
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, quiet: bool) -> int:
+    def say(text: str) -> None:
+        if not quiet:
+            print(f"[rank {rank}] {text}" if rank not in ("", "0") else text, file=sys.stderr)
+
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
     try:
         return int(args._run(args) or 0)
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
-        print(err, file=sys.stderr)
+        say(str(err))
         return err.exit_code
     except BarsError as err:
-        print(f"error: {err}", file=sys.stderr)
+        say(f"error: {err}")
         return err.exit_code
     except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -91,5 +121,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = ""
         if getattr(args, "command", None) in ("train", "search"):
             hint = " (finished epochs are saved: run the same command with --resume to go on)"
-        print(f"interrupted{hint}", file=sys.stderr)
+        say(f"interrupted{hint}")
         return 130

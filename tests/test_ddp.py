@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -133,3 +134,18 @@ def test_two_gloo_processes_train_like_one_process_on_the_same_global_batch(tmp_
     assert results["command"].startswith("torchrun --nproc_per_node 2 -m bars_zoo train")
     lines = (tmp_path / "two" / "log.jsonl").read_text().splitlines()
     assert len(lines) == 1
+
+
+def test_under_torchrun_only_rank_0_prints_a_users_mistake(monkeypatch, capsys, caplog):
+    from bars_zoo.cli import main
+
+    monkeypatch.setenv("RANK", "1")
+    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert capsys.readouterr().err == ""  # rank 0 says it once for the job
+    assert main(["-v", "eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert "[rank 1] error: unknown model 'no-such-model'" in capsys.readouterr().err
+    monkeypatch.setenv("RANK", "0")
+    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert capsys.readouterr().err.startswith("error: unknown model 'no-such-model'")
+    logging.getLogger("bars_zoo.test").warning("after the run")  # the filter is off again
+    assert "after the run" in caplog.text
