@@ -78,3 +78,75 @@ def test_demo_names_where_its_model_and_images_came_from(tmp_path, capsys, monke
     assert main(["demo", "--model", "bars-fmnist-s"]) == 0
     out = capsys.readouterr().out
     assert "loaded offline from the package" in out and "bundled test images:" in out
+
+
+SAMPLES = resource_dir("pretrained") / "samples"
+
+
+def copies(tmp_path, convert, labels=None):
+    """The bundled samples re-saved by ``convert(gray uint8 array, path)``."""
+    import numpy as np
+    from PIL import Image
+
+    index = json.loads((SAMPLES / "labels.json").read_text())
+    index.update(labels or {})
+    (tmp_path / "labels.json").write_text(json.dumps(index))
+    for row in index["images"]:
+        convert(np.asarray(Image.open(SAMPLES / row["file"]).convert("L")), tmp_path / row["file"])
+    return tmp_path
+
+
+def accuracy(out: str) -> tuple[int, int]:
+    m = re.search(r"accuracy on \d+ images of \S+: (\d+)/(\d+)", out)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+def _sixteen_bit(a, path):
+    from PIL import Image
+
+    Image.fromarray(a.astype("uint16") * 257).save(path)
+
+
+def _exif_rotated(a, path):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # viewers turn it 90 degrees clockwise: upright
+    Image.fromarray(a).rotate(90, expand=True).save(path, exif=exif)
+
+
+def _alpha_only(a, path):
+    import numpy as np
+    from PIL import Image
+
+    rgba = np.full((*a.shape, 4), 255, dtype=np.uint8)
+    rgba[..., 3] = a  # white ink, the background transparent
+    Image.fromarray(rgba, "RGBA").save(path)
+
+
+@pytest.mark.parametrize("convert", [_sixteen_bit, _exif_rotated, _alpha_only])
+def test_demo_reads_images_as_they_are_shown(convert, tmp_path, capsys):
+    assert main(["demo"]) == 0
+    bundled = accuracy(capsys.readouterr().out.replace("bundled test images", "images of x"))
+    assert main(["demo", "--images", str(copies(tmp_path, convert))]) == 0
+    assert accuracy(capsys.readouterr().out) == bundled
+
+
+def test_demo_refuses_images_of_another_data_set_than_the_models(tmp_path, capsys):
+    folder = copies(tmp_path, lambda a, p: shutil.copy(SAMPLES / p.name, p), {"dataset": "cifar10"})
+    assert main(["demo", "--images", str(folder)]) == 2
+    assert "trained on fashion-mnist" in capsys.readouterr().err
+
+
+def test_demo_refuses_an_image_too_large_to_open_safely(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # the 28x28 samples are "bombs" now
+    assert main(["demo"]) == 2
+    assert "too large to open safely" in capsys.readouterr().err
+
+
+def test_demo_names_a_missing_images_folder(tmp_path, capsys):
+    assert main(["demo", "--images", str(tmp_path / "nope")]) == 2
+    assert "no such folder" in capsys.readouterr().err

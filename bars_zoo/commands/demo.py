@@ -35,6 +35,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def read_samples(folder: Path) -> list[dict[str, object]]:
     """The ``labels.json`` index of a sample folder: ``[{"file", "label", "class"}, ...]``."""
+    if not folder.is_dir():
+        raise ConfigError(
+            f"--images {folder}: {'not a folder' if folder.exists() else 'no such folder'}",
+            hint="give the folder that holds labels.json and its images",
+        )
     index = folder / "labels.json"
     if not index.is_file():
         raise ConfigError(
@@ -64,12 +69,29 @@ def read_samples(folder: Path) -> list[dict[str, object]]:
 
 
 def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
-    """The image at ``path`` converted to ``mode`` and resized, or a :class:`ConfigError`."""
-    from PIL import Image
+    """The image at ``path`` as it is shown (EXIF orientation applied), 16-bit samples scaled to
+    8 bits, transparent pixels black (the data sets' background), converted to ``mode`` and
+    resized; or a :class:`ConfigError`."""
+    import warnings
+
+    from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as img:
-            return img.convert(mode).resize(size)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                img: Image.Image = ImageOps.exif_transpose(opened)
+                if img.mode.startswith("I;16"):  # convert() would clip 16-bit values at 255
+                    img = img.point(lambda v: v / 257, "L")  # type: ignore[arg-type,operator]
+                if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
+                    rgba = img.convert("RGBA")
+                    img = Image.alpha_composite(Image.new("RGBA", rgba.size, "black"), rgba)
+                return img.convert(mode).resize(size)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ConfigError(
+            f"the sample image {path} is too large to open safely ({e})",
+            hint="use images of a few hundred pixels; they are resized to the model's input",
+        ) from e
     except OSError as e:  # missing, unreadable, or not an image (UnidentifiedImageError)
         raise ConfigError(
             f"cannot read the sample image {path}: {e.strerror or e}",
@@ -106,6 +128,13 @@ def run(args: argparse.Namespace) -> int:
     rows = read_samples(folder)
     model = bars_zoo.load(args.model, device=args.device)
     cfg = model.pretrained_cfg
+    shown = json.loads((folder / "labels.json").read_text(encoding="utf-8")).get("dataset")
+    if isinstance(shown, str) and cfg.dataset is not None and shown != cfg.dataset:
+        raise ConfigError(
+            f"the images are {shown} images (labels.json), but {args.model} was trained on "
+            f"{cfg.dataset}: its predictions would mean nothing",
+            hint=f"use a model trained on {shown}, or images of {cfg.dataset}",
+        )
     c, h, w = cfg.input_size
     info = DatasetInfo(cfg.dataset or "?", (c, h, w), cfg.num_classes, cfg.mean, cfg.std)
     mode = "L" if c == 1 else "RGB"
