@@ -352,3 +352,20 @@ def test_save_pretrained_refuses_a_deployed_model(tmp_path) -> None:
     with pytest.raises(ConfigError, match="deployed model"):
         bars_zoo.save_pretrained(bars_zoo.deploy(model), tmp_path / "d")
     assert not (tmp_path / "d").exists()
+
+
+def test_cli_deploy_never_replaces_a_trained_or_another_models_folder(tmp_path: Path, capsys):
+    import bars_zoo
+
+    trained = bars_zoo.save_pretrained(  # as a training run's model/ folder: latent weights
+        bars_zoo.load("bars-fmnist-s"), tmp_path / "run" / "model", packed=False
+    )
+    kept = (trained / "model.safetensors").read_bytes()
+    assert main(["deploy", "bars-fmnist-s", "-o", str(trained)]) == 2
+    assert "unpacked (trainable) weights" in capsys.readouterr().err
+    other = tmp_path / "deployed"
+    assert main(["deploy", "bars-fmnist-m", "-o", str(other)]) == 0
+    assert main(["deploy", "bars-fmnist-s", "-o", str(other)]) == 2
+    assert "of bars-fmnist-m with another architecture" in capsys.readouterr().err
+    assert main(["deploy", "bars-fmnist-m", "-o", str(other)]) == 0  # the same model again: fine
+    assert (trained / "model.safetensors").read_bytes() == kept

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 HELP = "convert a pretrained model into a packed XNOR-popcount inference folder (docs/deploy.md)"
 
@@ -24,9 +25,32 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
+def _check_output(out: Path, model: object) -> None:
+    """``-o`` may replace an earlier deployment of this same model, never another model: a
+    training run's ``model/`` folder (latent float weights) or a folder of another architecture
+    would be lost."""
+    from bars_zoo.errors import BarsError, ConfigError
+    from bars_zoo.packing import genotype_sha256
+    from bars_zoo.registry import CONFIG_FILE, read_config
+
+    if not (out / CONFIG_FILE).is_file():
+        return  # new, empty, or not a model folder (save_pretrained refuses foreign files)
+    try:
+        theirs = read_config(out)
+    except BarsError:  # unreadable: save_pretrained decides what it may replace
+        return
+    spec = model.spec  # type: ignore[attr-defined]
+    if theirs.genotype_sha256 != genotype_sha256(spec) or not theirs.packed:
+        what = "another architecture" if theirs.packed else "unpacked (trainable) weights"
+        raise ConfigError(
+            f"-o {out} holds a model folder of {theirs.architecture} with {what}; deploy would "
+            "replace it",
+            hint="choose a new folder for the deployed model",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     import os
-    from pathlib import Path
 
     import torch
 
@@ -52,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         summary["check_max_abs_diff"] = float((want - got).abs().max())
         summary["check_bit_exact"] = bool(torch.equal(want, got))
         summary["check_same_argmax"] = bool(torch.equal(want.argmax(1), got.argmax(1)))
+    _check_output(Path(args.output).expanduser(), model)
     folder = save(model, args.output)
     summary["folder"] = os.fspath(folder)
     if args.json:
