@@ -11,6 +11,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bars_zoo.spec import NetworkSpec
 
 HELP = "convert a pretrained model into a packed XNOR-popcount inference folder (docs/deploy.md)"
 
@@ -25,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def _check_output(out: Path, model: object) -> None:
+def _check_output(out: Path, spec: NetworkSpec) -> None:
     """``-o`` may replace an earlier deployment of this same model, never another model: a
     training run's ``model/`` folder (latent float weights) or a folder of another architecture
     would be lost."""
@@ -39,11 +43,14 @@ def _check_output(out: Path, model: object) -> None:
         theirs = read_config(out)
     except BarsError:  # unreadable: save_pretrained decides what it may replace
         return
-    spec = model.spec  # type: ignore[attr-defined]
     if theirs.genotype_sha256 != genotype_sha256(spec) or not theirs.packed:
-        what = "another architecture" if theirs.packed else "unpacked (trainable) weights"
+        what = (
+            f"another architecture than {spec.name}"
+            if theirs.genotype_sha256 != genotype_sha256(spec)
+            else "unpacked, trainable weights"
+        )
         raise ConfigError(
-            f"-o {out} holds a model folder of {theirs.architecture} with {what}; deploy would "
+            f"-o {out} holds the model folder of {theirs.architecture} ({what}); deploy would "
             "replace it",
             hint="choose a new folder for the deployed model",
         )
@@ -76,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
         summary["check_max_abs_diff"] = float((want - got).abs().max())
         summary["check_bit_exact"] = bool(torch.equal(want, got))
         summary["check_same_argmax"] = bool(torch.equal(want.argmax(1), got.argmax(1)))
-    _check_output(Path(args.output).expanduser(), model)
+    _check_output(Path(args.output).expanduser(), deployed.spec)
     folder = save(model, args.output)
     summary["folder"] = os.fspath(folder)
     if args.json:
