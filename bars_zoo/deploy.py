@@ -342,6 +342,12 @@ def deploy(model: nn.Module) -> DeployedNet:
             f"deploy() needs a bars-zoo BarsNet, got {type(model).__name__}",
             hint="build it with bars_zoo.build(spec) or load it with bars_zoo.load(name)",
         )
+    other = sorted({str(p.dtype) for p in inner.parameters() if p.dtype != torch.float32})
+    if other:  # the packed kernels and the full-precision parts compute in float32
+        raise DeployError(
+            f"deploy() needs a float32 model, this one holds {', '.join(other)} parameters",
+            hint="deploy model.float() (the deployed model computes in float32)",
+        )
     return DeployedNet(inner)
 
 

@@ -288,6 +288,12 @@ def evaluate(
         holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     check_compatible(net, dataset)
+    other = sorted({str(p.dtype) for p in net.parameters() if p.dtype != torch.float32})
+    if other:  # the images are float32; --amp (bf16 autocast) is the way to evaluate in less
+        raise ConfigError(
+            f"evaluate needs a float32 model, this one holds {', '.join(other)} parameters",
+            hint="evaluate model.float() (with --amp / amp=True for bfloat16 autocast)",
+        )
     spec = getattr(unwrap_model(net), "spec", None)  # through a DataParallel / compile wrapper
     num_classes = spec.num_classes if spec is not None else dataset_info(dataset).num_classes
     if dataset == "imagenet":

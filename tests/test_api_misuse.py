@@ -51,3 +51,14 @@ def test_a_wrong_argument_type_is_a_type_error_that_says_what_to_pass(call, matc
 def test_build_checks_its_device():
     with pytest.raises(ConfigError, match="unknown device 'gpu'"):
         bars_zoo.build(bars_zoo.load_genotype("example"), device="gpu")
+
+
+def test_a_model_cast_to_another_dtype_is_refused_by_deploy_and_evaluate_with_a_hint():
+    from bars_zoo.errors import DeployError
+
+    model = bars_zoo.build(bars_zoo.load_genotype("example")).eval().double()
+    with pytest.raises(DeployError, match=r"needs a float32 model, this one holds torch\.float64"):
+        bars_zoo.deploy(model)
+    with pytest.raises(ConfigError, match=r"evaluate model\.float\(\)"):
+        bars_zoo.evaluate(model, "synthetic", subset=8, device="cpu")
+    assert bars_zoo.evaluate(model.float(), "synthetic", subset=8, device="cpu")["n"] == 8
