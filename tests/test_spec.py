@@ -241,3 +241,12 @@ def test_a_spec_edited_with_model_copy_is_checked_before_it_is_built_counted_or_
     for use in (bars_zoo.build, bars_zoo.complexity, bars_zoo.format):
         with pytest.raises(SpecError, match=rf"{field}: "):
             use(bad)
+
+
+def test_specs_are_hashable_and_equal_specs_hash_alike() -> None:
+    import bars_zoo
+
+    a = bars_zoo.load_genotype("bars-a")
+    b = bars_zoo.parse(bars_zoo.format(a))
+    assert a == b and hash(a) == hash(b)
+    assert len({a, b, bars_zoo.load_genotype("bars-b")}) == 2

@@ -165,6 +165,9 @@ class NetworkSpec(_Frozen):
         Field(max_length=Limits.MAX_META, json_schema_extra={"additionalProperties": False}),
     ]
 
+    def __hash__(self) -> int:  # frozen, but ``meta`` is a dict: hash the canonical dump
+        return hash(self.model_dump_json())
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one input image."""
