@@ -344,9 +344,12 @@ def _reachable(repo: str, commit: str) -> None:
     lists the repo's files with retries and backs off for about 25 s when the Hub cannot be
     reached; this one request fails at once (and names a missing repo or commit)."""
     from huggingface_hub import HfApi
+    from huggingface_hub import errors as he
 
     try:
         HfApi(library_name="bars-zoo").repo_info(repo, revision=commit)
+    except he.HfHubHTTPError:  # the Hub answered (no such repo or commit ...): hub_errors says so
+        raise
     except _transport_errors() as e:
         raise _not_cached(f"{repo}@{commit}") from e
 

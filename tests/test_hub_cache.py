@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hub_http import http_error
 from tiny_net import TINY, tiny_model
 
 import bars_zoo
@@ -182,6 +183,25 @@ def test_an_uncached_commit_with_the_hub_unreachable_fails_at_once(tmp_path, mon
     with pytest.raises(OfflineError, match="not in the Hugging Face cache, and the Hub could not"):
         load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=tmp_path)
     assert asked == [("org/tiny", COMMIT)]
+
+
+@pytest.mark.parametrize("missing", ["RevisionNotFoundError", "RepositoryNotFoundError"])
+def test_an_uncached_commit_the_hub_does_not_have_is_named_as_such(missing, tmp_path, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub import errors as he
+
+    from bars_zoo.errors import RepoNotFoundError, RevisionNotFoundError
+
+    def repo_info(self: object, repo: str, **kwargs: object) -> None:
+        raise http_error(getattr(he, missing), 404)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
+    expected = RevisionNotFoundError if missing.startswith("Revision") else RepoNotFoundError
+    with pytest.raises(expected):
+        load(f"hf-hub:org/tiny@{COMMIT}", cache_dir=tmp_path)
 
 
 def test_an_uncached_commit_on_a_reachable_hub_is_downloaded(tmp_path, monkeypatch):

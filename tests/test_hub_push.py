@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from hub_http import http_error
 from tiny_net import tiny_model
 
 from bars_zoo.card import GENERATED_MARK, parse_front_matter
@@ -146,12 +147,7 @@ def test_push_refuses_a_corrupt_folder_before_talking_to_the_hub(hub, tmp_path):
 
 
 def _http_error(cls: type[Exception], status: int) -> Exception:
-    try:
-        import httpx2 as httpx
-    except ImportError:  # pragma: no cover - older huggingface_hub
-        import httpx  # type: ignore[no-redef]
-    request = httpx.Request("POST", "https://huggingface.co/api/repos/create")
-    return cls("refused", response=httpx.Response(status, request=request))
+    return http_error(cls, status, "https://huggingface.co/api/repos/create")
 
 
 @pytest.mark.parametrize(
