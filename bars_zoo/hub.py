@@ -386,7 +386,7 @@ def hub_errors(
     except he.RepositoryNotFoundError as e:
         raise RepoNotFoundError(
             f"no Hub repo {repo!r} (or it is private or gated)",
-            hint="check the name; for a private repo log in (`hf auth login`) or pass token=",
+            hint="check the name; for a private repo log in (`hf auth login`) or set HF_TOKEN",
         ) from e
     except he.LocalEntryNotFoundError as e:
         detail = str(e) if "incomplete" in str(e) else None
@@ -433,14 +433,16 @@ def push_to_hub(
     repo_id: str,
     *,
     revision: str | None = None,
-    private: bool = False,
+    private: bool | None = None,
     create_pr: bool = False,
     token: str | None = None,
     commit_message: str | None = None,
 ) -> str:
     """Upload a model (saved packed) or a model folder to ``repo_id`` in one commit; returns the
     commit sha, to pin in the registry.  The repo (and the ``revision`` branch) is created if
-    needed.  A folder is verified first, and uploaded with ``hub_repo`` set in its config."""
+    needed, private when ``private=True``; ``None`` leaves the visibility to the Hub's default for
+    the owner (an organisation may make new repos private).  A folder is verified first, and
+    uploaded with ``hub_repo`` set in its config."""
     from huggingface_hub import HfApi
 
     if not isinstance(repo_id, str):

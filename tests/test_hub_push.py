@@ -215,3 +215,10 @@ def test_loading_a_hub_name_with_a_malformed_revision_is_refused_offline():
 
     with pytest.raises(ConfigError, match="is not a revision name"):
         load("hf-hub:org/tiny@bad rev")
+
+
+def test_a_push_without_private_leaves_the_visibility_to_the_hub(hub, tmp_path):
+    # private=False would send visibility "public" and override an organisation's default
+    push_to_hub(tiny_model(), "org/tiny")
+    create = next(kw for name, kw in hub.calls if name == "create_repo")
+    assert create["private"] is None

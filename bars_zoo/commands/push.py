@@ -12,7 +12,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained / train")
     p.add_argument("repo_id", metavar="REPO_ID", help="ORG/NAME on the Hub (created if needed)")
     p.add_argument("--revision", help="branch to commit to (created if needed; default main)")
-    p.add_argument("--private", action="store_true", help="create the repo private")
+    p.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repo private (default: the Hub's default for its owner)",
+    )
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead")
     p.add_argument("--message", help="commit message")
 
@@ -24,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         args.folder,
         args.repo_id,
         revision=args.revision,
-        private=args.private,
+        private=True if args.private else None,  # left out: the Hub's default for the owner
         create_pr=args.create_pr,
         commit_message=args.message,
     )
