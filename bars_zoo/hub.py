@@ -492,14 +492,15 @@ def _copy_with_cfg(src: Path, dest: Path, cfg: PretrainedCfg, load_name: str | N
     generated (or missing) card is regenerated, a hand-written one kept."""
     config = read_config(src).model_copy(update={"pretrained_cfg": cfg})
     card = src / CARD_FILE
-    text = card.read_text(encoding="utf-8") if card.is_file() else ""
+    raw = card.read_bytes() if card.is_file() else b""  # a hand-written card goes as it is
+    text = raw.decode("utf-8", errors="replace")  # (in any encoding) - only read for the mark
     dest = write_folder(
         dest,
         {
             CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
             GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
             WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
-            CARD_FILE: text.encode(),
+            CARD_FILE: raw,
         },
     )
     if not text or GENERATED_MARK in text:

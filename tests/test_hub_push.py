@@ -222,3 +222,11 @@ def test_a_push_without_private_leaves_the_visibility_to_the_hub(hub, tmp_path):
     push_to_hub(tiny_model(), "org/tiny")
     create = next(kw for name, kw in hub.calls if name == "create_repo")
     assert create["private"] is None
+
+
+def test_a_hand_written_card_in_another_encoding_is_uploaded_as_it_is(hub, tmp_path):
+    folder = save_pretrained(tiny_model(), tmp_path / "m")
+    card = "# Modèle\n".encode("latin-1")
+    (folder / "README.md").write_bytes(card)
+    push_to_hub(folder, "org/tiny")
+    assert (hub.uploaded / "README.md").read_bytes() == card
