@@ -455,10 +455,15 @@ def push_to_hub(
     check_revision(revision)
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
+        # the card's usage loads what this push makes: the branch, unless it is main (or a PR)
+        on_branch = bool(revision) and revision != "main" and not create_pr
+        load_name = f"{HUB_PREFIX}{repo_id}@{revision}" if on_branch else None
         if isinstance(model_or_dir, nn.Module):
             save_pretrained(model_or_dir, stage, pretrained_cfg={"hub_repo": repo_id})
+            if load_name is not None:
+                write_card(stage, load_name=load_name)
         else:
-            _stage_folder(Path(model_or_dir), stage, repo_id)
+            _stage_folder(Path(model_or_dir), stage, repo_id, load_name)
         api = HfApi(token=token)
         with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
@@ -479,12 +484,13 @@ def push_to_hub(
     return oid
 
 
-def _stage_folder(src: Path, stage: Path, repo_id: str) -> None:
+def _stage_folder(src: Path, stage: Path, repo_id: str, load_name: str | None = None) -> None:
     """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed."""
     src = local_folder(str(src))
     load_folder(src)
     cfg = read_config(src).pretrained_cfg
-    _copy_with_cfg(src, stage, cfg.model_copy(update={"hub_repo": repo_id, "revision": None}))
+    update = {"hub_repo": repo_id, "revision": None}
+    _copy_with_cfg(src, stage, cfg.model_copy(update=update), load_name=load_name)
 
 
 def _copy_with_cfg(src: Path, dest: Path, cfg: PretrainedCfg, load_name: str | None = None) -> Path:

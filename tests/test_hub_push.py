@@ -230,3 +230,13 @@ def test_a_hand_written_card_in_another_encoding_is_uploaded_as_it_is(hub, tmp_p
     (folder / "README.md").write_bytes(card)
     push_to_hub(folder, "org/tiny")
     assert (hub.uploaded / "README.md").read_bytes() == card
+
+
+@pytest.mark.parametrize("source", ["model", "folder"])
+def test_a_card_pushed_to_a_branch_loads_that_branch(hub, tmp_path, source):
+    model = tiny_model()
+    what = model if source == "model" else save_pretrained(model, tmp_path / "m")
+    push_to_hub(what, "org/tiny", revision="dev")
+    card = (hub.uploaded / "README.md").read_text()
+    assert 'bars_zoo.load("hf-hub:org/tiny@dev")' in card
+    assert 'load("hf-hub:org/tiny")' not in card
