@@ -52,7 +52,8 @@ def front_matter(spec: NetworkSpec, cfg: PretrainedCfg) -> dict[str, Any]:
             "image-classification",
         ],
     }
-    hub_id, display = HUB_DATASETS.get(cfg.dataset or "", (cfg.dataset, cfg.dataset))
+    # only a data set the Hub knows is indexed: "synthetic" (or a private one) is no benchmark
+    hub_id, display = HUB_DATASETS.get(cfg.dataset or "", (None, cfg.dataset))
     if hub_id:
         meta["datasets"] = [hub_id]
     meta["metrics"] = ["accuracy"]

@@ -66,6 +66,15 @@ def test_model_index_is_left_out_without_a_measured_accuracy(spec):
     assert meta["metrics"] == ["accuracy"]
 
 
+@pytest.mark.parametrize("dataset", ["synthetic", "my-private-set"])
+def test_a_data_set_the_hub_does_not_know_is_not_published_as_a_benchmark(spec, dataset):
+    cfg = default_cfg(spec).model_copy(update={"dataset": dataset, "top1": 28.0})
+    text = render_card(spec, cfg, packed=True, complexity_summary="", files={})
+    meta = parse_front_matter(text)
+    assert "datasets" not in meta and "model-index" not in meta
+    assert "28.00%" in text  # the body still says what was measured
+
+
 def test_card_body_has_complexity_usage_citation_and_genotype(spec):
     text = card_for(spec, hub_repo="org/carded", train_command="bars-zoo train carded")
     c = complexity(spec)
