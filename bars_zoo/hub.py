@@ -456,7 +456,12 @@ def push_to_hub(
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
         # the card's usage loads what this push makes: the branch, unless it is main (or a PR)
-        on_branch = bool(revision) and revision != "main" and not create_pr
+        on_branch = (
+            bool(revision)
+            and revision != "main"
+            and not create_pr
+            and not str(revision).startswith("refs/pr/")  # an open pull request, not a branch
+        )
         load_name = f"{HUB_PREFIX}{repo_id}@{revision}" if on_branch else None
         if isinstance(model_or_dir, nn.Module):
             save_pretrained(model_or_dir, stage, pretrained_cfg={"hub_repo": repo_id})
@@ -467,8 +472,9 @@ def push_to_hub(
         api = HfApi(token=token)
         with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
-            if revision and revision != "main" and not create_pr:
-                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            base = revision if on_branch or create_pr else None  # a PR needs its base too
+            if base and base != "main" and not base.startswith("refs/pr/"):
+                api.create_branch(repo_id, branch=base, exist_ok=True)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=stage,
@@ -481,6 +487,9 @@ def push_to_hub(
     if not isinstance(oid, str):
         raise HubError(f"the Hub did not return a commit for {repo_id}")
     log.info("pushed to %s at commit %s", repo_id, oid)
+    pr_url = getattr(info, "pr_url", None)
+    if pr_url:  # the commit is on the pull request until it is merged: say where to merge it
+        log.warning("opened a pull request: %s (merge it before pinning a commit)", pr_url)
     return oid
 
 

@@ -240,3 +240,33 @@ def test_a_card_pushed_to_a_branch_loads_that_branch(hub, tmp_path, source):
     card = (hub.uploaded / "README.md").read_text()
     assert 'bars_zoo.load("hf-hub:org/tiny@dev")' in card
     assert 'load("hf-hub:org/tiny")' not in card
+
+
+def test_a_push_to_an_open_pull_request_creates_no_branch_of_that_name(hub):
+    push_to_hub(tiny_model(), "org/tiny", revision="refs/pr/1")  # the Hub refuses such a branch
+    assert hub.names() == ["create_repo", "upload_folder"]
+    assert hub.calls[1][1]["revision"] == "refs/pr/1"
+
+
+def test_a_pull_request_against_a_new_branch_creates_the_branch_first(hub):
+    push_to_hub(tiny_model(), "org/tiny", revision="dev", create_pr=True)
+    assert hub.names() == ["create_repo", "create_branch", "upload_folder"]
+    assert hub.calls[1][1]["branch"] == "dev" and hub.calls[2][1]["create_pr"] is True
+
+
+def test_a_pull_request_push_says_where_to_merge_it(hub, caplog, monkeypatch):
+    from types import SimpleNamespace
+
+    import huggingface_hub
+
+    url = "https://huggingface.co/org/tiny/discussions/1"
+    real = huggingface_hub.HfApi.upload_folder
+
+    def upload_folder(api: object, *args: object, **kwargs: object) -> object:
+        real(api, *args, **kwargs)
+        return SimpleNamespace(oid=SHA, pr_url=url)
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+        assert push_to_hub(tiny_model(), "org/tiny", create_pr=True) == SHA
+    assert f"opened a pull request: {url}" in caplog.text
