@@ -277,7 +277,17 @@ def _architecture(
     bundled = registry.bundled_dir(name) / GENOTYPE_FILE
     if entry is not None and bundled.is_file():
         return read_genotype(bundled), entry
-    spec = load_genotype(entry.architecture if entry else name)
+    try:
+        spec = load_genotype(entry.architecture if entry else name)
+    except UnknownModelError:
+        if entry is None or entry.hub_repo is None:
+            raise
+        # a registry entry of an architecture the zoo has no genotype for: the repo holds it
+        rev = revision or entry.revision
+        folder = hub_folder(
+            entry.hub_repo, rev, cache_dir, offline, files=(CONFIG_FILE, GENOTYPE_FILE)
+        )
+        return read_genotype(folder / GENOTYPE_FILE), entry
     return spec, entry or registry.default_cfg(spec)
 
 

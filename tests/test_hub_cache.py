@@ -115,6 +115,14 @@ def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(no_network, cache
         load("tiny-hub", cache_dir=cache)
 
 
+def test_a_hub_pinned_entry_without_a_zoo_genotype_builds_untrained_from_the_cache(
+    no_network, cache, hub_entry
+):
+    # tiny-hub's architecture, "tiny", has no genotypes/tiny.geno: the repo's genotype is used
+    model = load("tiny-hub", pretrained=False, cache_dir=cache)
+    assert model.spec == tiny_model().spec and model.pretrained_cfg.top1 is None
+
+
 def test_another_revision_of_a_registry_model_carries_its_own_config(
     offline, cache, hub_entry, tmp_path
 ):
