@@ -26,7 +26,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -70,9 +70,9 @@ class TrainConfig(BaseModel):
     aux_weight: float | None = Field(None, ge=0)
     cutout: bool | None = None
     val_fraction: float | None = Field(None, ge=0, lt=1)
-    split_seed: int = 0
+    split_seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     subset: int | None = Field(None, ge=1)
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
     select: Literal["best", "last"] = "best"
     sync_bn: bool = True
     device: str | None = None

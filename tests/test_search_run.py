@@ -16,7 +16,7 @@ from bars_zoo.data import FMNIST_DIR, make_synthetic
 from bars_zoo.dsl import check, format_text
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
 from bars_zoo.search import SearchConfig, search
-from bars_zoo.search.config import format_size
+from bars_zoo.search.config import format_size, parse_size
 from bars_zoo.search.derive import derive, shrink_to_budget
 from bars_zoo.search.presets import config_for
 from bars_zoo.search.space import Choice, SearchSpace
@@ -503,3 +503,30 @@ def test_a_time_limit_that_is_not_positive_is_refused(limit, tmp_path):
     with pytest.raises(ConfigError, match="--time-limit must be positive"):
         search(tiny(dataset="synthetic"), out=tmp_path / "x.geno", time_limit_s=limit)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plots_left_by_an_earlier_call_go_when_a_resumed_call_draws_none(tmp_path):
+    cfg = tiny(dataset="synthetic", epochs=2)
+    out = tmp_path / "p.geno"
+    search(cfg, out=out, stop_after=1, progress=False)
+    run = tmp_path / "p.run"
+    assert (run / "ops.png").is_file()  # one epoch: drawn with markers, not empty lines
+    search(cfg, out=out, resume=True, plots=False, progress=False)
+    assert not any(run.glob("*.png"))  # they showed epoch 1 of a 2-epoch log
+
+
+def test_an_exact_budget_is_written_exactly_and_the_floor_is_never_rounded_down(tmp_path, capsys):
+    cfg = tiny(dataset="synthetic")
+    lo, _ = SearchSpace(cfg, (3, 32, 32), 10).ops_range()
+    budget = lo + 1234.0
+    result = search(cfg, out=tmp_path / "b.geno", budget_ops=budget, progress=False, plots=False)
+    assert float(parse_size(result.spec.meta["budget_ops"])) == budget
+    assert main(["search", "--preset", "tiny", "--dry-run"]) == 0
+    shown = capsys.readouterr().out.split("OPs of derivable networks: ")[1].split(" ..")[0]
+    assert parse_size(shown) == lo
+
+
+@pytest.mark.parametrize("seed", [-1, 2**40])
+def test_a_seed_out_of_range_is_a_usage_error_not_an_overflow(seed, tmp_path):
+    with pytest.raises(ConfigError, match="invalid search setting seed"):
+        search(tiny(dataset="synthetic", seed=seed), out=tmp_path / "s.geno", progress=False)

@@ -196,14 +196,14 @@ def _dry_run(cfg: object, args: argparse.Namespace) -> int:
 
     uniform = float(ArchParams(space).expected_complexity()["ops"].detach())  # alphas start at 0
     print(
-        f"  OPs of derivable networks: {format_size(lo)} .. {format_size(hi)} "
+        f"  OPs of derivable networks: {format_size(lo, exact=True)} .. {format_size(hi)} "
         f"(uniform distribution: {format_size(uniform)})"
     )
     print(f"  budget: {cfg.budget_text()}")
     if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
         print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
     p_lo, p_hi = space.params_range()
-    print(f"  params of derivable networks: {format_size(p_lo)} .. {format_size(p_hi)}")
+    print(f"  params of derivable networks: {format_size(p_lo, exact=True)} .. {format_size(p_hi)}")
     if cfg.budget_params is not None and not p_lo <= cfg.budget_params:
         print(f"  budget {format_size(cfg.budget_params)} params is below the smallest network")
     print(

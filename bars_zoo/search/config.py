@@ -76,7 +76,7 @@ class SearchConfig(BaseModel):
     epochs: Annotated[int, Field(ge=1, le=10_000)] = 50
     warmup_epochs: Annotated[int, Field(ge=0)] = 5
     batch_size: Annotated[int, Field(ge=2, le=65_536)] = 64
-    seed: int = 0
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0  # torch generators take 64-bit seeds
     temperature: Annotated[float, Field(gt=0.0)] = 1.0
     temperature_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
     entropy_start: float = -0.01
@@ -185,12 +185,19 @@ def parse_size(text: str | float | int) -> float:
     return value
 
 
-def format_size(x: float) -> str:
-    """``2e7`` -> ``"20M"``, ``1.5e9`` -> ``"1.5G"`` (inverse of :func:`parse_size` up to rounding)."""
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.4g}{unit}"
-    return f"{x:.4g}"
+def format_size(x: float, *, exact: bool = False) -> str:
+    """``2e7`` -> ``"20M"``, ``1.5e9`` -> ``"1.5G"`` (four significant digits; ``exact``: as many
+    as it takes for :func:`parse_size` to read back ``x`` itself, e.g. ``"224.149k"`` for a
+    budget or a search space's floor, which must not read as a neighbouring value)."""
+    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)):
+        if abs(x) >= div or not unit:
+            digits = 4
+            text = f"{x / div:.{digits}g}{unit}"
+            while exact and digits < 17 and float(f"{x / div:.{digits}g}") * div != x:
+                digits += 1
+                text = f"{x / div:.{digits}g}{unit}"
+            return text
+    raise AssertionError  # pragma: no cover - the loop ends at unit ""
 
 
 __all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size", "resolve_channels"]

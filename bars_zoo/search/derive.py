@@ -249,8 +249,12 @@ def genotype(
         "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
         "preset": cfg.preset,
         "dataset": cfg.dataset,
-        "budget_ops": format_size(cfg.budget_ops) if cfg.budget_ops else "none",
-        **({"budget_params": format_size(cfg.budget_params)} if cfg.budget_params else {}),
+        "budget_ops": format_size(cfg.budget_ops, exact=True) if cfg.budget_ops else "none",
+        **(
+            {"budget_params": format_size(cfg.budget_params, exact=True)}
+            if cfg.budget_params
+            else {}
+        ),
         "budget_met": "true" if derived.budget_met else "false",
         "ops": format_size(best.ops),
         **({"params": format_size(best.params)} if cfg.budget_params else {}),

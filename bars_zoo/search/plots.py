@@ -32,6 +32,10 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    for ax in fig.axes:  # every plot runs over epochs: whole numbers on the x axis
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     atomic_write_bytes(path, buf.getvalue())
@@ -42,6 +46,12 @@ def write_plots(history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     if not history:
         return []
     plt = _pyplot()
+    # one epoch is one point per series: a line through it would draw nothing
+    with plt.rc_context({"lines.marker": "o" if len(history) == 1 else "None"}):
+        return _draw(plt, history, out_dir)
+
+
+def _draw(plt: Any, history: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     epochs = [r["epoch"] + 1 for r in history]
     last = history[-1]["dist"]
     ops_names = history[-1]["edge_ops"]

@@ -281,15 +281,15 @@ def _check_budgets(space: SearchSpace) -> None:
     lo_params, _ = space.params_range()
     if cfg.budget_ops is not None and cfg.budget_ops < lo_ops:
         raise ConfigError(
-            f"the OPs budget {format_size(cfg.budget_ops)} is below the cheapest network of this "
-            f"search space ({format_size(lo_ops)} OPs)",
+            f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest network of this "
+            f"search space ({format_size(lo_ops, exact=True)} OPs)",
             hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
             "the range",
         )
     if cfg.budget_params is not None and cfg.budget_params < lo_params:
         raise ConfigError(
-            f"the parameter budget {format_size(cfg.budget_params)} is below the smallest network "
-            f"of this search space ({format_size(lo_params)} params)",
+            f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the smallest network "
+            f"of this search space ({format_size(lo_params, exact=True)} params)",
             hint="raise --budget-params, or narrow the space (--base-channels)",
         )
 
@@ -547,8 +547,13 @@ class _Run:
             return float(self.arch.expected_complexity()["ops"])
 
     def finish_plots(self, plots: bool) -> None:
-        if plots and self.run_dir is not None and self.history:
+        if self.run_dir is None or not self.history:
+            return
+        if plots:
             write_plots(self.history, self.run_dir)
+            return
+        for name in PLOT_FILES:  # drawn by an earlier call: they would not show this history
+            (self.run_dir / name).unlink(missing_ok=True)
 
     def result(
         self, spec: NetworkSpec | None, path: Path | None, derived: Derived | None
