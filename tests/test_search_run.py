@@ -360,6 +360,15 @@ def test_cli_search_writes_the_genotype(tmp_path, capsys):
     assert main(["check", str(out)]) == 0
 
 
+def test_cli_search_under_a_parameter_limit_reports_the_parameters_it_derived(tmp_path, capsys):
+    out = tmp_path / "p.geno"
+    argv = ["search", "--preset", "tiny", "--budget-ops", "none", "--budget-params", "20k"]
+    assert main([*argv, "--out", str(out), "--quiet", "--no-plots", "--device", "cpu"]) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    params = count(bars_zoo.read(out)).params
+    assert f", {format_size(params)} params, budget 20k params" in line
+
+
 def test_cli_dry_run_prints_the_space(capsys):
     assert main(["search", "--preset", "paper", "--dry-run"]) == 0
     text = capsys.readouterr().out

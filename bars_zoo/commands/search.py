@@ -169,7 +169,12 @@ def run(args: argparse.Namespace) -> int:
 
     budget = cfg.budget_text()
     note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
-    print(f"wrote {result.path}: {format_size(result.ops or 0)} OPs, budget {budget}{note}")
+    made = f"{format_size(result.ops or 0)} OPs"
+    if cfg.budget_params is not None and result.spec is not None:  # a parameter limit: show both
+        from bars_zoo.complexity import count
+
+        made += f", {format_size(count(result.spec).params)} params"
+    print(f"wrote {result.path}: {made}, budget {budget}{note}")
     print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
     return 0 if result.budget_met else 1
 
