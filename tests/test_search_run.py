@@ -300,7 +300,7 @@ def test_a_parameter_budget_bounds_every_derived_candidate_and_is_recorded(tmp_p
     derive_log = json.loads((tmp_path / "small.run" / "derive.json").read_text())
     assert all(c["params"] <= limit for c in derive_log["candidates"])
     meta = result.spec.meta
-    assert meta["budget_ops"] == "none" and meta["budget_params"] == format_size(limit)
+    assert meta["budget_ops"] == "none" and meta["budget_params"] == format_size(limit, exact=True)
     assert meta["params"] == format_size(count(result.spec).params)
     assert "under a budget of" in out.read_text().splitlines()[0]
     last = json.loads((tmp_path / "small.run" / "log.jsonl").read_text().splitlines()[-1])
