@@ -290,13 +290,19 @@ def load_folder(
             hint="the genotype was edited after saving: restore it, or re-save the model",
         )
     if expected_sha256 is not None and expected_sha256 != config.weights_sha256:
+        cached = next((p for p in folder.parents if p.name.startswith("models--")), None)
+        if folder.parent == registry.resource_dir("pretrained"):
+            hint = "the bundled files were changed: reinstall bars-zoo"
+        elif cached is not None:
+            hint = (
+                f"the cached snapshot holds other weights: delete {cached} and run `bars-zoo pull`"
+            )
+        else:
+            hint = "the folder holds other weights than the registry names: replace it with them"
         raise IntegrityError(
             f"sha256 mismatch for {weights}: the registry pins {expected_sha256}, the folder "
             f"records {config.weights_sha256}",
-            hint="the bundled files were changed: reinstall bars-zoo"
-            if folder.parent == registry.resource_dir("pretrained")
-            else "the folder holds other weights than the registry names: fetch it anew "
-            "(`bars-zoo pull NAME`; in the Hugging Face cache, delete its models--* folder first)",
+            hint=hint,
         )
     tensors, meta = read_weights(weights, sha256=config.weights_sha256, size=config.weights_size)
     if meta.get("genotype_sha256") != g:

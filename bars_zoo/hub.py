@@ -187,7 +187,12 @@ def _check_architecture(folder: Path, name: str) -> None:
 def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:
     """``hf-hub:org/repo@rev`` -> ``("org/repo", "rev")`` (``revision`` may also give the rev)."""
     body = name[len(HUB_PREFIX) :]
-    repo, _, rev = body.partition("@")
+    repo, at, rev = body.partition("@")
+    if at and not rev:
+        raise ConfigError(
+            f"{name!r} ends in '@' without a revision",
+            hint="write hf-hub:ORG/REPO@REV (a branch, tag or commit), or leave '@' out for main",
+        )
     if not valid_repo_id(repo):
         raise ConfigError(
             f"{name!r} is not a Hub model name", hint="write hf-hub:ORG/REPO or hf-hub:ORG/REPO@REV"

@@ -111,8 +111,9 @@ def test_registry_entry_pinned_on_the_hub_loads_from_the_cache(no_network, cache
     with torch.no_grad():
         assert torch.equal(model(x), tiny_model()(x))
     registry.add_entry("tiny-hub", cfg.model_copy(update={"sha256": "b" * 64}))
-    with pytest.raises(IntegrityError, match=r"the registry pins b{64}"):
+    with pytest.raises(IntegrityError, match=r"the registry pins b{64}") as err:
         load("tiny-hub", cache_dir=cache)
+    assert f"delete {cache / 'models--org--tiny'}" in (err.value.hint or "")  # which folder
 
 
 def test_a_hub_pinned_entry_without_a_zoo_genotype_builds_untrained_from_the_cache(
@@ -260,6 +261,11 @@ def test_local_files_only_is_named_as_the_reason_not_the_network(tmp_path, monke
     with pytest.raises(OfflineError, match="local_files_only=True forbids asking the Hub") as err:
         load("hf-hub:org/missing", local_files_only=True, cache_dir=tmp_path)
     assert "could not be reached" not in str(err.value)
+
+
+def test_a_hub_name_ending_in_an_empty_revision_is_a_usage_error(tmp_path):
+    with pytest.raises(ConfigError, match="ends in '@' without a revision"):
+        load("hf-hub:org/tiny@", cache_dir=tmp_path)
 
 
 @pytest.mark.parametrize("name", ["hf-hub:org/re po", "hf-hub:org/", "hf-hub:-org/x"])
