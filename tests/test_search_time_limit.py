@@ -17,6 +17,7 @@ def test_time_limit_ends_the_search_early_and_derives_from_the_distributions_so_
     doc = check(out.read_text(), str(out))
     assert doc.spec == result.spec
     assert result.spec.meta["epochs"] == "1 of 3 (time limit)"
+    assert result.epochs_run == 1 < result.config.epochs  # the API says it was cut short too
 
 
 def test_a_time_limit_longer_than_the_search_changes_nothing(tmp_path):
@@ -24,3 +25,4 @@ def test_a_time_limit_longer_than_the_search_changes_nothing(tmp_path):
     result = search(cfg, out=tmp_path / "a.geno", progress=False, plots=False, time_limit_s=1e9)
     assert len(result.history) == 1
     assert result.spec is not None and result.spec.meta["epochs"] == "1"
+    assert result.epochs_run == result.config.epochs == 1

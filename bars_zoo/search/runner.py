@@ -69,13 +69,18 @@ RUN_FILES = ("config.json", "log.jsonl", "derive.json", WRITTEN, *PLOT_FILES)
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``)."""
+    """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``).
+
+    ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
+    means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
+    """
 
     config: SearchConfig
     spec: NetworkSpec | None
     path: Path | None
     run_dir: Path | None
     finished: bool
+    epochs_run: int = 0
     history: tuple[dict[str, Any], ...] = ()
     candidates: tuple[dict[str, Any], ...] = ()
     budget_met: bool | None = None
@@ -564,6 +569,7 @@ class _Run:
             path=path,
             run_dir=self.run_dir,
             finished=derived is not None,
+            epochs_run=self.epoch,
             history=tuple(self.history),
             candidates=tuple(c.to_dict() for c in derived.candidates) if derived else (),
             budget_met=derived.budget_met if derived else None,
