@@ -539,3 +539,9 @@ def test_an_exact_budget_is_written_exactly_and_the_floor_is_never_rounded_down(
 def test_a_seed_out_of_range_is_a_usage_error_not_an_overflow(seed, tmp_path):
     with pytest.raises(ConfigError, match="invalid search setting seed"):
         search(tiny(dataset="synthetic", seed=seed), out=tmp_path / "s.geno", progress=False)
+
+
+def test_theta_under_without_a_budget_is_warned_about(tmp_path, caplog):
+    with caplog.at_level("WARNING", logger="bars_zoo.search"):
+        search(tiny(dataset="synthetic", theta_under=-0.2), progress=False)
+    assert "theta_under=-0.2 has no effect without a budget" in caplog.text

@@ -173,6 +173,11 @@ def search(
             f"--cuda-graph needs a CUDA device, but this search runs on {dev}",
             hint="drop --cuda-graph, or search with --device cuda",
         )
+    if cfg.theta_under != 0 and cfg.budget_ops is None and cfg.budget_params is None:
+        log.warning(
+            "theta_under=%g has no effect without a budget (--budget-ops / --budget-params)",
+            cfg.theta_under,
+        )
     if stop_after is not None and stop_after < 1:
         raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
     if time_limit_s is not None and not time_limit_s > 0:
