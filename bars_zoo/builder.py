@@ -99,4 +99,18 @@ def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> Bar
     return model.to(device) if device is not None else model
 
 
-__all__ = ["BarsNet", "Head", "Stem", "build"]
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The model inside (Distributed)DataParallel / torch.compile wrappers.  The wrapped model is
+    their registered submodule ``module`` / ``_orig_mod`` (a compiled module also forwards
+    attribute reads such as ``.spec`` to it, so only the submodule tells the wrapper apart)."""
+    while not isinstance(model, BarsNet):
+        inner = next(
+            (model._modules[a] for a in ("module", "_orig_mod") if a in model._modules), None
+        )
+        if not isinstance(inner, nn.Module):
+            break
+        model = inner
+    return model
+
+
+__all__ = ["BarsNet", "Head", "Stem", "build", "unwrap_model"]

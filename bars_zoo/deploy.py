@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from bars_zoo import kernels
 from bars_zoo.binary import BinaryConv2d
-from bars_zoo.builder import BarsNet
+from bars_zoo.builder import BarsNet, unwrap_model
 from bars_zoo.cells import Cell
 from bars_zoo.errors import DeployError
 from bars_zoo.ops import (
@@ -330,11 +330,7 @@ def deploy(model: nn.Module) -> DeployedNet:
     The input model is not modified.  Raises :class:`~bars_zoo.errors.DeployError` for anything
     that is not a ``BarsNet`` (or a wrapper of one) or holds an op without a packed version.
     """
-    inner = model
-    for attr in ("module", "_orig_mod"):  # DistributedDataParallel / torch.compile wrappers
-        wrapped = getattr(inner, attr, None)
-        if isinstance(wrapped, BarsNet):
-            inner = wrapped
+    inner = unwrap_model(model)  # DistributedDataParallel / torch.compile wrappers
     if isinstance(inner, DeployedNet):
         return inner
     if not isinstance(inner, BarsNet):

@@ -23,10 +23,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bars_zoo.batches import BatchLoader
+from bars_zoo.builder import unwrap_model
 from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic, sample
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, UnknownModelError
-from bars_zoo.folder import unwrap_model
 from bars_zoo.recipes import holdout, recipe
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
-from bars_zoo.builder import BarsNet, build
+from bars_zoo.builder import build, unwrap_model
 from bars_zoo.card import GENERATED_MARK, render_card
 from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
@@ -40,6 +40,7 @@ from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError
 from bars_zoo.packing import (
     PICKLE_SUFFIXES,
     binary_convs,
+    cached_repo,
     genotype_sha256,
     load_tensors,
     metadata_flag,
@@ -119,20 +120,6 @@ def save_pretrained(
     card = render_card(spec, cfg, packed=packed, complexity_summary=cx.summary(), files=sizes)
     files[CARD_FILE] = card.encode()
     return write_folder(Path(save_directory), files)
-
-
-def unwrap_model(model: nn.Module) -> nn.Module:
-    """The model inside (Distributed)DataParallel / torch.compile wrappers.  The wrapped model is
-    their registered submodule ``module`` / ``_orig_mod`` (a compiled module also forwards
-    attribute reads such as ``.spec`` to it, so only the submodule tells the wrapper apart)."""
-    while not isinstance(model, BarsNet):
-        inner = next(
-            (model._modules[a] for a in ("module", "_orig_mod") if a in model._modules), None
-        )
-        if not isinstance(inner, nn.Module):
-            break
-        model = inner
-    return model
 
 
 def _merge_cfg(
@@ -290,7 +277,7 @@ def load_folder(
             hint="the genotype was edited after saving: restore it, or re-save the model",
         )
     if expected_sha256 is not None and expected_sha256 != config.weights_sha256:
-        cached = next((p for p in folder.parents if p.name.startswith("models--")), None)
+        cached = cached_repo(weights)
         if folder.parent == registry.resource_dir("pretrained"):
             hint = "the bundled files were changed: reinstall bars-zoo"
         elif cached is not None:
@@ -367,7 +354,6 @@ __all__ = [
     "load_folder",
     "local_folder",
     "save_pretrained",
-    "unwrap_model",
     "write_card",
     "write_folder",
 ]

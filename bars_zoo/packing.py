@@ -212,8 +212,13 @@ def _header_metadata(path: Path, data: bytes) -> dict[str, str]:
     return {str(k): str(v) for k, v in meta.items()}
 
 
+def cached_repo(path: Path) -> Path | None:
+    """The Hugging Face cache's ``models--ORG--NAME`` folder that holds ``path``, if any."""
+    return next((p for p in path.parents if p.name.startswith("models--")), None)
+
+
 def _redownload_hint(path: Path) -> str:
-    repo = next((p for p in path.parents if p.name.startswith("models--")), None)
+    repo = cached_repo(path)
     if repo is not None:  # a Hugging Face cache snapshot: its blobs would be reused as they are
         return f"the cached file is corrupt: delete {repo} and run `bars-zoo pull` again"
     return f"the file is corrupt or was changed: replace {path.parent} with a good copy"
@@ -308,6 +313,7 @@ __all__ = [
     "PICKLE_SUFFIXES",
     "WEIGHTS_FORMAT",
     "binary_convs",
+    "cached_repo",
     "file_sha256",
     "genotype_sha256",
     "load_tensors",
