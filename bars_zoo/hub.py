@@ -175,11 +175,11 @@ def _check_architecture(folder: Path, name: str) -> None:
     if arch != name:
         raise IntegrityError(f"{folder} holds {arch!r}, not {name!r}", hint=hint)
     zoo_spec, _ = _architecture(name, None, None, True)
-    if config.genotype_sha256 != genotype_sha256(zoo_spec):
+    zoo_sha = genotype_sha256(zoo_spec)
+    if config.genotype_sha256 != zoo_sha:
         raise IntegrityError(
             f"{folder} holds an architecture named {name!r} that is not the zoo's {name} "
-            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's "
-            f"{genotype_sha256(zoo_spec)[:12]}..)",
+            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's {zoo_sha[:12]}..)",
             hint=hint,
         )
 
@@ -470,14 +470,14 @@ def push_to_hub(
     check_revision(revision)
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
-        # the card's usage loads what this push makes: the branch, unless it is main (or a PR)
-        on_branch = (
-            bool(revision)
-            and revision != "main"
-            and not create_pr
-            and not str(revision).startswith("refs/pr/")  # an open pull request, not a branch
+        # the branch this push needs (made if missing): none for main or an open pull request
+        # (refs/pr/N); the card's usage loads it, unless the push opens a pull request against it
+        branch = (
+            revision
+            if revision and revision != "main" and not revision.startswith("refs/pr/")
+            else None
         )
-        load_name = f"{HUB_PREFIX}{repo_id}@{revision}" if on_branch else None
+        load_name = f"{HUB_PREFIX}{repo_id}@{branch}" if branch and not create_pr else None
         if isinstance(model_or_dir, nn.Module):
             save_pretrained(model_or_dir, stage, pretrained_cfg={"hub_repo": repo_id})
             if load_name is not None:
@@ -487,9 +487,8 @@ def push_to_hub(
         api = HfApi(token=token)
         with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
-            base = revision if on_branch or create_pr else None  # a PR needs its base too
-            if base and base != "main" and not base.startswith("refs/pr/"):
-                api.create_branch(repo_id, branch=base, exist_ok=True)
+            if branch:  # a pull request needs its base branch too
+                api.create_branch(repo_id, branch=branch, exist_ok=True)
             info = api.upload_folder(
                 repo_id=repo_id,
                 folder_path=stage,

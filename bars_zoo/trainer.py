@@ -469,10 +469,12 @@ class Trainer:
         sched.load_state_dict(saved["scheduler"])
         ckpt.set_rng_state(saved["rng"])
         best = saved["best"]
-        if self.env.is_main and best["epoch"] == saved["epoch"] > _epoch_of(self.out / BEST):
+        held = _epoch_of(self.out / BEST) if self.env.is_main else best["epoch"]
+        if best["epoch"] == saved["epoch"] > held:
             # killed between checkpoint.pt and best.pt: that epoch's weights are in the checkpoint
             self._save_best(best["epoch"], fp, saved["model"])
-        lost = self.env.is_main and best["epoch"] > 0 and _epoch_of(self.out / BEST) == 0
+            held = best["epoch"]
+        lost = best["epoch"] > 0 and held == 0
         if self.cfg.select == "best" and ddp.broadcast_object(lost, self.env):
             # a damaged best.pt would fail the run at its very end: say so now
             raise CheckpointError(

@@ -33,8 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
 
 
-def read_samples(folder: Path) -> list[dict[str, object]]:
-    """The ``labels.json`` index of a sample folder: ``[{"file", "label", "class"}, ...]``."""
+def read_samples(folder: Path) -> tuple[str | None, list[dict[str, object]]]:
+    """The ``labels.json`` index of a sample folder: the data set its images come from (its
+    ``"dataset"``, if it names one) and ``[{"file", "label", "class"}, ...]``."""
     if not folder.is_dir():
         raise ConfigError(
             f"--images {folder}: {'not a folder' if folder.exists() else 'no such folder'}",
@@ -65,7 +66,8 @@ def read_samples(folder: Path) -> list[dict[str, object]]:
                 f'{index}: image {i + 1} ({row["file"]}) has no whole-number "label"',
                 hint=hint,
             )
-    return rows
+    dataset = data.get("dataset")
+    return (dataset if isinstance(dataset, str) else None), rows
 
 
 def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
@@ -125,11 +127,10 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.data import DatasetInfo, normalize
 
     folder = args.images or resource_dir("pretrained") / "samples"
-    rows = read_samples(folder)
+    shown, rows = read_samples(folder)
     model = bars_zoo.load(args.model, device=args.device)
     cfg = model.pretrained_cfg
-    shown = json.loads((folder / "labels.json").read_text(encoding="utf-8")).get("dataset")
-    if isinstance(shown, str) and cfg.dataset is not None and shown != cfg.dataset:
+    if shown is not None and cfg.dataset is not None and shown != cfg.dataset:
         raise ConfigError(
             f"the images are {shown} images (labels.json), but {args.model} was trained on "
             f"{cfg.dataset}: its predictions would mean nothing",

@@ -43,10 +43,11 @@ def _check_output(out: Path, spec: NetworkSpec) -> None:
         theirs = read_config(out)
     except BarsError:  # unreadable: save_pretrained decides what it may replace
         return
-    if theirs.genotype_sha256 != genotype_sha256(spec) or not theirs.packed:
+    other_architecture = theirs.genotype_sha256 != genotype_sha256(spec)
+    if other_architecture or not theirs.packed:
         what = (
             f"another architecture than {spec.name}"
-            if theirs.genotype_sha256 != genotype_sha256(spec)
+            if other_architecture
             else "unpacked, trainable weights"
         )
         raise ConfigError(

@@ -32,17 +32,16 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.errors import ConfigError
     from bars_zoo.zoo import load_genotype
 
+    if args.output == "-" and args.format is None:
+        raise ConfigError(
+            "-o - writes to standard output, which has no suffix to take the format from",
+            hint="add --format svg (or png, pdf, dot)",
+        )
+    spec = load_genotype(args.model)
     if args.output == "-":
-        if args.format is None:
-            raise ConfigError(
-                "-o - writes to standard output, which has no suffix to take the format from",
-                hint="add --format svg (or png, pdf, dot)",
-            )
-        data = drawing_bytes(load_genotype(args.model), args.format)
-        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.write(drawing_bytes(spec, args.format))
         sys.stdout.buffer.flush()
         return 0
-    spec = load_genotype(args.model)
     out = render(spec, args.output, format=args.format)
     print(f"wrote {out}", file=sys.stderr)
     return 0

@@ -189,15 +189,12 @@ def format_size(x: float, *, exact: bool = False) -> str:
     """``2e7`` -> ``"20M"``, ``1.5e9`` -> ``"1.5G"`` (four significant digits; ``exact``: as many
     as it takes for :func:`parse_size` to read back ``x`` itself, e.g. ``"224.149k"`` for a
     budget or a search space's floor, which must not read as a neighbouring value)."""
-    for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3), ("", 1.0)):
-        if abs(x) >= div or not unit:
-            digits = 4
-            text = f"{x / div:.{digits}g}{unit}"
-            while exact and digits < 17 and float(f"{x / div:.{digits}g}") * div != x:
-                digits += 1
-                text = f"{x / div:.{digits}g}{unit}"
-            return text
-    raise AssertionError  # pragma: no cover - the loop ends at unit ""
+    units = (("G", 1e9), ("M", 1e6), ("k", 1e3))
+    unit, div = next(((u, d) for u, d in units if abs(x) >= d), ("", 1.0))
+    digits = 4
+    while exact and digits < 17 and float(f"{x / div:.{digits}g}") * div != x:
+        digits += 1
+    return f"{x / div:.{digits}g}{unit}"
 
 
 __all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size", "resolve_channels"]

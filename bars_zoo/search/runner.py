@@ -183,7 +183,7 @@ def search(
     if time_limit_s is not None and not time_limit_s > 0:
         raise ConfigError(f"--time-limit must be positive, got {time_limit_s} s")
     if out_path is not None:
-        _check_out(out_path, rdir, resume)
+        _check_out(out_path, rdir)
     run = _Run(cfg, dev, rdir, data_dir, progress, cuda_graph=cuda_graph)
     _check_budgets(run.space)
     with contextlib.ExitStack() as held:
@@ -242,7 +242,7 @@ def _run_search(
     return run.result(spec, out_path, derived)
 
 
-def _check_out(out: Path, run_dir: Path | None, resume: bool) -> None:
+def _check_out(out: Path, run_dir: Path | None) -> None:
     """Refuse an ``--out`` that cannot be written, or would overwrite a file this run did not
     write, before hours of search are spent (not after)."""
     try:
@@ -291,15 +291,15 @@ def _check_budgets(space: SearchSpace) -> None:
     lo_params, _ = space.params_range()
     if cfg.budget_ops is not None and cfg.budget_ops < lo_ops:
         raise ConfigError(
-            f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest network of this "
-            f"search space ({format_size(lo_ops, exact=True)} OPs)",
+            f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest "
+            f"network of this search space ({format_size(lo_ops, exact=True)} OPs)",
             hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
             "the range",
         )
     if cfg.budget_params is not None and cfg.budget_params < lo_params:
         raise ConfigError(
-            f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the smallest network "
-            f"of this search space ({format_size(lo_params, exact=True)} params)",
+            f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the "
+            f"smallest network of this search space ({format_size(lo_params, exact=True)} params)",
             hint="raise --budget-params, or narrow the space (--base-channels)",
         )
 
