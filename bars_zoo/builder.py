@@ -113,4 +113,9 @@ def unwrap_model(model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["BarsNet", "Head", "Stem", "build", "unwrap_model"]
+def non_float32(model: nn.Module) -> list[str]:
+    """The parameter dtypes of ``model`` other than float32, the dtype it computes in (sorted)."""
+    return sorted({str(p.dtype) for p in model.parameters() if p.dtype != torch.float32})
+
+
+__all__ = ["BarsNet", "Head", "Stem", "build", "non_float32", "unwrap_model"]

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from bars_zoo import kernels
 from bars_zoo.binary import BinaryConv2d
-from bars_zoo.builder import BarsNet, unwrap_model
+from bars_zoo.builder import BarsNet, non_float32, unwrap_model
 from bars_zoo.cells import Cell
 from bars_zoo.errors import DeployError
 from bars_zoo.ops import (
@@ -338,7 +338,7 @@ def deploy(model: nn.Module) -> DeployedNet:
             f"deploy() needs a bars-zoo BarsNet, got {type(model).__name__}",
             hint="build it with bars_zoo.build(spec) or load it with bars_zoo.load(name)",
         )
-    other = sorted({str(p.dtype) for p in inner.parameters() if p.dtype != torch.float32})
+    other = non_float32(inner)
     if other:  # the packed kernels and the full-precision parts compute in float32
         raise DeployError(
             f"deploy() needs a float32 model, this one holds {', '.join(other)} parameters",

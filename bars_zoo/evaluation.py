@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bars_zoo.batches import BatchLoader
-from bars_zoo.builder import unwrap_model
+from bars_zoo.builder import non_float32, unwrap_model
 from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic, sample
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, UnknownModelError
@@ -288,7 +288,7 @@ def evaluate(
         holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     check_compatible(net, dataset)
-    other = sorted({str(p.dtype) for p in net.parameters() if p.dtype != torch.float32})
+    other = non_float32(net)
     if other:  # the images are float32; --amp (bf16 autocast) is the way to evaluate in less
         raise ConfigError(
             f"evaluate needs a float32 model, this one holds {', '.join(other)} parameters",
