@@ -29,7 +29,6 @@ from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
-from bars_zoo.data import dataset_info
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.evaluation import (
     accumulate,
@@ -44,7 +43,6 @@ from bars_zoo.registry import (
     GENOTYPE_FILE,
     WEIGHTS_FILE,
     PretrainedCfg,
-    default_cfg,
     read_config,
 )
 from bars_zoo.spec import NetworkSpec
@@ -56,6 +54,7 @@ from bars_zoo.training import (
     hardware,
     publish,
     python_command,
+    run_cfg,
     trajectory,
 )
 from bars_zoo.trainnet import TrainNet
@@ -255,13 +254,11 @@ class Trainer:
 
     def _cfg(self, model_dir: Path | None) -> PretrainedCfg:
         """The returned model's ``pretrained_cfg``: the published folder's (test top-1, command,
-        hardware), else how the run feeds the data set, so that saving the model again records
-        the right normalisation."""
+        hardware), else :func:`run_cfg`'s (how the run feeds the data set), so that saving the
+        model again records the right normalisation."""
         if model_dir is not None and (model_dir / CONFIG_FILE).is_file():
             return read_config(model_dir).pretrained_cfg
-        info = dataset_info(self.cfg.dataset, self.spec.input_shape)
-        update = {"dataset": self.cfg.dataset, "mean": info.mean, "std": info.std}
-        return default_cfg(self.spec).model_copy(update=update)
+        return run_cfg(self.spec, self.cfg.dataset)
 
     def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``

@@ -42,6 +42,7 @@ from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import evaluate
 from bars_zoo.hub import save_pretrained
 from bars_zoo.recipes import recipe
+from bars_zoo.registry import PretrainedCfg
 from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
@@ -135,9 +136,7 @@ def model_from_checkpoint(
 ) -> BarsNet:
     """The model of a (possibly unfinished) training folder, in eval mode: the weights of the best
     validation epoch so far (``best.pt``), else those of the last checkpoint.  ``pretrained_cfg``
-    records the data set it is being trained on."""
-    from bars_zoo.registry import DATASET_NORMALIZATION, default_cfg
-
+    is :func:`run_cfg`'s: how the run feeds its data set."""
     folder = Path(out_dir).expanduser()
     state = ckpt.load(folder / CHECKPOINT)
     if state.get("format") != CHECKPOINT_FORMAT or "model" not in state:
@@ -154,10 +153,28 @@ def model_from_checkpoint(
     model = build(spec)
     model.load_state_dict(weights)
     dataset = json.loads(state["fields"])["dataset"]
-    cfg = default_cfg(spec, dataset if dataset in DATASET_NORMALIZATION else None)
-    model.pretrained_cfg = cfg.model_copy(update={"dataset": dataset})  # type: ignore[assignment]
+    model.pretrained_cfg = run_cfg(spec, dataset)  # type: ignore[assignment]
     model.eval()
     return model.to(device) if device is not None else model
+
+
+def run_cfg(spec: NetworkSpec, dataset: str) -> PretrainedCfg:
+    """How a training run of ``spec`` on ``dataset`` feeds its model: input size, classes, the data
+    set's mean/std as the run normalises it (:func:`bars_zoo.data.dataset_info`; synthetic data
+    of any shape included) and its class names.  The one source of the ``pretrained_cfg`` of every
+    model a run yields: :func:`train`'s (unfinished), :func:`model_from_checkpoint`'s and, with
+    the test top-1, command and hardware added, the model folder's (:func:`publish`)."""
+    info = dataset_info(dataset, spec.input_shape)
+    c, h, w = spec.input_shape
+    return PretrainedCfg(
+        architecture=spec.name,
+        dataset=dataset,
+        input_size=(c, h, w),
+        mean=info.mean,
+        std=info.std,
+        num_classes=spec.num_classes,
+        labels=info.classes if len(info.classes) == spec.num_classes else (),
+    )
 
 
 def run_split(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -256,18 +273,13 @@ def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
 def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
     """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.hub.save_pretrained`) whose
     ``pretrained_cfg`` records the test top-1 (percent), training command and hardware."""
-    info = dataset_info(results["dataset"], model.spec.input_shape)
-    cfg: dict[str, Any] = {
-        "dataset": results["dataset"],
-        "mean": info.mean,
-        "std": info.std,
+    provenance = {
         "top1": round(100.0 * results["metrics"]["test_top1"], 2),
         "train_command": results["command"],
         # PretrainedCfg has no wall-time field: the card states it beside the hardware
         "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",
     }
-    if len(info.classes) == model.spec.num_classes:
-        cfg["labels"] = info.classes
+    cfg = run_cfg(model.spec, results["dataset"]).model_copy(update=provenance)
     return save_pretrained(model, folder, packed=True, pretrained_cfg=cfg)
 
 
@@ -302,6 +314,7 @@ __all__ = [
     "publish",
     "python_command",
     "resolve_spec",
+    "run_cfg",
     "train",
     "trajectory",
 ]

@@ -12,11 +12,12 @@ from tiny_net import two_stage
 
 import bars_zoo
 from bars_zoo import checkpoint as ckpt
-from bars_zoo.data import FMNIST_DIR
+from bars_zoo.data import FMNIST_DIR, dataset_info
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
+from bars_zoo.evaluation import load_model
 from bars_zoo.recipes import holdout_indices
 from bars_zoo.trainer import cosine_lambda, machines
-from bars_zoo.training import TrainConfig, hardware, train
+from bars_zoo.training import TrainConfig, hardware, model_from_checkpoint, train
 from bars_zoo.trainnet import TrainNet, aux_position
 
 TINY_FMNIST = two_stage("tiny-fmnist", "1x28x28", stem_stride=2)
@@ -169,6 +170,49 @@ cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
 stage s1: channels=8 depth=1 cell=normal
 head avgpool linear
 """
+
+
+# how a model is fed: every model a run yields must agree on these
+FEEDING = {"architecture", "dataset", "input_size", "mean", "std", "num_classes", "labels"}
+
+
+@pytest.mark.parametrize(
+    ("dataset", "shape"),
+    [
+        ("synthetic", "3x32x32"),  # the input size of CIFAR-10, but not its normalisation
+        ("synthetic", "1x28x28"),  # nor Fashion-MNIST's
+        pytest.param("fashion-mnist", "1x28x28", marks=needs_fmnist),
+    ],
+)
+def test_every_model_of_a_run_carries_the_normalisation_the_run_trained_with(
+    dataset, shape, tmp_path
+):
+    spec = bars_zoo.parse(two_stage("feed", shape, stem_stride=2))
+    info = dataset_info(dataset, spec.input_shape)
+    out = tmp_path / "run"
+    kw = dict(dataset=dataset, epochs=2, out_dir=out, subset=128, batch_size=64, progress=False)
+    part = train(spec, stop_after=1, device="cpu", **kw)
+    assert not part.finished
+    assert part.model.pretrained_cfg == model_from_checkpoint(out).pretrained_cfg
+    done = train(spec, resume=True, device="cpu", **kw)
+    cfgs = {
+        "train()": done.model.pretrained_cfg,
+        "model/": bars_zoo.load(f"local-dir:{done.model_dir}").pretrained_cfg,
+        "checkpoint": model_from_checkpoint(out).pretrained_cfg,
+        "unfinished train()": part.model.pretrained_cfg,
+    }
+    feeding = {k: c.model_dump(include=FEEDING) for k, c in cfgs.items()}
+    assert feeding["train()"] == {
+        "architecture": "feed",
+        "dataset": dataset,
+        "input_size": spec.input_shape,
+        "mean": info.mean,
+        "std": info.std,
+        "num_classes": 10,
+        "labels": info.classes,
+    }
+    assert all(f == feeding["train()"] for f in feeding.values()), feeding
+    assert load_model(out).pretrained_cfg == cfgs["model/"]  # `bars-zoo eval` of the folder
 
 
 @pytest.mark.filterwarnings("ignore:'pin_memory' argument is set as true")
