@@ -217,18 +217,34 @@ def valid_repo_id(repo: str) -> bool:
     return True
 
 
-_BAD_REF = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//|/\.|^[-/.]|[/.]$|\.lock$|^@$")
+# anywhere in a git ref name: control characters, space, ~ ^ : ? * [ and backslash, "..", "@{"
+_BAD_REF_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{")
+
+
+def valid_revision(revision: str) -> bool:
+    """Whether ``revision`` can name a git (Hub) branch, tag or commit: the ref-name rules of
+    ``git check-ref-format --branch``, which a sha, ``main``, a tag or ``refs/pr/1`` all pass.
+    No forbidden character (above); not ``@``, not starting with ``-``, not ending with ``.``;
+    and every ``/``-separated component non-empty, not starting with ``.`` and not ending with
+    ``.lock`` (``a.lock/b`` as much as ``dev.lock``)."""
+    if not revision or revision == "@" or revision[0] == "-" or revision[-1] == ".":
+        return False
+    if _BAD_REF_CHARS.search(revision):
+        return False
+    return all(
+        part and part[0] != "." and not part.endswith(".lock") for part in revision.split("/")
+    )
 
 
 def check_revision(revision: str | None) -> None:
-    """Refuse a ``revision`` that no Hub (git) branch, tag or commit can be called, before any
-    network call: the git ref-name rules (``git check-ref-format``), which a sha, ``main``, a tag or
-    ``refs/pr/1`` all pass."""
-    if revision is not None and (not revision or _BAD_REF.search(revision)):
+    """Refuse a ``revision`` that no Hub (git) branch, tag or commit can be called
+    (:func:`valid_revision`), before any network call."""
+    if revision is not None and not valid_revision(revision):
         raise ConfigError(
             f"{revision!r} is not a revision name",
-            hint="give a branch, tag or commit sha: no spaces, '..', '~^:?*[\\', '@{', "
-            "and no leading '-' or trailing '/' or '.'",
+            hint="give a branch, tag or commit sha: no spaces, control characters, '..', "
+            "'~^:?*[\\', '@{' or '//'; no leading '-' or '/', no trailing '/' or '.'; no part "
+            "(between '/') that starts with '.' or ends with '.lock'",
         )
 
 

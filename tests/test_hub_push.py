@@ -205,7 +205,41 @@ def test_push_rejects_a_malformed_revision_before_any_request(hub, revision):
     assert hub.calls == []
 
 
-@pytest.mark.parametrize("revision", ["main", "v1.0", "refs/pr/1", "feature/x", SHA])
+# names `git check-ref-format --branch` refuses, one rule each
+GIT_REFUSES = [
+    "dev.lock",  # a component ending in .lock
+    "a/b.lock",
+    "a.lock/b",
+    ".hidden",  # a component starting with .
+    "a/.b",
+    "a/../b",
+    "a..b",  # two dots anywhere
+    "x/",  # a trailing / or ., a leading / or -
+    "x.",
+    "/x",
+    "-x",
+    "a//b",  # an empty component
+    "a@{1}",
+    "@",
+    *(f"a{c}b" for c in " \t\x01\x7f~^:?*[\\"),
+]
+
+
+@pytest.mark.parametrize("revision", GIT_REFUSES)
+def test_revision_check_refuses_names_git_refuses(revision):
+    from bars_zoo.errors import ConfigError
+    from bars_zoo.hub import check_revision
+
+    with pytest.raises(ConfigError, match="is not a revision name"):
+        check_revision(revision)
+    with pytest.raises(ConfigError, match="is not a revision name"):  # offline, before the cache
+        load(f"hf-hub:org/tiny@{revision}")
+
+
+@pytest.mark.parametrize(
+    "revision",
+    ["main", "v1.0", "refs/pr/1", "feature/x", SHA, "a.lockx", "lock", "v1.lock.d", "x@y", "_.-"],
+)
 def test_push_accepts_branch_tag_pr_and_sha_revisions(hub, revision):
     assert push_to_hub(tiny_model(), "org/tiny", revision=revision) == SHA
 
