@@ -472,7 +472,9 @@ def push_to_hub(
     """Upload a model (saved packed) or a model folder to ``repo_id`` in one commit; returns the
     commit sha, to pin in the registry.  The repo (and the ``revision`` branch) is created if
     needed, private when ``private=True``; ``None`` leaves the visibility to the Hub's default for
-    the owner (an organisation may make new repos private).  A folder is verified first, and
+    the owner (an organisation may make new repos private).  An existing repo keeps its
+    visibility: ``private=True`` for a public one raises :class:`HubError` before the upload,
+    ``private=False`` for a private one warns.  A folder is verified first, and
     uploaded with ``hub_repo`` set in its config."""
     from huggingface_hub import HfApi
 
@@ -503,6 +505,10 @@ def push_to_hub(
         api = HfApi(token=token)
         with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
+            if private is not None:  # create_repo ignores it for a repo that already exists
+                _check_visibility(
+                    repo_id, private, getattr(api.repo_info(repo_id), "private", None)
+                )
             if branch:  # a pull request needs its base branch too
                 api.create_branch(repo_id, branch=branch, exist_ok=True)
             info = api.upload_folder(
@@ -521,6 +527,25 @@ def push_to_hub(
     if pr_url:  # the commit is on the pull request until it is merged: say where to merge it
         log.warning("opened a pull request: %s (merge it before pinning a commit)", pr_url)
     return oid
+
+
+def _check_visibility(repo_id: str, private: bool, is_private: bool | None) -> None:
+    """The push asked for a ``private`` repo and found ``repo_id`` already there, ``is_private``:
+    a public one is refused before anything is uploaded (the weights would be public, and this
+    is no place to hide a repo that others may use), a private one that was asked to be public is
+    left private with a warning.  ``None`` (the Hub did not say) passes."""
+    if is_private is None or is_private == private:
+        return
+    if private:
+        raise HubError(
+            f"{repo_id} already exists and is public, so a private push would publish the model",
+            hint=f"make the repo private first (its settings page on the Hub, or "
+            f"huggingface_hub.HfApi().update_repo_settings({repo_id!r}, private=True)), or push "
+            "to a new repo, or leave --private out to publish it; nothing was uploaded",
+        )
+    log.warning(
+        "%s already exists and is private: it stays private (make it public on the Hub)", repo_id
+    )
 
 
 def _stage_folder(src: Path, stage: Path, repo_id: str, load_name: str | None = None) -> None:

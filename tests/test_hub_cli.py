@@ -96,7 +96,11 @@ def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
         seen["create_pr"] = kw["create_pr"]
         return SimpleNamespace(oid=COMMIT)
 
+    def repo_info(api: Any, repo_id: str, **kw: Any) -> SimpleNamespace:
+        return SimpleNamespace(id=repo_id, private=seen["private"])
+
     monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+    monkeypatch.setattr(huggingface_hub.HfApi, "repo_info", repo_info)
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
     assert main(["push", str(folder), "org/example", "--private", "--create-pr"]) == 0
     out, err = capsys.readouterr()

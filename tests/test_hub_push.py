@@ -33,6 +33,7 @@ class FakeHub:
         self.uploaded = tmp / "uploaded"
         self.tokens: list[object] = []
         self.fail: dict[str, BaseException] = {}
+        self.private: dict[str, bool] = {}  # the repos on this Hub and whether each is private
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import huggingface_hub
@@ -56,12 +57,17 @@ class FakeHub:
                         if f.name in patterns:
                             (self.uploaded / f.name).write_bytes(f.read_bytes())
                     return SimpleNamespace(oid=SHA, pr_url=None)
-                return SimpleNamespace(repo_id=args[0] if args else kwargs.get("repo_id"))
+                repo = args[0] if args else kwargs.get("repo_id")
+                if name == "create_repo":  # exist_ok: an existing repo keeps its visibility
+                    hub.private.setdefault(repo, bool(kwargs.get("private")))
+                if name == "repo_info":
+                    return SimpleNamespace(id=repo, private=hub.private[repo])
+                return SimpleNamespace(repo_id=repo)
 
             return call
 
         monkeypatch.setattr(huggingface_hub.HfApi, "__init__", init)
-        for name in ("create_repo", "create_branch", "upload_folder"):
+        for name in ("create_repo", "repo_info", "create_branch", "upload_folder"):
             monkeypatch.setattr(huggingface_hub.HfApi, name, method(name))
 
     def names(self) -> list[str]:
@@ -78,7 +84,8 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
 def test_push_model_uploads_the_folder_in_one_commit_and_returns_its_sha(hub, tmp_path):
     sha = push_to_hub(tiny_model(), "org/tiny", private=True, token="hf_x")
     assert sha == SHA
-    assert hub.names() == ["create_repo", "upload_folder"]
+    assert hub.names() == ["create_repo", "repo_info", "upload_folder"]
+    assert hub.private == {"org/tiny": True}
     create = hub.calls[0][1]
     assert create["args"] == ("org/tiny",) and create["private"] and create["exist_ok"]
     assert hub.tokens == ["hf_x"]
@@ -256,6 +263,31 @@ def test_a_push_without_private_leaves_the_visibility_to_the_hub(hub, tmp_path):
     push_to_hub(tiny_model(), "org/tiny")
     create = next(kw for name, kw in hub.calls if name == "create_repo")
     assert create["private"] is None
+
+
+def test_a_private_push_into_an_existing_public_repo_is_refused_before_the_upload(hub):
+    hub.private["org/tiny"] = False
+    with pytest.raises(HubError, match="org/tiny already exists and is public") as err:
+        push_to_hub(tiny_model(), "org/tiny", private=True, revision="dev")
+    assert "update_repo_settings('org/tiny', private=True)" in str(err.value)
+    assert "nothing was uploaded" in str(err.value)
+    assert hub.names() == ["create_repo", "repo_info"]  # no branch made, nothing uploaded
+    assert hub.private == {"org/tiny": False}
+
+
+def test_a_public_push_into_an_existing_private_repo_warns_that_it_stays_private(hub, caplog):
+    hub.private["org/tiny"] = True
+    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+        assert push_to_hub(tiny_model(), "org/tiny", private=False) == SHA
+    assert "org/tiny already exists and is private: it stays private" in caplog.text
+
+
+@pytest.mark.parametrize("private", [True, False])
+def test_a_push_into_an_existing_repo_of_the_asked_visibility_goes_ahead(hub, caplog, private):
+    hub.private["org/tiny"] = private
+    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+        assert push_to_hub(tiny_model(), "org/tiny", private=private) == SHA
+    assert caplog.text == ""
 
 
 def test_a_hand_written_card_in_another_encoding_is_uploaded_as_it_is(hub, tmp_path):

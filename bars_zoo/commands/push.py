@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--private",
         action="store_true",
-        help="create the repo private (default: the Hub's default for its owner)",
+        help="create the repo private (default: the Hub's default for its owner); an existing "
+        "public repo is refused, nothing uploaded",
     )
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead")
     p.add_argument("--message", help="commit message")
