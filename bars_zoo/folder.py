@@ -261,7 +261,9 @@ def load_folder(
                 hint=f"give its model folder, {model_dir}"
                 if (model_dir / WEIGHTS_FILE).is_file()
                 else "the run has not finished: run the same `bars-zoo train` command with "
-                f"--resume; it writes the model folder {model_dir} at the end",
+                f"--resume; it writes the model folder {model_dir} at the end (its best weights "
+                f"so far: bars_zoo.training.model_from_checkpoint({str(folder)!r}), or "
+                f"`bars-zoo eval {folder}`)",
             )
         pickles = sorted(p.name for p in folder.glob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:

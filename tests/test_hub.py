@@ -502,6 +502,8 @@ def test_an_unfinished_training_folder_given_as_model_folder_says_to_finish_the_
     with pytest.raises(UnknownModelError, match="training output folder") as err:
         load(f"local-dir:{run}")
     assert err.value.hint is not None and "--resume" in err.value.hint
+    # and how to get the weights it has so far
+    assert f"model_from_checkpoint({str(run)!r})" in err.value.hint
 
 
 @pytest.mark.parametrize(
