@@ -57,7 +57,8 @@ def front_matter(spec: NetworkSpec, cfg: PretrainedCfg) -> dict[str, Any]:
     if hub_id:
         meta["datasets"] = [hub_id]
     meta["metrics"] = ["accuracy"]
-    if cfg.top1 is not None and hub_id:
+    # a top-1 on part of the test split (a --subset run) is no benchmark result either
+    if cfg.top1 is not None and cfg.top1_images is None and hub_id:
         meta["model-index"] = [
             {
                 "name": spec.name,
@@ -121,7 +122,9 @@ def render_card(
     name = load_name or (f"hf-hub:{cfg.hub_repo}" if cfg.hub_repo else "local-dir:PATH")
     meta = yaml.safe_dump(front_matter(spec, cfg), sort_keys=False, allow_unicode=True)
     c, h, w = cfg.input_size
-    top1 = f"{cfg.top1:.2f}%" if cfg.top1 is not None else "not measured"
+    top1 = "not measured"
+    if cfg.top1 is not None:
+        top1 = f"{cfg.top1:.2f}% on {cfg.top1_split()}"
     s = spec.stem
     rows = [
         ("architecture", f"`{spec.name}` (genotype in `genotype.geno`)"),

@@ -74,6 +74,9 @@ class PretrainedCfg(BaseModel):
     num_classes: Annotated[int, Field(ge=1)]
     labels: tuple[str, ...] = ()
     top1: Annotated[float, Field(ge=0, le=100)] | None = None
+    # the test images top1 was measured on, when fewer than the whole test split (a --subset
+    # run); None: the whole split
+    top1_images: Annotated[int, Field(ge=1)] | None = None
     license: str = "apache-2.0"
     paper: str = BARS_PAPER
     train_command: str | None = None
@@ -86,8 +89,24 @@ class PretrainedCfg(BaseModel):
         """This configuration for the architecture alone (``load(..., pretrained=False)``): how
         to feed the model stays, what described the published weights (accuracy, training
         command, hardware, Hub pin) goes, so that saving the model claims none of it."""
-        drop = ("top1", "train_command", "hardware", "hub_repo", "revision", "sha256")
+        drop = (
+            "top1",
+            "top1_images",
+            "train_command",
+            "hardware",
+            "hub_repo",
+            "revision",
+            "sha256",
+        )
         return self.model_copy(update=dict.fromkeys(drop))
+
+    def top1_split(self) -> str:
+        """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
+        ``"2,000 images of the fashion-mnist test split"`` (a ``--subset`` run)."""
+        split = f"{self.dataset or 'unknown'} test split"
+        if self.top1_images is None:
+            return f"the full {split}"
+        return f"{self.top1_images:,} images of the {split}"
 
     @model_validator(mode="after")
     def _consistent(self) -> PretrainedCfg:

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from bars_zoo.batches import Augment, BatchLoader
-from bars_zoo.data import imagenet_loader
+from bars_zoo.data import imagenet_loader, sample
 from bars_zoo.distributed import DistEnv
 from bars_zoo.errors import ConfigError
 from bars_zoo.evaluation import official_images
@@ -51,12 +51,14 @@ class EpochBatches:
 @dataclass
 class TrainingData:
     """``train`` batches, ``val`` batches (``None``: nothing held out), this rank's ``test`` shard,
-    and the global batch size every training step consumes."""
+    the global batch size every training step consumes, and how many images the whole test split
+    has (more than the test batches hold after a ``--subset``)."""
 
     train: EpochBatches
     val: Iterable[tuple[Tensor, Tensor]] | None
     test: Iterable[tuple[Tensor, Tensor]]
     global_batch: int
+    test_split_images: int
 
 
 def training_data(
@@ -68,12 +70,12 @@ def training_data(
     val_fraction = float(cfg.val_fraction or 0.0)
     shape, classes = spec.input_shape, spec.num_classes
 
-    def images(split: str) -> Any:
+    def images(split: str, subset: int | None = cfg.subset) -> Any:
         return official_images(
             cfg.dataset,
             split,
             data_dir=cfg.data_dir,
-            subset=cfg.subset,
+            subset=subset,
             seed=cfg.split_seed,
             input_shape=shape,
             num_classes=classes,
@@ -108,8 +110,10 @@ def training_data(
         )
 
     val = eval_batches(val_set) if val_set is not None else None
-    test = eval_batches(images("test"))
-    return TrainingData(EpochBatches(train, device), val, test, cfg.batch_size)
+    test_split = images("test", None)
+    test_set = test_split if cfg.subset is None else sample(test_split, cfg.subset, cfg.split_seed)
+    test = eval_batches(test_set)
+    return TrainingData(EpochBatches(train, device), val, test, cfg.batch_size, len(test_split))
 
 
 def _imagenet(cfg: TrainConfig, env: DistEnv, device: torch.device) -> TrainingData:
@@ -133,7 +137,7 @@ def _imagenet(cfg: TrainConfig, env: DistEnv, device: torch.device) -> TrainingD
     test = torch.utils.data.DataLoader(
         shard, cfg.eval_batch_size, num_workers=cfg.workers, pin_memory=device.type == "cuda"
     )
-    return TrainingData(EpochBatches(train, device), None, test, per_rank * env.world_size)
+    return TrainingData(EpochBatches(train, device), None, test, per_rank * env.world_size, n)
 
 
 __all__ = ["EpochBatches", "TrainingData", "training_data"]

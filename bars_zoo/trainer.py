@@ -104,6 +104,7 @@ class Trainer:
         self.spec, self.cfg, self.env = spec, config, env
         self.out = Path(config.out_dir).expanduser()
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
+        self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
 
     # ------------------------------------------------------------------ setup
 
@@ -156,7 +157,7 @@ class Trainer:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         model = net.model
         data = training_data(self.spec, cfg, env, device)
-        self.test_batches = data.test
+        self.test_batches, self.test_split_images = data.test, data.test_split_images
         steps = len(data.train)
         # the run folder is made and write-probed once the run's settings and data are checked,
         # before the first epoch (a usage error above leaves nothing behind)
@@ -528,6 +529,7 @@ class Trainer:
             "architecture": self.spec.name,
             "dataset": cfg.dataset,
             "metrics": metrics,
+            "test_split_images": self.test_split_images,
             "epochs": cfg.epochs,
             "wall_time_s": round(state["elapsed_s"], 1),
             "hardware": hw,

@@ -272,9 +272,14 @@ def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
 
 def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
     """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.hub.save_pretrained`) whose
-    ``pretrained_cfg`` records the test top-1 (percent), training command and hardware."""
+    ``pretrained_cfg`` records the test top-1 (percent; ``top1_images`` when a ``--subset`` run
+    measured it on part of the test split), training command and hardware."""
+    measured_on = results["metrics"].get("test_n")
+    partial = measured_on is not None and measured_on < results.get("test_split_images", 0)
     provenance = {
         "top1": round(100.0 * results["metrics"]["test_top1"], 2),
+        # a --subset run measured its top-1 on part of the test split: the record says so
+        "top1_images": measured_on if partial else None,
         "train_command": results["command"],
         # PretrainedCfg has no wall-time field: the card states it beside the hardware
         "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",

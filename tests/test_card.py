@@ -75,6 +75,14 @@ def test_a_data_set_the_hub_does_not_know_is_not_published_as_a_benchmark(spec, 
     assert "28.00%" in text  # the body still says what was measured
 
 
+def test_a_top1_on_part_of_the_test_split_is_stated_and_not_indexed(spec):
+    text = card_for(spec, dataset="fashion-mnist", top1=24.4, top1_images=2000)
+    assert "24.40% on 2,000 images of the fashion-mnist test split" in text
+    assert "model-index" not in parse_front_matter(text)
+    whole = card_for(spec, dataset="fashion-mnist", top1=91.25)
+    assert "91.25% on the full fashion-mnist test split" in whole
+
+
 def test_card_body_has_complexity_usage_citation_and_genotype(spec):
     text = card_for(spec, hub_repo="org/carded", train_command="bars-zoo train carded")
     c = complexity(spec)

@@ -123,6 +123,30 @@ def test_finished_run_writes_log_results_and_a_model_folder(finished):
 
 
 @needs_fmnist
+def test_a_subset_run_records_that_its_top1_is_on_part_of_the_test_split(finished):
+    results = json.loads((finished.out_dir / "results.json").read_text())
+    assert results["test_split_images"] == 10_000
+    model = bars_zoo.load(f"local-dir:{finished.out_dir / 'model'}")
+    assert model.pretrained_cfg.top1_images == 384
+    assert model.pretrained_cfg.top1_split() == "384 images of the fashion-mnist test split"
+    card = (finished.out_dir / "model" / "README.md").read_text()
+    assert "on 384 images of the fashion-mnist test split" in card
+    assert "model-index" not in card  # no benchmark entry for part of the split
+
+
+def test_a_run_on_the_whole_test_split_records_no_image_count(tmp_path):
+    synthetic = bars_zoo.parse(two_stage("tiny-synthetic", "3x8x8"))
+    kw = dict(dataset="synthetic", epochs=1, batch_size=64, device="cpu", progress=False)
+    whole = train(synthetic, out_dir=tmp_path / "whole", **kw)
+    assert whole.metrics["test_n"] == 512
+    assert whole.model.pretrained_cfg.top1_images is None
+    assert whole.model.pretrained_cfg.top1_split() == "the full synthetic test split"
+    # a --subset at least as large as the test split keeps all of it
+    large = train(synthetic, out_dir=tmp_path / "large", subset=4096, **kw)
+    assert large.model.pretrained_cfg.top1_images is None
+
+
+@needs_fmnist
 def test_published_model_reproduces_the_recorded_test_accuracy(finished):
     model = bars_zoo.load(f"local-dir:{finished.out_dir / 'model'}")
     again = bars_zoo.evaluate(model, "fashion-mnist", subset=384, device="cpu")

@@ -172,7 +172,7 @@ def run(args: argparse.Namespace) -> int:
     which = "bundled test images" if args.images is None else f"images of {folder}"
     print(f"\naccuracy on {n} {which}: {correct}/{n} = {100 * correct / n:.1f} %")
     if cfg.top1 is not None:
-        print(f"recorded top-1 on the full {cfg.dataset} test split: {cfg.top1:.2f} %")
+        print(f"recorded top-1 on {cfg.top1_split()}: {cfg.top1:.2f} %")
     print()
     print(bars_zoo.complexity(model.spec).summary())
     return 0

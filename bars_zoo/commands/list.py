@@ -39,6 +39,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
                 "weights": weights,
                 "dataset": cfg.dataset if cfg else None,
                 "top1": cfg.top1 if cfg else None,
+                "top1_images": cfg.top1_images if cfg else None,
             }
         )
     return out
@@ -72,7 +73,10 @@ def run(args: argparse.Namespace) -> int:
     print(head)
     print("-" * len(head))
     for r in table:
-        top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%)" if r["top1"] is not None else ""
+        top1 = ""
+        if r["top1"] is not None:
+            part = f" on {r['top1_images']:,} test images" if r["top1_images"] else ""
+            top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%{part})"
         print(
             f"{r['name']:<28} {r['input']:>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
             f"{_si(r['params']):>9} {_bytes(r['packed_bytes']):>9}  {r['weights'] or '-'}{top1}"
