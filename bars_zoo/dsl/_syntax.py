@@ -207,6 +207,8 @@ def parse_chunk(src: Source, chunk: Chunk) -> Stmt | Diagnostic:
     """Parse one statement, or say precisely why it does not parse."""
     if chunk.keyword not in KEYWORDS:
         return _unknown_statement(src, chunk)
+    if chunk.early_close is not None:
+        return _closed_early(src, chunk, chunk.early_close)
     try:
         tree = parser().parse(src.chunk_text(chunk), start="chunk")
     except UnexpectedInput as exc:
@@ -329,6 +331,26 @@ def _last_code_line(src: Source, chunk: Chunk) -> int:
         if not src.scanned[i].blank:
             return i + 1
     return chunk.first + 1
+
+
+def _closed_early(src: Source, chunk: Chunk, at: int) -> Diagnostic:
+    """A cell whose ``}`` comes before node lines that belong to it (``cell c ... { }``)."""
+    code = src.scanned[at].code
+    col = code.rfind("}")
+    name = src.scanned[chunk.first].code.split()
+    cell = f"cell '{name[1]}'" if len(name) > 1 and name[1] != "{" else "this cell"
+    last = src.scanned[chunk.last].code.strip()
+    if last == "}":
+        hint = f"remove this '}}': the cell's nodes run to the '}}' on line {chunk.last + 1}"
+    else:
+        hint = f"move this '}}' below the cell's last node (line {chunk.last + 1})"
+    return _diag(
+        src,
+        "syntax",
+        f"{cell} is closed here, before the node lines below it",
+        (at + 1, col + 1, col + 2),
+        hint,
+    )
 
 
 def _unclosed(src: Source, chunk: Chunk) -> Diagnostic:
