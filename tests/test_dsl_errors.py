@@ -154,8 +154,8 @@ CASES = [
         ("n2 <- in: shortcut", "n2 <- in shortcut"),
         7,
         "shortcut",
-        "unexpected 'shortcut'; expected ',', ':', '}' or end of line",
-        "n2 <- in: shortcut, n1: bconv3x3",
+        "unexpected 'shortcut'; expected ':' between the source 'in' and its op",
+        "write 'in: shortcut'",
     ),
     C(
         "edge-without-op",

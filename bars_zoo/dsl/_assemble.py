@@ -26,8 +26,9 @@ from pydantic import BaseModel
 
 from bars_zoo.dsl._cells import CellReader
 from bars_zoo.dsl._cross import cross_check
+from bars_zoo.dsl._explain import EXAMPLES, lookalike_hint, shape_fix
 from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, suggest
-from bars_zoo.dsl._syntax import EXAMPLES, Stmt, Word
+from bars_zoo.dsl._syntax import Stmt, Word
 from bars_zoo.dsl._values import BAD, Path
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import (
@@ -72,6 +73,8 @@ def _meant(keyword: str) -> str:
 _CELL_NAME = re.compile(r"\s*\S+\s+([^\s{]+)")  # the name of a cell line, even a broken one
 
 _STAGE_STANDINS = {"channels": 1, "depth": 1}
+
+_SHAPE = re.compile(r"[+-]?[0-9]+(?:x[+-]?[0-9]+){2}")
 
 
 def version_error(stmt: Stmt, src: Source) -> Diagnostic | None:
@@ -152,8 +155,10 @@ class Assembler(CellReader):
         keyword = _meant(chunk.keyword)
         if keyword == "cell":
             m = _CELL_NAME.match(self.src.scanned[chunk.first].code)
-            if m:
+            if m and "=" not in m.group(1):
                 self.doubts.failed_cells.add(m.group(1))
+            else:  # 'cell stride=2 ...': the name is missing, not misspelt
+                self.doubts.nameless_cell = True
         elif keyword in ("stage", "downsample"):
             self.doubts.layout_incomplete = True
         elif keyword in ("input", "stem"):
@@ -216,15 +221,19 @@ class Assembler(CellReader):
             )
             self.doubts.sizes_unknown = True
             return
-        parts = shape.text.split("x")
-        if len(parts) != 3:
+        if not _SHAPE.fullmatch(shape.text):  # the grammar reads any word that starts with a digit
+            fixed = shape_fix(shape.text)
+            hints = [f"write '{fixed}'"] if fixed else []
+            hints += [h for h in (lookalike_hint(shape.text),) if h]
             self.error(
                 "bad-value",
                 f"the input shape is channels x height x width, like 3x32x32; got '{shape.text}'",
                 shape.pos,
+                "; ".join(hints) or None,
             )
             self.doubts.sizes_unknown = True
             return
+        parts = shape.text.split("x")
         values: dict[str, int] = {}
         col = shape.column
         for field, text in zip(("channels", "height", "width"), parts, strict=True):

@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bars_zoo.dsl._explain import EXAMPLES, Pos
 from bars_zoo.dsl._source import Source, suggest
-from bars_zoo.dsl._syntax import EXAMPLES, Pos, Stmt, Word
+from bars_zoo.dsl._syntax import Stmt, Word
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import Limits
 
