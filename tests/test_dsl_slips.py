@@ -225,6 +225,24 @@ SLIPS = [
         "'n1: bconv3x3'",
     ),
     (
+        "misnamed-node",
+        "n1 <- in: bconv3x3\n  n2",
+        "N1 <- in: bconv3x3\n  n2",
+        6,
+        "N1",
+        "node 'N1' is not a node name: expected 'n1'",  # was "out of order"
+        "n1, n2, ... in order",
+    ),
+    (
+        "edge-from-input",
+        "n2 <- in: shortcut",
+        "n2 <- input: shortcut",
+        7,
+        "input",
+        "edge from 'input', which is neither 'in' nor a node",
+        "did you mean 'in'\\?",
+    ),
+    (
         "plus-between-edges",
         "n2 <- in: shortcut, n1",
         "n2 <- in: shortcut + n1",

@@ -186,7 +186,7 @@ class Reader:
         if w.kind != "NAME":
             self.error("bad-value", f"'cell' takes the name of a cell, got '{w}'", w.pos)
             return BAD
-        return w.text
+        return w.text if self.name_word(w, "cell") else BAD
 
     def string(self, w: Word) -> Any:
         value = unquote(w.text)

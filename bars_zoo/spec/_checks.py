@@ -206,7 +206,7 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
             if e.source != "in" and e.source not in seen:
                 if e.source == node.name:
                     msg = f"node {node.name!r} takes an edge from itself"
-                elif _is_node_name(e.source) and any(n.name == e.source for n in cell.nodes):
+                elif any(n.name == e.source for n in cell.nodes):
                     msg = f"edge from {e.source!r}, which comes after {node.name!r}"
                 else:
                     msg = f"edge from undefined node {e.source!r}"
@@ -265,10 +265,6 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
             )
         )
     return probs
-
-
-def _is_node_name(s: str) -> bool:
-    return len(s) > 1 and s[0] == "n" and s[1:].isdigit()
 
 
 def _check_sizes(spec: NetworkSpec) -> list[Problem]:
