@@ -281,3 +281,23 @@ def test_a_stage_or_meta_line_is_never_offered_a_brace() -> None:
         doc = check(BASE.replace(old, new, 1))
         assert [d.code for d in doc.errors] == ["syntax"]
         assert "'{'" not in doc.errors[0].message, doc.errors[0].message
+
+
+def test_a_copied_cell_that_kept_its_name_says_which_name_is_missing() -> None:
+    # a copy of cell 'normal' (lines 12-14) was meant to become 'normal2', which stage s2 uses
+    copy = "cell normal stride=1 preprocess=bconv3x3 shortcut=identity { n1 <- in: bconv3x3 }\n"
+    text = BASE.replace("stage s1:", copy + "stage s1:", 1).replace(
+        "depth=2 cell=normal\nhead", "depth=2 cell=normal2\nhead"
+    )
+    doc = check(text)
+    assert [(d.code, d.line) for d in doc.errors] == [
+        ("duplicate-name", 12),
+        ("unknown-cell", 15),
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == (
+        "rename one of them; is it 'normal2', which the layout uses but no cell defines?"
+    )
+    assert doc.errors[1].hint == (
+        "cell 'normal' is defined twice: was one of them meant to be 'normal2'? "
+        "(or did you mean 'normal'?)"
+    )
