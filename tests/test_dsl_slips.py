@@ -72,6 +72,24 @@ SLIPS = [
         "^write '3x32x32'$",
     ),
     (
+        "shape-without-channels",
+        "3x32x32",
+        "32x32",
+        3,
+        "32x32",
+        "channels x height x width",
+        "put the channels first: 1x32x32 \\(grey\\) or 3x32x32 \\(colour\\)",
+    ),
+    (
+        "space-in-a-meta-key",
+        "searched_on=",
+        "searched on=",
+        16,
+        "on=",
+        "unexpected 'on'; expected '=' after 'searched'",
+        "^a name cannot hold a space: write 'searched_on'$",  # was: write 'searched=on'
+    ),
+    (
         "option-without-equals",
         "classes=10",
         "classes 10",

@@ -224,6 +224,10 @@ class Assembler(CellReader):
         if not _SHAPE.fullmatch(shape.text):  # the grammar reads any word that starts with a digit
             fixed = shape_fix(shape.text)
             hints = [f"write '{fixed}'"] if fixed else []
+            if re.fullmatch(r"[0-9]+x[0-9]+", shape.text):  # 28x28: the channels are missing
+                hints = [
+                    f"put the channels first: 1x{shape.text} (grey) or 3x{shape.text} (colour)"
+                ]
             hints += [h for h in (lookalike_hint(shape.text),) if h]
             self.error(
                 "bad-value",

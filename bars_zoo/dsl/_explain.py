@@ -383,8 +383,12 @@ def _missing_equals(
     if found is None:  # pragma: no cover - '=' is only ever expected right after a name
         return diag(src, "syntax", f"unexpected {what}; expected '='", pos, hint)
     word = found[0]
-    value = str(tok) if getattr(tok, "type", "") in ("NAME", "NUMBER", "STRING") else None
-    if chunk.keyword in ("stage", "downsample") and word not in ("cell", "channels", "depth"):
+    kind = getattr(tok, "type", "")
+    value = str(tok) if kind in ("NAME", "NUMBER", "STRING") else None
+    end = getattr(tok, "end_column", None) or col
+    if kind == "NAME" and code[end - 1 :].lstrip().startswith("="):  # 'meta pre set="x"'
+        hint = f"a name cannot hold a space: write '{word}_{value}'"
+    elif chunk.keyword in ("stage", "downsample") and word not in ("cell", "channels", "depth"):
         hint = f"did you mean 'cell={word}'?"
     elif value is not None:
         hint = f"options are written key=value: '{word}={value}'"
