@@ -319,3 +319,10 @@ def test_a_copied_cell_that_kept_its_name_says_which_name_is_missing() -> None:
         "cell 'normal' is defined twice: was one of them meant to be 'normal2'? "
         "(or did you mean 'normal'?)"
     )
+
+
+def test_a_shape_that_lost_an_x_is_not_told_to_add_channels() -> None:
+    # 332x32 is 3x32x32 with an x lost, not a 332x32 image without its channels
+    doc = check(BASE.replace("3x32x32", "332x32", 1))
+    assert [d.code for d in doc.errors] == ["bad-value"]
+    assert doc.errors[0].hint is None

@@ -224,7 +224,8 @@ class Assembler(CellReader):
         if not _SHAPE.fullmatch(shape.text):  # the grammar reads any word that starts with a digit
             fixed = shape_fix(shape.text)
             hints = [f"write '{fixed}'"] if fixed else []
-            if re.fullmatch(r"[0-9]+x[0-9]+", shape.text):  # 28x28: the channels are missing
+            height, _, width = shape.text.partition("x")
+            if height == width and height.isdigit():  # 28x28, a square image: no channels
                 hints = [
                     f"put the channels first: 1x{shape.text} (grey) or 3x{shape.text} (colour)"
                 ]
