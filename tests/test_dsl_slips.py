@@ -225,6 +225,15 @@ SLIPS = [
         "double quotes",
     ),
     (
+        "equals-for-colon-in-an-edge",
+        "n2 <- in: shortcut",
+        "n2 <- in=shortcut",
+        7,
+        "=",
+        "unexpected '='; expected ':' between the source 'in' and its op",
+        "^write 'in: shortcut'$",
+    ),
+    (
         "trailing-comma-in-node",
         "n2 <- in: shortcut, n1: bconv3x3",
         "n2 <- in: shortcut,",

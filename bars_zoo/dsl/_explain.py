@@ -355,13 +355,21 @@ def _slip(
                 (line, start + 1, len(stripped) + 1),
                 f"write '{name}: OP', for example '{name}: bconv3x3'",
             )
-    if in_node and bad == "NAME" and "COLON" in accepted and (source := _word_before(before)):
+    if (
+        in_node
+        and bad in ("NAME", "EQUAL")
+        and "COLON" in accepted
+        and (source := _word_before(before))
+    ):
+        # 'n1 bconv3x3', 'n1=bconv3x3': the ':' between an edge's source and its op
+        after = _NAME.match(code[col:].lstrip())  # the word after a '='
+        op = str(tok) if bad == "NAME" else after.group() if after else "OP"
         return diag(
             src,
             "syntax",
             f"unexpected '{tok}'; expected ':' between the source '{source[0]}' and its op",
             (line, col, col + len(str(tok))),
-            f"write '{source[0]}: {tok}'",
+            f"write '{source[0]}: {op}'",
         )
     if bad in (",", "COMMA") and not in_node and "COMMA" not in accepted:
         return diag(
