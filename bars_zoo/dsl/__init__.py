@@ -7,7 +7,7 @@ The grammar lives in ``grammars/genotype.lark``; the language is documented in
 ``docs/genotype-language.md``.
 
 The pipeline: ``_source`` (bounded decoding, comments, cutting the file into statements) ->
-``_syntax`` (LALR parse of each statement; ``_explain`` says why one does not parse) ->
+``_syntax`` (LALR parse of each statement; ``_explain`` and ``_slips`` say why one does not) ->
 ``_assemble`` with ``_cells`` and ``_values`` (pass 1: statements -> spec, local checks) ->
 ``_cross`` (pass 2: ``check_spec`` minus echoes of pass-1 errors) -> ``_printer`` (spec + comments
 -> canonical text).  ``_codes`` lists every diagnostic code.

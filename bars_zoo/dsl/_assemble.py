@@ -26,16 +26,15 @@ from pydantic import BaseModel
 
 from bars_zoo.dsl._cells import CellReader
 from bars_zoo.dsl._cross import cross_check
-from bars_zoo.dsl._explain import EXAMPLES, lookalike_hint, shape_fix
+from bars_zoo.dsl._slips import EXAMPLES
 from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, suggest
-from bars_zoo.dsl._syntax import Stmt, Word
+from bars_zoo.dsl._syntax import Stmt
 from bars_zoo.dsl._values import BAD, Path
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import (
     FORMAT_VERSION,
     STEM_OPS,
     DownsampleSpec,
-    InputSpec,
     Limits,
     NetworkSpec,
     StageSpec,
@@ -73,8 +72,6 @@ def _meant(keyword: str) -> str:
 _CELL_NAME = re.compile(r"\s*\S+\s+([^\s{]+)")  # the name of a cell line, even a broken one
 
 _STAGE_STANDINS = {"channels": 1, "depth": 1}
-
-_SHAPE = re.compile(r"[+-]?[0-9]+(?:x[+-]?[0-9]+){2}")
 
 
 def version_error(stmt: Stmt, src: Source) -> Diagnostic | None:
@@ -212,46 +209,11 @@ class Assembler(CellReader):
         classes = self.take(
             st, got, "classes", lambda w: self.integer(w, "classes", NetworkSpec, "num_classes")
         )
-        if "X" in shape.text:
-            self.error(
-                "bad-value",
-                f"the input shape is written with a lower-case x, like 3x32x32; got '{shape.text}'",
-                shape.pos,
-                f"write '{shape.text.replace('X', 'x')}'",
-            )
+        values = self.shape(shape)
+        if values is None:
             self.doubts.sizes_unknown = True
-            return
-        if not _SHAPE.fullmatch(shape.text):  # the grammar reads any word that starts with a digit
-            fixed = shape_fix(shape.text)
-            hints = [f"write '{fixed}'"] if fixed else []
-            height, _, width = shape.text.partition("x")
-            if height == width and height.isdigit():  # 28x28, a square image: no channels
-                hints = [
-                    f"put the channels first: 1x{shape.text} (grey) or 3x{shape.text} (colour)"
-                ]
-            hints += [h for h in (lookalike_hint(shape.text),) if h]
-            self.error(
-                "bad-value",
-                f"the input shape is channels x height x width, like 3x32x32; got '{shape.text}'",
-                shape.pos,
-                "; ".join(hints) or None,
-            )
-            self.doubts.sizes_unknown = True
-            return
-        parts = shape.text.split("x")
-        values: dict[str, int] = {}
-        col = shape.column
-        for field, text in zip(("channels", "height", "width"), parts, strict=True):
-            sub = Word(text, "NUMBER", shape.line, col, col + len(text))
-            col += len(text) + 1
-            v = self.integer(sub, f"input {field}", InputSpec, field)
-            if v is not BAD:
-                values[field] = v
-                self.pos[("input", field)] = sub.pos
-        if len(values) == 3:
-            self.parts["input"] = values
         else:
-            self.doubts.sizes_unknown = True
+            self.parts["input"] = values
         if classes is not BAD:
             self.parts["num_classes"] = classes
             self.pos[("num_classes",)] = got["classes"].value.pos

@@ -17,7 +17,8 @@ from lark.exceptions import UnexpectedInput
 from lark.lexer import PatternStr
 
 from bars_zoo._resources import resource_dir
-from bars_zoo.dsl._explain import Pos, closed_early, syntax_error, unknown_statement
+from bars_zoo.dsl._explain import closed_early, syntax_error, unknown_statement
+from bars_zoo.dsl._slips import Pos
 from bars_zoo.dsl._source import KEYWORDS, Chunk, Source
 from bars_zoo.errors import Diagnostic
 
