@@ -229,6 +229,48 @@ def test_schema_prints_the_json_schema_of_the_spec(capsys) -> None:
     assert schema["properties"]["meta"]["additionalProperties"] is False
 
 
+def _schema(capsys) -> dict:
+    assert main(["schema", "--compact"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_schema_carries_the_name_patterns_of_the_language(capsys) -> None:
+    from bars_zoo.spec import NAME_PATTERN, NODE_PATTERN, SOURCE_PATTERN
+
+    defs = _schema(capsys)["$defs"]
+    assert defs["NodeSpec"]["properties"]["name"]["pattern"] == NODE_PATTERN
+    assert defs["EdgeSpec"]["properties"]["source"]["pattern"] == SOURCE_PATTERN
+    for model in ("CellSpec", "StageSpec"):
+        assert defs[model]["properties"]["name"]["pattern"] == NAME_PATTERN
+    for model in ("StageSpec", "DownsampleSpec"):
+        assert defs[model]["properties"]["cell"]["pattern"] == NAME_PATTERN
+
+
+@pytest.mark.parametrize("name", ["n1", "N1", "n0", "n01", "node1", "n1a", "n1.5", "_n1"])
+def test_the_schema_node_pattern_refuses_what_the_language_refuses(name: str, capsys) -> None:
+    import re
+
+    from bars_zoo.dsl import check
+
+    pattern = _schema(capsys)["$defs"]["NodeSpec"]["properties"]["name"]["pattern"]
+    doc = check(CLEAN.replace("  n1 <- in:", f"  {name} <- in:", 1))
+    assert (re.fullmatch(pattern, name) is not None) == doc.ok, [d.message for d in doc.errors]
+
+
+@pytest.mark.parametrize("source", ["in", "n1", "input", "IN", "n0", "n01", "x", "n1.a"])
+def test_the_schema_source_pattern_refuses_what_the_language_refuses(source: str, capsys) -> None:
+    import re
+
+    from bars_zoo.dsl import check
+
+    pattern = _schema(capsys)["$defs"]["EdgeSpec"]["properties"]["source"]["pattern"]
+    text = CLEAN.replace(
+        "  n1 <- in: bconv3x3\n", f"  n1 <- in: bconv3x3\n  n2 <- {source}: shortcut\n", 1
+    )
+    doc = check(text)
+    assert (re.fullmatch(pattern, source) is not None) == doc.ok, [d.message for d in doc.errors]
+
+
 def test_a_huge_file_is_refused_without_a_made_up_size(tmp_path, capsys) -> None:
     # only the limit plus one byte is read: the message must not present that as the size
     from bars_zoo.spec import Limits

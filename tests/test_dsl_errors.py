@@ -154,8 +154,8 @@ CASES = [
         ("n2 <- in: shortcut", "n2 <- in shortcut"),
         7,
         "shortcut",
-        "unexpected 'shortcut'; expected ',', ':', '}' or end of line",
-        "n2 <- in: shortcut, n1: bconv3x3",
+        "unexpected 'shortcut'; expected ':' between the source 'in' and its op",
+        "write 'in: shortcut'",
     ),
     C(
         "edge-without-op",
@@ -201,8 +201,8 @@ CASES = [
     C(
         "node-outside-cell",
         "syntax",
-        ("stage s1:", "n3 <- in: bconv3x3\nstage s1:"),
-        12,
+        ("downsample", "n3 <- in: bconv3x3\ndownsample"),
+        13,
         "n3",
         "node 'n3' is outside a cell",
     ),
@@ -705,7 +705,8 @@ def test_an_error_in_a_cell_does_not_echo_through_the_rest_of_the_file() -> None
         "n1 <- in: bconv3x3\n}", "n1 <- in: bconv3x3\n  n2 <- x: foo\n}"
     )
     doc = check(text)
-    assert [d.code for d in doc.errors] == ["unknown-op", "unknown-op"]
+    # 'x' is no node and 'foo' no op: both said at once, nothing else
+    assert [d.code for d in doc.errors] == ["unknown-op", "bad-edge", "unknown-op"]
     assert doc.warnings == []
 
 
@@ -732,6 +733,58 @@ def test_a_cell_line_without_its_brace_is_one_error_not_four() -> None:
     doc = check(BASE.replace("shortcut=bfr op_shortcut=true {", "shortcut=bfr op_shortcut=true"))
     assert [d.code for d in doc.errors] == ["syntax"]
     assert doc.errors[0].line == 9
+
+
+NORMAL_BODY = "op_shortcut=true {\n  n1 <- in: bconv3x3\n  n2 <- in: shortcut, n1: bconv3x3\n}"
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "hint"),
+    [
+        # an empty cell closed on its own line, its nodes and '}' below
+        (
+            "op_shortcut=true { }\n  n1 <- in: bconv3x3\n  n2 <- in: shortcut, n1: bconv3x3\n}",
+            5,
+            "remove this '}': the cell's nodes run to the '}' on line 8",
+        ),
+        # a one-line cell with more nodes below it
+        (
+            "op_shortcut=true { n1 <- in: bconv3x3 }\n  n2 <- in: shortcut, n1: bconv3x3\n}",
+            5,
+            "remove this '}': the cell's nodes run to the '}' on line 7",
+        ),
+        # a '}' in the middle of the body
+        (
+            "op_shortcut=true {\n  n1 <- in: bconv3x3\n}\n  n2 <- in: shortcut, n1: bconv3x3\n}",
+            7,
+            "remove this '}': the cell's nodes run to the '}' on line 9",
+        ),
+        # a node added below a closed cell
+        (
+            "op_shortcut=true {\n  n1 <- in: bconv3x3\n}\n  n2 <- in: shortcut, n1: bconv3x3\n",
+            7,
+            "move this '}' below the cell's last node (line 8)",
+        ),
+        # no '}' after the nodes: the early one must move
+        (
+            "op_shortcut=true { }\n  n1 <- in: bconv3x3\n  n2 <- in: shortcut, n1: bconv3x3\n",
+            5,
+            "move this '}' below the cell's last node (line 7)",
+        ),
+    ],
+)
+def test_a_cell_closed_before_its_nodes_is_one_error_at_the_early_brace(
+    body: str, line: int, hint: str
+) -> None:
+    text = BASE.replace(NORMAL_BODY, body)
+    column = text.splitlines()[line - 1].rindex("}") + 1
+    doc = check(text)
+    assert [(d.code, d.line, d.column) for d in doc.errors] == [("syntax", line, column)], [
+        d.render() for d in doc.errors
+    ]
+    assert doc.errors[0].message == "cell 'normal' is closed here, before the node lines below it"
+    assert doc.errors[0].hint == hint
+    assert doc.warnings == []
 
 
 @pytest.mark.parametrize(

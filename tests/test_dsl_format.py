@@ -111,6 +111,51 @@ def test_comments_of_things_that_no_longer_exist_are_dropped() -> None:
     assert "# the reduction cell" not in out and "# FP head" in out
 
 
+DOWNSAMPLES = """\
+bars 1
+name "t"
+input 3x32x32 classes=10
+stem conv3x3 channels=16 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true { n1 <- in: bconv3x3 }
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true { n1 <- in: bconv3x3 }
+stage s1: channels=16 depth=1 cell=normal
+# first downsample, 32 -> 16
+downsample cell=reduce  # after s1
+stage s2: channels=32 depth=1 cell=normal
+# second downsample, 16 -> 8
+downsample cell=reduce  # after s2
+stage s3: channels=64 depth=1 cell=normal
+head avgpool linear
+"""
+
+
+@pytest.mark.parametrize(
+    ("keep", "kept", "dropped"),
+    [
+        # the first stage and its downsample removed: the second downsample keeps its own comments
+        (slice(2, None), ["# second downsample", "# after s2"], ["# first", "# after s1"]),
+        # the second stage and the downsample after it removed: the first downsample now leads
+        # into s3, a place no comment was written for; its comments are dropped, not moved
+        ([0, 1, 4], [], ["downsample, ", "# after s"]),
+    ],
+)
+def test_a_downsample_comment_never_moves_to_another_downsample_when_the_layout_is_edited(
+    keep: slice | list[int], kept: list[str], dropped: list[str]
+) -> None:
+    doc = check(DOWNSAMPLES)
+    assert doc.spec is not None
+    layout = doc.spec.layout
+    new = layout[keep] if isinstance(keep, slice) else tuple(layout[i] for i in keep)
+    out = format(doc.spec.model_copy(update={"layout": new}), comments=doc.comments)
+    assert parse(out).layout == new
+    for text in kept:
+        assert text in out, out
+    for text in dropped:
+        assert text not in out, out
+    if kept:  # and the comments sit where they were written: on the downsample before s3
+        assert "# second downsample, 16 -> 8\ndownsample cell=reduce  # after s2\nstage s3" in out
+
+
 def test_format_text_refuses_a_file_with_errors() -> None:
     with pytest.raises(Exception, match=r"error\[unknown-op\]"):
         format_text((GOLDEN / "minimal.geno").read_text().replace("in: bconv3x3", "in: conv"))

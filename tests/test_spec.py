@@ -204,6 +204,42 @@ def test_specs_refuse_text_that_a_genotype_file_could_not_hold(update: dict, mat
         NetworkSpec.model_validate({**SPEC.model_dump(), **update})
 
 
+@pytest.mark.parametrize("name", ["N1", "n0", "n01", "node1", "n1a", "in", ""])
+def test_a_node_spec_refuses_a_name_the_language_cannot_write(name: str) -> None:
+    with pytest.raises(ValidationError, match=r"a node is named n1, n2, n3, \.\.\."):
+        NodeSpec(name=name, edges=())
+
+
+@pytest.mark.parametrize("source", ["input", "IN", "n0", "x", ""])
+def test_an_edge_spec_refuses_a_source_that_is_neither_in_nor_a_node(source: str) -> None:
+    with pytest.raises(ValidationError, match="an edge comes from 'in' or from a node"):
+        EdgeSpec(source=source, op="bconv3x3")
+
+
+def test_an_edited_spec_with_a_bad_node_name_or_cell_reference_is_refused_where_it_is_used() -> (
+    None
+):
+    import bars_zoo
+
+    cell = SPEC.cells[0]
+    node = cell.nodes[0].model_copy(update={"name": "N1"})
+    bad_node = SPEC.model_copy(
+        update={
+            "cells": (cell.model_copy(update={"nodes": (node, *cell.nodes[1:])}), SPEC.cells[1])
+        }
+    )
+    bad_ref = SPEC.model_copy(
+        update={"layout": (SPEC.layout[0].model_copy(update={"cell": "no such"}), *SPEC.layout[1:])}
+    )
+    for spec, field in (
+        (bad_node, r"cells\.0\.nodes\.0\.name"),
+        (bad_ref, r"layout\.0\.stage\.cell"),
+    ):
+        for use in (bars_zoo.build, bars_zoo.complexity, bars_zoo.format):
+            with pytest.raises(SpecError, match=field):
+                use(spec)
+
+
 def test_spec_accessors() -> None:
     assert SPEC.input_shape == (3, 31, 31) and SPEC.num_classes == 10
     assert SPEC.cell_names() == ["normal", "reduce"] and SPEC.cell("reduce").stride == 2

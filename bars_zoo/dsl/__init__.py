@@ -7,9 +7,10 @@ The grammar lives in ``grammars/genotype.lark``; the language is documented in
 ``docs/genotype-language.md``.
 
 The pipeline: ``_source`` (bounded decoding, comments, cutting the file into statements) ->
-``_syntax`` (LALR parse of each statement) -> ``_assemble`` with ``_cells`` and ``_values`` (pass 1:
-statements -> spec, local checks) -> ``_cross`` (pass 2: ``check_spec`` minus echoes of pass-1
-errors) -> ``_printer`` (spec + comments -> canonical text).  ``_codes`` lists every diagnostic code.
+``_syntax`` (LALR parse of each statement; ``_explain`` and ``_slips`` say why one does not) ->
+``_assemble`` with ``_cells`` and ``_values`` (pass 1: statements -> spec, local checks) ->
+``_cross`` (pass 2: ``check_spec`` minus echoes of pass-1 errors) -> ``_printer`` (spec + comments
+-> canonical text).  ``_codes`` lists every diagnostic code.
 No user input, however hostile, gets past :func:`check` as anything but a diagnostic.
 
 This package never imports torch: checking a genotype is instant.

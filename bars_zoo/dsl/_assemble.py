@@ -26,15 +26,15 @@ from pydantic import BaseModel
 
 from bars_zoo.dsl._cells import CellReader
 from bars_zoo.dsl._cross import cross_check
+from bars_zoo.dsl._slips import EXAMPLES
 from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, suggest
-from bars_zoo.dsl._syntax import EXAMPLES, Stmt, Word
+from bars_zoo.dsl._syntax import Stmt
 from bars_zoo.dsl._values import BAD, Path
 from bars_zoo.errors import Diagnostic
 from bars_zoo.spec import (
     FORMAT_VERSION,
     STEM_OPS,
     DownsampleSpec,
-    InputSpec,
     Limits,
     NetworkSpec,
     StageSpec,
@@ -152,8 +152,10 @@ class Assembler(CellReader):
         keyword = _meant(chunk.keyword)
         if keyword == "cell":
             m = _CELL_NAME.match(self.src.scanned[chunk.first].code)
-            if m:
+            if m and "=" not in m.group(1):
                 self.doubts.failed_cells.add(m.group(1))
+            else:  # 'cell stride=2 ...': the name is missing, not misspelt
+                self.doubts.nameless_cell = True
         elif keyword in ("stage", "downsample"):
             self.doubts.layout_incomplete = True
         elif keyword in ("input", "stem"):
@@ -207,37 +209,11 @@ class Assembler(CellReader):
         classes = self.take(
             st, got, "classes", lambda w: self.integer(w, "classes", NetworkSpec, "num_classes")
         )
-        if "X" in shape.text:
-            self.error(
-                "bad-value",
-                f"the input shape is written with a lower-case x, like 3x32x32; got '{shape.text}'",
-                shape.pos,
-                f"write '{shape.text.replace('X', 'x')}'",
-            )
+        values = self.shape(shape)
+        if values is None:
             self.doubts.sizes_unknown = True
-            return
-        parts = shape.text.split("x")
-        if len(parts) != 3:
-            self.error(
-                "bad-value",
-                f"the input shape is channels x height x width, like 3x32x32; got '{shape.text}'",
-                shape.pos,
-            )
-            self.doubts.sizes_unknown = True
-            return
-        values: dict[str, int] = {}
-        col = shape.column
-        for field, text in zip(("channels", "height", "width"), parts, strict=True):
-            sub = Word(text, "NUMBER", shape.line, col, col + len(text))
-            col += len(text) + 1
-            v = self.integer(sub, f"input {field}", InputSpec, field)
-            if v is not BAD:
-                values[field] = v
-                self.pos[("input", field)] = sub.pos
-        if len(values) == 3:
-            self.parts["input"] = values
         else:
-            self.doubts.sizes_unknown = True
+            self.parts["input"] = values
         if classes is not BAD:
             self.parts["num_classes"] = classes
             self.pos[("num_classes",)] = got["classes"].value.pos

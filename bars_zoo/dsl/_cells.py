@@ -7,13 +7,17 @@ option; a cell with a bad edge is kept without that edge.  Either way it is mark
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bars_zoo.dsl._cross import Doubts
-from bars_zoo.dsl._source import Source
+from bars_zoo.dsl._source import Source, suggest
 from bars_zoo.dsl._syntax import Node, Stmt, Word
 from bars_zoo.dsl._values import BAD, Path, Reader
-from bars_zoo.spec import CELL_OPS, EDGE_OPS, CellSpec, Limits
+from bars_zoo.spec import CELL_OPS, EDGE_OPS, NODE_PATTERN, SOURCE_PATTERN, CellSpec, Limits
+
+_NODE_NAME = re.compile(NODE_PATTERN)
+_SOURCE = re.compile(SOURCE_PATTERN)
 
 _CELL_STANDINS = {
     "stride": 1,
@@ -86,9 +90,11 @@ class CellReader(Reader):
             )
             ok = False
         d["nodes"] = []
+        written: list[str] = []  # the node names as written, misnamed ones included
         for ni, node in enumerate(nodes):
-            nd, clean = self.node(node, (*path, "nodes", ni))
+            nd, clean = self.node(node, (*path, "nodes", ni), written)
             d["nodes"].append(nd)
+            written.append(node.name.text)
             if not clean:
                 level = level or "edges"
         spec = self.validated(CellSpec, d, path) if ok else None
@@ -100,12 +106,28 @@ class CellReader(Reader):
             self.doubts.poisoned[path] = level
         self.cells.append(spec)
 
-    def node(self, node: Node, path: Path) -> tuple[dict[str, Any], bool]:
-        """A node's dict (bad and ``none`` edges left out) and whether it was error-free."""
+    def node(self, node: Node, path: Path, written: list[str]) -> tuple[dict[str, Any], bool]:
+        """A node's dict (bad and ``none`` edges left out) and whether it was error-free.
+
+        ``written`` holds the names of the nodes before it, as written.  A name that is not
+        ``nK`` is reported and replaced by the one expected here; an edge from such a name is an
+        echo of that error and is left out silently."""
         self.pos[path] = self.pos[(*path, "name")] = node.name.pos
+        name = node.name.text
+        clean = True
+        if not self.name_word(node.name, "node"):
+            name, clean = f"n{len(written) + 1}", False
+        elif not _NODE_NAME.fullmatch(name):
+            name = f"n{len(written) + 1}"
+            self.error(
+                "node-order",
+                f"node '{node.name}' is not a node name: expected '{name}'",
+                node.name.pos,
+                "nodes are named n1, n2, ... in order",
+            )
+            clean = False
         edges: list[dict[str, str]] = []
         seen: dict[str, Word] = {}
-        clean = True
         for src, op in node.edges:
             if op is None:
                 if src.text == "none" and len(node.edges) == 1:
@@ -129,7 +151,14 @@ class CellReader(Reader):
                 clean = False
                 continue
             seen[src.text] = src
-            if self.choice(op, EDGE_OPS, "edge op") is BAD:
+            good_source = _SOURCE.fullmatch(src.text) is not None
+            if src.text in written and not good_source:
+                pass  # an edge from a misnamed node: that name has been reported
+            elif not self.name_word(src, "edge source"):
+                good_source = False
+            elif not good_source:
+                self._bad_source(src, written)
+            if self.choice(op, EDGE_OPS, "edge op") is BAD or not good_source:
                 clean = False
                 continue
             if op.text == "none":
@@ -138,4 +167,15 @@ class CellReader(Reader):
             self.pos[(*path, "edges", ei)] = self.pos[(*path, "edges", ei, "source")] = src.pos
             self.pos[(*path, "edges", ei, "op")] = op.pos
             edges.append({"source": src.text, "op": op.text})
-        return {"name": node.name.text, "edges": edges}, clean
+        return {"name": name, "edges": edges}, clean
+
+    def _bad_source(self, src: Word, written: list[str]) -> None:
+        earlier = ["in", *(f"n{i + 1}" for i in range(len(written)))]
+        close = suggest(src.text.lower(), earlier, 0.5)
+        hint = f"edges come from 'in' or an earlier node ({', '.join(earlier)})"
+        self.error(
+            "bad-edge",
+            f"edge from '{src}', which is neither 'in' nor a node",
+            src.pos,
+            f"did you mean '{close}'? {hint}" if close else hint,
+        )

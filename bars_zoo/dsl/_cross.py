@@ -49,6 +49,7 @@ class Doubts:
 
     poisoned: dict[Path, str] = field(default_factory=dict)  # cell -> "edges" | "options"
     failed_cells: set[str] = field(default_factory=set)  # references to these are not checked
+    nameless_cell: bool = False  # a cell line without a name failed: any unknown cell may be it
     layout_incomplete: bool = False  # a stage or downsample line failed
     sizes_unknown: bool = False  # the input or the stem failed
 
@@ -62,6 +63,8 @@ class Doubts:
         if self.layout_incomplete and p.code in _LAYOUT_CODES:
             return True
         if self.sizes_unknown and p.code == "spatial-size":
+            return True
+        if p.code == "unknown-cell" and self.nameless_cell:
             return True
         if p.code in ("unknown-cell", "bad-stride") and p.path[:1] == ("layout",):
             item = spec.layout[int(p.path[1])]

@@ -12,7 +12,9 @@ Comments survive ``bars-zoo fmt`` when they can be tied to something that surviv
 * the *footer*: comments after the last statement.
 
 Comments go with *anchors* that name what they belong to (``("stage", "s1")``, ``("node", "normal1",
-"n2")``), not with line numbers, so they follow their statement when the printer reorders the file.
+"n2")``, ``("downsample", "s1", "s2")`` for the downsample between two stages), not with line
+numbers, so they follow their statement when the printer reorders the file, and a spec edited
+with ``model_copy`` keeps the comments of what is still there and drops the rest.
 """
 
 from __future__ import annotations
@@ -43,11 +45,29 @@ class Comments:
         return bool(self.header or self.above or self.after or self.footer)
 
 
+def layout_anchors(stages: list[str | None]) -> list[Anchor]:
+    """The anchor of each layout item, given its stage name (``None`` for a downsample).
+
+    A downsample is anchored by the stages on either side of it (``""`` where there is none).
+    In a valid layout that pair names one downsample, and it keeps naming it when other items
+    are added or removed; when the downsample's neighbours change, its comments are dropped
+    rather than moved onto another downsample (its position in the layout would do that)."""
+    out: list[Anchor] = []
+    for i, name in enumerate(stages):
+        if name is not None:
+            out.append(("stage", name))
+            continue
+        before = stages[i - 1] if i > 0 else None
+        after = stages[i + 1] if i + 1 < len(stages) else None
+        out.append(("downsample", before or "", after or ""))
+    return out
+
+
 def anchors(stmts: Iterable[Stmt]) -> tuple[dict[int, Anchor], dict[int, Anchor]]:
     """``(line -> anchor of the first thing that starts there, line -> cell whose '}' is there)``."""
     starts: dict[int, Anchor] = {}
     ends: dict[int, Anchor] = {}
-    layout = 0
+    layout: list[tuple[int, str | None]] = []  # (line, stage name or None), in file order
     for st in stmts:
         if st.kind == "cell":
             name = st.args[0].text
@@ -56,17 +76,15 @@ def anchors(stmts: Iterable[Stmt]) -> tuple[dict[int, Anchor], dict[int, Anchor]
                 starts.setdefault(node.name.line, ("node", name, node.name.text))
             if st.end is not None:
                 ends.setdefault(st.end.line, ("end", name))
-        elif st.kind == "stage":
-            starts.setdefault(st.line, ("stage", st.args[0].text))
-            layout += 1
-        elif st.kind == "downsample":
-            starts.setdefault(st.line, ("downsample", str(layout)))
-            layout += 1
+        elif st.kind in ("stage", "downsample"):
+            layout.append((st.line, st.args[0].text if st.kind == "stage" else None))
         elif st.kind == "meta":
             if st.options:
                 starts.setdefault(st.line, ("meta", st.options[0].key.text))
         else:
             starts.setdefault(st.line, ("bars",) if st.kind == "version" else (st.kind,))
+    for (line, _), anchor in zip(layout, layout_anchors([n for _, n in layout]), strict=True):
+        starts.setdefault(line, anchor)
     return starts, ends
 
 
@@ -167,14 +185,15 @@ def format(
         out.append("")
         _cell(cell, emit)
     out.append("")
-    for li, item in enumerate(spec.layout):
+    stages = [item.name if isinstance(item, StageSpec) else None for item in spec.layout]
+    for item, anchor in zip(spec.layout, layout_anchors(stages), strict=True):
         if isinstance(item, StageSpec):
             emit(
-                ("stage", item.name),
+                anchor,
                 f"stage {item.name}: channels={item.channels} depth={item.depth} cell={item.cell}",
             )
         else:
-            emit(("downsample", str(li)), f"downsample cell={item.cell}")
+            emit(anchor, f"downsample cell={item.cell}")
     emit(("head",), f"head {spec.head.pool} {spec.head.classifier}")
     if spec.meta:
         out.append("")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -55,6 +56,7 @@ class Chunk:
     last: int
     keyword: str  # the first word of the statement (may be anything for a broken one)
     closed: bool = True  # False: a cell's '{' is never closed
+    early_close: int | None = None  # a cell closed on this line (0-based) before its node lines
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,9 @@ def scan(text: str, filename: str) -> Source:
     line inside an unclosed cell that starts with a statement keyword ends the cell early (so one
     missing ``}`` is one error), unless a ``}`` follows before the next ``cell`` line: then that
     line was put inside the cell (one error, on it); a ``{`` on the line below ``cell`` joins
-    that cell.
+    that cell.  Node lines right after a closed cell (``cell c ... { }`` with its nodes below) join
+    that cell too, with a lone ``}`` after them: the cell was closed too early (one error, on the
+    early ``}``), not four.
     """
     lines = text.split("\n")
     scanned: list[Line] = []
@@ -266,7 +270,12 @@ def scan(text: str, filename: str) -> Source:
                 break
             j += 1
             depth += nxt.depth
-        chunks.append(Chunk(i, j, keyword, closed=depth <= 0))
+        early = None
+        if keyword == "cell" and depth <= 0 and any("{" in line(k).code for k in range(i, j + 1)):
+            end = _orphan_nodes(line, j + 1, n)
+            if end is not None:
+                early, j = j, end
+        chunks.append(Chunk(i, j, keyword, closed=depth <= 0, early_close=early))
         words += sum(len(_WORDS.findall(scanned[k].code)) for k in range(i, j + 1))
         if len(chunks) > Limits.MAX_STATEMENTS:
             return Source(filename, lines, scanned, chunks, "statements")
@@ -274,6 +283,32 @@ def scan(text: str, filename: str) -> Source:
             return Source(filename, lines, scanned, chunks, "words")
         i = j + 1
     return Source(filename, lines, scanned, chunks)
+
+
+def _is_node_line(code: str) -> bool:
+    return "<-" in code and first_word(code) not in KEYWORDS
+
+
+def _orphan_nodes(line: Callable[[int], Line], k: int, n: int) -> int | None:
+    """The last line of the node lines (and a lone ``}`` after them) that start at or after
+    line ``k`` past blank lines, or ``None`` when the next line with code is not a node line."""
+    while k < n and line(k).blank:
+        k += 1
+    if k >= n or not _is_node_line(line(k).code):
+        return None
+    last = k
+    while k < n:
+        ln = line(k)
+        if not ln.blank:
+            if ln.code.strip() == "}":
+                return k
+            if not _is_node_line(ln.code):
+                break
+            last = k
+            if ln.depth < 0:  # 'n4 <- n3: bconv3x3 }' closes the body
+                break
+        k += 1
+    return last
 
 
 def suggest(word: str, choices: tuple[str, ...] | list[str], cutoff: float = 0.6) -> str | None:

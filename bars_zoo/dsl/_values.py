@@ -14,10 +14,11 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from bars_zoo.dsl._slips import EXAMPLES, Pos, lookalike_hint, shape_fix
 from bars_zoo.dsl._source import Source, suggest
-from bars_zoo.dsl._syntax import EXAMPLES, Pos, Stmt, Word
+from bars_zoo.dsl._syntax import Stmt, Word
 from bars_zoo.errors import Diagnostic
-from bars_zoo.spec import Limits
+from bars_zoo.spec import InputSpec, Limits
 
 Path = tuple[str | int, ...]
 
@@ -25,6 +26,7 @@ BAD: Any = object()  # a value that was wrong (and has been reported)
 MISSING: Any = object()  # "this option is required"
 
 _INT = re.compile(r"[+-]?[0-9]+")
+_SHAPE = re.compile(r"[+-]?[0-9]+(?:x[+-]?[0-9]+){2}")
 _FIELD_CODES = {"channels": "bad-channels", "depth": "bad-depth", "stride": "bad-stride"}
 _BOUNDS_HINT = "see the hard bounds in docs/genotype-language.md"
 
@@ -159,6 +161,44 @@ class Reader:
             return BAD
         return value
 
+    def shape(self, shape: Word) -> dict[str, int] | None:
+        """The ``CxHxW`` of an ``input`` line (the grammar reads any word that starts with a
+        digit as a shape, so that it is refused here, whole, with the shape to write)."""
+        if "X" in shape.text:
+            self.error(
+                "bad-value",
+                f"the input shape is written with a lower-case x, like 3x32x32; got '{shape.text}'",
+                shape.pos,
+                f"write '{shape.text.replace('X', 'x')}'",
+            )
+            return None
+        if not _SHAPE.fullmatch(shape.text):
+            fixed = shape_fix(shape.text)
+            hints = [f"write '{fixed}'"] if fixed else []
+            height, _, width = shape.text.partition("x")
+            if height == width and height.isdigit():  # 28x28, a square image: no channels
+                hints = [
+                    f"put the channels first: 1x{shape.text} (grey) or 3x{shape.text} (colour)"
+                ]
+            hints += [h for h in (lookalike_hint(shape.text),) if h]
+            self.error(
+                "bad-value",
+                f"the input shape is channels x height x width, like 3x32x32; got '{shape.text}'",
+                shape.pos,
+                "; ".join(hints) or None,
+            )
+            return None
+        values: dict[str, int] = {}
+        col = shape.column
+        for field, text in zip(("channels", "height", "width"), shape.text.split("x"), strict=True):
+            sub = Word(text, "NUMBER", shape.line, col, col + len(text))
+            col += len(text) + 1
+            v = self.integer(sub, f"input {field}", InputSpec, field)
+            if v is not BAD:
+                values[field] = v
+                self.pos[("input", field)] = sub.pos
+        return values if len(values) == 3 else None
+
     def stride(self, w: Word) -> Any:
         if w.kind == "NUMBER" and w.text in ("1", "2"):
             return int(w.text)
@@ -185,7 +225,7 @@ class Reader:
         if w.kind != "NAME":
             self.error("bad-value", f"'cell' takes the name of a cell, got '{w}'", w.pos)
             return BAD
-        return w.text
+        return w.text if self.name_word(w, "cell") else BAD
 
     def string(self, w: Word) -> Any:
         value = unquote(w.text)

@@ -41,16 +41,29 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
     """Cross-field rules that pydantic field types cannot express.  Errors first, then warnings."""
     probs: list[Problem] = []
     names: dict[str, int] = {}
+    defined = set(spec.cell_names())
+    missing = list(dict.fromkeys(i.cell for i in spec.layout if i.cell not in defined))
     for ci, cell in enumerate(spec.cells):
         if cell.name in names:
+            # a copied cell whose name was not changed: the name it should have is likely missing
+            hint = (
+                f"rename one of them; is it {missing[0]!r}, which the layout uses but no cell "
+                "defines?"
+                if missing
+                else "rename one of them"
+            )
             probs.append(
                 Problem(
-                    "duplicate-name", f"cell {cell.name!r} is defined twice", ("cells", ci, "name")
+                    "duplicate-name",
+                    f"cell {cell.name!r} is defined twice",
+                    ("cells", ci, "name"),
+                    hint=hint,
                 )
             )
         names.setdefault(cell.name, ci)
         probs.extend(_check_cell(cell, ci))
 
+    dups = [c.name for ci, c in enumerate(spec.cells) if names[c.name] != ci]
     used: set[str] = set()
     stage_names: set[str] = set()
     prev_stage_ch: int | None = None
@@ -79,7 +92,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 )
             prev_stage_ch = item.channels
             probs.extend(
-                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"))
+                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"), dups)
             )
         else:
             loc: tuple[str | int, ...] = ("layout", li, "downsample", "cell")
@@ -102,7 +115,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                     )
                 )
             last_was_down = True
-            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc))
+            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc, dups))
         used.add(item.cell)
 
     if not any(isinstance(i, StageSpec) for i in spec.layout):
@@ -148,17 +161,24 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
 
 
 def _check_cell_ref(
-    spec: NetworkSpec, names: dict[str, int], ref: str, stride: int, loc: tuple[str | int, ...]
+    spec: NetworkSpec,
+    names: dict[str, int],
+    ref: str,
+    stride: int,
+    loc: tuple[str | int, ...],
+    dups: list[str],
 ) -> list[Problem]:
     if ref not in names:
         from difflib import get_close_matches
 
         close = get_close_matches(ref, list(names), n=1)
-        hint = (
-            f"did you mean {close[0]!r}?"
-            if close
-            else f"defined cells: {', '.join(names) or 'none'}"
-        )
+        if dups:  # a copied cell that kept its name, or a typo here
+            hint = f"cell {dups[0]!r} is defined twice: was one of them meant to be {ref!r}?"
+            hint += f" (or did you mean {close[0]!r}?)" if close else ""
+        elif close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = f"defined cells: {', '.join(names) or 'none'}"
         return [Problem("unknown-cell", f"no cell named {ref!r}", loc, hint=hint)]
     cell = spec.cells[names[ref]]
     if cell.stride != stride:
@@ -206,7 +226,7 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
             if e.source != "in" and e.source not in seen:
                 if e.source == node.name:
                     msg = f"node {node.name!r} takes an edge from itself"
-                elif _is_node_name(e.source) and any(n.name == e.source for n in cell.nodes):
+                elif any(n.name == e.source for n in cell.nodes):
                     msg = f"edge from {e.source!r}, which comes after {node.name!r}"
                 else:
                     msg = f"edge from undefined node {e.source!r}"
@@ -265,10 +285,6 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
             )
         )
     return probs
-
-
-def _is_node_name(s: str) -> bool:
-    return len(s) > 1 and s[0] == "n" and s[1:].isdigit()
 
 
 def _check_sizes(spec: NetworkSpec) -> list[Problem]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
@@ -54,6 +55,10 @@ class Limits:
 
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.\-]*$"
+#: A node's name: ``n1``, ``n2``, ... (that they come in order is a rule of :func:`check_spec`).
+NODE_PATTERN = r"^n[1-9][0-9]*$"
+#: Where an edge comes from: the preprocessed cell input ``in``, or a node.
+SOURCE_PATTERN = r"^(in|n[1-9][0-9]*)$"
 
 
 def _printable(s: str) -> str:
@@ -66,6 +71,31 @@ def _printable(s: str) -> str:
 Text = Annotated[str, AfterValidator(_printable)]
 #: A name as the language writes it: cells, stages, meta keys.
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=Limits.MAX_NAME_LEN)]
+
+
+def _node_name(s: str) -> str:
+    if not re.fullmatch(NODE_PATTERN, s):
+        raise ValueError(f"a node is named n1, n2, n3, ... (n and a number from 1), not {s!r}")
+    return s
+
+
+def _source(s: str) -> str:
+    if not re.fullmatch(SOURCE_PATTERN, s):
+        raise ValueError(f"an edge comes from 'in' or from a node n1, n2, ..., not {s!r}")
+    return s
+
+
+# The pattern goes into the JSON Schema as it is; the validators say what it means.
+NodeName = Annotated[
+    str,
+    Field(max_length=Limits.MAX_NAME_LEN, json_schema_extra={"pattern": NODE_PATTERN}),
+    AfterValidator(_node_name),
+]
+Source = Annotated[
+    str,
+    Field(max_length=Limits.MAX_NAME_LEN, json_schema_extra={"pattern": SOURCE_PATTERN}),
+    AfterValidator(_source),
+]
 
 # --------------------------------------------------------------------------- specs
 
@@ -94,14 +124,14 @@ class StemSpec(_Frozen):
 class EdgeSpec(_Frozen):
     """``source: op`` inside a node; ``source`` is ``in`` or an earlier node ``nK``."""
 
-    source: str
+    source: Source
     op: EdgeOp
 
 
 class NodeSpec(_Frozen):
     """Node ``nK``: the sum of its edges.  ``none`` edges are never stored (they are dropped here)."""
 
-    name: str
+    name: NodeName
     edges: tuple[EdgeSpec, ...]
 
     @field_validator("edges")
@@ -128,14 +158,14 @@ class StageSpec(_Frozen):
     name: Name
     channels: Annotated[int, Field(ge=1, le=Limits.MAX_CHANNELS)]
     depth: Annotated[int, Field(ge=1, le=Limits.MAX_DEPTH)]
-    cell: str
+    cell: Name
 
 
 class DownsampleSpec(_Frozen):
     """A stride-2 cell whose output width is the width of the stage that follows it."""
 
     kind: Literal["downsample"]
-    cell: str
+    cell: Name
 
 
 LayoutItem = Annotated[StageSpec | DownsampleSpec, Field(discriminator="kind")]

@@ -1,0 +1,337 @@
+"""Hand-editing slips: each mistyped line is one error, at the culprit, saying what to change.
+
+Every case here used to get a message that pointed elsewhere or asked for the wrong thing
+(``input 3x-32x32`` was "expected '='", ``stage channels=16 ...`` was "expected ':'", a stage
+line was offered a ``'{'``).  Each case edits :data:`BASE` once and names the text the caret must
+sit under.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from bars_zoo.dsl import check
+
+BASE = """\
+bars 1
+name "t"
+input 3x32x32 classes=10
+stem conv3x3 channels=16 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv3x3
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=16 depth=2 cell=normal
+downsample cell=reduce
+stage s2: channels=32 depth=2 cell=normal
+head avgpool linear
+meta searched_on="cifar10"
+"""
+
+# (id, old, new, line, caret under, message regex, hint regex)
+SLIPS = [
+    (
+        "negative-size-in-shape",
+        "3x32x32",
+        "3x-32x32",
+        3,
+        "-32",
+        "'input height' must be at least 1, got -32",
+        None,
+    ),
+    (
+        "commas-in-shape",
+        "3x32x32",
+        "3,32,32",
+        3,
+        "3,32,32",
+        "channels x height x width.*got '3,32,32'",
+        "^write '3x32x32'$",
+    ),
+    (
+        "multiplication-sign-in-shape",
+        "3x32x32",
+        "3\u00d732\u00d732",
+        3,
+        "3\u00d7",
+        "channels x height x width",
+        "write '3x32x32'; .*U\\+00D7 MULTIPLICATION SIGN.* looks like 'x'",
+    ),
+    (
+        "spaces-in-shape",
+        "3x32x32",
+        "3 x 32 x 32",
+        3,
+        "3 x",
+        "the input shape is one word, like 3x32x32; got '3 x 32 x 32'",
+        "^write '3x32x32'$",
+    ),
+    (
+        "shape-without-channels",
+        "3x32x32",
+        "32x32",
+        3,
+        "32x32",
+        "channels x height x width",
+        "put the channels first: 1x32x32 \\(grey\\) or 3x32x32 \\(colour\\)",
+    ),
+    (
+        "space-in-a-meta-key",
+        "searched_on=",
+        "searched on=",
+        16,
+        "on=",
+        "unexpected 'on'; expected '=' after 'searched'",
+        "^a name cannot hold a space: write 'searched_on'$",  # was: write 'searched=on'
+    ),
+    (
+        "option-without-equals",
+        "classes=10",
+        "classes 10",
+        3,
+        "10",
+        "unexpected '10'; expected '=' after 'classes'",
+        "'classes=10'",
+    ),
+    (
+        "downsample-without-cell-key",
+        "downsample cell=reduce",
+        "downsample reduce",
+        13,
+        "$",
+        "expected '=' after 'reduce'",
+        "did you mean 'cell=reduce'",
+    ),
+    (
+        "option-without-value",
+        "depth=2 cell=normal\ndownsample",
+        "depth= cell=normal\ndownsample",
+        12,
+        "depth",
+        "option 'depth' has no value",
+        "depth=VALUE",
+    ),
+    (
+        "option-without-value-at-end",
+        "cell=normal\ndownsample",
+        "cell=\ndownsample",
+        12,
+        "cell=",
+        "option 'cell' has no value",
+        None,
+    ),
+    (
+        "stage-without-name",
+        "stage s1: channels",
+        "stage channels",
+        12,
+        "channels",
+        "the stage has no name",
+        "stage s1: channels=48",
+    ),
+    (
+        "stage-colon-without-name",
+        "stage s1:",
+        "stage :",
+        12,
+        ":",
+        "the stage has no name",
+        None,
+    ),
+    (
+        "cell-without-name",
+        "cell reduce stride=2",
+        "cell stride=2",
+        9,
+        "stride",
+        "the cell has no name",
+        "write its name after 'cell'",
+    ),
+    (
+        "comma-between-options",
+        "channels=16 depth=2",
+        "channels=16, depth=2",
+        12,
+        ",",
+        "unexpected ','; the words of a statement are separated by spaces",
+        "remove the ','",
+    ),
+    (
+        "meta-value-with-a-space",
+        'searched_on="cifar10"',
+        "searched_on=cifar 10",
+        16,
+        "10",
+        "^unexpected '10'; expected a name or end of line$",  # no '{' offered on a meta line
+        'goes in "quotes"',
+    ),
+    (
+        "en-dash-in-a-name",
+        "depth=2 cell=normal\ndownsample",
+        "depth=2 cell=nor\u2013mal\ndownsample",
+        12,
+        "\u2013",
+        "^unexpected character '\u2013' \\(U\\+2013 EN DASH\\); expected a name or end of line$",
+        "looks like '-' but is not: type '-'",
+    ),
+    (
+        "curly-quotes",
+        'name "t"',
+        "name \u201ct\u201d",
+        2,
+        "\u201c",
+        "U\\+201C LEFT DOUBLE QUOTATION MARK",
+        "looks like '\"'",
+    ),
+    (
+        "no-break-space",
+        "stage s1: channels",
+        "stage s1:\u00a0channels",
+        12,
+        "\u00a0",
+        "unexpected character U\\+00A0 NO-BREAK SPACE",
+        "looks like a space but is not one",
+    ),
+    (
+        "unicode-arrow",
+        "n2 <- in: shortcut",
+        "n2 \u2190 in: shortcut",
+        7,
+        "\u2190",
+        "U\\+2190 LEFTWARDS ARROW",
+        "type '<-'",
+    ),
+    (
+        "unquoted-name",
+        'name "t"',
+        "name t",
+        2,
+        "t",
+        'expected a "string"',
+        'name "t"',
+    ),
+    (
+        "single-quoted-name",
+        'name "t"',
+        "name 't'",
+        2,
+        "'",
+        'expected a "string"',
+        "double quotes",
+    ),
+    (
+        "equals-for-colon-in-an-edge",
+        "n2 <- in: shortcut",
+        "n2 <- in=shortcut",
+        7,
+        "=",
+        "unexpected '='; expected ':' between the source 'in' and its op",
+        "^write 'in: shortcut'$",
+    ),
+    (
+        "trailing-comma-in-node",
+        "n2 <- in: shortcut, n1: bconv3x3",
+        "n2 <- in: shortcut,",
+        7,
+        ",",
+        "a ',' with no edge after it",
+        "remove the ','",
+    ),
+    (
+        "edge-without-op",
+        "n2 <- in: shortcut, n1: bconv3x3",
+        "n2 <- in: shortcut, n1:",
+        7,
+        "n1:",
+        "the edge from 'n1' has no op",
+        "'n1: bconv3x3'",
+    ),
+    (
+        "misnamed-node",
+        "n1 <- in: bconv3x3\n  n2",
+        "N1 <- in: bconv3x3\n  n2",
+        6,
+        "N1",
+        "node 'N1' is not a node name: expected 'n1'",  # was "out of order"
+        "n1, n2, ... in order",
+    ),
+    (
+        "edge-from-input",
+        "n2 <- in: shortcut",
+        "n2 <- input: shortcut",
+        7,
+        "input",
+        "edge from 'input', which is neither 'in' nor a node",
+        "did you mean 'in'\\?",
+    ),
+    (
+        "plus-between-edges",
+        "n2 <- in: shortcut, n1",
+        "n2 <- in: shortcut + n1",
+        7,
+        "+",
+        "unexpected character '\\+'",
+        "separate them with ','",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "at", "message", "hint"),
+    [s[1:] for s in SLIPS],
+    ids=[s[0] for s in SLIPS],
+)
+def test_a_hand_editing_slip_is_one_error_that_says_what_to_change(
+    old: str, new: str, line: int, at: str, message: str, hint: str | None
+) -> None:
+    assert old in BASE
+    text = BASE.replace(old, new, 1)
+    doc = check(text, "t.geno")
+    assert len(doc.errors) == 1, "\n".join(d.render() for d in doc.errors)
+    d = doc.errors[0]
+    src = text.split("\n")[line - 1]
+    column = len(src.rstrip()) + 1 if at == "$" else src.index(at) + 1
+    assert (d.line, d.column) == (line, column), d.render()
+    assert re.search(message, d.message), d.message
+    if hint is not None:
+        assert d.hint and re.search(hint, d.hint), d.hint
+
+
+def test_a_stage_or_meta_line_is_never_offered_a_brace() -> None:
+    # LALR's own lookahead lists merge statements: a stage option was "expected '{'"
+    for old, new in [("cell=normal\ndownsample", "cell=normal ;\ndownsample"), ('10"', '10" ;')]:
+        doc = check(BASE.replace(old, new, 1))
+        assert [d.code for d in doc.errors] == ["syntax"]
+        assert "'{'" not in doc.errors[0].message, doc.errors[0].message
+
+
+def test_a_copied_cell_that_kept_its_name_says_which_name_is_missing() -> None:
+    # a copy of cell 'normal' (lines 12-14) was meant to become 'normal2', which stage s2 uses
+    copy = "cell normal stride=1 preprocess=bconv3x3 shortcut=identity { n1 <- in: bconv3x3 }\n"
+    text = BASE.replace("stage s1:", copy + "stage s1:", 1).replace(
+        "depth=2 cell=normal\nhead", "depth=2 cell=normal2\nhead"
+    )
+    doc = check(text)
+    assert [(d.code, d.line) for d in doc.errors] == [
+        ("duplicate-name", 12),
+        ("unknown-cell", 15),
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == (
+        "rename one of them; is it 'normal2', which the layout uses but no cell defines?"
+    )
+    assert doc.errors[1].hint == (
+        "cell 'normal' is defined twice: was one of them meant to be 'normal2'? "
+        "(or did you mean 'normal'?)"
+    )
+
+
+def test_a_shape_that_lost_an_x_is_not_told_to_add_channels() -> None:
+    # 332x32 is 3x32x32 with an x lost, not a 332x32 image without its channels
+    doc = check(BASE.replace("3x32x32", "332x32", 1))
+    assert [d.code for d in doc.errors] == ["bad-value"]
+    assert doc.errors[0].hint is None
