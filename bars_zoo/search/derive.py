@@ -16,13 +16,17 @@ Our additions, written down in ``docs/search.md``:
   stage, an edge to a cheaper op; one step at a time, the step saving most OPs first) until it fits,
   else the cheapest network of the space is taken; if even that does not fit, it is returned with
   ``budget_met = False`` (and the CLI exits with status 1);
-* identical draws are scored once.
+* identical draws are scored once;
+* the ranking (:func:`best_candidate`) is deterministic: the lowest validation loss as written in
+  ``meta candidate_losses`` (4 decimals: the supernet scores a candidate only up to sign ties,
+  docs/search.md), then fewer OPs, fewer parameters, the earlier draw; a NaN loss ranks last.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -228,8 +232,26 @@ def derive(
             scores[c.choice] = evaluate(net, arch, c.choice, loader, cfg.derive_batches, autocast)
         loss, acc = scores[c.choice]
         scored.append(replace(c, val_loss=loss, val_acc=acc))
-    best = min(scored, key=lambda c: (c.val_loss, c.ops))
-    return Derived(best, tuple(scored), draws, rejected, budget_met)
+    return Derived(best_candidate(scored), tuple(scored), draws, rejected, budget_met)
+
+
+def written_loss(loss: float) -> float:
+    """A validation loss as ``meta candidate_losses`` writes it (4 decimals); NaN ranks last."""
+    return float(f"{loss:.4f}") if math.isfinite(loss) else math.inf
+
+
+def best_candidate(scored: list[Candidate]) -> Candidate:
+    """The winner: the lowest loss as written, then fewer OPs, fewer params, the earlier draw.
+
+    The supernet's loss of a candidate equals the built network's only up to sign ties (an
+    activation on its channel mean, docs/search.md "Supernet"), so digits beyond the written ones
+    do not decide; on equal written losses the cheaper network wins, and on a full tie the earlier
+    draw - a fixed order, since the draws come from the seeded derive generator."""
+    ranked = sorted(
+        range(len(scored)),
+        key=lambda i: (written_loss(scored[i].val_loss), scored[i].ops, scored[i].params, i),
+    )
+    return scored[ranked[0]]
 
 
 def genotype(
@@ -315,9 +337,11 @@ def _overrides(cfg: SearchConfig) -> str:
 __all__ = [
     "Candidate",
     "Derived",
+    "best_candidate",
     "choice_cost",
     "derive",
     "evaluate",
     "genotype",
     "shrink_to_budget",
+    "written_loss",
 ]
