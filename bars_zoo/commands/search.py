@@ -175,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
 
         made += f", {format_size(count(result.spec).params)} params"
     print(f"wrote {result.path}: {made}, budget {budget}{note}")
+    if result.note is not None:  # derive fell back: say so next to the result, not only in logs
+        print(f"note: {result.note} (meta derived={result.derived})")
     print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
     return 0 if result.budget_met else 1
 

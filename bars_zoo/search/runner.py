@@ -45,9 +45,10 @@ from bars_zoo.errors import ConfigError
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
-from bars_zoo.search.derive import Derived, derive, genotype
+from bars_zoo.search.derive import Derived, derive
 from bars_zoo.search.plots import PLOT_FILES, write_plots
 from bars_zoo.search.presets import config_for, with_overrides
+from bars_zoo.search.provenance import genotype
 from bars_zoo.search.space import SearchSpace, node_name
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import (
@@ -73,6 +74,9 @@ class SearchResult:
 
     ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
     means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
+    ``derived``: ``"sampled"`` (the best draw within the budget), or a fallback when no draw fit:
+    ``"shrunk"`` (the closest draw made smaller) or ``"cheapest"`` (the space's cheapest network);
+    ``None`` when nothing was derived.  ``note`` says the same in a sentence (``None`` when sampled).
     """
 
     config: SearchConfig
@@ -84,6 +88,8 @@ class SearchResult:
     history: tuple[dict[str, Any], ...] = ()
     candidates: tuple[dict[str, Any], ...] = ()
     budget_met: bool | None = None
+    derived: str | None = None
+    note: str | None = None
     expected_ops: float | None = None
     ops: float | None = None
     alphas: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -231,7 +237,9 @@ def _run_search(
         run.finish_plots(plots)
         return run.result(None, None, None)
     derived = derive(run.net, run.arch, run.val_loader, run.derive_generator(), run.autocast)
-    spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
+    spec, text = run.make_spec(
+        derived, epochs_run=run.epoch if timed_out else None, time_limit_s=time_limit_s
+    )
     if out_path is not None:
         atomic_write_text(out_path, text)
         if rdir is not None:  # so that a later --resume may replace this file, and only this one
@@ -538,14 +546,23 @@ class _Run:
     def derive_generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
 
-    def make_spec(self, derived: Derived, epochs_run: int | None = None) -> tuple[NetworkSpec, str]:
+    def make_spec(
+        self, derived: Derived, epochs_run: int | None = None, time_limit_s: float | None = None
+    ) -> tuple[NetworkSpec, str]:
         """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
-        spec, text = genotype(self.space, derived, self.expected_ops(), epochs_run=epochs_run)
+        spec, text = genotype(
+            self.space,
+            derived,
+            self.expected_ops(),
+            epochs_run=epochs_run,
+            time_limit_s=time_limit_s,
+        )
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,
                 "rejected_over_budget": derived.rejected,
                 "budget_met": derived.budget_met,
+                "derived": derived.derived,
                 "best": derived.best.to_dict(),
                 "candidates": [c.to_dict() for c in derived.candidates],
             }
@@ -578,6 +595,8 @@ class _Run:
             history=tuple(self.history),
             candidates=tuple(c.to_dict() for c in derived.candidates) if derived else (),
             budget_met=derived.budget_met if derived else None,
+            derived=derived.derived if derived else None,
+            note=derived.fallback_note() if derived else None,
             expected_ops=self.expected_ops(),
             ops=derived.best.ops if derived else None,
             alphas={k: v.detach().cpu().clone() for k, v in self.arch.state_dict().items()},
