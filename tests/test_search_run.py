@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fake_data import write_fashion_mnist
 
 import bars_zoo
 from bars_zoo.batches import BatchLoader
@@ -248,7 +249,7 @@ def _val_loader(shape: tuple[int, int, int]) -> BatchLoader:
 
 
 def test_meta_overrides_lists_the_settings_that_differ_from_the_preset():
-    from bars_zoo.search.derive import _overrides
+    from bars_zoo.search.provenance import overrides as _overrides
 
     cfg = config_for(
         "fmnist", subset=2000, warmup_epochs=1, budget_ops=2e6, base_channels=(16, 32, 64)
@@ -263,7 +264,7 @@ def test_derive_reports_a_budget_no_network_can_meet():
     net, arch = Supernet(space), ArchParams(space)
     derived = derive(net, arch, _val_loader((3, 32, 32)), torch.Generator(), _nullcontext)
     assert not derived.budget_met
-    assert derived.best.source == "shrunk"
+    assert derived.best.source == derived.derived == "cheapest"
     assert derived.best.ops == pytest.approx(space.ops_range()[0])
 
 
@@ -369,15 +370,24 @@ def test_cli_search_under_a_parameter_limit_reports_the_parameters_it_derived(tm
     assert f", {format_size(params)} params, budget 20k params" in line
 
 
-def test_cli_dry_run_prints_the_space(capsys):
-    assert main(["search", "--preset", "paper", "--dry-run"]) == 0
+def _fake_fmnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A dry run reads the data set: a small stand-in, and the output in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+    return ["--data-dir", str(write_fashion_mnist(tmp_path / "fm"))]
+
+
+def test_cli_dry_run_prints_the_space(capsys, tmp_path, monkeypatch):
+    data = _fake_fmnist(tmp_path, monkeypatch)
+    assert main(["search", "--preset", "fmnist", "--dry-run", *data]) == 0
     text = capsys.readouterr().out
-    assert "14 supernet cells" in text and "390 steps" in text
+    assert "14 supernet cells" in text and "16 epochs (3 warm-up) x 2 steps" in text
 
 
-def test_cli_base_channels_widen_the_space_and_are_recorded_as_overrides(tmp_path, capsys):
+def test_cli_base_channels_widen_the_space_and_are_recorded_as_overrides(
+    tmp_path, capsys, monkeypatch
+):
     argv = ["search", "--preset", "fmnist", "--base-channels", "48,96,192", "--stem-channels", "48"]
-    assert main([*argv, "--dry-run"]) == 0
+    assert main([*argv, "--dry-run", *_fake_fmnist(tmp_path, monkeypatch)]) == 0
     text = capsys.readouterr().out
     assert "stage s1: channels (12, 24, 36, 48)" in text
     assert "stage s3: channels (48, 96, 144, 192)" in text
@@ -435,11 +445,14 @@ def test_cli_rejects_an_unreadable_budget(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_dry_run_shows_the_parameter_range_and_an_unreachable_parameter_budget(capsys):
-    assert main(["search", "--preset", "fmnist", "--budget-params", "1k", "--dry-run"]) == 0
-    text = capsys.readouterr().out
-    assert "params of derivable networks: 6.602k .. 10.57M" in text
-    assert "budget 1k params is below the smallest network" in text
+def test_cli_dry_run_shows_the_parameter_range_and_refuses_an_unreachable_parameter_budget(
+    capsys, tmp_path, monkeypatch
+):
+    data = _fake_fmnist(tmp_path, monkeypatch)
+    assert main(["search", "--preset", "fmnist", "--budget-params", "1k", "--dry-run", *data]) == 2
+    shown = capsys.readouterr()
+    assert "params of derivable networks: 6.602k .. 10.57M" in shown.out
+    assert "parameter budget 1k is below the smallest network" in shown.err
 
 
 @pytest.mark.parametrize("preset", ["paper", "fmnist", "tiny"])
@@ -450,13 +463,15 @@ def test_no_preset_sets_a_budget_so_a_left_out_budget_is_none(preset):
 
 
 @pytest.mark.parametrize("none", ["none", "None", " NONE "])
-def test_cli_budget_none_means_no_budget_and_leaves_a_parameter_budget_alone(none, capsys):
-    argv = ["search", "--preset", "fmnist", "--budget-ops", none, "--dry-run"]
-    assert main([*argv, "--budget-params", "480k"]) == 0
+def test_cli_budget_none_means_no_budget_and_leaves_a_parameter_budget_alone(
+    none, capsys, tmp_path, monkeypatch
+):
+    fmnist = ["search", "--preset", "fmnist", "--dry-run", *_fake_fmnist(tmp_path, monkeypatch)]
+    assert main([*fmnist, "--budget-ops", none, "--budget-params", "480k"]) == 0
     assert "budget: 480k params\n" in capsys.readouterr().out
-    assert main(["search", "--preset", "fmnist", "--budget-ops", "2M", "--dry-run"]) == 0
+    assert main([*fmnist, "--budget-ops", "2M"]) == 0
     assert "budget: 2M OPs\n" in capsys.readouterr().out
-    assert main(["search", "--preset", "fmnist", "--budget-ops", none, "--dry-run"]) == 0
+    assert main([*fmnist, "--budget-ops", none]) == 0
     assert "budget: none\n" in capsys.readouterr().out
 
 
@@ -530,7 +545,7 @@ def test_an_exact_budget_is_written_exactly_and_the_floor_is_never_rounded_down(
     budget = lo + 1234.0
     result = search(cfg, out=tmp_path / "b.geno", budget_ops=budget, progress=False, plots=False)
     assert float(parse_size(result.spec.meta["budget_ops"])) == budget
-    assert main(["search", "--preset", "tiny", "--dry-run"]) == 0
+    assert main(["search", "--preset", "tiny", "--dry-run", "--out", str(tmp_path / "d.geno")]) == 0
     shown = capsys.readouterr().out.split("OPs of derivable networks: ")[1].split(" ..")[0]
     assert parse_size(shown) == lo
 

@@ -73,7 +73,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-limit",
         metavar="T",
-        help="end the search after the epoch that passes T (200s, 90m, 2h) and derive from there",
+        help="end the search after the epoch that passes T (200s, 90m, 2h) of search time, counted "
+        "over all calls of the run, and derive from there",
     )
     p.add_argument(
         "--threads",
@@ -86,7 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dry-run",
         action="store_true",
-        help="print the search space, its OPs range and the steps per epoch; search nothing",
+        help="print the search space, its OPs range and the steps per epoch, and make every check "
+        "the search makes before it starts (exit 0: it would start); search nothing",
     )
 
 
@@ -137,12 +139,13 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.search.presets import config_for
 
     cfg = config_for(args.preset, **_overrides(args))
+    set_threads(args.threads)
+    time_limit_s = parse_duration(args.time_limit) if args.time_limit is not None else None
     if args.dry_run:
-        return _dry_run(cfg, args)
+        return _dry_run(cfg, args, time_limit_s)
 
     from bars_zoo.search import search
 
-    set_threads(args.threads)
     if not args.quiet:
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(
@@ -155,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         progress=False if args.quiet else None,
         plots=not args.no_plots,
         stop_after=args.stop_after,
-        time_limit_s=parse_duration(args.time_limit) if args.time_limit is not None else None,
+        time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
     )
     if not result.finished:
@@ -175,45 +178,69 @@ def run(args: argparse.Namespace) -> int:
 
         made += f", {format_size(count(result.spec).params)} params"
     print(f"wrote {result.path}: {made}, budget {budget}{note}")
+    if result.note is not None:  # derive fell back: say so next to the result, not only in logs
+        print(f"note: {result.note} (meta derived={result.derived})")
     print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
     return 0 if result.budget_met else 1
 
 
-def _dry_run(cfg: object, args: argparse.Namespace) -> int:
-    from bars_zoo.data import dataset_info
+def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) -> int:
+    """Print the search space, then make every check the search makes before its first epoch
+    (the data set is read; the supernet is not built): exit 0 means the search will start."""
     from bars_zoo.search.config import SearchConfig, format_size
+    from bars_zoo.search.preflight import preflight, search_halves, time_is_up
     from bars_zoo.search.space import SearchSpace
+    from bars_zoo.search.strategy import ArchParams
 
     assert isinstance(cfg, SearchConfig)
+    from bars_zoo.data import dataset_info
+
     info = dataset_info(cfg.dataset)
     space = SearchSpace(cfg, info.input_shape, info.num_classes)
     lo, hi = space.ops_range()
-    n = {"fashion-mnist": 60_000, "cifar10": 50_000, "synthetic": 2048}[cfg.dataset]
-    n = min(n, cfg.subset or n)
-    steps = (n // 2) // cfg.batch_size
     print(
         f"preset {cfg.preset}: {cfg.dataset} {'x'.join(map(str, info.input_shape))}, "
         f"{space.num_cells} supernet cells ({space.num_stages} stages, {cfg.nodes} nodes/cell)"
     )
     for s, ch in enumerate(space.channels):
         print(f"  stage s{s + 1}: channels {ch}, optional cells {cfg.depth_choices}")
-    from bars_zoo.search.strategy import ArchParams
-
     uniform = float(ArchParams(space).expected_complexity()["ops"].detach())  # alphas start at 0
     print(
         f"  OPs of derivable networks: {format_size(lo, exact=True)} .. {format_size(hi)} "
         f"(uniform distribution: {format_size(uniform)})"
     )
     print(f"  budget: {cfg.budget_text()}")
-    if cfg.budget_ops is not None and not lo <= cfg.budget_ops:
-        print(f"  budget {format_size(cfg.budget_ops)} is below the cheapest network")
     p_lo, p_hi = space.params_range()
     print(f"  params of derivable networks: {format_size(p_lo, exact=True)} .. {format_size(p_hi)}")
-    if cfg.budget_params is not None and not p_lo <= cfg.budget_params:
-        print(f"  budget {format_size(cfg.budget_params)} params is below the smallest network")
+    sys.stdout.flush()  # before an error on stderr
+    plan = preflight(
+        cfg,
+        device=args.device,
+        out=args.out,
+        run_dir=args.run_dir,
+        resume=args.resume,
+        stop_after=args.stop_after,
+        time_limit_s=time_limit_s,
+        cuda_graph=args.cuda_graph,
+    )
+    half_a, half_b = search_halves(cfg, args.data_dir)
+    steps = min(len(half_a), len(half_b)) // cfg.batch_size
     print(
         f"  {cfg.epochs} epochs ({cfg.warmup_epochs} warm-up) x {steps} steps of batch "
-        f"{cfg.batch_size} on {n} images; config {cfg.fingerprint()}"
+        f"{cfg.batch_size} on {len(half_a) + len(half_b)} images; config {cfg.fingerprint()}"
     )
-    del args
+    if plan.resume_epoch:
+        start = f"resumes the search in {plan.run_dir} after epoch {plan.resume_epoch}/{cfg.epochs}"
+        done = plan.resume_epoch >= cfg.epochs
+        if done or time_is_up(plan.searched_s, plan.resume_epoch, time_limit_s):
+            start += f" ({'finished' if done else 'its time limit is spent'}: it only derives)"
+    else:
+        start = "starts a new search" + (f" in {plan.run_dir}" if plan.run_dir else "")
+    out = f", writes {plan.out}" if plan.out is not None else ""
+    kept = (
+        f" (kept as it is if it holds the network derived: {plan.run_dir} has no record of it)"
+        if plan.keep_out
+        else ""
+    )
+    print(f"ready: {start} on {plan.device}{out}{kept}")
     return 0

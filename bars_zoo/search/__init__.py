@@ -7,7 +7,9 @@ Accurate and Efficient Binary ARchitectures", 2021): supernet, strategy, derive,
 
 Modules, in dependency order: ``config`` (:class:`SearchConfig`), ``presets``, ``space`` (the search
 space, derived specs, expected OPs), ``strategy`` (alphas, Gumbel-softmax, schedules, losses),
-``supernet``, ``derive``, ``checkpoint``, ``plots``, ``runner`` (:func:`search`).  See docs/search.md.
+``supernet``, ``derive``, ``provenance`` (the genotype file: meta, the header's command),
+``checkpoint``, ``records`` (log.jsonl), ``plots``, ``preflight`` (every check before the first epoch, shared with
+``--dry-run``), ``runner`` (:func:`search`).  See docs/search.md.
 
 ``bars_zoo.search`` is this package, made callable so that it is both the function
 :func:`search` (``bars_zoo.search(...)``) and the package (``bars_zoo.search.SearchConfig``),

@@ -32,10 +32,12 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_checkpoint(path: Path, config: SearchConfig) -> dict[str, Any]:
-    """Read a checkpoint and check that it belongs to a run with exactly ``config``."""
+def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint and check that it belongs to a run with exactly ``config``.
+
+    ``mmap``: map the tensors instead of reading them (to look at the epoch and history only)."""
     try:
-        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise CheckpointError(
             f"no checkpoint at {path}", hint="start the search without --resume"
@@ -63,6 +65,11 @@ def load_checkpoint(path: Path, config: SearchConfig) -> dict[str, Any]:
     return state
 
 
+def search_seconds(history: list[dict[str, Any]]) -> float:
+    """The seconds a run has searched so far: its epochs' ``seconds``, over all calls."""
+    return float(sum(r.get("seconds", 0.0) for r in history))
+
+
 def rng_state(device: torch.device) -> dict[str, Any]:
     """Torch's global RNG states (CPU, and CUDA on a CUDA device)."""
     out: dict[str, Any] = {"cpu": torch.get_rng_state()}
@@ -77,4 +84,11 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-__all__ = ["FILENAME", "load_checkpoint", "rng_state", "save_checkpoint", "set_rng_state"]
+__all__ = [
+    "FILENAME",
+    "load_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "search_seconds",
+    "set_rng_state",
+]

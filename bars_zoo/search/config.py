@@ -148,10 +148,11 @@ class SearchConfig(BaseModel):
         return hashlib.sha256(blob).hexdigest()[:16]
 
     def budget_text(self) -> str:
-        """``4M OPs``, ``4M OPs and 480k params``, ``480k params`` or ``none``."""
-        parts = [f"{format_size(self.budget_ops)} OPs"] if self.budget_ops else []
+        """``4M OPs``, ``4M OPs and 480k params``, ``480k params`` or ``none`` (exact: a budget of
+        ``221.84k`` is not shown as ``221.8k``, which reads as a neighbouring value)."""
+        parts = [f"{format_size(self.budget_ops, exact=True)} OPs"] if self.budget_ops else []
         if self.budget_params:
-            parts.append(f"{format_size(self.budget_params)} params")
+            parts.append(f"{format_size(self.budget_params, exact=True)} params")
         return " and ".join(parts) or "none"
 
     def schedule_epoch(self, epoch: int) -> float:

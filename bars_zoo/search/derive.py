@@ -15,14 +15,19 @@ Our additions, written down in ``docs/search.md``:
   the budget).  If no draw fits, the cheapest draw is shrunk greedily (narrower stage, shallower
   stage, an edge to a cheaper op; one step at a time, the step saving most OPs first) until it fits,
   else the cheapest network of the space is taken; if even that does not fit, it is returned with
-  ``budget_met = False`` (and the CLI exits with status 1);
-* identical draws are scored once.
+  ``budget_met = False`` (and the CLI exits with status 1).  Such a fallback is never silent:
+  :attr:`Derived.derived` (``"shrunk"``, ``"cheapest"``), a warning, and the genotype's header
+  and ``meta derived`` say so;
+* identical draws are scored once;
+* the ranking (:func:`best_candidate`) is deterministic: the lowest validation loss as written in
+  ``meta candidate_losses`` (4 decimals: the supernet scores a candidate only up to sign ties,
+  docs/search.md), then fewer OPs, fewer parameters, the earlier draw; a NaN loss ranks last.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -32,12 +37,10 @@ import torch.nn.functional as F
 
 from bars_zoo.batches import BatchLoader
 from bars_zoo.complexity import count
-from bars_zoo.dsl import check, format
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.space import Choice, SearchSpace
 from bars_zoo.search.strategy import ArchParams
 from bars_zoo.search.supernet import Supernet
-from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger("bars_zoo.search")
 
@@ -51,7 +54,7 @@ class Candidate:
     params: float = float("nan")
     val_loss: float = float("nan")
     val_acc: float = float("nan")
-    source: str = "sampled"  # "sampled" | "shrunk"
+    source: str = "sampled"  # "sampled" | "shrunk" (no draw fit) | "cheapest" (of the space)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -75,6 +78,23 @@ class Derived:
     draws: int
     rejected: int
     budget_met: bool
+
+    @property
+    def derived(self) -> str:
+        """How the winner came about: ``"sampled"`` (a draw within the budget), ``"shrunk"`` (no
+        draw fit: the closest one made smaller) or ``"cheapest"`` (the space's cheapest network)."""
+        return self.best.source
+
+    def fallback_note(self) -> str | None:
+        """A sentence on a winner that was not sampled (``None`` for a sampled one)."""
+        if self.best.source == "sampled":
+            return None
+        what = (
+            "the closest of them made smaller until it fit"
+            if self.best.source == "shrunk"
+            else "the cheapest network of the search space"
+        )
+        return f"none of the {self.draws} draws fit the budget: derived {what}"
 
 
 def choice_cost(space: SearchSpace, choice: Choice) -> tuple[float, float]:
@@ -197,30 +217,9 @@ def derive(
     budget_met = True
     if not picked:
         assert budgets
-        cheapest = min(over, key=lambda c: excess(cfg, c.ops, c.params))
-        log.warning(
-            "derive: none of %d draws fits the budget (%s; the closest needs %s OPs, %s params): "
-            "shrinking it",
-            draws,
-            cfg.budget_text(),
-            format_size(cheapest.ops),
-            format_size(cheapest.params),
-        )
-        choice, _ = shrink_to_budget(space, cheapest.choice, cfg.budget_ops, cfg.budget_params)
-        ops, params = choice_cost(space, choice)
-        if excess(cfg, ops, params) > 1.0:  # greedy steps can stall: try the cheapest network
-            floor = space.extreme_choices()[0]
-            f_ops, f_params = choice_cost(space, floor)
-            if excess(cfg, f_ops, f_params) < excess(cfg, ops, params):
-                choice, ops, params = floor, f_ops, f_params
-        budget_met = excess(cfg, ops, params) <= 1.0
-        if not budget_met:
-            log.warning(
-                "derive: the cheapest network of the space (%s OPs, %s params) is over budget",
-                format_size(ops),
-                format_size(params),
-            )
-        picked = [Candidate(choice, ops, params, source="shrunk")]
+        fallback = _fallback(space, over)
+        budget_met = excess(cfg, fallback.ops, fallback.params) <= 1.0
+        picked = [fallback]
     scores: dict[Choice, tuple[float, float]] = {}
     scored = []
     for c in picked:
@@ -228,96 +227,71 @@ def derive(
             scores[c.choice] = evaluate(net, arch, c.choice, loader, cfg.derive_batches, autocast)
         loss, acc = scores[c.choice]
         scored.append(replace(c, val_loss=loss, val_acc=acc))
-    best = min(scored, key=lambda c: (c.val_loss, c.ops))
-    return Derived(best, tuple(scored), draws, rejected, budget_met)
-
-
-def genotype(
-    space: SearchSpace, derived: Derived, expected_ops: float, *, epochs_run: int | None = None
-) -> tuple[NetworkSpec, str]:
-    """The winner as a spec with its provenance in ``meta``, and its canonical, checked text.
-
-    ``epochs_run`` (a search ended early by its time limit) is recorded in ``meta epochs``.
-    """
-    from bars_zoo import __version__
-
-    cfg, best = space.config, derived.best
-    stages = [f"s{s + 1}" for s in range(space.num_stages)]
-    widths = zip(stages, best.choice.width, strict=True)
-    depths = zip(stages, best.choice.depth, strict=True)
-    meta = {
-        "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
-        "preset": cfg.preset,
-        "dataset": cfg.dataset,
-        "budget_ops": format_size(cfg.budget_ops, exact=True) if cfg.budget_ops else "none",
-        **(
-            {"budget_params": format_size(cfg.budget_params, exact=True)}
-            if cfg.budget_params
-            else {}
-        ),
-        "budget_met": "true" if derived.budget_met else "false",
-        "ops": format_size(best.ops),
-        **({"params": format_size(best.params)} if cfg.budget_params else {}),
-        "expected_ops": format_size(expected_ops),
-        "seed": str(cfg.seed),
-        "overrides": _overrides(cfg) or "none",
-        "epochs": (
-            str(cfg.epochs) if epochs_run is None else f"{epochs_run} of {cfg.epochs} (time limit)"
-        ),
-        "width_ratios": ",".join(f"{st}={cfg.width_ratios[w]:g}" for st, w in widths),
-        "optional_cells": ",".join(f"{st}={cfg.depth_choices[d]}" for st, d in depths),
-        "candidate_losses": ",".join(f"{c.val_loss:.4f}" for c in derived.candidates),
-        "candidate_ops": ",".join(format_size(c.ops) for c in derived.candidates),
-        "val_loss": f"{best.val_loss:.4f}",
-        "config": cfg.fingerprint(),
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-        "bars_zoo": __version__,
-    }
-    spec = space.to_spec(best.choice, name=cfg.name, meta=meta)
-    budget = (
-        f" under a budget of {cfg.budget_text()}" if cfg.budget_ops or cfg.budget_params else ""
-    )
-    header = [
-        f"# {cfg.name}: found by `bars-zoo search --preset {cfg.preset}` on {cfg.dataset}{budget}",
-        "# (BARS: Zhao et al. 2021).  Provenance in the meta lines below.",
-    ]
-    text = format(spec, header=header)
-    doc = check(text, f"{cfg.name}.geno")
-    if doc.spec is None or doc.spec != spec:  # pragma: no cover - a bug, not a user error
-        raise RuntimeError("derived genotype does not round-trip: " + str(doc.errors))
-    if not derived.budget_met:
+    derived = Derived(best_candidate(scored), tuple(scored), draws, rejected, budget_met)
+    note = derived.fallback_note()
+    if note is not None:
+        closest = min(over, key=lambda c: excess(cfg, c.ops, c.params))
         log.warning(
-            "the derived network needs %s OPs and %s params, over the budget of %s: no network of "
-            "this search space fits (see meta budget_met)",
-            format_size(best.ops),
-            format_size(best.params),
+            "derive: %s (%s OPs, %s params; the closest draw needed %s OPs, %s params; budget "
+            "%s; meta derived=%s)",
+            note,
+            format_size(derived.best.ops),
+            format_size(derived.best.params),
+            format_size(closest.ops),
+            format_size(closest.params),
             cfg.budget_text(),
+            derived.derived,
         )
-    return spec, text
+    return derived
 
 
-def _overrides(cfg: SearchConfig) -> str:
-    """Settings that differ from the preset's (beyond those with a meta line of their own)."""
-    from bars_zoo.search.presets import PRESETS, config_for
+def _fallback(space: SearchSpace, over: list[Candidate]) -> Candidate:
+    """No draw fits: the closest one shrunk greedily, else the space's cheapest network."""
+    cfg = space.config
+    closest = min(over, key=lambda c: excess(cfg, c.ops, c.params))
+    choice, _ = shrink_to_budget(space, closest.choice, cfg.budget_ops, cfg.budget_params)
+    ops, params = choice_cost(space, choice)
+    source = "shrunk"
+    if excess(cfg, ops, params) > 1.0:  # greedy steps can stall: try the cheapest network
+        floor = space.extreme_choices()[0]
+        f_ops, f_params = choice_cost(space, floor)
+        if excess(cfg, f_ops, f_params) < excess(cfg, ops, params):
+            choice, ops, params, source = floor, f_ops, f_params, "cheapest"
+    if excess(cfg, ops, params) > 1.0:
+        log.warning(
+            "derive: the cheapest network of the space (%s OPs, %s params) is over budget",
+            format_size(ops),
+            format_size(params),
+        )
+    return Candidate(choice, ops, params, source=source)
 
-    if cfg.preset not in PRESETS:
-        return "custom"
-    base = config_for(cfg.preset).model_dump()
-    own = {"preset", "name", "dataset", "budget_ops", "budget_params", "seed", "epochs"}
-    out = []
-    for k, v in cfg.model_dump().items():
-        if k not in own and v != base[k]:
-            text = "/".join(map(str, v)) if isinstance(v, tuple) else str(v)
-            out.append(f"{k}={text}")
-    return ",".join(out)
+
+def written_loss(loss: float) -> float:
+    """A validation loss as ``meta candidate_losses`` writes it (4 decimals); NaN ranks last."""
+    return float(f"{loss:.4f}") if math.isfinite(loss) else math.inf
+
+
+def best_candidate(scored: list[Candidate]) -> Candidate:
+    """The winner: the lowest loss as written, then fewer OPs, fewer params, the earlier draw.
+
+    The supernet's loss of a candidate equals the built network's only up to sign ties (an
+    activation on its channel mean, docs/search.md "Supernet"), so digits beyond the written ones
+    do not decide; on equal written losses the cheaper network wins, and on a full tie the earlier
+    draw - a fixed order, since the draws come from the seeded derive generator."""
+    ranked = sorted(
+        range(len(scored)),
+        key=lambda i: (written_loss(scored[i].val_loss), scored[i].ops, scored[i].params, i),
+    )
+    return scored[ranked[0]]
 
 
 __all__ = [
     "Candidate",
     "Derived",
+    "best_candidate",
     "choice_cost",
     "derive",
     "evaluate",
-    "genotype",
     "shrink_to_budget",
+    "written_loss",
 ]

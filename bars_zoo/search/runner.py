@@ -16,7 +16,6 @@ run (bit for bit on the same device).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import json
 import logging
@@ -30,25 +29,19 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from bars_zoo._io import (
-    atomic_write_text,
-    check_file_path,
-    folder_lock,
-    remove_leftovers,
-    unwritable,
-)
+from bars_zoo._io import atomic_write_text, remove_leftovers
 from bars_zoo.batches import Augment, BatchLoader
-from bars_zoo.complexity import count
-from bars_zoo.data import load_images, split_indices
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
-from bars_zoo.search.derive import Derived, derive, genotype
+from bars_zoo.search.derive import Derived, derive
 from bars_zoo.search.plots import PLOT_FILES, write_plots
+from bars_zoo.search.preflight import WRITTEN, Plan, preflight, search_halves, sha256, time_is_up
 from bars_zoo.search.presets import config_for, with_overrides
-from bars_zoo.search.space import SearchSpace, node_name
+from bars_zoo.search.provenance import genotype
+from bars_zoo.search.records import arch_record, epoch_summary
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import (
     ArchParams,
@@ -63,7 +56,6 @@ from bars_zoo.spec import NetworkSpec
 log = logging.getLogger("bars_zoo.search")
 
 # what a search writes into its run directory besides the checkpoint
-WRITTEN = "written.json"  # the sha256 of the genotype this run last wrote to --out
 RUN_FILES = ("config.json", "log.jsonl", "derive.json", WRITTEN, *PLOT_FILES)
 
 
@@ -73,6 +65,9 @@ class SearchResult:
 
     ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
     means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
+    ``derived``: ``"sampled"`` (the best draw within the budget), or a fallback when no draw fit:
+    ``"shrunk"`` (the closest draw made smaller) or ``"cheapest"`` (the space's cheapest network);
+    ``None`` when nothing was derived.  ``note`` says the same in a sentence (``None`` when sampled).
     """
 
     config: SearchConfig
@@ -84,6 +79,8 @@ class SearchResult:
     history: tuple[dict[str, Any], ...] = ()
     candidates: tuple[dict[str, Any], ...] = ()
     budget_met: bool | None = None
+    derived: str | None = None
+    note: str | None = None
     expected_ops: float | None = None
     ops: float | None = None
     alphas: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -141,8 +138,11 @@ def search(
     ``<out>.run`` next to ``out``; none when both are ``None``) receives checkpoints, logs and plots;
     ``resume`` continues the run found there.  ``stop_after`` ends this call after that many epochs,
     leaving a resumable checkpoint.  ``time_limit_s`` ends the search after the epoch that passes
-    that many seconds and derives from the distributions reached so far (the genotype's ``meta
-    epochs`` then reads ``"K of N (time limit)"``).  ``progress``: tqdm bars (default: when stderr
+    that many seconds of search - counted over all calls of the run, so a resumed or time-sliced
+    run keeps its limit - and derives from the distributions reached so far (the genotype's
+    ``meta epochs`` then reads ``"K of N (time limit)"``); it also applies when that epoch is the
+    last one ``stop_after`` allows.  Everything that can be checked before the first epoch is
+    (:func:`~bars_zoo.search.preflight.preflight`, which ``--dry-run`` runs too).  ``progress``: tqdm bars (default: when stderr
     is a terminal).  ``cuda_graph`` replays each weights / alpha step as one CUDA graph (CUDA
     devices only; the same trajectory, many times faster for launch-bound supernets).
     """
@@ -157,55 +157,20 @@ def search(
         raise ConfigError("pass either a SearchConfig or a preset name, not both")
     else:
         cfg = with_overrides(config, **overrides)
-    out_path = Path(out).expanduser() if out is not None else None
-    if out_path is not None and out_path.name in ("", ".", ".."):
-        raise ConfigError(
-            f"--out {str(out)!r} is a folder, not a file", hint="give a file name, e.g. found.geno"
+    with contextlib.ExitStack() as held:  # the run directory's lock, held to the end
+        plan = preflight(
+            cfg,
+            device=device,
+            out=out,
+            run_dir=run_dir,
+            resume=resume,
+            stop_after=stop_after,
+            time_limit_s=time_limit_s,
+            cuda_graph=cuda_graph,
+            hold=held,
         )
-    rdir = (
-        Path(run_dir).expanduser()
-        if run_dir is not None
-        else (out_path.with_suffix(".run") if out_path else None)
-    )
-    dev = resolve_device(device)
-    if cuda_graph and dev.type != "cuda":
-        raise ConfigError(
-            f"--cuda-graph needs a CUDA device, but this search runs on {dev}",
-            hint="drop --cuda-graph, or search with --device cuda",
-        )
-    if cfg.theta_under != 0 and cfg.budget_ops is None and cfg.budget_params is None:
-        log.warning(
-            "theta_under=%g has no effect without a budget (--budget-ops / --budget-params)",
-            cfg.theta_under,
-        )
-    if stop_after is not None and stop_after < 1:
-        raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
-    if time_limit_s is not None and not time_limit_s > 0:
-        raise ConfigError(f"--time-limit must be positive, got {time_limit_s} s")
-    if out_path is not None:
-        _check_out(out_path, rdir)
-    run = _Run(cfg, dev, rdir, data_dir, progress, cuda_graph=cuda_graph)
-    _check_budgets(run.space)
-    with contextlib.ExitStack() as held:
-        if rdir is not None:
-            _take_run_dir(rdir, held)
-        return _run_search(run, resume, stop_after, time_limit_s, plots, out_path)
-
-
-def _take_run_dir(rdir: Path, held: contextlib.ExitStack) -> None:
-    """Make and write-probe the run directory and hold its lock for the rest of the search: a
-    second search in it would clean up, and then overwrite, this one's files."""
-    problem = unwritable(rdir)
-    if problem:
-        raise ConfigError(
-            f"run directory {rdir}: cannot write in {problem}",
-            hint="choose a --run-dir (or --out) you can write to",
-        )
-    if not held.enter_context(folder_lock(rdir)):
-        raise ConfigError(
-            f"another search is running in {rdir} right now",
-            hint="wait for it to end (then --resume), or choose another --run-dir / --out",
-        )
+        run = _Run(plan, data_dir, progress, cuda_graph=cuda_graph)
+        return _run_search(run, resume, stop_after, time_limit_s, plots)
 
 
 def _run_search(
@@ -214,9 +179,8 @@ def _run_search(
     stop_after: int | None,
     time_limit_s: float | None,
     plots: bool,
-    out_path: Path | None,
 ) -> SearchResult:
-    cfg, rdir = run.cfg, run.run_dir
+    cfg, rdir, out_path = run.cfg, run.run_dir, run.plan.out
     run.start(resume)
     timed_out = run.train(stop_after, time_limit_s)
     if timed_out and run.epoch <= cfg.warmup_epochs:
@@ -231,77 +195,40 @@ def _run_search(
         run.finish_plots(plots)
         return run.result(None, None, None)
     derived = derive(run.net, run.arch, run.val_loader, run.derive_generator(), run.autocast)
-    spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
+    spec, text = run.make_spec(
+        derived, epochs_run=run.epoch if timed_out else None, time_limit_s=time_limit_s
+    )
     if out_path is not None:
-        atomic_write_text(out_path, text)
+        if run.plan.keep_out:
+            text = _kept(out_path, spec, rdir)
+        else:
+            atomic_write_text(out_path, text)
+            log.debug("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
         if rdir is not None:  # so that a later --resume may replace this file, and only this one
-            record = {"out": str(out_path), "sha256": _sha256(text.encode("utf-8"))}
+            record = {"out": str(out_path), "sha256": sha256(text.encode("utf-8"))}
             atomic_write_text(rdir / WRITTEN, json.dumps(record) + "\n")
-        log.debug("wrote %s (%s OPs)", out_path, format_size(derived.best.ops))
     run.finish_plots(plots)
     return run.result(spec, out_path, derived)
 
 
-def _check_out(out: Path, run_dir: Path | None) -> None:
-    """Refuse an ``--out`` that cannot be written, or would overwrite a file this run did not
-    write, before hours of search are spent (not after)."""
-    try:
-        check_file_path(out)
-    except OSError as err:
+def _kept(out: Path, spec: NetworkSpec, rdir: Path | None) -> str:
+    """The text of an old run directory's ``--out`` that holds the network just derived (it is
+    kept as it is); a different network is refused, and nothing is written."""
+    from bars_zoo.dsl import check
+
+    text = out.read_text(encoding="utf-8")
+    doc = check(text, str(out))
+    if doc.spec is None or doc.spec.model_copy(update={"meta": {}}) != spec.model_copy(
+        update={"meta": {}}
+    ):
         raise ConfigError(
-            f"--out {out}: {err.filename} {err.strerror}", hint="give a file name, e.g. found.geno"
-        ) from None
-    if run_dir is not None and out.resolve() == run_dir.resolve():
-        raise ConfigError(
-            f"--out {out} is also the run directory",
-            hint="give the genotype a .geno name, or pass another --run-dir",
+            f"{out} exists and holds another network than the one this run derives, and {rdir} "
+            "keeps no record of writing it (its run began before written.json was kept)",
+            hint=f"move it away (e.g. to {out.name}.bak) and run the same command again (the run "
+            "is over: it only derives again), or choose another --out",
         )
-    if out.exists() and not _written_by_this_run(out, run_dir):
-        raise ConfigError(
-            f"{out} exists, and the search would replace it (this run did not write it, or it "
-            "was changed since)",
-            hint="choose another --out, or delete the file first",
-        )
-    problem = unwritable(out.parent)
-    if problem:
-        raise ConfigError(
-            f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
-        )
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _written_by_this_run(out: Path, run_dir: Path | None) -> bool:
-    """Whether ``out`` holds, unchanged, the genotype the search in ``run_dir`` last wrote."""
-    if run_dir is None or not (run_dir / ckpt.FILENAME).is_file():
-        return False
-    try:
-        record = json.loads((run_dir / WRITTEN).read_text(encoding="utf-8"))
-        return bool(record["sha256"] == _sha256(out.read_bytes()))
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _check_budgets(space: SearchSpace) -> None:
-    """A budget no network of the space meets is known before the search, not after it."""
-    cfg = space.config
-    lo_ops, _ = space.ops_range()
-    lo_params, _ = space.params_range()
-    if cfg.budget_ops is not None and cfg.budget_ops < lo_ops:
-        raise ConfigError(
-            f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest "
-            f"network of this search space ({format_size(lo_ops, exact=True)} OPs)",
-            hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
-            "the range",
-        )
-    if cfg.budget_params is not None and cfg.budget_params < lo_params:
-        raise ConfigError(
-            f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the "
-            f"smallest network of this search space ({format_size(lo_params, exact=True)} params)",
-            hint="raise --budget-params, or narrow the space (--base-channels)",
-        )
+    log.info("kept %s: it holds the network this run derives (recorded in %s)", out, WRITTEN)
+    return text
 
 
 class _Run:
@@ -309,28 +236,17 @@ class _Run:
 
     def __init__(
         self,
-        cfg: SearchConfig,
-        device: torch.device,
-        run_dir: Path | None,
+        plan: Plan,
         data_dir: str | Path | None,
         progress: bool | None,
         *,
         cuda_graph: bool = False,
     ) -> None:
-        self.cfg, self.device, self.run_dir = cfg, device, run_dir
+        cfg, device = plan.config, plan.device
+        self.plan, self.cfg, self.device, self.run_dir = plan, cfg, device, plan.run_dir
         self.progress = sys.stderr.isatty() if progress is None else progress
-        data = load_images(
-            cfg.dataset, "train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed
-        )
-        half_a, half_b = split_indices(len(data), (0.5, 0.5), seed=cfg.seed)
-        if min(len(half_a), len(half_b)) < cfg.batch_size:
-            raise ConfigError(
-                f"each half of the {len(data)} training images is smaller than one batch "
-                f"({cfg.batch_size})",
-                hint="use a larger --subset or a smaller --batch-size",
-            )
+        set_a, set_b = search_halves(cfg, data_dir)
         aug = Augment.for_dataset(cfg.dataset) if cfg.augment else None
-        set_a, set_b = data.subset(half_a), data.subset(half_b)
         self.loader_a = BatchLoader(
             set_a, cfg.batch_size, augment=aug, drop_last=True, device=device, seed=cfg.seed
         )
@@ -339,7 +255,7 @@ class _Run:
         )
         self.val_loader = BatchLoader(set_b, cfg.batch_size, shuffle=False, device=device)
         self.steps = min(len(self.loader_a), len(self.loader_b))
-        self.space = SearchSpace(cfg, data.info.input_shape, data.info.num_classes)
+        self.space = plan.space
         torch.manual_seed(cfg.seed)
         self.net = Supernet(self.space).to(device)
         self.arch = ArchParams(self.space).to(device)
@@ -354,17 +270,11 @@ class _Run:
     # ------------------------------------------------------------------ checkpoints
 
     def start(self, resume: bool) -> None:
+        """Load the checkpoint :func:`preflight` found (it refused a checkpoint without
+        ``resume``, and one of other settings), or start afresh; write ``config.json``."""
         if self.run_dir is None:
-            if resume:
-                raise ConfigError("resume needs a run directory", hint="pass run_dir or out")
             return
         path = self.run_dir / ckpt.FILENAME
-        if path.exists() and not resume:
-            raise ConfigError(
-                f"{self.run_dir} already holds a search checkpoint",
-                hint="pass --resume to continue that run, or delete the directory / choose another "
-                "--run-dir or --out",
-            )
         if self.run_dir.is_dir():
             for left in remove_leftovers(self.run_dir, (ckpt.FILENAME, *RUN_FILES)):
                 log.info("removed %s, left by an interrupted write", left.name)
@@ -419,26 +329,31 @@ class _Run:
     # ------------------------------------------------------------------ training
 
     def train(self, stop_after: int | None, time_limit_s: float | None = None) -> bool:
-        """Run epochs; return whether the time limit ended the search before its last epoch."""
-        end = (
-            self.cfg.epochs if stop_after is None else min(self.cfg.epochs, self.epoch + stop_after)
-        )
-        started = time.perf_counter()
-        while self.epoch < end:
+        """Run epochs; return whether the time limit ended the search before its last epoch.
+
+        The time limit counts the seconds of all the run's epochs, over every call (a resumed or
+        time-sliced run included), and is checked after each epoch - also the last one a
+        ``stop_after`` allows, so that a run whose time is up derives instead of stopping."""
+        cfg = self.cfg
+        end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        while True:
+            searched = ckpt.search_seconds(self.history)
+            if self.epoch < cfg.epochs and time_is_up(searched, self.epoch, time_limit_s):
+                log.warning(
+                    "time limit reached after epoch %d of %d (%.0f s searched): deriving from the "
+                    "distributions so far",
+                    self.epoch,
+                    cfg.epochs,
+                    searched,
+                )
+                return True
+            if self.epoch >= end:
+                return False
             record = self._epoch(self.epoch)
             self.history.append(record)
             self.epoch += 1
             self.save()
-            log.info(_summary(record, self.cfg))
-            out_of_time = time_limit_s is not None and time.perf_counter() - started >= time_limit_s
-            if out_of_time and self.epoch < self.cfg.epochs:
-                log.warning(
-                    "time limit reached after epoch %d of %d: deriving from the distributions so far",
-                    self.epoch,
-                    self.cfg.epochs,
-                )
-                return True
-        return False
+            log.info(epoch_summary(record, cfg))
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
         cfg, steps = self.cfg, self.stepper
@@ -492,60 +407,30 @@ class _Run:
         graphs = steps.graph_status()
         if graphs is not None:
             rec["cuda_graph"] = graphs
-        return {**rec, **self._arch_state()}
-
-    def _arch_state(self) -> dict[str, Any]:
-        """Distributions, entropy and complexity of the current alphas (for the log and plots)."""
-        sp, cfg = self.space, self.cfg
-        with torch.no_grad():
-            edge_p, width_p, depth_p = (p.float().cpu() for p in self.arch.probs())
-            exp = sp.expected_complexity(edge_p.double(), width_p.double(), depth_p.double())
-            ent = float(self.arch.entropy())
-        best = sp.argmax_choice(edge_p, width_p, depth_p)
-        labels = [f"{node_name(k)}<-{node_name(j)}" for k, j in sp.edges]
-        stages = [f"s{s + 1}" for s in range(sp.num_stages)]
-        r4 = lambda xs: [round(float(x), 4) for x in xs]  # noqa: E731
-        sc = cfg.edge_ops.index("shortcut") if "shortcut" in cfg.edge_ops else None
-        return {
-            "entropy": ent,
-            "expected_ops": float(exp["ops"]),
-            "expected_bops": float(exp["bops"]),
-            "expected_flops": float(exp["flops"]),
-            "expected_binary_params": float(exp["binary_params"]),
-            "argmax_ops": count(sp.to_spec(best, name="argmax")).ops,
-            "budget_ops": cfg.budget_ops,
-            "budget_params": cfg.budget_params,
-            "shortcut_prob": {
-                t: round(float(edge_p[i, :, sc].mean()), 4) for i, t in enumerate(sp.cell_types)
-            }
-            if sc is not None
-            else {},
-            "edge_ops": list(cfg.edge_ops),
-            "width_ratios": list(cfg.width_ratios),
-            "depth_choices": list(cfg.depth_choices),
-            "dist": {
-                "edges": {
-                    t: {lab: r4(edge_p[i, e]) for e, lab in enumerate(labels)}
-                    for i, t in enumerate(sp.cell_types)
-                },
-                "width": {st: r4(width_p[s]) for s, st in enumerate(stages)},
-                "depth": {st: r4(depth_p[s]) for s, st in enumerate(stages)},
-            },
-        }
+        return {**rec, **arch_record(self.space, self.arch)}
 
     # ------------------------------------------------------------------ outputs
 
     def derive_generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
 
-    def make_spec(self, derived: Derived, epochs_run: int | None = None) -> tuple[NetworkSpec, str]:
+    def make_spec(
+        self, derived: Derived, epochs_run: int | None = None, time_limit_s: float | None = None
+    ) -> tuple[NetworkSpec, str]:
         """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
-        spec, text = genotype(self.space, derived, self.expected_ops(), epochs_run=epochs_run)
+        spec, text = genotype(
+            self.space,
+            derived,
+            self.expected_ops(),
+            epochs_run=epochs_run,
+            time_limit_s=time_limit_s,
+        )
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,
                 "rejected_over_budget": derived.rejected,
                 "budget_met": derived.budget_met,
+                "derived": derived.derived,
                 "best": derived.best.to_dict(),
                 "candidates": [c.to_dict() for c in derived.candidates],
             }
@@ -578,20 +463,12 @@ class _Run:
             history=tuple(self.history),
             candidates=tuple(c.to_dict() for c in derived.candidates) if derived else (),
             budget_met=derived.budget_met if derived else None,
+            derived=derived.derived if derived else None,
+            note=derived.fallback_note() if derived else None,
             expected_ops=self.expected_ops(),
             ops=derived.best.ops if derived else None,
             alphas={k: v.detach().cpu().clone() for k, v in self.arch.state_dict().items()},
         )
-
-
-def _summary(r: dict[str, Any], cfg: SearchConfig) -> str:
-    val = "" if r["val_loss"] is None else f" val {r['val_loss']:.3f}/{r['val_acc']:.3f}"
-    return (
-        f"epoch {r['epoch'] + 1}/{cfg.epochs} [{r['phase']}] train {r['train_loss']:.3f}/"
-        f"{r['train_acc']:.3f}{val} tau {r['temperature']:.3f} lambda {r['entropy_weight']:+.4f} "
-        f"E[OPs] {format_size(r['expected_ops'])} argmax {format_size(r['argmax_ops'])} "
-        f"({r['seconds']:.1f}s)"
-    )
 
 
 __all__ = ["SearchResult", "resolve_device", "search"]

@@ -1,0 +1,276 @@
+"""Everything a search checks before its first epoch, shared by the search and ``--dry-run``.
+
+A search should not fail after hours for a reason it could have seen at its start, and a dry run
+that passes should mean that the search starts.  Both therefore call :func:`preflight` (settings,
+device, budgets, ``--out``, the run directory, its lock and the checkpoint a resume continues) and
+:func:`search_halves` (the data set, cut into the two halves, each at least one batch).  The dry run
+leaves nothing behind: folders it makes to probe them are removed again and the lock is only tried.
+
+``--out`` rules: an existing file is replaced only when the run directory's ``written.json`` holds
+its sha256 (this run wrote it, and it was not changed since).  A run directory from before
+``written.json`` was kept has a checkpoint but no record; its ``--out`` (same settings, read from
+``meta config``) is accepted by a resume that derives without training further, and kept as it is
+when it holds the network the resume derives (:attr:`Plan.keep_out`, checked by the runner).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from bars_zoo._io import LOCK, check_file_path, folder_lock, unwritable
+from bars_zoo.data import ImageSet, dataset_info, load_images, split_indices
+from bars_zoo.devices import resolve_device
+from bars_zoo.errors import ConfigError
+from bars_zoo.search import checkpoint as ckpt
+from bars_zoo.search.config import SearchConfig, format_size
+from bars_zoo.search.space import SearchSpace
+
+log = logging.getLogger("bars_zoo.search")
+
+WRITTEN = "written.json"  # the sha256 of the genotype a run last wrote to --out
+_MAX_GENO_BYTES = 1 << 20  # an --out larger than this is no genotype a search wrote
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A search that passed every check before its first epoch: what, where, from which epoch."""
+
+    config: SearchConfig
+    device: torch.device
+    out: Path | None
+    run_dir: Path | None
+    space: SearchSpace
+    resume_epoch: int = 0  # finished epochs of the checkpoint it continues (0: a new search)
+    searched_s: float = 0.0  # seconds those epochs searched (what a time limit counts)
+    keep_out: bool = False  # --out of an old run directory: kept if it holds the derived network
+
+
+def preflight(
+    cfg: SearchConfig,
+    *,
+    device: torch.device | str | None = None,
+    out: str | Path | None = None,
+    run_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    time_limit_s: float | None = None,
+    cuda_graph: bool = False,
+    hold: contextlib.ExitStack | None = None,
+) -> Plan:
+    """Check a search request; raise the :class:`ConfigError` (or ``CheckpointError``) the search
+    would raise before its first epoch.  ``hold``: take the run directory's lock into this stack
+    (the search); without it (the dry run) the lock is only tried and nothing is left behind."""
+    out_path = Path(out).expanduser() if out is not None else None
+    if out_path is not None and out_path.name in ("", ".", ".."):
+        raise ConfigError(
+            f"--out {str(out)!r} is a folder, not a file", hint="give a file name, e.g. found.geno"
+        )
+    rdir = (
+        Path(run_dir).expanduser()
+        if run_dir is not None
+        else (out_path.with_suffix(".run") if out_path else None)
+    )
+    dev = resolve_device(device)
+    if cuda_graph and dev.type != "cuda":
+        raise ConfigError(
+            f"--cuda-graph needs a CUDA device, but this search runs on {dev}",
+            hint="drop --cuda-graph, or search with --device cuda",
+        )
+    if cfg.theta_under != 0 and cfg.budget_ops is None and cfg.budget_params is None:
+        log.warning(
+            "theta_under=%g has no effect without a budget (--budget-ops / --budget-params)",
+            cfg.theta_under,
+        )
+    if stop_after is not None and stop_after < 1:
+        raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
+    if time_limit_s is not None and not time_limit_s > 0:
+        raise ConfigError(f"--time-limit must be positive, got {time_limit_s} s")
+    info = dataset_info(cfg.dataset)
+    space = SearchSpace(cfg, info.input_shape, info.num_classes)
+    _check_budgets(space)
+    if out_path is not None:
+        _check_out_path(out_path, rdir)
+    epoch, searched = _checkpoint_state(cfg, rdir, resume)
+    keep_out = False
+    if out_path is not None and out_path.exists():
+        more = epoch < cfg.epochs and not time_is_up(searched, epoch, time_limit_s)
+        keep_out = _check_existing_out(out_path, rdir, cfg, epoch, trains_on=more)
+    if out_path is not None:
+        _check_writable(out_path.parent, keep=hold is not None, what=f"--out {out_path}")
+    if rdir is not None:
+        _check_writable(rdir, keep=hold is not None, what=f"run directory {rdir}")
+        _lock(rdir, hold)
+    return Plan(cfg, dev, out_path, rdir, space, epoch, searched, keep_out)
+
+
+def time_is_up(searched_s: float, epochs_done: int, time_limit_s: float | None) -> bool:
+    """Whether a search that has searched ``searched_s`` seconds over ``epochs_done`` epochs has
+    reached its time limit (the first epoch always runs)."""
+    return time_limit_s is not None and epochs_done > 0 and searched_s >= time_limit_s
+
+
+def search_halves(cfg: SearchConfig, data_dir: str | Path | None) -> tuple[ImageSet, ImageSet]:
+    """The training images cut into the two seeded halves (A: weights, B: architecture); each
+    must hold at least one batch."""
+    data = load_images(cfg.dataset, "train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed)
+    half_a, half_b = split_indices(len(data), (0.5, 0.5), seed=cfg.seed)
+    if min(len(half_a), len(half_b)) < cfg.batch_size:
+        raise ConfigError(
+            f"each half of the {len(data)} training images is smaller than one batch "
+            f"({cfg.batch_size})",
+            hint="use a larger --subset or a smaller --batch-size",
+        )
+    return data.subset(half_a), data.subset(half_b)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _check_budgets(space: SearchSpace) -> None:
+    """A budget no network of the space meets is known before the search, not after it."""
+    cfg = space.config
+    lo_ops, _ = space.ops_range()
+    lo_params, _ = space.params_range()
+    if cfg.budget_ops is not None and cfg.budget_ops < lo_ops:
+        raise ConfigError(
+            f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest "
+            f"network of this search space ({format_size(lo_ops, exact=True)} OPs)",
+            hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
+            "the range",
+        )
+    if cfg.budget_params is not None and cfg.budget_params < lo_params:
+        raise ConfigError(
+            f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the "
+            f"smallest network of this search space ({format_size(lo_params, exact=True)} params)",
+            hint="raise --budget-params, or narrow the space (--base-channels)",
+        )
+
+
+def _check_out_path(out: Path, run_dir: Path | None) -> None:
+    try:
+        check_file_path(out)
+    except OSError as err:
+        raise ConfigError(
+            f"--out {out}: {err.filename} {err.strerror}", hint="give a file name, e.g. found.geno"
+        ) from None
+    if run_dir is not None and out.resolve() == run_dir.resolve():
+        raise ConfigError(
+            f"--out {out} is also the run directory",
+            hint="give the genotype a .geno name, or pass another --run-dir",
+        )
+
+
+def _lock(rdir: Path, hold: contextlib.ExitStack | None) -> None:
+    """Take the run directory's lock into ``hold``, or (``None``) only see that it is free."""
+    if hold is not None:
+        free = hold.enter_context(folder_lock(rdir))
+    elif (rdir / LOCK).is_file():  # no lock file: nobody holds it (the dry run makes none)
+        with folder_lock(rdir) as free:
+            pass
+    else:
+        free = True
+    if not free:
+        raise ConfigError(
+            f"another search is running in {rdir} right now",
+            hint="wait for it to end (then --resume), or choose another --run-dir / --out",
+        )
+
+
+def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> tuple[int, float]:
+    """``(finished epochs, seconds searched)`` of the checkpoint a resume continues; a
+    checkpoint without ``resume``, or one of other settings, is refused."""
+    path = rdir / ckpt.FILENAME if rdir is not None else None
+    if path is not None and path.exists() and not resume:
+        raise ConfigError(
+            f"{rdir} already holds a search checkpoint",
+            hint="pass --resume to continue that run, or delete the directory / choose another "
+            "--run-dir or --out",
+        )
+    if resume and path is None:
+        raise ConfigError("resume needs a run directory", hint="pass run_dir or out")
+    if not resume or path is None or not path.exists():
+        return 0, 0.0
+    state = ckpt.load_checkpoint(path, cfg, mmap=True)  # the tensors are not read
+    history = json.loads(state["history"])
+    return int(state["epoch"]), ckpt.search_seconds(history)
+
+
+def _check_existing_out(
+    out: Path, rdir: Path | None, cfg: SearchConfig, epoch: int, *, trains_on: bool
+) -> bool:
+    """May the search replace the existing ``out``?  Returns whether it is an old run's file to
+    keep when it holds the network derived (see the module docstring); raises if not allowed."""
+    has_ckpt = rdir is not None and (rdir / ckpt.FILENAME).is_file()
+    record = _written_record(rdir) if has_ckpt and rdir is not None else None
+    if record is not None and record.get("sha256") == sha256(out.read_bytes()):
+        return False  # this run wrote it, and it is unchanged
+    if has_ckpt and epoch > 0 and record is None and _same_settings(out, cfg):
+        if trains_on:
+            raise ConfigError(
+                f"{out} exists, and {rdir} keeps no record of writing it (its run began before "
+                f"{WRITTEN} was kept); the search goes on after epoch {epoch} of {cfg.epochs} and "
+                "would replace it when it ends",
+                hint=f"move it away (e.g. to {out.name}.bak) and run the same command again, or "
+                "choose another --out",
+            )
+        return True
+    raise ConfigError(
+        f"{out} exists, and the search would replace it (this run did not write it, or it "
+        "was changed since)",
+        hint="choose another --out, or delete the file first",
+    )
+
+
+def _written_record(rdir: Path) -> dict[str, object] | None:
+    """``written.json`` of a run directory; ``None`` when there is none (an unreadable one is
+    an empty record: it matches no file)."""
+    path = rdir / WRITTEN
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def _same_settings(out: Path, cfg: SearchConfig) -> bool:
+    """Whether ``out`` is a genotype searched with exactly these settings (``meta config``)."""
+    from bars_zoo.dsl import check
+
+    try:
+        if out.stat().st_size > _MAX_GENO_BYTES:
+            return False
+        doc = check(out.read_text(encoding="utf-8"), str(out))
+    except (OSError, ValueError):
+        return False
+    return doc.spec is not None and doc.spec.meta.get("config") == cfg.fingerprint()
+
+
+def _check_writable(folder: Path, *, keep: bool, what: str) -> None:
+    """Probe ``folder`` as the search will write in it; ``keep=False`` removes the folders the
+    probe made (a dry run changes nothing)."""
+    made = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    problem = unwritable(folder)
+    if not keep:
+        for path in made:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+    if problem:
+        raise ConfigError(
+            f"{what}: cannot write in {problem}", hint="choose a folder you can write to"
+        )
+
+
+__all__ = ["WRITTEN", "Plan", "preflight", "search_halves", "sha256", "time_is_up"]
