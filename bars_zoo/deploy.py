@@ -367,7 +367,7 @@ def save(model: nn.Module, directory: str | os.PathLike[str], **kwargs: Any) -> 
     ``model`` is the emulated ``BarsNet`` (a :class:`DeployedNet` keeps no latent weights to save);
     ``kwargs`` go to :func:`bars_zoo.save_pretrained` (e.g. ``pretrained_cfg``).
     """
-    from bars_zoo.hub import save_pretrained
+    from bars_zoo.folder import save_pretrained
 
     if isinstance(model, DeployedNet):
         raise DeployError(

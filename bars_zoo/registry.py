@@ -19,7 +19,7 @@ with :func:`bars_zoo._resources.resource_dir`)::
 
 Weights for an entry are found, in order: bundled in ``bars_zoo/pretrained/<name>/``, in
 ``$BARS_ZOO_WEIGHTS_DIR/<name>/``, in the Hugging Face cache, on the Hub (``hub_repo`` at the pinned
-``revision``).  :func:`bars_zoo.hub.register_bundled` adds a bundled entry in one call; editing the
+``revision``).  :func:`bars_zoo.publish.register_bundled` adds a bundled entry in one call; editing the
 JSON by hand works too.  The configs mirror timm's ``pretrained_cfg`` (a config kept apart from the
 architecture).  This module is torch-free, so ``list_models(pretrained=True)`` stays instant.
 """

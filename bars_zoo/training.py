@@ -13,7 +13,7 @@ keep the best-validation weights in ``best.pt`` and rewrite ``log.jsonl``.  A re
 exactly the weights of an uninterrupted one: batches depend only on ``(seed, epoch)``
 (:class:`bars_zoo.batches.BatchLoader`).  At the end the selected weights (best validation epoch, or
 the last one) are evaluated once on the test split and written as a model folder
-(``out_dir/model``, :func:`bars_zoo.hub.save_pretrained`) plus ``results.json``.
+(``out_dir/model``, :func:`bars_zoo.folder.save_pretrained`) plus ``results.json``.
 
 Data parallel: launched under ``torchrun`` this same function runs one process per device with
 DistributedDataParallel (:mod:`bars_zoo.distributed`); rank 0 writes every file.
@@ -40,7 +40,7 @@ from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import parse
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import evaluate
-from bars_zoo.hub import save_pretrained
+from bars_zoo.folder import save_pretrained
 from bars_zoo.recipes import recipe
 from bars_zoo.registry import PretrainedCfg
 from bars_zoo.spec import NetworkSpec
@@ -271,7 +271,7 @@ def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
 
 
 def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
-    """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.hub.save_pretrained`) whose
+    """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.folder.save_pretrained`) whose
     ``pretrained_cfg`` records the test top-1 (percent; ``top1_images`` when a ``--subset`` run
     measured it on part of the test split), training command and hardware."""
     measured_on = results["metrics"].get("test_n")

@@ -40,7 +40,8 @@ import bars_zoo
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
 from bars_zoo.complexity import complexity
-from bars_zoo.hub import load, save_pretrained
+from bars_zoo.folder import save_pretrained
+from bars_zoo.hub import load
 from bars_zoo.packing import binary_convs
 
 RESULTS = Path(__file__).resolve().parent / "results"

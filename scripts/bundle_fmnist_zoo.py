@@ -4,7 +4,7 @@
 
 For every trained run: the searched genotype goes to ``genotypes/<name>.geno`` (the search's own
 text plus a header line with the training result), the model folder is registered with
-:func:`bars_zoo.hub.register_bundled` (weights copied byte for byte, sha256 into the registry), and
+:func:`bars_zoo.publish.register_bundled` (weights copied byte for byte, sha256 into the registry), and
 the accuracy on a fixed slice of the test split is recorded in ``tests/data/bundled_slices.json``
 so that the test suite can check that every bundled model reproduces it.  ``--only`` bundles some
 of the runs and leaves the other bundled models as they are (choose between runs by their
@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo.checkpoint import LOG
-from bars_zoo.hub import register_bundled
+from bars_zoo.publish import register_bundled
 
 REPO = Path(__file__).resolve().parent.parent
 SLICE = 1000  # the first SLICE images of the Fashion-MNIST test split

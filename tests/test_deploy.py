@@ -20,7 +20,7 @@ from bars_zoo.binary import BinaryConv2d
 from bars_zoo.cli import main
 from bars_zoo.deploy import DeployedNet, PackedConvBN, deploy, load, save
 from bars_zoo.errors import DeployError, UnknownModelError
-from bars_zoo.hub import save_pretrained
+from bars_zoo.folder import save_pretrained
 
 GENOTYPES = sorted(resource_dir("genotypes").glob("*.geno"))
 kernels.load()  # torch.ops.bars_zoo (compiled on first use, cached)

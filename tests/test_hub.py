@@ -19,7 +19,9 @@ from bars_zoo.errors import (
     UnsafeFileError,
     WeightsNotPublishedError,
 )
-from bars_zoo.hub import load, pull, register_bundled, save_pretrained
+from bars_zoo.folder import save_pretrained
+from bars_zoo.hub import load, pull
+from bars_zoo.publish import push_to_hub, register_bundled
 from bars_zoo.registry import PretrainedCfg
 
 
@@ -461,7 +463,14 @@ def test_pull_verifies_and_returns_the_folder(saved):
 def test_bars_zoo_top_level_api_exposes_hub_functions():
     assert bars_zoo.load is load
     assert bars_zoo.save_pretrained is save_pretrained
+    assert bars_zoo.push_to_hub is push_to_hub
     assert isinstance(registry.default_cfg(bars_zoo.parse(TINY)), PretrainedCfg)
+
+
+def test_register_bundled_stays_importable_from_bars_zoo_hub():
+    import bars_zoo.hub  # docs/hub.md named it there before publish.py existed
+
+    assert bars_zoo.hub.register_bundled is register_bundled
 
 
 def test_bars_zoo_complexity_stays_callable_after_a_load():

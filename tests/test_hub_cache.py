@@ -16,7 +16,8 @@ import bars_zoo
 from bars_zoo import registry
 from bars_zoo.cli import main
 from bars_zoo.errors import ConfigError, IntegrityError, OfflineError
-from bars_zoo.hub import load, pull, save_pretrained
+from bars_zoo.folder import save_pretrained
+from bars_zoo.hub import load, pull
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 

@@ -13,7 +13,7 @@ import torch
 import bars_zoo
 from bars_zoo import registry
 from bars_zoo.cli import main
-from bars_zoo.hub import save_pretrained
+from bars_zoo.folder import save_pretrained
 
 COMMIT = "a1" * 20
 

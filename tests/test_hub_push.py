@@ -20,7 +20,9 @@ from bars_zoo.errors import (
     RepoNotFoundError,
     RevisionNotFoundError,
 )
-from bars_zoo.hub import load, push_to_hub, save_pretrained
+from bars_zoo.folder import save_pretrained
+from bars_zoo.hub import load
+from bars_zoo.publish import push_to_hub
 
 SHA = "fedcba9876543210fedcba9876543210fedcba98"
 
@@ -235,7 +237,7 @@ GIT_REFUSES = [
 @pytest.mark.parametrize("revision", GIT_REFUSES)
 def test_revision_check_refuses_names_git_refuses(revision):
     from bars_zoo.errors import ConfigError
-    from bars_zoo.hub import check_revision
+    from bars_zoo.hubclient import check_revision
 
     with pytest.raises(ConfigError, match="is not a revision name"):
         check_revision(revision)
@@ -277,7 +279,7 @@ def test_a_private_push_into_an_existing_public_repo_is_refused_before_the_uploa
 
 def test_a_public_push_into_an_existing_private_repo_warns_that_it_stays_private(hub, caplog):
     hub.private["org/tiny"] = True
-    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+    with caplog.at_level("WARNING", logger="bars_zoo.publish"):
         assert push_to_hub(tiny_model(), "org/tiny", private=False) == SHA
     assert "org/tiny already exists and is private: it stays private" in caplog.text
 
@@ -285,7 +287,7 @@ def test_a_public_push_into_an_existing_private_repo_warns_that_it_stays_private
 @pytest.mark.parametrize("private", [True, False])
 def test_a_push_into_an_existing_repo_of_the_asked_visibility_goes_ahead(hub, caplog, private):
     hub.private["org/tiny"] = private
-    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+    with caplog.at_level("WARNING", logger="bars_zoo.publish"):
         assert push_to_hub(tiny_model(), "org/tiny", private=private) == SHA
     assert caplog.text == ""
 
@@ -333,6 +335,6 @@ def test_a_pull_request_push_says_where_to_merge_it(hub, caplog, monkeypatch):
         return SimpleNamespace(oid=SHA, pr_url=url)
 
     monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
-    with caplog.at_level("WARNING", logger="bars_zoo.hub"):
+    with caplog.at_level("WARNING", logger="bars_zoo.publish"):
         assert push_to_hub(tiny_model(), "org/tiny", create_pr=True) == SHA
     assert f"opened a pull request: {url}" in caplog.text

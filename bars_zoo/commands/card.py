@@ -17,8 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bars_zoo.folder import load_folder
-    from bars_zoo.hub import write_card
+    from bars_zoo.folder import load_folder, write_card
 
     if Path(args.folder).is_dir():
         load_folder(Path(args.folder))  # every check a load makes: no card for a broken folder

@@ -104,7 +104,8 @@ def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
 def weights_origin(model: str) -> str:
     """Where ``bars_zoo.load(model)`` (offline) took the weights from, in words."""
     from bars_zoo import registry
-    from bars_zoo.hub import HUB_PREFIX, LOCAL_PREFIX
+    from bars_zoo.hub import LOCAL_PREFIX
+    from bars_zoo.hubclient import HUB_PREFIX
 
     if model.startswith(LOCAL_PREFIX):
         return f"from {model[len(LOCAL_PREFIX) :]}"

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from bars_zoo.hub import push_to_hub
+    from bars_zoo.publish import push_to_hub
 
     sha = push_to_hub(
         args.folder,
