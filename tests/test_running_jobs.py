@@ -9,6 +9,7 @@ module raises.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -37,14 +38,16 @@ def guarded(method):
 def run_script(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     script = tmp_path / "job.py"
     script.write_text(GUARD + textwrap.dedent(body))
-    tests = str(Path(__file__).parent)
+    tests = Path(__file__).parent
+    # the checkout under test first: an installed bars_zoo (another checkout's) must not stand in
+    path = os.pathsep.join([str(tests.parent), str(tests)])
     return subprocess.run(
         [sys.executable, str(script)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=tmp_path,
-        env={"PYTHONPATH": tests, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        env={"PYTHONPATH": path, "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
     )
 
 
