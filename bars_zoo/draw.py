@@ -5,24 +5,35 @@
 
 The drawing reads left to right (like the DARTS cell plots, Liu et al. 2019):
 
-* one row, ``layout``: input -> full-precision stem -> stages (cell name, ``channels x depth``,
-  resolution) and downsample cells -> full-precision head;
+* one row, ``layout`` (wrapped every :data:`LAYOUT_ROW` boxes): input -> full-precision stem ->
+  stages (cell name, ``channels x depth``, resolution) and downsample cells -> full-precision head;
 * one cluster per cell topology (BARS Fig. 2): ``x`` (the cell input) -> ``preprocess`` -> ``in`` ->
   nodes ``n1 .. nK`` -> ``out``, every edge labelled with its op, and the cell shortcut ``x -> out``.
+  A cell with more than :data:`GRAPH_MAX_EDGES` edges is drawn as a table instead (one row per
+  node, one column per source, the op where an edge is; ``cells="graph"`` or ``"table"`` forces
+  one view): such a graph is unreadable and slow to lay out.
+
+Every cell is drawn once, however many times the layout places it (``used by: s1 x3``); the
+parts (layout row, cells, legend) are laid out one by one and stacked (:mod:`bars_zoo._dot`), so
+the time grows with the number of cells, not faster.
 
 Edge colours: binary convolutions blue, shortcuts / identity / average-pool green, the
 full-precision ``conv1x1`` orange.  Edges and nodes that never run (:func:`bars_zoo.spec.live_edges`)
 are grey and dotted; ``none`` edges are not drawn.  ``(+x)`` marks a binary edge that carries the
 op-level shortcut.  Needs the ``graphviz`` Python package, and Graphviz's ``dot`` program for every
-format but ``dot`` (the graph's source text).
+format but ``dot`` (the graph's source text: every part in one graph, for ``dot`` to lay out).
 """
 
 from __future__ import annotations
 
+import html
+import logging
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bars_zoo import _dot
 from bars_zoo._io import atomic_write_bytes
 from bars_zoo.errors import ConfigError, MissingDependencyError
 from bars_zoo.spec import (
@@ -39,18 +50,22 @@ from bars_zoo.spec import (
 if TYPE_CHECKING:  # pragma: no cover
     import graphviz
 
+log = logging.getLogger(__name__)
+
 #: Output formats ``render`` knows (``dot`` writes the graph's source and needs no Graphviz install).
 FORMATS: tuple[str, ...] = ("svg", "png", "pdf", "dot")
+#: How cells are drawn: ``auto`` (a graph up to ``GRAPH_MAX_EDGES`` edges, else a table), or always one.
+CELL_VIEWS: tuple[str, ...] = ("auto", "graph", "table")
+#: The most edges a cell may have to be drawn as a graph under ``cells="auto"`` (a fully connected
+#: 8-node cell has 36; the zoo's cells have at most 8).
+GRAPH_MAX_EDGES = 36
+#: The most boxes (input, stem, stages, downsamples, head) in one row of the macro layout.
+LAYOUT_ROW = 12
 
 BINARY_COLOUR = "#1f5fa8"
 SHORTCUT_COLOUR = "#2e8b3a"
 FP_COLOUR = "#d9730d"
 DEAD_COLOUR = "#a0a0a0"
-
-_INSTALL_HINT = (
-    "install Graphviz (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
-    "conda: conda install graphviz) so that `dot` is on PATH, or write the source with --format dot"
-)
 
 
 def _graphviz() -> Any:
@@ -106,33 +121,75 @@ def _usage(spec: NetworkSpec, cell: CellSpec) -> str:
     return ", ".join(uses) or "unused"
 
 
-def cell_graph(spec: NetworkSpec, cell: CellSpec) -> graphviz.Digraph:
-    """The cluster of one cell topology (subgraph ``cluster_cell_<name>``)."""
+def cell_view(cell: CellSpec, cells: str = "auto") -> str:
+    """How ``cell`` is drawn under ``cells`` (one of :data:`CELL_VIEWS`): ``graph`` or ``table``."""
+    if cells not in CELL_VIEWS:
+        raise ConfigError(
+            f"unknown cell view {cells!r}", hint=f"use one of {', '.join(CELL_VIEWS)}"
+        )
+    if cells != "auto":
+        return cells
+    edges = sum(len(node.edges) for node in cell.nodes)
+    return "graph" if edges <= GRAPH_MAX_EDGES else "table"
+
+
+def cell_graph(spec: NetworkSpec, cell: CellSpec, view: str = "graph") -> graphviz.Digraph:
+    """The cluster of one cell topology (subgraph ``cluster_cell_<name>``), as a graph or a table.
+
+    ``view`` is one of :data:`CELL_VIEWS` (:func:`cell_view`).  Both views show ``x -> preprocess -> ... -> out`` and the cell shortcut ``x -> out``; between
+    them, ``graph`` draws ``in`` and every node with its edges, ``table`` one HTML table whose row
+    ``nK`` and column ``SOURCE`` hold the op of the edge ``nK <- SOURCE``.
+    """
+    view = cell_view(cell, view)
     gv = _graphviz()
     g = gv.Digraph(name=f"cluster_cell_{cell.name}")
     head = f"cell {cell.name}  (stride={cell.stride}, op_shortcut={str(cell.op_shortcut).lower()})"
-    g.attr(label=_esc(f"{head}\nused by: {_usage(spec, cell)}"), style="rounded", color="#606060")
-    live = live_edges(cell)
-    live_keys = {(n, e.source) for n, e in live}
-    live_nodes = {n for n, _ in live}
+    label = f"{head}\nused by: {_usage(spec, cell)}"
+    if view == "table":
+        edges = sum(len(node.edges) for node in cell.nodes)
+        label += f"\n{edges} edges, drawn as a table: row nK, column SOURCE = the edge nK <- SOURCE"
+    g.attr(label=_esc(label), style="rounded", color="#606060")
     has_in = uses_input(cell)
-    sink = _node_id(cell, "out")
+    x, sink = _node_id(cell, "x"), _node_id(cell, "out")
+    g.node(x, "x", shape="box", style="filled", fillcolor="#eeeeee")
+    if view == "table":
+        table = _node_id(cell, "table")
+        g.node(table, _html_table(cell), shape="plain")
+        into, last = table, f"{table}:out:e"
+    else:
+        _graph_nodes(g, cell)
+        into, last = _node_id(cell, "in"), _node_id(cell, cell.nodes[-1].name)
+    g.node(sink, "out", shape="box", style="filled", fillcolor="#eeeeee")
+    if cell.preprocess != "none":
+        g.edge(x, into, **_edge_attrs(cell.preprocess, has_in, f"preprocess: {cell.preprocess}"))
+    if view != "table":
+        _graph_edges(g, cell)
+    if cell.nodes[-1].name in {n for n, _ in live_edges(cell)}:
+        g.edge(last, sink, color="#404040")
+    else:
+        g.edge(last, sink, color=DEAD_COLOUR, style="dotted")
+    shortcut = _edge_attrs(cell.shortcut, True, f"cell shortcut: {cell.shortcut}")
+    if cell.shortcut != "none" and view == "table":  # under the table, clear of the labels above
+        g.edge(f"{x}:s", f"{sink}:s", **shortcut)
+    elif cell.shortcut != "none":
+        g.edge(x, sink, **shortcut, constraint="false")
+    return g
 
-    g.node(_node_id(cell, "x"), "x", shape="box", style="filled", fillcolor="#eeeeee")
-    in_attrs = {"style": "filled", "fillcolor": "#dde8f6"} if has_in else {"color": DEAD_COLOUR}
-    g.node(_node_id(cell, "in"), "in", shape="box", **in_attrs)
+
+def _graph_nodes(g: graphviz.Digraph, cell: CellSpec) -> None:
+    """The graph view's ``in`` and nodes, grey where they never run."""
+    live_nodes = {n for n, _ in live_edges(cell)}
+    in_attrs = {"style": "filled", "fillcolor": "#dde8f6"} if uses_input(cell) else None
+    g.node(_node_id(cell, "in"), "in", shape="box", **(in_attrs or {"color": DEAD_COLOUR}))
     for node in cell.nodes:
         on = node.name in live_nodes
         attrs = {"style": "filled", "fillcolor": "#fff2cc"} if on else {"color": DEAD_COLOUR}
         g.node(_node_id(cell, node.name), node.name, shape="circle", **attrs)
-    g.node(sink, "out", shape="box", style="filled", fillcolor="#eeeeee")
 
-    if cell.preprocess != "none":
-        g.edge(
-            _node_id(cell, "x"),
-            _node_id(cell, "in"),
-            **_edge_attrs(cell.preprocess, has_in, f"preprocess: {cell.preprocess}"),
-        )
+
+def _graph_edges(g: graphviz.Digraph, cell: CellSpec) -> None:
+    """The graph view's edges between ``in`` and the nodes, labelled with their ops."""
+    live_keys = {(n, e.source) for n, e in live_edges(cell)}
     for node in cell.nodes:
         for e in node.edges:
             on = (node.name, e.source) in live_keys
@@ -142,19 +199,44 @@ def cell_graph(spec: NetworkSpec, cell: CellSpec) -> graphviz.Digraph:
             g.edge(
                 _node_id(cell, e.source), _node_id(cell, node.name), **_edge_attrs(e.op, on, label)
             )
-    last = cell.nodes[-1].name
-    if last in live_nodes:
-        g.edge(_node_id(cell, last), sink, color="#404040")
-    else:
-        g.edge(_node_id(cell, last), sink, color=DEAD_COLOUR, style="dotted")
-    if cell.shortcut != "none":
-        g.edge(
-            _node_id(cell, "x"),
-            sink,
-            **_edge_attrs(cell.shortcut, True, f"cell shortcut: {cell.shortcut}"),
-            constraint="false",
-        )
-    return g
+
+
+def _html_table(cell: CellSpec) -> str:
+    """The table view's HTML-like label: a header row of sources, one row per node."""
+    live = live_edges(cell)
+    live_keys = {(n, e.source) for n, e in live}
+    live_nodes = {n for n, _ in live}
+    sources = ["in", *(node.name for node in cell.nodes[:-1])]
+
+    def head(name: str, on: bool, fill: str) -> str:
+        if on:
+            return f'<TD BGCOLOR="{fill}"><B>{name}</B></TD>'
+        return f'<TD><FONT COLOR="{DEAD_COLOUR}">{name}</FONT></TD>'
+
+    rows = ['<TD BGCOLOR="#eeeeee">node &lt;- source</TD>']
+    rows.append(head("in", uses_input(cell), "#dde8f6"))
+    rows += [head(name, name in live_nodes, "#fff2cc") for name in sources[1:]]
+    lines = ["<TR>" + "".join(rows) + "</TR>"]
+    for k, node in enumerate(cell.nodes):
+        ops = {e.source: e.op for e in node.edges if e.op != "none"}
+        tds = [head(node.name, node.name in live_nodes, "#fff2cc")]
+        for j, source in enumerate(sources):
+            op = ops.get(source)
+            if j > k:  # a node takes edges only from in and earlier nodes
+                tds.append('<TD BGCOLOR="#f4f4f4"></TD>')
+            elif op is None:
+                tds.append("<TD></TD>")
+            else:
+                on = (node.name, source) in live_keys
+                text = html.escape(op) if on else f"<I>{html.escape(op)}</I>"
+                tds.append(
+                    f'<TD><FONT COLOR="{op_colour(op) if on else DEAD_COLOUR}">{text}</FONT></TD>'
+                )
+        if k == len(cell.nodes) - 1:  # the last node is the cell's output: its row's end feeds out
+            tds[-1] = tds[-1].replace("<TD", '<TD PORT="out"', 1)
+        lines.append("<TR>" + "".join(tds) + "</TR>")
+    table = '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
+    return f"<{table}{''.join(lines)}</TABLE>>"
 
 
 def layout_graph(spec: NetworkSpec) -> graphviz.Digraph:
@@ -172,6 +254,13 @@ def layout_graph(spec: NetworkSpec) -> graphviz.Digraph:
     g.node("layout/stem", stem, shape="box", style="filled", fillcolor="#fde3cf")
     prev = "layout/stem"
     g.edge("layout/input", prev)
+    # a long layout wraps: every LAYOUT_ROW boxes, the next one starts a row below (an edge that
+    # does not rank its head after its tail)
+    boxes = len(spec.layout) + 3
+
+    def wrap(box: int) -> dict[str, str]:
+        return {"constraint": "false"} if boxes > LAYOUT_ROW and box % LAYOUT_ROW == 0 else {}
+
     cells = placements(spec)
     for pos, item in enumerate(spec.layout):
         node = f"layout/{pos}"
@@ -187,11 +276,11 @@ def layout_graph(spec: NetworkSpec) -> graphviz.Digraph:
                 f"downsample: {item.cell}\n{p.c_in} -> {p.c_out} ch\n{p.out_hw[0]}x{p.out_hw[1]}"
             )
             g.node(node, _esc(label), shape="box", style="filled,dashed", fillcolor="#e8f0e0")
-        g.edge(prev, node)
+        g.edge(prev, node, **wrap(pos + 2))
         prev = node
     head = f"head (FP)\nBN, avgpool, linear\n-> {spec.num_classes} classes"
     g.node("layout/head", head, shape="box", style="filled", fillcolor="#fde3cf")
-    g.edge(prev, "layout/head")
+    g.edge(prev, "layout/head", **wrap(boxes - 1))
     return g
 
 
@@ -218,19 +307,42 @@ def _legend() -> graphviz.Digraph:
     return g
 
 
-def draw(spec: NetworkSpec) -> graphviz.Digraph:
-    """A graphviz drawing of ``spec``: the macro layout, then one cluster per cell topology."""
-    gv = _graphviz()
-    # the name is free text: a trailing backslash would escape the closing quote of the DOT id
-    g = gv.Digraph(name=_esc(spec.name), comment=f"bars-zoo genotype {spec.name}")
+def _top(name: str, comment: str | None = None) -> graphviz.Digraph:
+    g = _graphviz().Digraph(name=name, comment=comment)
     g.attr(rankdir="LR", fontname="Helvetica", labeljust="l", nodesep="0.3", ranksep="0.5")
     g.attr("node", fontname="Helvetica", fontsize="11")
     g.attr("edge", fontname="Helvetica", fontsize="10")
+    return g
+
+
+def parts(spec: NetworkSpec, cells: str = "auto") -> list[graphviz.Digraph]:
+    """The drawing's parts as graphs of their own, top to bottom: layout, each cell, legend."""
+    clusters = [
+        layout_graph(spec),
+        *(cell_graph(spec, cell, cells) for cell in spec.cells),
+        _legend(),
+    ]
+    out = []
+    for i, cluster in enumerate(clusters):
+        g = _top(f"part{i}")
+        g.subgraph(cluster)
+        out.append(g)
+    return out
+
+
+def draw(spec: NetworkSpec, cells: str = "auto") -> graphviz.Digraph:
+    """A graphviz drawing of ``spec`` as one graph: the macro layout, then one cluster per cell.
+
+    ``cells`` picks each cell's view (:func:`cell_view`).  This is the ``dot`` format's source;
+    the other formats lay out the same clusters one by one (:func:`parts`).
+    """
+    # the name is free text: a trailing backslash would escape the closing quote of the DOT id
+    g = _top(_esc(spec.name), comment=f"bars-zoo genotype {spec.name}")
     # dot stacks disconnected rows bottom-up in insertion order: add them last-first so that the
     # layout comes out on top, then the cells in file order, then the legend.
     g.subgraph(_legend())
     for cell in reversed(spec.cells):
-        g.subgraph(cell_graph(spec, cell))
+        g.subgraph(cell_graph(spec, cell, cells))
     g.subgraph(layout_graph(spec))
     return g
 
@@ -247,41 +359,49 @@ def format_of(path: str | os.PathLike[str], fmt: str | None = None) -> str:
     return name
 
 
-def render(spec: NetworkSpec, path: str | os.PathLike[str], *, format: str | None = None) -> Path:
+def render(
+    spec: NetworkSpec,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    cells: str = "auto",
+) -> Path:
     """Draw ``spec`` to ``path`` (format from the suffix unless given); the file is written atomically.
 
-    Raises :class:`~bars_zoo.errors.MissingDependencyError` when Graphviz's ``dot`` is not installed
-    (except for the ``dot`` format) and :class:`~bars_zoo.errors.ConfigError` for an unknown format.
+    ``cells`` is ``auto``, ``graph`` or ``table`` (:func:`cell_view`).  Raises
+    :class:`~bars_zoo.errors.MissingDependencyError` when Graphviz's ``dot`` is not installed
+    (except for the ``dot`` format) and :class:`~bars_zoo.errors.ConfigError` for an unknown format
+    or cell view.
     """
     out = Path(path)
-    atomic_write_bytes(out, drawing_bytes(spec, format_of(path, format)))
+    atomic_write_bytes(out, drawing_bytes(spec, format_of(path, format), cells=cells))
     return out
 
 
-def drawing_bytes(spec: NetworkSpec, format: str) -> bytes:
+def drawing_bytes(spec: NetworkSpec, format: str, *, cells: str = "auto") -> bytes:
     """The drawing of ``spec`` as the bytes of a ``format`` file (svg, png, pdf or dot)."""
     fmt = format_of("", format)
-    graph = draw(spec)
     if fmt == "dot":
-        return graph.source.encode("utf-8")
-    gv = _graphviz()
-    try:
-        data: bytes = graph.pipe(format=fmt)
-    except gv.ExecutableNotFound as exc:
-        raise MissingDependencyError(
-            f"drawing to {fmt} needs Graphviz's `dot` program, which is not installed",
-            hint=_INSTALL_HINT,
-        ) from exc
-    return data
+        return draw(spec, cells).source.encode("utf-8")
+    if not _dot.packing_available():
+        log.info("gvpack not found: laying the drawing out as one graph (slow for large files)")
+        return _dot.render_one(draw(spec, cells).source, fmt)
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", spec.name)
+    return _dot.render_parts([p.source for p in parts(spec, cells)], fmt, name)
 
 
 __all__ = [
+    "CELL_VIEWS",
     "FORMATS",
+    "GRAPH_MAX_EDGES",
+    "LAYOUT_ROW",
     "cell_graph",
+    "cell_view",
     "draw",
     "drawing_bytes",
     "format_of",
     "layout_graph",
     "op_colour",
+    "parts",
     "render",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import html
 import os
 import re
@@ -211,5 +212,142 @@ def test_cli_draw_gives_new_files_the_umask_mode(tmp_path: Path) -> None:
     assert stat.S_IMODE((tmp_path / "a.svg").stat().st_mode) == 0o640
 
 
-def test_cli_formats_match_the_library() -> None:
+def test_cli_formats_and_cell_views_match_the_library() -> None:
     assert draw_command.FORMATS == drawing.FORMATS
+    assert draw_command.CELL_VIEWS == drawing.CELL_VIEWS
+    parser = argparse.ArgumentParser()
+    draw_command.add_arguments(parser)
+    assert f"more than {drawing.GRAPH_MAX_EDGES} edges" in " ".join(parser.format_help().split())
+
+
+def test_cli_draw_cells_option_picks_the_view(
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    assert main(["draw", "example", "-o", "-", "--format", "dot", "--cells", "table"]) == 0
+    assert "<TABLE" in capsysbinary.readouterr().out.decode("utf-8")
+    geno = tmp_path / "dense.geno"
+    geno.write_text(dense_network(9))
+    assert main(["draw", str(geno), "-o", "-", "--format", "dot", "--cells", "graph"]) == 0
+    assert "<TABLE" not in capsysbinary.readouterr().out.decode("utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["draw", "example", "-o", "-", "--format", "dot", "--cells", "tables"])
+    assert exc.value.code == 2
+
+
+def dense_cell(name: str, nodes: int) -> str:
+    """A cell whose node ``nK`` takes an edge from ``in`` and from every earlier node."""
+    lines = [f"cell {name} stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {{"]
+    for k in range(1, nodes + 1):
+        sources = ["in", *(f"n{j}" for j in range(1, k))]
+        ops = ("bconv3x3", "shortcut", "bconv1x1")
+        lines.append(f"  n{k} <- " + ", ".join(f"{s}: {ops[i % 3]}" for i, s in enumerate(sources)))
+    return "\n".join([*lines, "}"]) + "\n"
+
+
+def dense_network(*nodes: int) -> str:
+    """A legal network with one stage per dense cell of ``nodes[i]`` nodes."""
+    cells = "".join(dense_cell(f"c{i}", n) for i, n in enumerate(nodes))
+    stages = "".join(f"stage s{i}: channels=8 depth=2 cell=c{i}\n" for i in range(len(nodes)))
+    head = (
+        'bars 1\nname "dense"\ninput 1x8x8 classes=3\nstem conv3x3 channels=8 stride=1 pool=none\n'
+    )
+    return head + cells + stages + "head avgpool linear\n"
+
+
+def test_a_cell_over_the_edge_limit_is_drawn_as_a_table_and_smaller_ones_as_graphs() -> None:
+    # 8 nodes: 36 edges (the limit, a graph); 9 nodes: 45 edges (a table)
+    spec = parse(dense_network(8, 9))
+    assert sum(len(n.edges) for n in spec.cells[0].nodes) == drawing.GRAPH_MAX_EDGES
+    assert [drawing.cell_view(c) for c in spec.cells] == ["graph", "table"]
+    _, graph, table, _ = (p.source for p in drawing.parts(spec))
+    assert "<TABLE" not in graph and '"c0/n8" -> "c0/out"' in graph
+    assert "45 edges, drawn as a table" in table and "<TABLE" in table
+    assert '"c1/n1"' not in table  # no node per cell node: one table
+    assert table.count("<TR>") == 1 + 9  # a header row, a row per node
+    assert '"c1/x" -> "c1/table"' in table and '"c1/table":out:e -> "c1/out"' in table
+
+
+def test_cells_option_forces_one_view() -> None:
+    spec = parse(dense_network(9))
+    assert "<TABLE" not in drawing.draw(spec, "graph").source
+    assert "<TABLE" in drawing.draw(parse(SMALL), "table").source
+    for cell in parse(SMALL).cells:
+        assert drawing.cell_view(cell, "table") == "table"
+
+
+def test_unknown_cell_view_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown cell view 'tables'[\s\S]*auto, graph, table"):
+        drawing.draw(parse(SMALL), "tables")
+
+
+def test_table_view_marks_ops_by_kind_and_dead_edges_grey() -> None:
+    source = drawing.draw(parse(SMALL), "table").source
+    table = source.split("subgraph cluster_cell_normal")[1]
+    # row n2 <- n1: bconv3x3 never runs (n2 does not reach n3): grey and in italics
+    row_n2 = next(r for r in table.split("<TR>") if "n2</" in r.split("</TD>")[0])
+    assert f'<FONT COLOR="{drawing.DEAD_COLOUR}"><I>bconv3x3</I></FONT>' in row_n2
+    row_n3 = next(r for r in table.split("<TR>") if "n3</" in r.split("</TD>")[0])
+    assert f'<FONT COLOR="{drawing.SHORTCUT_COLOUR}">shortcut</FONT>' in row_n3
+    row_n1 = next(r for r in table.split("<TR>") if "n1</" in r.split("</TD>")[0])
+    assert f'<FONT COLOR="{drawing.BINARY_COLOUR}">bconv3x3</FONT>' in row_n1
+
+
+def test_parts_are_the_layout_each_cell_and_the_legend_as_graphs_of_their_own() -> None:
+    spec = parse(SMALL)
+    sources = [p.source for p in drawing.parts(spec)]
+    assert len(sources) == len(spec.cells) + 2
+    clusters = [re.findall(r"subgraph (cluster_\w+)", s) for s in sources]
+    assert clusters == [
+        ["cluster_layout"],
+        ["cluster_cell_normal"],
+        ["cluster_cell_reduce"],
+        ["cluster_legend"],
+    ]
+    assert all(s.startswith("digraph part") and "rankdir=LR" in s for s in sources)
+
+
+def _text_y(svg: str, starts: str) -> float:
+    found = re.search(r'<text[^>]* y="([-\d.]+)"[^>]*>' + re.escape(starts), svg)
+    assert found, starts
+    return float(found.group(1))
+
+
+@needs_dot
+@pytest.mark.parametrize("packing", [True, False], ids=["gvpack", "one-graph"])
+def test_svg_stacks_layout_cells_in_file_order_then_legend(
+    packing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if packing and shutil.which("gvpack") is None:
+        pytest.skip("graphviz `gvpack` not installed")
+    monkeypatch.setattr("bars_zoo._dot.packing_available", lambda: packing)
+    spec = load_genotype("bars-b")
+    svg = html.unescape(drawing.drawing_bytes(spec, "svg").decode("utf-8"))
+    titles = ["bars-b: layout", *(f"cell {c.name} " for c in spec.cells), "legend"]
+    ys = [_text_y(svg, t) for t in titles]
+    assert ys == sorted(ys), list(zip(titles, ys, strict=True))
+    assert "preprocess: bconv3x3" in svg and "bconv3x3 (+x)" in svg  # edge labels kept
+
+
+@needs_dot
+def test_a_file_at_the_hard_bounds_draws_every_cell(tmp_path: Path) -> None:
+    # 32 cells of 16 fully connected nodes: each is a table, every cell is in the picture
+    nodes = [16] * 32
+    text = dense_network(*nodes).replace("depth=2", "depth=1")
+    spec = parse(text)
+    out = drawing.render(spec, tmp_path / "dense.svg")
+    svg = svg_text(out)
+    for cell in spec.cells:
+        assert f"cell {cell.name} " in svg
+    assert svg.count("136 edges, drawn as a table") == 32
+
+
+def test_a_long_layout_wraps_into_rows_and_a_short_one_does_not() -> None:
+    # 3 + 32 layout lines = 35 boxes: rows of 12, so the edges into box 12 and box 24 wrap
+    spec = parse(dense_network(*[2] * 32))
+    source = drawing.layout_graph(spec).source
+    wrapped = [line for line in source.splitlines() if "constraint=false" in line]
+    assert wrapped == [
+        '\t"layout/9" -> "layout/10" [constraint=false]',
+        '\t"layout/21" -> "layout/22" [constraint=false]',
+    ]
+    assert "constraint" not in drawing.layout_graph(load_genotype("xnor-resnet18-cifar10")).source

@@ -8,6 +8,7 @@ import sys
 HELP = "draw a genotype's cells and macro layout with graphviz (svg, png, pdf or dot source)"
 
 FORMATS = ("svg", "png", "pdf", "dot")  # kept equal to bars_zoo.draw.FORMATS by a test
+CELL_VIEWS = ("auto", "graph", "table")  # and to bars_zoo.draw.CELL_VIEWS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,6 +26,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="output format (default: from the file suffix)",
     )
+    p.add_argument(
+        "--cells",
+        choices=CELL_VIEWS,
+        default="auto",
+        help="draw each cell as a graph or as a table of its edges (default auto: a table for a "
+        "cell of more than 36 edges, whose graph would be unreadable and slow)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,9 +47,9 @@ def run(args: argparse.Namespace) -> int:
         )
     spec = load_genotype(args.model)
     if args.output == "-":
-        sys.stdout.buffer.write(drawing_bytes(spec, args.format))
+        sys.stdout.buffer.write(drawing_bytes(spec, args.format, cells=args.cells))
         sys.stdout.buffer.flush()
         return 0
-    out = render(spec, args.output, format=args.format)
+    out = render(spec, args.output, format=args.format, cells=args.cells)
     print(f"wrote {out}", file=sys.stderr)
     return 0
