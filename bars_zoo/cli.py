@@ -4,20 +4,25 @@ Each subcommand lives in ``bars_zoo/commands/<name>.py`` and defines ``HELP`` (o
 ``add_arguments(parser)`` and ``run(args) -> int``.  Command modules import torch lazily, inside
 ``run``, so ``bars-zoo check`` and ``bars-zoo --help`` stay instant.
 
-Exit codes: 0 success, 1 the input had errors (or the job failed), 2 usage error.  A
+Exit status, the same for every subcommand (README, "Exit status"): 0 success; 1 the input was
+read and is wrong (a genotype with errors, a model folder that fails its checks, ``fmt --check``
+found changes) or the work failed (Hub unreachable, data set missing, disk full); 2 the command
+line cannot be acted on (argparse's usage errors, a bad option value, a file, folder or name that
+does not exist or cannot be read); 130 interrupted; 141 standard output closed.  A
 :class:`~bars_zoo.errors.BarsError` is printed as its message, never as a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from bars_zoo.errors import BarsError, GenotypeError
+from bars_zoo.errors import BarsError, ConfigError, GenotypeError
 
 #: subcommand -> module under bars_zoo.commands
 COMMANDS: dict[str, str] = {
@@ -80,6 +85,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         _RANK_FILTER.quiet = False
 
 
+#: OSErrors that say a path given on the command line cannot be used (exit status 2, a usage
+#: error); any other (a full disk, an I/O error) is the work failing (exit status 1)
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+
+#: options naming a folder that must exist (the data sets are read, never downloaded)
+_FOLDER_OPTIONS = {"data_dir": "--data-dir"}
+
+
+def _check_folders(args: argparse.Namespace) -> None:
+    """Refuse a folder option that names no folder before the command starts (a usage error)."""
+    from pathlib import Path
+
+    for dest, flag in _FOLDER_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None and not Path(value).expanduser().is_dir():
+            what = "not a folder" if Path(value).expanduser().exists() else "no such folder"
+            raise ConfigError(
+                f"{flag} {value}: {what}",
+                hint="give the folder that holds the data set's files (docs/training.md)",
+            )
+
+
 class _QuietRanks(logging.Filter):
     """Drops log records below ERROR while ``quiet`` (a torchrun rank other than 0)."""
 
@@ -101,6 +139,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
         parser.print_help()
         return 2
     try:
+        _check_folders(args)
         return int(args._run(args) or 0)
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
         say(str(err))
@@ -115,8 +154,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
         where = f": {err.filename}" if err.filename else ""
-        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
-        return 1
+        say(f"error: {err.strerror or err}{where}")
+        return 2 if err.errno in _PATH_ERRNOS else 1
     except KeyboardInterrupt:
         hint = ""
         if getattr(args, "command", None) in ("train", "search"):

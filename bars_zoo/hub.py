@@ -259,8 +259,17 @@ def _no_weights(name: str, registered: bool) -> Exception:
         if close
         else "see `bars-zoo list`; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
     )
-    if name.strip() and Path(name).expanduser().is_dir():  # a folder given as a bare path
+    path = Path(name).expanduser() if name.strip() else None
+    if path is not None and path.is_dir():  # a folder given as a bare path
         hint = f"{name!r} is a folder: load it as 'local-dir:{name}' (or pass a pathlib.Path)"
+    elif path is not None and path.is_file():
+        hint = (
+            f"{name!r} is a genotype file, which has no weights: train it (`bars-zoo train "
+            f"{name} --dataset DATASET --epochs N --out DIR`) and load DIR/model"
+            if path.suffix == ".geno"
+            else f"{name!r} is a file: give the model folder that holds config.json and "
+            "model.safetensors"
+        )
     return UnknownModelError(f"unknown model {name!r}", hint=hint)
 
 

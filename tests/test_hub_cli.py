@@ -120,7 +120,7 @@ def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path
     args = [a.replace("OUT", str(tmp_path / "out")).replace("RUN", str(run)) for a in command]
     if "RUN" not in command:
         args.insert(1, str(run))
-    assert main(args) == 1
+    assert main(args) == 2  # the wrong folder was named: a usage error
     err = capsys.readouterr().err
     assert "training output folder" in err and str(run / "model") in err
     assert "pickle" not in err

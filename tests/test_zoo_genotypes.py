@@ -250,13 +250,13 @@ def test_show_accepts_a_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_show_unknown_model_fails_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "bars-bb"]) == 1
+    assert main(["show", "bars-bb"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'bars-bb'" in err and "did you mean" in err
 
 
 def test_a_name_like_no_zoo_model_gets_no_far_fetched_suggestion(capsys):
-    assert main(["show", "nonexist"]) == 1
+    assert main(["show", "nonexist"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nonexist'" in err and "did you mean" not in err
     assert "known models: bars-a" in err
