@@ -38,7 +38,6 @@ from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
     ConfigError,
     HubError,
-    IntegrityError,
     OfflineError,
     RepoNotFoundError,
     RevisionNotFoundError,
@@ -53,7 +52,6 @@ from bars_zoo.folder import (
     write_card,
     write_folder,
 )
-from bars_zoo.packing import genotype_sha256
 from bars_zoo.registry import (
     CARD_FILE,
     CONFIG_FILE,
@@ -149,7 +147,7 @@ def locate(
         )
     local = registry.weights_dir(name)
     if revision is None and local is not None and (local / WEIGHTS_FILE).is_file():
-        _check_architecture(local, name)
+        registry.check_weights_folder(local, name)  # what `bars-zoo list` checks too
         return local, None, None
     if entry is not None and entry.hub_repo is not None:
         assert entry.revision is not None  # validate_entry pins Hub entries
@@ -157,31 +155,6 @@ def locate(
         folder = hub_folder(entry.hub_repo, rev, cache_dir, offline)
         return (folder, entry.sha256, entry) if pinned else (folder, None, None)
     raise _no_weights(name, entry is not None)
-
-
-def _check_architecture(folder: Path, name: str) -> None:
-    """A folder standing in for zoo model ``name`` must hold that architecture (any architecture
-    when ``name`` is not a zoo architecture, only a folder name)."""
-    from bars_zoo.zoo import list_models
-
-    if name not in list_models() and registry.get(name) is None:
-        return
-    config = read_config(folder)
-    arch = config.pretrained_cfg.architecture
-    hint = (
-        f"put the {name} model folder there (or load this one by its own name or as "
-        f"local-dir:{folder})"
-    )
-    if arch != name:
-        raise IntegrityError(f"{folder} holds {arch!r}, not {name!r}", hint=hint)
-    zoo_spec, _ = _architecture(name, None, None, True)
-    zoo_sha = genotype_sha256(zoo_spec)
-    if config.genotype_sha256 != zoo_sha:
-        raise IntegrityError(
-            f"{folder} holds an architecture named {name!r} that is not the zoo's {name} "
-            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's {zoo_sha[:12]}..)",
-            hint=hint,
-        )
 
 
 def parse_hub_name(name: str, revision: str | None) -> tuple[str, str | None]:
@@ -233,11 +206,11 @@ def check_revision(revision: str | None) -> None:
 
 
 def _no_weights(name: str, registered: bool) -> Exception:
-    from bars_zoo.zoo import close_names, list_models, load_genotype
+    from bars_zoo.zoo import close_names, list_models
 
     zoo = list_models()
     if name in zoo or registered:
-        spec = load_genotype(name) if name in zoo else None
+        spec = registry.zoo_genotype(name, registry.get(name))
         ds = (spec.meta.get("dataset") if spec else None) or (
             registry.default_cfg(spec).dataset if spec else None
         )
@@ -294,6 +267,10 @@ def _architecture(
     try:
         spec = load_genotype(entry.architecture if entry else name)
     except UnknownModelError:
+        local = registry.weights_dir(name)
+        if entry is None and local is not None and registry.weights_source(name, None):
+            # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it
+            return read_genotype(local / GENOTYPE_FILE), read_config(local).pretrained_cfg
         if entry is None or entry.hub_repo is None:
             raise
         # a registry entry of an architecture the zoo has no genotype for: the repo holds it

@@ -33,20 +33,24 @@ def _bundled() -> dict[str, Path]:
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Sorted zoo names matching ``pattern`` (``fnmatch`` wildcards, case-sensitive).
+    """Sorted names ``bars_zoo.load`` accepts, matching ``pattern`` (``fnmatch`` wildcards,
+    case-sensitive): the zoo's genotypes, the pretrained registry's entries (also those whose
+    genotype is only in their Hub repo) and the model folders of ``$BARS_ZOO_WEIGHTS_DIR`` that
+    ``load`` accepts under their name.
 
-    ``pretrained=True`` keeps only the names that have published weights.
+    ``pretrained=True`` keeps the names ``load(name)`` finds weights for, the way it looks for
+    them (:func:`bars_zoo.registry.pretrained_names`): bundled, ``$BARS_ZOO_WEIGHTS_DIR``, or
+    pinned on the Hub.
 
     >>> list_models("bars-*")  # doctest: +SKIP
     ['bars-a', 'bars-b', 'bars-c', 'bars-d', 'bars-e', 'bars-f']
     """
-    names = [n for n in _bundled() if fnmatch.fnmatchcase(n, pattern)]
-    if pretrained:
-        from bars_zoo.registry import pretrained_names  # owned by the hub side
+    from bars_zoo import registry  # owned by the hub side
 
-        have = pretrained_names()
-        names = [n for n in names if n in have]
-    return sorted(names)
+    names = set(registry.pretrained_names())
+    if not pretrained:
+        names |= set(_bundled()) | set(registry.entries())
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
 def close_names(name: str, known: list[str]) -> list[str]:

@@ -34,8 +34,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> None:
     training run's ``model/`` folder (latent float weights) or a folder of another architecture
     would be lost."""
     from bars_zoo.errors import BarsError, ConfigError
-    from bars_zoo.packing import genotype_sha256
-    from bars_zoo.registry import CONFIG_FILE, read_config
+    from bars_zoo.registry import CONFIG_FILE, genotype_sha256, read_config
 
     if not (out / CONFIG_FILE).is_file():
         return  # new, empty, or not a model folder (save_pretrained refuses foreign files)

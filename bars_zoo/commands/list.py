@@ -16,42 +16,78 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
-    """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes, weights, top-1."""
+    """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
+    the genotype is only in a Hub repo), weights (where ``load`` takes them from), top-1."""
+    import fnmatch
+
     from bars_zoo import registry
     from bars_zoo.complexity import complexity
-    from bars_zoo.zoo import list_models, load_genotype
+    from bars_zoo.dsl import read as read_genotype
+    from bars_zoo.zoo import list_models
 
     out = []
     for name in list_models(pattern, pretrained=pretrained):
-        spec = load_genotype(name)
-        c = complexity(spec)
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
+        spec = registry.zoo_genotype(name, cfg)
+        local = registry.weights_dir(name)
+        if weights == f"${registry.WEIGHTS_DIR_ENV}" and local is not None:
+            cfg = registry.read_config(local).pretrained_cfg  # what load gives the model
+            spec = spec or read_genotype(local / registry.GENOTYPE_FILE)
+        elif spec is None and cfg is not None and cfg.hub_repo is not None:
+            spec = _cached_genotype(cfg.hub_repo, cfg.revision)
+        c = complexity(spec) if spec is not None else None
+        shape = spec.input_shape if spec is not None else cfg.input_size if cfg else None
         out.append(
             {
                 "name": name,
-                "input": "x".join(map(str, spec.input_shape)),
-                "classes": spec.num_classes,
-                "bops": c.bops,
-                "flops": c.flops,
-                "params": c.params,
-                "packed_bytes": c.packed_bytes,
+                "input": "x".join(map(str, shape)) if shape else None,
+                "classes": spec.num_classes if spec else cfg.num_classes if cfg else None,
+                "bops": c.bops if c else None,
+                "flops": c.flops if c else None,
+                "params": c.params if c else None,
+                "packed_bytes": c.packed_bytes if c else None,
                 "weights": weights,
                 "dataset": cfg.dataset if cfg else None,
                 "top1": cfg.top1 if cfg else None,
             }
         )
+    for name in registry.weights_dir_names():  # a folder load refuses: say why it is not listed
+        if fnmatch.fnmatchcase(name, pattern):
+            registry.weights_source(name, registry.get(name), warn=True)
     return out
 
 
-def _si(x: float) -> str:
+def _cached_genotype(repo: str, revision: str | None) -> Any:
+    """The genotype of a Hub repo at ``revision`` when the Hugging Face cache holds it (after
+    `bars-zoo pull`), else ``None``; never asks the Hub."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from bars_zoo.dsl import read
+    from bars_zoo.errors import BarsError
+    from bars_zoo.registry import GENOTYPE_FILE
+
+    path = try_to_load_from_cache(repo, GENOTYPE_FILE, revision=revision)
+    if not isinstance(path, str):
+        return None
+    try:
+        return read(path)
+    except BarsError:  # a damaged cache: `load` says so; the listing shows no costs
+        return None
+
+
+def _si(x: float | None) -> str:
+    if x is None:
+        return "?"
     for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= div:
             return f"{x / div:.2f}{unit}"
     return f"{x:.0f}"
 
 
-def _bytes(n: int) -> str:
+def _bytes(n: int | None) -> str:
+    if n is None:
+        return "?"
     return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
 
 
@@ -74,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     for r in table:
         top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%)" if r["top1"] is not None else ""
         print(
-            f"{r['name']:<28} {r['input']:>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
+            f"{r['name']:<28} {r['input'] or '?':>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
             f"{_si(r['params']):>9} {_bytes(r['packed_bytes']):>9}  {r['weights'] or '-'}{top1}"
         )
     return 0
