@@ -261,18 +261,15 @@ def _architecture(
     from bars_zoo.zoo import load_genotype
 
     entry = registry.get(name)
-    bundled = registry.bundled_dir(name) / GENOTYPE_FILE
-    if entry is not None and bundled.is_file():
-        return read_genotype(bundled), entry
-    try:
-        spec = load_genotype(entry.architecture if entry else name)
-    except UnknownModelError:
-        local = registry.weights_dir(name)
-        if entry is None and local is not None and registry.weights_source(name, None):
-            # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it
-            return read_genotype(local / GENOTYPE_FILE), read_config(local).pretrained_cfg
-        if entry is None or entry.hub_repo is None:
-            raise
+    spec = registry.zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
+    local = registry.weights_dir(name)
+    if spec is None and entry is None and local is not None and registry.weights_source(name, None):
+        # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it
+        return read_genotype(local / GENOTYPE_FILE), read_config(local).pretrained_cfg
+    if spec is None and (entry is None or entry.hub_repo is None):
+        spec = load_genotype(entry.architecture if entry else name)  # a .geno path, or unknown
+    if spec is None:
+        assert entry is not None and entry.hub_repo is not None
         # a registry entry of an architecture the zoo has no genotype for: the repo holds it
         rev = revision or entry.revision
         folder = hub_folder(

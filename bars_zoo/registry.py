@@ -337,16 +337,50 @@ def check_weights_folder(folder: Path, name: str) -> ModelConfig:
 
 
 def zoo_genotype(name: str, entry: PretrainedCfg | None) -> Any:
-    """The spec ``name`` stands for here, without the network: the bundled ``genotype.geno`` of a
-    registry entry bundled with the package, else ``genotypes/<architecture>.geno``; ``None``
-    when neither exists (an entry whose genotype is only on the Hub, or no zoo name)."""
+    """The spec ``name`` stands for in the package: the bundled ``genotype.geno`` of a registry
+    entry bundled with it, else ``genotypes/<architecture>.geno``; ``None`` when neither exists
+    (an entry whose genotype is only in its Hub repo, or no zoo name)."""
     from bars_zoo.dsl import read
+    from bars_zoo.zoo import genotype_dir, load_genotype
 
     bundled = bundled_dir(name) / GENOTYPE_FILE
     if entry is not None and bundled.is_file():
         return read(bundled)
-    zoo = resource_dir("genotypes") / f"{entry.architecture if entry else name}.geno"
-    return read(zoo) if zoo.is_file() else None
+    arch = entry.architecture if entry else name
+    return load_genotype(arch) if (genotype_dir() / f"{arch}.geno").is_file() else None
+
+
+def local_genotype(name: str) -> Any:
+    """The architecture of ``name`` from the files on this machine, never the network: the
+    package's (:func:`zoo_genotype`), the ``$BARS_ZOO_WEIGHTS_DIR`` folder's that ``load`` uses,
+    or the Hugging Face cache's copy of the pinned Hub repo (after ``bars-zoo pull``); ``None``
+    when there is none here."""
+    from bars_zoo.dsl import read
+
+    entry = get(name)
+    spec = zoo_genotype(name, entry)
+    local = weights_dir(name)
+    if spec is None and local is not None and weights_source(name, entry) == f"${WEIGHTS_DIR_ENV}":
+        spec = read(local / GENOTYPE_FILE)
+    if spec is None and entry is not None and entry.hub_repo is not None:
+        spec = cached_genotype(entry.hub_repo, entry.revision)
+    return spec
+
+
+def cached_genotype(repo: str, revision: str | None) -> Any:
+    """The genotype of Hub repo ``repo`` at ``revision`` when the Hugging Face cache holds it,
+    else ``None``; never asks the Hub."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from bars_zoo.dsl import read
+
+    path = try_to_load_from_cache(repo, GENOTYPE_FILE, revision=revision)
+    if not isinstance(path, str):
+        return None
+    try:
+        return read(path)
+    except BarsError:  # a damaged cache: `load` and `bars-zoo pull` say so
+        return None
 
 
 def genotype_sha256(spec: Any) -> str:
@@ -387,12 +421,14 @@ __all__ = [
     "PretrainedCfg",
     "add_entry",
     "bundled_dir",
+    "cached_genotype",
     "check_weights_folder",
     "default_cfg",
     "entries",
     "genotype_sha256",
     "get",
     "has_weights",
+    "local_genotype",
     "pretrained_names",
     "read_config",
     "registry_path",

@@ -123,3 +123,16 @@ def test_bundled_files_without_a_registry_entry_are_not_listed_as_weights(tmp_pa
     assert "example" not in bars_zoo.list_models(pretrained=True)
     with pytest.raises(WeightsNotPublishedError):
         load("example")
+
+
+def test_every_name_list_lists_has_a_genotype_show_reads(
+    example_folders, tmp_path, offline, monkeypatch, capsys
+):
+    root = tmp_path / "weights"
+    shutil.copytree(example_folders / "mine", root / "mine")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    for name in bars_zoo.list_models():
+        entry = registry.get(name)
+        assert bars_zoo.load_genotype(name).name == (entry.architecture if entry else name)
+    assert main(["show", "mine", "--summary"]) == 0
+    assert capsys.readouterr().out.startswith("mine ")

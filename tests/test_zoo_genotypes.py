@@ -189,6 +189,24 @@ def test_load_genotype_bad_file_reports_located_errors(tmp_path: Path) -> None:
         load_genotype(path)
 
 
+@pytest.mark.parametrize("prefix", ["", "local-dir:"])
+def test_a_model_folder_given_for_a_genotype_is_refused_naming_its_genotype_file(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "genotype.geno").write_text((genotype_dir() / "bars-a.geno").read_text())
+    with pytest.raises(UnknownModelError) as err:
+        load_genotype(f"{prefix}{tmp_path}")
+    assert f"{tmp_path / 'genotype.geno'}" in (err.value.hint or "")
+    assert main(["show", f"{prefix}{tmp_path}"]) == 2
+    assert f"{tmp_path / 'genotype.geno'}" in capsys.readouterr().err
+
+
+def test_a_hub_model_given_for_a_genotype_says_how_to_get_its_genotype_file() -> None:
+    with pytest.raises(UnknownModelError, match="is a model, and a genotype") as err:
+        load_genotype("hf-hub:org/net")
+    assert "`bars-zoo pull hf-hub:org/net` prints the FOLDER" in (err.value.hint or "")
+
+
 def test_load_genotype_reads_a_file_of_any_suffix_and_refuses_a_folder(tmp_path: Path) -> None:
     text = (genotype_dir() / "bars-a.geno").read_text()
     (tmp_path / "mynet.txt").write_text(text)

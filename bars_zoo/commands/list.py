@@ -22,20 +22,16 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
 
     from bars_zoo import registry
     from bars_zoo.complexity import complexity
-    from bars_zoo.dsl import read as read_genotype
     from bars_zoo.zoo import list_models
 
     out = []
     for name in list_models(pattern, pretrained=pretrained):
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
-        spec = registry.zoo_genotype(name, cfg)
+        spec = registry.local_genotype(name)  # None: only in a Hub repo not yet pulled
         local = registry.weights_dir(name)
         if weights == f"${registry.WEIGHTS_DIR_ENV}" and local is not None:
             cfg = registry.read_config(local).pretrained_cfg  # what load gives the model
-            spec = spec or read_genotype(local / registry.GENOTYPE_FILE)
-        elif spec is None and cfg is not None and cfg.hub_repo is not None:
-            spec = _cached_genotype(cfg.hub_repo, cfg.revision)
         c = complexity(spec) if spec is not None else None
         shape = spec.input_shape if spec is not None else cfg.input_size if cfg else None
         out.append(
@@ -56,24 +52,6 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
         if fnmatch.fnmatchcase(name, pattern):
             registry.weights_source(name, registry.get(name), warn=True)
     return out
-
-
-def _cached_genotype(repo: str, revision: str | None) -> Any:
-    """The genotype of a Hub repo at ``revision`` when the Hugging Face cache holds it (after
-    `bars-zoo pull`), else ``None``; never asks the Hub."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from bars_zoo.dsl import read
-    from bars_zoo.errors import BarsError
-    from bars_zoo.registry import GENOTYPE_FILE
-
-    path = try_to_load_from_cache(repo, GENOTYPE_FILE, revision=revision)
-    if not isinstance(path, str):
-        return None
-    try:
-        return read(path)
-    except BarsError:  # a damaged cache: `load` says so; the listing shows no costs
-        return None
 
 
 def _si(x: float | None) -> str:
