@@ -43,12 +43,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+EXIT_STATUS = """\
+exit status (every command):
+  0    success
+  1    the input was read and is wrong (a genotype with errors, a broken model folder,
+       fmt --check found changes), or the work failed (Hub unreachable, no data set)
+  2    the command line cannot be acted on: a usage error, a bad option value, a file,
+       folder or name that does not exist or cannot be read
+  130  interrupted; 141: standard output closed
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bars_zoo import __version__
 
     parser = argparse.ArgumentParser(
         prog="bars-zoo",
         description="Binary neural networks found by BARS architecture search.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bars-zoo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")

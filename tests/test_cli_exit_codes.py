@@ -221,3 +221,25 @@ def test_a_genotype_file_given_for_a_trained_model_says_to_train_it(command, wor
     err = capsys.readouterr().err
     assert "'good.geno' is a genotype file, which has no weights" in err
     assert "bars-zoo train good.geno" in err
+
+
+def test_top_level_help_documents_the_exit_status(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "exit status (every command):" in out
+    for status in ("0 ", "1 ", "2 ", "130"):
+        assert f"\n  {status}" in out
+
+
+def test_every_positional_argument_is_named_in_capitals_in_the_usage():
+    import argparse
+
+    from bars_zoo.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if not action.option_strings:
+                shown = action.metavar or action.dest
+                assert shown == str(shown).upper(), f"bars-zoo {name}: {shown}"

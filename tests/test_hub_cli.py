@@ -80,7 +80,9 @@ def test_pull_of_an_unpublished_model_fails_with_the_recipe(pretrained_dir, caps
 def test_pull_offline_and_uncached_is_exit_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["pull", "hf-hub:org/none", "--cache-dir", str(tmp_path)]) == 1
-    assert "not in the Hugging Face cache" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not in the Hugging Face cache" in err
+    assert "then run `bars-zoo pull hf-hub:org/none`" in err  # the command to run, in full
 
 
 def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):

@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "model", metavar="NAME|DIR", help="zoo name, model folder, local-dir: or hf-hub:"
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
-    p.add_argument("--revision", help="Hub branch, tag or commit (hf-hub: and registry names)")
+    p.add_argument(
+        "--revision", metavar="REV", help="Hub branch, tag or commit (hf-hub: and registry names)"
+    )
     p.add_argument("--no-check", action="store_true", help="skip the emulated-vs-deployed check")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 

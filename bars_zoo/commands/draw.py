@@ -11,7 +11,11 @@ FORMATS = ("svg", "png", "pdf", "dot")  # kept equal to bars_zoo.draw.FORMATS by
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="NAME|FILE", help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file")
+    p.add_argument(
+        "model",
+        metavar="NAME|FILE",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+    )
     p.add_argument(
         "-o",
         "--output",

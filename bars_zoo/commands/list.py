@@ -10,7 +10,13 @@ HELP = "list zoo models (wildcards allowed), their complexity and whether weight
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'bars-*'")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        metavar="PATTERN",
+        help="shell-style pattern, e.g. 'bars-*'",
+    )
     p.add_argument("--pretrained", action="store_true", help="only models with weights")
     p.add_argument("--json", action="store_true", help="print machine-readable rows")
 
