@@ -115,12 +115,26 @@ _PATH_ERRNOS = frozenset(
 
 #: options naming a folder that must exist (the data sets are read, never downloaded)
 _FOLDER_OPTIONS = {"data_dir": "--data-dir"}
+#: options naming a path, where an empty value would mean the current folder to pathlib
+_PATH_OPTIONS = {
+    "output": "-o/--output",
+    "out": "--out",
+    "run_dir": "--run-dir",
+    "images": "--images",
+    "cache_dir": "--cache-dir",
+    **_FOLDER_OPTIONS,
+}
 
 
-def _check_folders(args: argparse.Namespace) -> None:
-    """Refuse a folder option that names no folder before the command starts (a usage error)."""
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before the command starts (a usage error), an empty path option and a folder
+    option that names no folder."""
     from pathlib import Path
 
+    for dest, flag in _PATH_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"{flag} is empty", hint=f"give {flag} a path, or leave it out")
     for dest, flag in _FOLDER_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None and not Path(value).expanduser().is_dir():
@@ -152,7 +166,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
         parser.print_help()
         return 2
     try:
-        _check_folders(args)
+        _check_paths(args)
         return int(args._run(args) or 0)
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
         say(str(err))

@@ -243,3 +243,23 @@ def test_every_positional_argument_is_named_in_capitals_in_the_usage():
             if not action.option_strings:
                 shown = action.metavar or action.dest
                 assert shown == str(shown).upper(), f"bars-zoo {name}: {shown}"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["deploy", "bars-fmnist-s", "-o", ""],
+        ["draw", "example", "-o", " "],
+        ["train", "example", "--dataset", "synthetic", "--epochs", "1", "--out", ""],
+        ["search", "--preset", "tiny", "--out", ""],
+        ["search", "--preset", "tiny", "--run-dir", ""],
+        ["demo", "--images", ""],
+        ["pull", "bars-fmnist-s", "--cache-dir", ""],
+        ["eval", "bars-fmnist-s", "--data-dir", ""],
+    ],
+)
+def test_an_empty_path_option_is_refused_not_taken_for_the_current_folder(argv, workspace, capsys):
+    before = sorted(p.name for p in workspace.iterdir())
+    assert main(argv) == 2
+    assert re.match(r"error: (-o/)?--[a-z-]+ is empty\n", capsys.readouterr().err)
+    assert sorted(p.name for p in workspace.iterdir()) == before

@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--images",
-        type=Path,
+        metavar="DIR",
         default=None,
         help="folder with labels.json and its images (default: the bundled samples)",
     )
@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     import bars_zoo
     from bars_zoo.data import DatasetInfo, normalize
 
-    folder = args.images or resource_dir("pretrained") / "samples"
+    bundled = resource_dir("pretrained") / "samples"
+    folder = Path(args.images).expanduser() if args.images is not None else bundled
     shown, rows = read_samples(folder)
     model = bars_zoo.load(args.model, device=args.device)
     cfg = model.pretrained_cfg
