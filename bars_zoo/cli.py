@@ -70,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"bars_zoo.commands.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        # also after the command (`bars-zoo show x -v`); unset here, the top-level value stands
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log more detail",
+        )
         p.set_defaults(_run=module.run, _parser=p)
     return parser
 

@@ -263,3 +263,19 @@ def test_an_empty_path_option_is_refused_not_taken_for_the_current_folder(argv, 
     assert main(argv) == 2
     assert re.match(r"error: (-o/)?--[a-z-]+ is empty\n", capsys.readouterr().err)
     assert sorted(p.name for p in workspace.iterdir()) == before
+
+
+@pytest.mark.parametrize(
+    ("argv", "verbose"),
+    [
+        (["show", "example"], False),
+        (["-v", "show", "example"], True),
+        (["show", "example", "-v"], True),
+        (["list", "--verbose"], True),
+    ],
+)
+def test_verbose_is_taken_before_or_after_the_command(argv, verbose):
+    from bars_zoo.cli import build_parser
+
+    args, extra = build_parser().parse_known_args(argv)
+    assert not extra and args.verbose is verbose
