@@ -41,6 +41,16 @@ def test_list_prints_every_zoo_model_with_its_cost(capsys):
     assert "BOPs" in out.splitlines()[0]
 
 
+def test_list_prints_the_numbers_show_prints(capsys):
+    assert main(["list", "bars-fmnist-s"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert main(["show", "bars-fmnist-s", "--summary"]) == 0
+    words = capsys.readouterr().out.split()
+    for label, value in (("BOPs", row[2]), ("FLOPs", row[3]), ("params", row[4])):
+        assert words[words.index(label) + 1] == value, label
+    assert " ".join(row[5:7]) in " ".join(words)  # the packed size, with its unit
+
+
 def test_list_json_filters_by_pattern(capsys):
     assert main(["list", "exam*", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)

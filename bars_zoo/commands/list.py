@@ -60,19 +60,16 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
     return out
 
 
-def _si(x: float | None) -> str:
-    if x is None:
-        return "?"
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.2f}{unit}"
-    return f"{x:.0f}"
+def _count(x: float | None) -> str:
+    from bars_zoo.complexity import format_count  # the numbers `bars-zoo show` prints
+
+    return "?" if x is None else format_count(x)
 
 
-def _bytes(n: int | None) -> str:
-    if n is None:
-        return "?"
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+def _size(n: int | None) -> str:
+    from bars_zoo.complexity import format_bytes
+
+    return "?" if n is None else format_bytes(n)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,14 +84,14 @@ def run(args: argparse.Namespace) -> int:
             print(f"  hint: patterns match whole names; try '{args.pattern}*'")
         return 0
     head = (
-        f"{'name':<28} {'input':>10} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'packed':>9}  weights"
+        f"{'name':<28} {'input':>10} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'packed':>10}  weights"
     )
     print(head)
     print("-" * len(head))
     for r in table:
         top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%)" if r["top1"] is not None else ""
         print(
-            f"{r['name']:<28} {r['input'] or '?':>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
-            f"{_si(r['params']):>9} {_bytes(r['packed_bytes']):>9}  {r['weights'] or '-'}{top1}"
+            f"{r['name']:<28} {r['input'] or '?':>10} {_count(r['bops']):>9} {_count(r['flops']):>9} "
+            f"{_count(r['params']):>9} {_size(r['packed_bytes']):>10}  {r['weights'] or '-'}{top1}"
         )
     return 0
