@@ -52,6 +52,7 @@ from bars_zoo.folder import (
     write_card,
     write_folder,
 )
+from bars_zoo.lookup import check_weights_folder, zoo_genotype
 from bars_zoo.registry import (
     CARD_FILE,
     CONFIG_FILE,
@@ -147,7 +148,7 @@ def locate(
         )
     local = registry.weights_dir(name)
     if revision is None and local is not None and (local / WEIGHTS_FILE).is_file():
-        registry.check_weights_folder(local, name)  # what `bars-zoo list` checks too
+        check_weights_folder(local, name)  # what `bars-zoo list` checks too
         return local, None, None
     if entry is not None and entry.hub_repo is not None:
         assert entry.revision is not None  # validate_entry pins Hub entries
@@ -210,7 +211,7 @@ def _no_weights(name: str, registered: bool) -> Exception:
 
     zoo = list_models()
     if name in zoo or registered:
-        spec = registry.zoo_genotype(name, registry.get(name))
+        spec = zoo_genotype(name, registry.get(name))
         ds = (spec.meta.get("dataset") if spec else None) or (
             registry.default_cfg(spec).dataset if spec else None
         )
@@ -261,7 +262,7 @@ def _architecture(
     from bars_zoo.zoo import load_genotype
 
     entry = registry.get(name)
-    spec = registry.zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
+    spec = zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
     local = registry.weights_dir(name)
     if spec is None and entry is None and local is not None and registry.weights_source(name, None):
         # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it

@@ -263,7 +263,7 @@ def get(name: str) -> PretrainedCfg | None:
 def pretrained_names() -> list[str]:
     """Sorted names that ``load(name)`` finds weights for: registry entries bundled or pinned on
     the Hub, and the model folders in ``$BARS_ZOO_WEIGHTS_DIR`` that ``load`` accepts under their
-    name (:func:`check_weights_folder`); a folder it refuses is left out (``load`` refuses it)."""
+    name (:func:`bars_zoo.lookup.check_weights_folder`); a folder it refuses is left out (``load`` refuses it)."""
     names = set(entries()) | set(weights_dir_names())
     return sorted(n for n in names if weights_source(n, get(n)) is not None)
 
@@ -290,13 +290,15 @@ def weights_dir(name: str) -> Path | None:
 def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) -> str | None:
     """Where ``load(name)`` takes ``name``'s pretrained weights from, deciding as it decides:
     ``"bundled"`` (a registry entry with its folder in the package), ``"$BARS_ZOO_WEIGHTS_DIR"``
-    (a folder there that :func:`check_weights_folder` accepts), ``"hf-hub:ORG/REPO"`` (a pinned
+    (a folder there that :func:`bars_zoo.lookup.check_weights_folder` accepts), ``"hf-hub:ORG/REPO"`` (a pinned
     entry); ``None`` when there are none, or when the ``$BARS_ZOO_WEIGHTS_DIR`` folder is refused
     (``load`` then refuses too, rather than fall back to the Hub; ``warn``: log why)."""
     if cfg is not None and (bundled_dir(name) / WEIGHTS_FILE).is_file():
         return "bundled"
     local = weights_dir(name)
     if local is not None and (local / WEIGHTS_FILE).is_file():
+        from bars_zoo.lookup import check_weights_folder  # lookup builds on this module
+
         try:
             check_weights_folder(local, name)
         except BarsError as e:
@@ -307,80 +309,6 @@ def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) 
     if cfg is not None and cfg.hub_repo is not None:
         return f"hf-hub:{cfg.hub_repo}"
     return None
-
-
-def check_weights_folder(folder: Path, name: str) -> ModelConfig:
-    """The config of ``$BARS_ZOO_WEIGHTS_DIR/<name>/``, after the checks that let it stand in for
-    ``name``: its ``config.json`` parses, and when ``name`` is a zoo or registry name it holds
-    that architecture (by name, and by the genotype sha256 of the zoo's genotype where there is
-    one here); any other name may hold any architecture.  Raises :class:`IntegrityError`.
-    ``load`` verifies the files themselves (sha256, tensors) when it reads them."""
-    config = read_config(folder)
-    entry = get(name)
-    arch = entry.architecture if entry is not None else name
-    zoo = zoo_genotype(name, entry)
-    if zoo is None and entry is None:
-        return config  # not a zoo name: a folder of any architecture
-    hint = (
-        f"put the {name} model folder there (or load this one by its own name or as "
-        f"local-dir:{folder})"
-    )
-    if config.architecture != arch:
-        raise IntegrityError(f"{folder} holds {config.architecture!r}, not {arch!r}", hint=hint)
-    if zoo is not None and config.genotype_sha256 != (zoo_sha := genotype_sha256(zoo)):
-        raise IntegrityError(
-            f"{folder} holds an architecture named {arch!r} that is not the zoo's {arch} "
-            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's {zoo_sha[:12]}..)",
-            hint=hint,
-        )
-    return config
-
-
-def zoo_genotype(name: str, entry: PretrainedCfg | None) -> Any:
-    """The spec ``name`` stands for in the package: the bundled ``genotype.geno`` of a registry
-    entry bundled with it, else ``genotypes/<architecture>.geno``; ``None`` when neither exists
-    (an entry whose genotype is only in its Hub repo, or no zoo name)."""
-    from bars_zoo.dsl import read
-    from bars_zoo.zoo import genotype_dir, load_genotype
-
-    bundled = bundled_dir(name) / GENOTYPE_FILE
-    if entry is not None and bundled.is_file():
-        return read(bundled)
-    arch = entry.architecture if entry else name
-    return load_genotype(arch) if (genotype_dir() / f"{arch}.geno").is_file() else None
-
-
-def local_genotype(name: str) -> Any:
-    """The architecture of ``name`` from the files on this machine, never the network: the
-    package's (:func:`zoo_genotype`), the ``$BARS_ZOO_WEIGHTS_DIR`` folder's that ``load`` uses,
-    or the Hugging Face cache's copy of the pinned Hub repo (after ``bars-zoo pull``); ``None``
-    when there is none here."""
-    from bars_zoo.dsl import read
-
-    entry = get(name)
-    spec = zoo_genotype(name, entry)
-    local = weights_dir(name)
-    if spec is None and local is not None and weights_source(name, entry) == f"${WEIGHTS_DIR_ENV}":
-        spec = read(local / GENOTYPE_FILE)
-    if spec is None and entry is not None and entry.hub_repo is not None:
-        spec = cached_genotype(entry.hub_repo, entry.revision)
-    return spec
-
-
-def cached_genotype(repo: str, revision: str | None) -> Any:
-    """The genotype of Hub repo ``repo`` at ``revision`` when the Hugging Face cache holds it,
-    else ``None``; never asks the Hub."""
-    from huggingface_hub import try_to_load_from_cache
-
-    from bars_zoo.dsl import read
-
-    path = try_to_load_from_cache(repo, GENOTYPE_FILE, revision=revision)
-    if not isinstance(path, str):
-        return None
-    try:
-        return read(path)
-    except BarsError:  # a damaged cache: `load` and `bars-zoo pull` say so
-        return None
 
 
 def genotype_sha256(spec: Any) -> str:
@@ -421,14 +349,11 @@ __all__ = [
     "PretrainedCfg",
     "add_entry",
     "bundled_dir",
-    "cached_genotype",
-    "check_weights_folder",
     "default_cfg",
     "entries",
     "genotype_sha256",
     "get",
     "has_weights",
-    "local_genotype",
     "pretrained_names",
     "read_config",
     "registry_path",
@@ -436,5 +361,4 @@ __all__ = [
     "weights_dir",
     "weights_dir_names",
     "weights_source",
-    "zoo_genotype",
 ]

@@ -112,7 +112,7 @@ def genotype_path(name: str) -> Path:
 def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
     """The spec of a name that :func:`list_models` lists (``"bars-b"``) or of a ``.geno`` file
     path.  A name without a ``genotypes/<name>.geno`` is looked up where ``load`` finds it, on
-    this machine only (:func:`bars_zoo.registry.local_genotype`): a registry entry's genotype, a
+    this machine only (:func:`bars_zoo.lookup.local_genotype`): a registry entry's genotype, a
     ``$BARS_ZOO_WEIGHTS_DIR`` folder's, a pulled Hub repo's.
 
     Parsed specs are cached (they are frozen, so sharing them is safe).  A file that does not parse
@@ -123,8 +123,9 @@ def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
         path = genotype_path(text)
     except UnknownModelError:
         from bars_zoo import registry  # owned by the hub side
+        from bars_zoo.lookup import local_genotype
 
-        spec = registry.local_genotype(text)
+        spec = local_genotype(text)
         if spec is not None:
             return spec  # type: ignore[no-any-return]
         entry = registry.get(text)

@@ -28,13 +28,14 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
 
     from bars_zoo import registry
     from bars_zoo.complexity import complexity
+    from bars_zoo.lookup import local_genotype
     from bars_zoo.zoo import list_models
 
     out = []
     for name in list_models(pattern, pretrained=pretrained):
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
-        spec = registry.local_genotype(name)  # None: only in a Hub repo not yet pulled
+        spec = local_genotype(name)  # None: only in a Hub repo not yet pulled
         local = registry.weights_dir(name)
         if weights == f"${registry.WEIGHTS_DIR_ENV}" and local is not None:
             cfg = registry.read_config(local).pretrained_cfg  # what load gives the model
