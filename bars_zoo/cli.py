@@ -4,20 +4,25 @@ Each subcommand lives in ``bars_zoo/commands/<name>.py`` and defines ``HELP`` (o
 ``add_arguments(parser)`` and ``run(args) -> int``.  Command modules import torch lazily, inside
 ``run``, so ``bars-zoo check`` and ``bars-zoo --help`` stay instant.
 
-Exit codes: 0 success, 1 the input had errors (or the job failed), 2 usage error.  A
+Exit status, the same for every subcommand (README, "Exit status"): 0 success; 1 the input was
+read and is wrong (a genotype with errors, a model folder that fails its checks, ``fmt --check``
+found changes) or the work failed (Hub unreachable, data set missing, disk full); 2 the command
+line cannot be acted on (argparse's usage errors, a bad option value, a file, folder or name that
+does not exist or cannot be read); 130 interrupted; 141 standard output closed.  A
 :class:`~bars_zoo.errors.BarsError` is printed as its message, never as a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import logging
 import os
 import sys
 from collections.abc import Sequence
 
-from bars_zoo.errors import BarsError, GenotypeError
+from bars_zoo.errors import BarsError, ConfigError, GenotypeError
 
 #: subcommand -> module under bars_zoo.commands
 COMMANDS: dict[str, str] = {
@@ -38,12 +43,25 @@ COMMANDS: dict[str, str] = {
 }
 
 
+EXIT_STATUS = """\
+exit status (every command):
+  0    success
+  1    the input was read and is wrong (a genotype with errors, a broken model folder,
+       fmt --check found changes), or the work failed (Hub unreachable, no data set)
+  2    the command line cannot be acted on: a usage error, a bad option value, a file,
+       folder or name that does not exist or cannot be read
+  130  interrupted; 141: standard output closed
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     from bars_zoo import __version__
 
     parser = argparse.ArgumentParser(
         prog="bars-zoo",
         description="Binary neural networks found by BARS architecture search.",
+        epilog=EXIT_STATUS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"bars-zoo {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
@@ -52,6 +70,14 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f"bars_zoo.commands.{module_name}")
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(p)
+        # also after the command (`bars-zoo show x -v`); unset here, the top-level value stands
+        p.add_argument(
+            "-v",
+            "--verbose",
+            action="store_true",
+            default=argparse.SUPPRESS,
+            help="log more detail",
+        )
         p.set_defaults(_run=module.run, _parser=p)
     return parser
 
@@ -80,6 +106,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         _RANK_FILTER.quiet = False
 
 
+#: OSErrors that say a path given on the command line cannot be used (exit status 2, a usage
+#: error); any other (a full disk, an I/O error) is the work failing (exit status 1)
+_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
+
+#: options naming a folder that must exist (the data sets are read, never downloaded)
+_FOLDER_OPTIONS = {"data_dir": "--data-dir"}
+#: options naming a path, where an empty value would mean the current folder to pathlib
+_PATH_OPTIONS = {
+    "output": "-o/--output",
+    "out": "--out",
+    "run_dir": "--run-dir",
+    "images": "--images",
+    "cache_dir": "--cache-dir",
+    **_FOLDER_OPTIONS,
+}
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before the command starts (a usage error), an empty path option and a folder
+    option that names no folder."""
+    from pathlib import Path
+
+    for dest, flag in _PATH_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None and not str(value).strip():
+            raise ConfigError(f"{flag} is empty", hint=f"give {flag} a path, or leave it out")
+    for dest, flag in _FOLDER_OPTIONS.items():
+        value = getattr(args, dest, None)
+        if value is not None and not Path(value).expanduser().is_dir():
+            what = "not a folder" if Path(value).expanduser().exists() else "no such folder"
+            raise ConfigError(
+                f"{flag} {value}: {what}",
+                hint="give the folder that holds the data set's files (docs/training.md)",
+            )
+
+
 class _QuietRanks(logging.Filter):
     """Drops log records below ERROR while ``quiet`` (a torchrun rank other than 0)."""
 
@@ -101,6 +174,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
         parser.print_help()
         return 2
     try:
+        _check_paths(args)
         return int(args._run(args) or 0)
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
         say(str(err))
@@ -115,8 +189,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
         where = f": {err.filename}" if err.filename else ""
-        print(f"error: {err.strerror or err}{where}", file=sys.stderr)
-        return 1
+        say(f"error: {err.strerror or err}{where}")
+        return 2 if err.errno in _PATH_ERRNOS else 1
     except KeyboardInterrupt:
         hint = ""
         if getattr(args, "command", None) in ("train", "search"):

@@ -121,25 +121,25 @@ class Complexity(_Frozen):
         c, h, w = self.input_shape
         lines = [
             f"{self.name}  input {c}x{h}x{w}  ({conv} convention)",
-            f"  BOPs   {_si(self.bops):>9}    FLOPs {_si(self.flops):>9}    OPs {_si(self.ops):>9}",
-            f"  params {_si(self.params):>9}    binary {_si(self.binary_params):>8}    "
-            f"FP {_si(self.fp_params):>9}    packed {_bytes(self.packed_bytes)}",
-            f"  separate: BN {_si(self.bn_ops)}  scale {_si(self.scale_ops)}  "
-            f"pool {_si(self.pool_ops)}  add {_si(self.add_ops)}",
+            f"  BOPs   {format_count(self.bops):>9}    FLOPs {format_count(self.flops):>9}    OPs {format_count(self.ops):>9}",
+            f"  params {format_count(self.params):>9}    binary {format_count(self.binary_params):>8}    "
+            f"FP {format_count(self.fp_params):>9}    packed {format_bytes(self.packed_bytes)}",
+            f"  separate: BN {format_count(self.bn_ops)}  scale {format_count(self.scale_ops)}  "
+            f"pool {format_count(self.pool_ops)}  add {format_count(self.add_ops)}",
             "",
         ]
         head = f"{'part':<10} {'cells':>5} {'output':>12} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'binary':>9} {'FP':>9}"
         lines += [head, "-" * len(head)]
         for g in self.groups():
             lines.append(
-                f"{g.group:<10} {g.cells or '':>5} {_shape(g.out_shape):>12} {_si(g.bops):>9} "
-                f"{_si(g.flops):>9} {_si(g.params):>9} {_si(g.binary_params):>9} {_si(g.fp_params):>9}"
+                f"{g.group:<10} {g.cells or '':>5} {_shape(g.out_shape):>12} {format_count(g.bops):>9} "
+                f"{format_count(g.flops):>9} {format_count(g.params):>9} {format_count(g.binary_params):>9} {format_count(g.fp_params):>9}"
             )
         lines.append("-" * len(head))
         lines.append(
-            f"{'total':<10} {sum(g.cells for g in self.groups()):>5} {'':>12} {_si(self.bops):>9} "
-            f"{_si(self.flops):>9} {_si(self.params):>9} {_si(self.binary_params):>9} "
-            f"{_si(self.fp_params):>9}"
+            f"{'total':<10} {sum(g.cells for g in self.groups()):>5} {'':>12} {format_count(self.bops):>9} "
+            f"{format_count(self.flops):>9} {format_count(self.params):>9} {format_count(self.binary_params):>9} "
+            f"{format_count(self.fp_params):>9}"
         )
         return "\n".join(lines)
 
@@ -154,12 +154,12 @@ class Complexity(_Frozen):
             for r in rs:
                 lines.append(
                     f"{r.name:<34} {r.kind:<6} {r.op:<14} {_shape(r.in_shape):>12} "
-                    f"{_shape(r.out_shape):>12} {_si(r.macs) if r.macs else '':>9} "
-                    f"{_si(r.params) if r.params else '':>9} {_si(r.elem_ops) if r.elem_ops else '':>9}"
+                    f"{_shape(r.out_shape):>12} {format_count(r.macs) if r.macs else '':>9} "
+                    f"{format_count(r.params) if r.params else '':>9} {format_count(r.elem_ops) if r.elem_ops else '':>9}"
                 )
             lines.append(
                 f"{'  subtotal ' + g.group:<34} {'':<6} {'':<14} {'':>12} {'':>12} "
-                f"{_si(g.bops + g.flops):>9} {_si(g.params):>9}"
+                f"{format_count(g.bops + g.flops):>9} {format_count(g.params):>9}"
             )
         lines.append("=" * len(head))
         return "\n".join(line.rstrip() for line in lines)
@@ -373,7 +373,7 @@ def complexity(
 # --------------------------------------------------------------------------- formatting
 
 
-def _si(x: float) -> str:
+def format_count(x: float) -> str:
     """``547.4M``-style short numbers with four significant digits."""
     for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(x) >= div:
@@ -382,7 +382,8 @@ def _si(x: float) -> str:
     return f"{x:g}" if isinstance(x, float) else str(x)
 
 
-def _bytes(n: int) -> str:
+def format_bytes(n: int) -> str:
+    """``67.12 KiB``-style sizes (binary units)."""
     for unit, div in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if n >= div:
             return f"{n / div:.2f} {unit}"
@@ -393,4 +394,12 @@ def _shape(s: Shape) -> str:
     return "x".join(map(str, s))
 
 
-__all__ = ["Complexity", "GroupCost", "LayerCost", "complexity", "count"]
+__all__ = [
+    "Complexity",
+    "GroupCost",
+    "LayerCost",
+    "complexity",
+    "count",
+    "format_bytes",
+    "format_count",
+]

@@ -20,7 +20,12 @@ Severity = Literal["error", "warning"]
 
 
 class BarsError(Exception):
-    """Base class of every error bars-zoo raises for a user's input or environment."""
+    """Base class of every error bars-zoo raises for a user's input or environment.
+
+    ``exit_code`` is the ``bars-zoo`` exit status (README, "Exit status"): 1 when the input was
+    read and is wrong or the work failed, 2 when the command line cannot be acted on (a usage
+    error, a bad option value, a file, folder or name that does not exist or cannot be read).
+    """
 
     exit_code = 1
 
@@ -122,6 +127,8 @@ class GenotypeError(BarsError):
         self.warnings: tuple[Diagnostic, ...] = ()
         first = self.diagnostics[0] if self.diagnostics else None
         self.code = first.code if first else "error"
+        if self.code == "unreadable":  # the file named could not be read: nothing was checked
+            self.exit_code = 2
         super().__init__("\n".join(d.render() for d in self.diagnostics))
 
     def __str__(self) -> str:
@@ -133,7 +140,11 @@ class SpecError(BarsError):
 
 
 class UnknownModelError(BarsError):
-    """A model or genotype name is not in the zoo."""
+    """A model or genotype name is not in the zoo, or a path given for one does not exist or is
+    not what it should be (a folder for a file, a folder that is not a model folder): a usage
+    error (exit status 2)."""
+
+    exit_code = 2
 
 
 class WeightsNotPublishedError(BarsError):
@@ -157,7 +168,7 @@ class RevisionNotFoundError(HubError):
 
 
 class IntegrityError(BarsError):
-    """A file's checksum, size or content does not match what was recorded."""
+    """A file is malformed, or its checksum, size or content does not match what was recorded."""
 
 
 class UnsafeFileError(BarsError):

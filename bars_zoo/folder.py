@@ -268,6 +268,14 @@ def load_folder(
         pickles = sorted(p.name for p in folder.glob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
         if pickles:
             refuse_pickle(folder / pickles[0])
+        if not any(
+            (folder / f).is_file() for f in FOLDER_FILES
+        ):  # a wrong path, not a broken model
+            raise UnknownModelError(
+                f"{folder} is not a model folder (it has none of {', '.join(FOLDER_FILES[:3])})",
+                hint="give a folder written by save_pretrained, `bars-zoo train` (its model/) "
+                "or `bars-zoo pull`",
+            )
         raise IntegrityError(f"{folder} has no {WEIGHTS_FILE}", hint="is this a model folder?")
     config = read_config(folder)
     spec = read_genotype(folder / GENOTYPE_FILE)

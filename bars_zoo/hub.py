@@ -32,13 +32,12 @@ from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
     ConfigError,
-    IntegrityError,
     UnknownModelError,
     WeightsNotPublishedError,
 )
 from bars_zoo.folder import load_folder, local_folder
 from bars_zoo.hubclient import HUB_PREFIX, check_revision, hub_folder, offline_mode, parse_hub_name
-from bars_zoo.packing import genotype_sha256
+from bars_zoo.lookup import check_weights_folder, zoo_genotype
 
 # register_bundled was documented as bars_zoo.hub.register_bundled: code that imports it from here
 # keeps working (it lives in bars_zoo.publish)
@@ -132,7 +131,7 @@ def locate(
         )
     local = registry.weights_dir(name)
     if revision is None and local is not None and (local / WEIGHTS_FILE).is_file():
-        _check_architecture(local, name)
+        check_weights_folder(local, name)  # what `bars-zoo list` checks too
         return local, None, None
     if entry is not None and entry.hub_repo is not None:
         assert entry.revision is not None  # validate_entry pins Hub entries
@@ -142,37 +141,12 @@ def locate(
     raise _no_weights(name, entry is not None)
 
 
-def _check_architecture(folder: Path, name: str) -> None:
-    """A folder standing in for zoo model ``name`` must hold that architecture (any architecture
-    when ``name`` is not a zoo architecture, only a folder name)."""
-    from bars_zoo.zoo import list_models
-
-    if name not in list_models() and registry.get(name) is None:
-        return
-    config = read_config(folder)
-    arch = config.pretrained_cfg.architecture
-    hint = (
-        f"put the {name} model folder there (or load this one by its own name or as "
-        f"local-dir:{folder})"
-    )
-    if arch != name:
-        raise IntegrityError(f"{folder} holds {arch!r}, not {name!r}", hint=hint)
-    zoo_spec, _ = _architecture(name, None, None, True)
-    zoo_sha = genotype_sha256(zoo_spec)
-    if config.genotype_sha256 != zoo_sha:
-        raise IntegrityError(
-            f"{folder} holds an architecture named {name!r} that is not the zoo's {name} "
-            f"(genotype sha256 {config.genotype_sha256[:12]}.., the zoo's {zoo_sha[:12]}..)",
-            hint=hint,
-        )
-
-
 def _no_weights(name: str, registered: bool) -> Exception:
-    from bars_zoo.zoo import close_names, list_models, load_genotype
+    from bars_zoo.zoo import close_names, list_models
 
     zoo = list_models()
     if name in zoo or registered:
-        spec = load_genotype(name) if name in zoo else None
+        spec = zoo_genotype(name, registry.get(name))
         ds = (spec.meta.get("dataset") if spec else None) or (
             registry.default_cfg(spec).dataset if spec else None
         )
@@ -194,8 +168,17 @@ def _no_weights(name: str, registered: bool) -> Exception:
         if close
         else "see `bars-zoo list`; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
     )
-    if name.strip() and Path(name).expanduser().is_dir():  # a folder given as a bare path
+    path = Path(name).expanduser() if name.strip() else None
+    if path is not None and path.is_dir():  # a folder given as a bare path
         hint = f"{name!r} is a folder: load it as 'local-dir:{name}' (or pass a pathlib.Path)"
+    elif path is not None and path.is_file():
+        hint = (
+            f"{name!r} is a genotype file, which has no weights: train it (`bars-zoo train "
+            f"{name} --dataset DATASET --epochs N --out DIR`) and load DIR/model"
+            if path.suffix == ".geno"
+            else f"{name!r} is a file: give the model folder that holds config.json and "
+            "model.safetensors"
+        )
     return UnknownModelError(f"unknown model {name!r}", hint=hint)
 
 
@@ -214,14 +197,15 @@ def _architecture(
     from bars_zoo.zoo import load_genotype
 
     entry = registry.get(name)
-    bundled = registry.bundled_dir(name) / GENOTYPE_FILE
-    if entry is not None and bundled.is_file():
-        return read_genotype(bundled), entry
-    try:
-        spec = load_genotype(entry.architecture if entry else name)
-    except UnknownModelError:
-        if entry is None or entry.hub_repo is None:
-            raise
+    spec = zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
+    local = registry.weights_dir(name)
+    if spec is None and entry is None and local is not None and registry.weights_source(name, None):
+        # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it
+        return read_genotype(local / GENOTYPE_FILE), read_config(local).pretrained_cfg
+    if spec is None and (entry is None or entry.hub_repo is None):
+        spec = load_genotype(entry.architecture if entry else name)  # a .geno path, or unknown
+    if spec is None:
+        assert entry is not None and entry.hub_repo is not None
         # a registry entry of an architecture the zoo has no genotype for: the repo holds it
         rev = revision or entry.revision
         folder = hub_folder(

@@ -231,13 +231,16 @@ def _not_cached(
     """A download that found neither the cache nor the Hub: say which of the two was ruled out."""
     if offline_mode(None):
         why = "offline mode is on (HF_HUB_OFFLINE)"
-        first = "unset HF_HUB_OFFLINE (or local_files_only) and connect, then run `bars-zoo pull`"
+        first = (
+            "unset HF_HUB_OFFLINE (or local_files_only) and connect, then run "
+            f"`bars-zoo pull hf-hub:{where}`"
+        )
     elif local_files_only:
         why = "local_files_only=True forbids asking the Hub"
         first = "leave local_files_only out (or False) to download it"
     else:
         why = "the Hub could not be reached"
-        first = "check the network and run `bars-zoo pull` again"
+        first = f"check the network and run `bars-zoo pull hf-hub:{where}`"
     return OfflineError(
         f"{detail or f'{where} is not in the Hugging Face cache'}, and {why}",
         hint=f"{first}; or copy the model folder here and load it as local-dir:PATH",

@@ -37,6 +37,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -235,9 +236,22 @@ def _ensure_ninja_on_path() -> None:
         os.environ["PATH"] = f"{beside}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
-def _build_extension() -> None:
-    from torch.utils.cpp_extension import load
+def _cpp_extension_load() -> Any:
+    """``torch.utils.cpp_extension.load``, imported without the warning torch logs on import on a
+    machine with a CUDA toolkit but no CUDA runtime ("No CUDA runtime is found, using
+    CUDA_HOME=..."): the kernel is CPU code, and `bars-zoo deploy` users would read it as a fault."""
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        from torch.utils.cpp_extension import load
+    finally:
+        logger.setLevel(level)
+    return load
 
+
+def _build_extension() -> None:
+    load = _cpp_extension_load()
     tag = build_tag()
     build_dir = cache_dir() / tag
     build_dir.mkdir(parents=True, exist_ok=True)

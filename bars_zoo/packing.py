@@ -34,8 +34,8 @@ from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
 from bars_zoo.binary import BinaryConv2d
-from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import IntegrityError, StateDictError, UnsafeFileError
+from bars_zoo.registry import genotype_sha256  # torch-free, so `bars-zoo list` can check folders
 from bars_zoo.spec import NetworkSpec
 
 WEIGHTS_FORMAT = "1"
@@ -48,11 +48,6 @@ _MSB_FIRST = torch.tensor([128, 64, 32, 16, 8, 4, 2, 1], dtype=torch.uint8)
 _SIGN_TABLE = torch.where(
     torch.arange(256, dtype=torch.uint8).view(-1, 1) & _MSB_FIRST != 0, 1.0, -1.0
 )
-
-
-def genotype_sha256(spec: NetworkSpec) -> str:
-    """sha256 of the canonical genotype text (``bars_zoo.dsl.format``): comments do not count."""
-    return hashlib.sha256(format_spec(spec).encode("utf-8")).hexdigest()
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

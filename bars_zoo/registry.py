@@ -26,7 +26,9 @@ architecture).  This module is torch-free, so ``list_models(pretrained=True)`` s
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 from functools import lru_cache
@@ -37,7 +39,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
-from bars_zoo.errors import ConfigError, IntegrityError
+from bars_zoo.errors import BarsError, ConfigError, IntegrityError
+
+log = logging.getLogger(__name__)
 
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "registry.json"
@@ -276,13 +280,19 @@ def get(name: str) -> PretrainedCfg | None:
 
 
 def pretrained_names() -> list[str]:
-    """Sorted names of the models that have weights: registry entries bundled or pinned on the
-    Hub, and any name with a model folder in ``$BARS_ZOO_WEIGHTS_DIR``."""
-    names = {n for n, cfg in entries().items() if has_weights(n, cfg)}
+    """Sorted names that ``load(name)`` finds weights for: registry entries bundled or pinned on
+    the Hub, and the model folders in ``$BARS_ZOO_WEIGHTS_DIR`` that ``load`` accepts under their
+    name (:func:`bars_zoo.lookup.check_weights_folder`); a folder it refuses is left out (``load`` refuses it)."""
+    names = set(entries()) | set(weights_dir_names())
+    return sorted(n for n in names if weights_source(n, get(n)) is not None)
+
+
+def weights_dir_names() -> list[str]:
+    """Names of the folders in ``$BARS_ZOO_WEIGHTS_DIR`` that hold a weights file."""
     root = os.environ.get(WEIGHTS_DIR_ENV)
-    if root and Path(root).is_dir():
-        names |= {p.name for p in Path(root).iterdir() if (p / "model.safetensors").is_file()}
-    return sorted(names)
+    if not root or not Path(root).is_dir():
+        return []
+    return sorted(p.name for p in Path(root).iterdir() if (p / WEIGHTS_FILE).is_file())
 
 
 def bundled_dir(name: str) -> Path:
@@ -296,17 +306,36 @@ def weights_dir(name: str) -> Path | None:
     return Path(root) / name if root else None
 
 
-def weights_source(name: str, cfg: PretrainedCfg | None) -> str | None:
-    """Where ``name``'s pretrained weights come from, in the order ``load`` tries: ``"bundled"``,
-    ``"$BARS_ZOO_WEIGHTS_DIR"``, ``"hf-hub:ORG/REPO"``; ``None`` when there are none."""
-    local = weights_dir(name)
-    if (bundled_dir(name) / "model.safetensors").is_file():
+def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) -> str | None:
+    """Where ``load(name)`` takes ``name``'s pretrained weights from, deciding as it decides:
+    ``"bundled"`` (a registry entry with its folder in the package), ``"$BARS_ZOO_WEIGHTS_DIR"``
+    (a folder there that :func:`bars_zoo.lookup.check_weights_folder` accepts), ``"hf-hub:ORG/REPO"`` (a pinned
+    entry); ``None`` when there are none, or when the ``$BARS_ZOO_WEIGHTS_DIR`` folder is refused
+    (``load`` then refuses too, rather than fall back to the Hub; ``warn``: log why)."""
+    if cfg is not None and (bundled_dir(name) / WEIGHTS_FILE).is_file():
         return "bundled"
-    if local is not None and (local / "model.safetensors").is_file():
+    local = weights_dir(name)
+    if local is not None and (local / WEIGHTS_FILE).is_file():
+        from bars_zoo.lookup import check_weights_folder  # lookup builds on this module
+
+        try:
+            check_weights_folder(local, name)
+        except BarsError as e:
+            if warn:
+                log.warning("%s is not used for %r: %s", local, name, e)
+            return None
         return f"${WEIGHTS_DIR_ENV}"
     if cfg is not None and cfg.hub_repo is not None:
         return f"hf-hub:{cfg.hub_repo}"
     return None
+
+
+def genotype_sha256(spec: Any) -> str:
+    """sha256 of a spec's canonical text (``bars_zoo.dsl.format``; comments do not count): the
+    ``genotype_sha256`` that ``config.json`` and the weights' metadata record."""
+    from bars_zoo.dsl import format as format_spec
+
+    return hashlib.sha256(format_spec(spec).encode("utf-8")).hexdigest()
 
 
 def has_weights(name: str, cfg: PretrainedCfg) -> bool:
@@ -341,6 +370,7 @@ __all__ = [
     "bundled_dir",
     "default_cfg",
     "entries",
+    "genotype_sha256",
     "get",
     "has_weights",
     "pretrained_names",
@@ -348,5 +378,6 @@ __all__ = [
     "registry_path",
     "validate_entry",
     "weights_dir",
+    "weights_dir_names",
     "weights_source",
 ]

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bars_zoo._resources import resource_dir
 from bars_zoo.dsl import parse, read_source
-from bars_zoo.errors import UnknownModelError
+from bars_zoo.errors import OfflineError, UnknownModelError
 from bars_zoo.spec import NetworkSpec
 
 GENOTYPE_SUFFIX = ".geno"
@@ -33,20 +33,24 @@ def _bundled() -> dict[str, Path]:
 
 
 def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
-    """Sorted zoo names matching ``pattern`` (``fnmatch`` wildcards, case-sensitive).
+    """Sorted names ``bars_zoo.load`` accepts, matching ``pattern`` (``fnmatch`` wildcards,
+    case-sensitive): the zoo's genotypes, the pretrained registry's entries (also those whose
+    genotype is only in their Hub repo) and the model folders of ``$BARS_ZOO_WEIGHTS_DIR`` that
+    ``load`` accepts under their name.
 
-    ``pretrained=True`` keeps only the names that have published weights.
+    ``pretrained=True`` keeps the names ``load(name)`` finds weights for, the way it looks for
+    them (:func:`bars_zoo.registry.pretrained_names`): bundled, ``$BARS_ZOO_WEIGHTS_DIR``, or
+    pinned on the Hub.
 
     >>> list_models("bars-*")  # doctest: +SKIP
     ['bars-a', 'bars-b', 'bars-c', 'bars-d', 'bars-e', 'bars-f']
     """
-    names = [n for n in _bundled() if fnmatch.fnmatchcase(n, pattern)]
-    if pretrained:
-        from bars_zoo.registry import pretrained_names  # owned by the hub side
+    from bars_zoo import registry  # owned by the hub side
 
-        have = pretrained_names()
-        names = [n for n in names if n in have]
-    return sorted(names)
+    names = set(registry.pretrained_names())
+    if not pretrained:
+        names |= set(_bundled()) | set(registry.entries())
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
 def close_names(name: str, known: list[str]) -> list[str]:
@@ -70,13 +74,26 @@ def genotype_path(name: str) -> Path:
             "no genotype named: the name is empty",
             hint="give a .geno file or a zoo name (see `bars-zoo list`)",
         )
+    for prefix in ("local-dir:", "hf-hub:"):
+        if name.startswith(prefix):
+            where = name[len(prefix) :] if prefix == "local-dir:" else "FOLDER"
+            hint = f"give the genotype file of the model folder, {where}/genotype.geno"
+            if prefix == "hf-hub:":
+                hint = f"`bars-zoo pull {name}` prints the FOLDER it is cached in; {hint}"
+            raise UnknownModelError(
+                f"{name!r} is a model, and a genotype (a zoo name or a .geno file) is needed here",
+                hint=hint,
+            )
     path = Path(name)
     if path.is_file():  # any existing file, whatever its suffix
         return path
     if path.is_dir():
+        inside = path / "genotype.geno"
         raise UnknownModelError(
             f"{name!r} is a folder, not a genotype file",
-            hint="give a .geno file or a zoo name (a model folder holds genotype.geno)",
+            hint=f"give its genotype file, {inside}"
+            if inside.is_file()
+            else "give a .geno file or a zoo name (see `bars-zoo list`)",
         )
     if name.endswith(GENOTYPE_SUFFIX) or os.sep in name or "/" in name:
         raise UnknownModelError(
@@ -93,12 +110,32 @@ def genotype_path(name: str) -> Path:
 
 
 def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
-    """The spec of a zoo name (``"bars-b"``) or of a ``.geno`` file path.
+    """The spec of a name that :func:`list_models` lists (``"bars-b"``) or of a ``.geno`` file
+    path.  A name without a ``genotypes/<name>.geno`` is looked up where ``load`` finds it, on
+    this machine only (:func:`bars_zoo.lookup.local_genotype`): a registry entry's genotype, a
+    ``$BARS_ZOO_WEIGHTS_DIR`` folder's, a pulled Hub repo's.
 
     Parsed specs are cached (they are frozen, so sharing them is safe).  A file that does not parse
     raises :class:`~bars_zoo.errors.GenotypeError` with located diagnostics.
     """
-    path = genotype_path(os.fspath(name))
+    text = os.fspath(name)
+    try:
+        path = genotype_path(text)
+    except UnknownModelError:
+        from bars_zoo import registry  # owned by the hub side
+        from bars_zoo.lookup import local_genotype
+
+        spec = local_genotype(text)
+        if spec is not None:
+            return spec  # type: ignore[no-any-return]
+        entry = registry.get(text)
+        if entry is None or entry.hub_repo is None:
+            raise
+        raise OfflineError(
+            f"the genotype of {text!r} is in its Hub repo {entry.hub_repo}, which is not in the "
+            "Hugging Face cache",
+            hint=f"run `bars-zoo pull {text}` (it downloads and verifies the model), then again",
+        ) from None
     st = path.stat()
     return _read_cached(str(path.resolve()), st.st_mtime_ns, st.st_size, str(path))
 

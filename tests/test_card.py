@@ -151,5 +151,8 @@ def test_card_command_rewrites_the_card(tmp_path: Path, spec, capsys):
 
 
 def test_card_command_on_a_non_model_folder_fails_with_a_hint(tmp_path: Path, capsys):
+    assert main(["card", str(tmp_path)]) == 2
+    assert "is not a model folder" in capsys.readouterr().err
+    (tmp_path / "config.json").write_text("{}")  # a model folder with a part missing: broken
     assert main(["card", str(tmp_path)]) == 1
     assert "has no model.safetensors" in capsys.readouterr().err

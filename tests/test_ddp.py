@@ -140,12 +140,12 @@ def test_under_torchrun_only_rank_0_prints_a_users_mistake(monkeypatch, capsys, 
     from bars_zoo.cli import main
 
     monkeypatch.setenv("RANK", "1")
-    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 2
     assert capsys.readouterr().err == ""  # rank 0 says it once for the job
-    assert main(["-v", "eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert main(["-v", "eval", "no-such-model", "--dataset", "synthetic"]) == 2
     assert "[rank 1] error: unknown model 'no-such-model'" in capsys.readouterr().err
     monkeypatch.setenv("RANK", "0")
-    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 1
+    assert main(["eval", "no-such-model", "--dataset", "synthetic"]) == 2
     assert capsys.readouterr().err.startswith("error: unknown model 'no-such-model'")
     logging.getLogger("bars_zoo.test").warning("after the run")  # the filter is off again
     assert "after the run" in caplog.text

@@ -309,7 +309,7 @@ def test_cli_deploy_under_a_file_or_into_an_unwritable_place_names_that_path(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
     (tmp_path / "afile").write_text("mine")
-    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "afile" / "sub")]) == 1
+    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "afile" / "sub")]) == 2
     assert capsys.readouterr().err == f"error: not a folder: {tmp_path / 'afile'}\n"
     assert (tmp_path / "afile").read_text() == "mine"
 
@@ -317,7 +317,7 @@ def test_cli_deploy_under_a_file_or_into_an_unwritable_place_names_that_path(
         raise PermissionError(13, "Permission denied", str(tmp_path / ".out.abc.tmp"))
 
     monkeypatch.setattr("tempfile.mkdtemp", refuse)
-    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "out")]) == 1
+    assert main(["deploy", "bars-fmnist-s", "-o", str(tmp_path / "out")]) == 2
     assert capsys.readouterr().err == f"error: Permission denied: {tmp_path / 'out'}\n"
 
 

@@ -171,7 +171,7 @@ def test_cli_draw_accepts_a_file_and_a_format(tmp_path: Path) -> None:
 
 
 def test_cli_draw_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["draw", "no-such-model", "-o", str(tmp_path / "a.svg")]) == 1
+    assert main(["draw", "no-such-model", "-o", str(tmp_path / "a.svg")]) == 2
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
     assert main(["draw", "example", "-o", str(tmp_path / "a.jpg")]) == 2
     assert "unknown format 'jpg'" in capsys.readouterr().err
@@ -194,10 +194,10 @@ def test_cli_draw_onto_a_folder_or_under_a_file_says_so_without_a_traceback(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "d.svg").mkdir()
-    assert main(["draw", "example", "-o", str(tmp_path / "d.svg")]) == 1
+    assert main(["draw", "example", "-o", str(tmp_path / "d.svg")]) == 2  # -o cannot be used
     assert f"error: is a folder, not a file: {tmp_path / 'd.svg'}" in capsys.readouterr().err
     (tmp_path / "f.geno").write_text("x")
-    assert main(["draw", "example", "-o", str(tmp_path / "f.geno" / "x.svg")]) == 1
+    assert main(["draw", "example", "-o", str(tmp_path / "f.geno" / "x.svg")]) == 2
     assert f"error: not a folder: {tmp_path / 'f.geno'}" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.svg", "f.geno"]  # no temp files
 

@@ -200,7 +200,7 @@ def test_an_empty_name_or_path_never_means_the_current_folder(saved, monkeypatch
     with pytest.raises(UnknownModelError, match="unknown model ''") as err:
         load("")
     assert "is a folder" not in (err.value.hint or "")
-    assert main(["eval", "", "--dataset", "synthetic"]) == 1
+    assert main(["eval", "", "--dataset", "synthetic"]) == 2
     assert "no model was given" in capsys.readouterr().err
 
 

@@ -125,6 +125,45 @@ def test_a_hub_pinned_entry_without_a_zoo_genotype_builds_untrained_from_the_cac
     assert model.spec == tiny_model().spec and model.pretrained_cfg.top1 is None
 
 
+def test_a_hub_pinned_entry_without_a_zoo_genotype_is_listed_as_load_finds_it(
+    offline, cache, hub_entry, monkeypatch, capsys
+):
+    import json
+
+    from huggingface_hub import constants
+
+    assert "tiny-hub" in bars_zoo.list_models()  # it loads, so it is listed ...
+    assert bars_zoo.list_models("tiny-*", pretrained=True) == ["tiny-hub"]  # ... as pretrained
+    assert main(["list", "tiny-*", "--pretrained", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["weights"], row["input"], row["classes"], row["top1"]) == (
+        "hf-hub:org/tiny",
+        "1x10x10",
+        4,
+        12.5,
+    )
+    assert row["bops"] is None  # its genotype is in the repo, and this cache is not the default
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))  # after `bars-zoo pull`
+    assert main(["list", "tiny-*", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["bops"] == bars_zoo.complexity(tiny_model().spec).bops
+    assert load("tiny-hub", cache_dir=cache).spec.name == "tiny"  # and it loads, offline
+
+
+def test_the_genotype_of_a_hub_only_entry_is_read_from_the_cache_once_pulled(
+    offline, cache, hub_entry, monkeypatch, capsys
+):
+    from huggingface_hub import constants
+
+    with pytest.raises(OfflineError, match="run `bars-zoo pull tiny-hub`"):
+        bars_zoo.load_genotype("tiny-hub")
+    assert main(["show", "tiny-hub"]) == 1  # the work failed: the Hub is needed
+    assert "is in its Hub repo org/tiny" in capsys.readouterr().err
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    assert bars_zoo.load_genotype("tiny-hub") == tiny_model().spec
+    assert main(["show", "tiny-hub", "--summary"]) == 0
+
+
 def test_another_revision_of_a_registry_model_carries_its_own_config(
     offline, cache, hub_entry, tmp_path
 ):

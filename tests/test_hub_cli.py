@@ -41,6 +41,16 @@ def test_list_prints_every_zoo_model_with_its_cost(capsys):
     assert "BOPs" in out.splitlines()[0]
 
 
+def test_list_prints_the_numbers_show_prints(capsys):
+    assert main(["list", "bars-fmnist-s"]) == 0
+    row = capsys.readouterr().out.splitlines()[2].split()
+    assert main(["show", "bars-fmnist-s", "--summary"]) == 0
+    words = capsys.readouterr().out.split()
+    for label, value in (("BOPs", row[2]), ("FLOPs", row[3]), ("params", row[4])):
+        assert words[words.index(label) + 1] == value, label
+    assert " ".join(row[5:7]) in " ".join(words)  # the packed size, with its unit
+
+
 def test_list_json_filters_by_pattern(capsys):
     assert main(["list", "exam*", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -80,7 +90,9 @@ def test_pull_of_an_unpublished_model_fails_with_the_recipe(pretrained_dir, caps
 def test_pull_offline_and_uncached_is_exit_1(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert main(["pull", "hf-hub:org/none", "--cache-dir", str(tmp_path)]) == 1
-    assert "not in the Hugging Face cache" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not in the Hugging Face cache" in err
+    assert "then run `bars-zoo pull hf-hub:org/none`" in err  # the command to run, in full
 
 
 def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
@@ -124,7 +136,7 @@ def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path
     args = [a.replace("OUT", str(tmp_path / "out")).replace("RUN", str(run)) for a in command]
     if "RUN" not in command:
         args.insert(1, str(run))
-    assert main(args) == 1
+    assert main(args) == 2  # the wrong folder was named: a usage error
     err = capsys.readouterr().err
     assert "training output folder" in err and str(run / "model") in err
     assert "pickle" not in err

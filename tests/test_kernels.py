@@ -199,3 +199,17 @@ def test_portable_scalar_kernel_matches_the_emulated_conv(tmp_path: Path) -> Non
     proc = run_probe(tmp_path, BARS_ZOO_EXT_ARCH="-march=x86-64-v2")
     assert proc.returncode == 0, proc.stderr
     assert "BACKEND scalar-popcount" in proc.stdout
+
+
+def test_deploying_logs_no_cuda_home_warning() -> None:
+    # torch logs "No CUDA runtime is found, using CUDA_HOME=..." when cpp_extension is imported on
+    # a machine with a CUDA toolkit and no GPU; deploy's CPU kernel must not show it to users
+    here = Path(__file__).resolve().parent
+    code = "from tiny_net import tiny_model; import bars_zoo; bars_zoo.deploy(tiny_model())"
+    env = {**os.environ, "PYTHONPATH": f"{here.parent}{os.pathsep}{here}"}
+    env.pop("BARS_ZOO_NO_EXT", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "CUDA_HOME" not in done.stderr

@@ -197,7 +197,7 @@ def test_cli_rejects_a_nonpositive_epoch_count(geno, tmp_path, capsys):
 
 def test_cli_unknown_genotype_is_an_error_with_suggestions(tmp_path, capsys):
     args = ["train", "bars-zz", "--dataset", "synthetic", "--epochs", "1", "--out", str(tmp_path)]
-    assert main(args) == 1
+    assert main(args) == 2
     assert "unknown model 'bars-zz'" in capsys.readouterr().err
 
 

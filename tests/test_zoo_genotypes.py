@@ -189,6 +189,24 @@ def test_load_genotype_bad_file_reports_located_errors(tmp_path: Path) -> None:
         load_genotype(path)
 
 
+@pytest.mark.parametrize("prefix", ["", "local-dir:"])
+def test_a_model_folder_given_for_a_genotype_is_refused_naming_its_genotype_file(
+    prefix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "genotype.geno").write_text((genotype_dir() / "bars-a.geno").read_text())
+    with pytest.raises(UnknownModelError) as err:
+        load_genotype(f"{prefix}{tmp_path}")
+    assert f"{tmp_path / 'genotype.geno'}" in (err.value.hint or "")
+    assert main(["show", f"{prefix}{tmp_path}"]) == 2
+    assert f"{tmp_path / 'genotype.geno'}" in capsys.readouterr().err
+
+
+def test_a_hub_model_given_for_a_genotype_says_how_to_get_its_genotype_file() -> None:
+    with pytest.raises(UnknownModelError, match="is a model, and a genotype") as err:
+        load_genotype("hf-hub:org/net")
+    assert "`bars-zoo pull hf-hub:org/net` prints the FOLDER" in (err.value.hint or "")
+
+
 def test_load_genotype_reads_a_file_of_any_suffix_and_refuses_a_folder(tmp_path: Path) -> None:
     text = (genotype_dir() / "bars-a.geno").read_text()
     (tmp_path / "mynet.txt").write_text(text)
@@ -250,13 +268,13 @@ def test_show_accepts_a_file(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_show_unknown_model_fails_with_a_hint(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["show", "bars-bb"]) == 1
+    assert main(["show", "bars-bb"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'bars-bb'" in err and "did you mean" in err
 
 
 def test_a_name_like_no_zoo_model_gets_no_far_fetched_suggestion(capsys):
-    assert main(["show", "nonexist"]) == 1
+    assert main(["show", "nonexist"]) == 2
     err = capsys.readouterr().err
     assert "unknown model 'nonexist'" in err and "did you mean" not in err
     assert "known models: bars-a" in err

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bars_zoo._resources import resource_dir
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, IntegrityError
 
 HELP = "classify bundled sample images with a bundled pretrained model (offline)"
 DEFAULT_MODEL = "bars-fmnist-m"
@@ -26,7 +26,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--images",
-        type=Path,
+        metavar="DIR",
         default=None,
         help="folder with labels.json and its images (default: the bundled samples)",
     )
@@ -51,18 +51,18 @@ def read_samples(folder: Path) -> tuple[str | None, list[dict[str, object]]]:
     try:
         data = json.loads(index.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{index} is not valid JSON: {e}", hint=hint) from e
+        raise IntegrityError(f"{index} is not valid JSON: {e}", hint=hint) from e
     rows = data.get("images") if isinstance(data, dict) else None
     if not isinstance(rows, list):
-        raise ConfigError(f'{index} has no list of "images"', hint=hint)
+        raise IntegrityError(f'{index} has no list of "images"', hint=hint)
     if not rows:
-        raise ConfigError(f"{index} lists no images", hint=hint)
+        raise IntegrityError(f"{index} lists no images", hint=hint)
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or not isinstance(row.get("file"), str):
-            raise ConfigError(f'{index}: image {i + 1} has no "file" name', hint=hint)
+            raise IntegrityError(f'{index}: image {i + 1} has no "file" name', hint=hint)
         label = row.get("label")
         if not isinstance(label, int) or isinstance(label, bool):
-            raise ConfigError(
+            raise IntegrityError(
                 f'{index}: image {i + 1} ({row["file"]}) has no whole-number "label"',
                 hint=hint,
             )
@@ -73,7 +73,7 @@ def read_samples(folder: Path) -> tuple[str | None, list[dict[str, object]]]:
 def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
     """The image at ``path`` as it is shown (EXIF orientation applied), 16-bit samples scaled to
     8 bits, transparent pixels black (the data sets' background), converted to ``mode`` and
-    resized; or a :class:`ConfigError`."""
+    resized; or an :class:`IntegrityError`."""
     import warnings
 
     from PIL import Image, ImageOps
@@ -90,12 +90,14 @@ def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
                     img = Image.alpha_composite(Image.new("RGBA", rgba.size, "black"), rgba)
                 return img.convert(mode).resize(size)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ConfigError(
+        raise IntegrityError(
             f"the sample image {path} is too large to open safely ({e})",
             hint="use images of a few hundred pixels; they are resized to the model's input",
         ) from e
-    except OSError as e:  # missing, unreadable, or not an image (UnidentifiedImageError)
-        raise ConfigError(
+    except PermissionError:  # not readable: the CLI says so (exit status 2)
+        raise
+    except OSError as e:  # missing, or not an image (UnidentifiedImageError)
+        raise IntegrityError(
             f"cannot read the sample image {path}: {e.strerror or e}",
             hint="labels.json names image files in its own folder (PNG, JPEG, ...)",
         ) from e
@@ -127,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     import bars_zoo
     from bars_zoo.data import DatasetInfo, normalize
 
-    folder = args.images or resource_dir("pretrained") / "samples"
+    bundled = resource_dir("pretrained") / "samples"
+    folder = Path(args.images).expanduser() if args.images is not None else bundled
     shown, rows = read_samples(folder)
     model = bars_zoo.load(args.model, device=args.device)
     cfg = model.pretrained_cfg
@@ -143,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         label = int(str(row["label"]))
         if not 0 <= label < cfg.num_classes:
-            raise ConfigError(
+            raise IntegrityError(
                 f"{folder / 'labels.json'}: {row['file']} has label {label}, but {args.model} "
                 f"has {cfg.num_classes} classes",
                 hint=f"labels are class indices 0..{cfg.num_classes - 1}",

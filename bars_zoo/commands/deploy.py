@@ -24,7 +24,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "model", metavar="NAME|DIR", help="zoo name, model folder, local-dir: or hf-hub:"
     )
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
-    p.add_argument("--revision", help="Hub branch, tag or commit (hf-hub: and registry names)")
+    p.add_argument(
+        "--revision", metavar="REV", help="Hub branch, tag or commit (hf-hub: and registry names)"
+    )
     p.add_argument("--no-check", action="store_true", help="skip the emulated-vs-deployed check")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -34,8 +36,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> None:
     training run's ``model/`` folder (latent float weights) or a folder of another architecture
     would be lost."""
     from bars_zoo.errors import BarsError, ConfigError
-    from bars_zoo.packing import genotype_sha256
-    from bars_zoo.registry import CONFIG_FILE, read_config
+    from bars_zoo.registry import CONFIG_FILE, genotype_sha256, read_config
 
     if not (out / CONFIG_FILE).is_file():
         return  # new, empty, or not a model folder (save_pretrained refuses foreign files)

@@ -12,7 +12,11 @@ CELL_VIEWS = ("auto", "graph", "table")  # and to bars_zoo.draw.CELL_VIEWS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="NAME|FILE", help="a zoo name (bars-b) or a .geno file")
+    p.add_argument(
+        "model",
+        metavar="NAME|FILE",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+    )
     p.add_argument(
         "-o",
         "--output",

@@ -10,50 +10,68 @@ HELP = "list zoo models (wildcards allowed), their complexity and whether weight
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pattern", nargs="?", default="*", help="shell-style pattern, e.g. 'bars-*'")
+    p.add_argument(
+        "pattern",
+        nargs="?",
+        default="*",
+        metavar="PATTERN",
+        help="shell-style pattern, e.g. 'bars-*'",
+    )
     p.add_argument("--pretrained", action="store_true", help="only models with weights")
     p.add_argument("--json", action="store_true", help="print machine-readable rows")
 
 
 def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
-    """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes, weights, top-1."""
+    """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
+    the genotype is only in a Hub repo), weights (where ``load`` takes them from), top-1."""
+    import fnmatch
+
     from bars_zoo import registry
     from bars_zoo.complexity import complexity
-    from bars_zoo.zoo import list_models, load_genotype
+    from bars_zoo.lookup import local_genotype
+    from bars_zoo.zoo import list_models
 
     out = []
     for name in list_models(pattern, pretrained=pretrained):
-        spec = load_genotype(name)
-        c = complexity(spec)
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
+        spec = local_genotype(name)  # None: only in a Hub repo not yet pulled
+        local = registry.weights_dir(name)
+        if weights == f"${registry.WEIGHTS_DIR_ENV}" and local is not None:
+            cfg = registry.read_config(local).pretrained_cfg  # what load gives the model
+        c = complexity(spec) if spec is not None else None
+        shape = spec.input_shape if spec is not None else cfg.input_size if cfg else None
         out.append(
             {
                 "name": name,
-                "input": "x".join(map(str, spec.input_shape)),
-                "classes": spec.num_classes,
-                "bops": c.bops,
-                "flops": c.flops,
-                "params": c.params,
-                "packed_bytes": c.packed_bytes,
+                "input": "x".join(map(str, shape)) if shape else None,
+                "classes": spec.num_classes if spec else cfg.num_classes if cfg else None,
+                "bops": c.bops if c else None,
+                "flops": c.flops if c else None,
+                "params": c.params if c else None,
+                "packed_bytes": c.packed_bytes if c else None,
                 "weights": weights,
                 "dataset": cfg.dataset if cfg else None,
                 "top1": cfg.top1 if cfg else None,
                 "top1_images": cfg.top1_images if cfg else None,
             }
         )
+    for name in registry.weights_dir_names():  # a folder load refuses: say why it is not listed
+        if fnmatch.fnmatchcase(name, pattern):
+            registry.weights_source(name, registry.get(name), warn=True)
     return out
 
 
-def _si(x: float) -> str:
-    for unit, div in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(x) >= div:
-            return f"{x / div:.2f}{unit}"
-    return f"{x:.0f}"
+def _count(x: float | None) -> str:
+    from bars_zoo.complexity import format_count  # the numbers `bars-zoo show` prints
+
+    return "?" if x is None else format_count(x)
 
 
-def _bytes(n: int) -> str:
-    return f"{n / 2**20:.2f} MiB" if n >= 2**20 else f"{n / 2**10:.0f} KiB"
+def _size(n: int | None) -> str:
+    from bars_zoo.complexity import format_bytes
+
+    return "?" if n is None else format_bytes(n)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"  hint: patterns match whole names; try '{args.pattern}*'")
         return 0
     head = (
-        f"{'name':<28} {'input':>10} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'packed':>9}  weights"
+        f"{'name':<28} {'input':>10} {'BOPs':>9} {'FLOPs':>9} {'params':>9} {'packed':>10}  weights"
     )
     print(head)
     print("-" * len(head))
@@ -78,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             part = f" on {r['top1_images']:,} test images" if r["top1_images"] else ""
             top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%{part})"
         print(
-            f"{r['name']:<28} {r['input']:>10} {_si(r['bops']):>9} {_si(r['flops']):>9} "
-            f"{_si(r['params']):>9} {_bytes(r['packed_bytes']):>9}  {r['weights'] or '-'}{top1}"
+            f"{r['name']:<28} {r['input'] or '?':>10} {_count(r['bops']):>9} {_count(r['flops']):>9} "
+            f"{_count(r['params']):>9} {_size(r['packed_bytes']):>10}  {r['weights'] or '-'}{top1}"
         )
     return 0

@@ -8,9 +8,15 @@ HELP = "download and verify a pretrained model (zoo name or hf-hub:ORG/REPO[@REV
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("name", help="zoo name, hf-hub:ORG/REPO[@REV] or local-dir:PATH")
-    p.add_argument("--revision", help="branch, tag or commit (default: the registry's pin / main)")
-    p.add_argument("--cache-dir", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
+    p.add_argument("name", metavar="NAME", help="zoo name, hf-hub:ORG/REPO[@REV] or local-dir:PATH")
+    p.add_argument(
+        "--revision",
+        metavar="REV",
+        help="branch, tag or commit (default: the registry's pin / main)",
+    )
+    p.add_argument(
+        "--cache-dir", metavar="DIR", help="Hugging Face cache folder (default: HF_HUB_CACHE)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

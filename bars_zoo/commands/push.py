@@ -11,7 +11,9 @@ HELP = "upload a model folder (save_pretrained layout) to a Hub repo; prints the
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained / train")
     p.add_argument("repo_id", metavar="REPO_ID", help="ORG/NAME on the Hub (created if needed)")
-    p.add_argument("--revision", help="branch to commit to (created if needed; default main)")
+    p.add_argument(
+        "--revision", metavar="BRANCH", help="branch to commit to (created if needed; default main)"
+    )
     p.add_argument(
         "--private",
         action="store_true",
@@ -19,7 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "public repo is refused, nothing uploaded",
     )
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead")
-    p.add_argument("--message", help="commit message")
+    p.add_argument("--message", metavar="MSG", help="commit message")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,11 @@ HELP = "show a genotype's complexity (BOPs, FLOPs, OPs, params, packed size) per
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("model", metavar="NAME|FILE", help="a zoo name (bars-b) or a .geno file")
+    p.add_argument(
+        "model",
+        metavar="NAME|FILE",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+    )
     p.add_argument("--json", action="store_true", help="print the totals as JSON")
     p.add_argument("--x2", action="store_true", help="2xMAC convention (doubles BOPs and FLOPs)")
     p.add_argument("--summary", action="store_true", help="per-stage table only, no layer rows")
