@@ -24,7 +24,7 @@ from tiny_net import tiny_model
 
 from bars_zoo._resources import resource_dir
 from bars_zoo.cli import COMMANDS, main
-from bars_zoo.hub import save_pretrained
+from bars_zoo.folder import save_pretrained
 
 # {workspace paths}: nope (nothing there), adir (an empty folder), bad.geno (does not parse),
 # good.geno (parses), model (a model folder), broken (a model folder whose config.json is not
