@@ -15,7 +15,8 @@ import bars_zoo
 from bars_zoo import registry
 from bars_zoo.cli import main
 from bars_zoo.errors import BarsError, OfflineError, WeightsNotPublishedError
-from bars_zoo.hub import load, save_pretrained
+from bars_zoo.folder import save_pretrained
+from bars_zoo.hub import load
 
 NAMES = sorted(set(bars_zoo.list_models()) | set(registry.entries()))
 

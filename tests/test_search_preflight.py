@@ -31,14 +31,24 @@ def _a_run_dir_in_use(tmp_path: Path) -> list[str]:
     return ["--out", str(tmp_path / "u.geno")]
 
 
+def _empty(tmp_path: Path) -> Path:
+    (tmp_path / "data").mkdir(exist_ok=True)
+    return tmp_path / "data"
+
+
 REFUSALS = {  # name: (extra argv or a function of tmp_path giving it, message, exit status)
     "subset-below-two-batches": (["--subset", "20"], "smaller than one batch", 2),
     "budget-below-the-floor": (["--budget-ops", "1k"], "below the cheapest network", 2),
     "params-below-the-floor": (["--budget-params", "10"], "below the smallest network", 2),
     "missing-data-set": (
-        lambda tmp: ["--dataset", "fashion-mnist", "--data-dir", str(tmp / "none")],
+        lambda tmp: ["--dataset", "fashion-mnist", "--data-dir", str(_empty(tmp))],
         "Fashion-MNIST train files not found",
         1,
+    ),
+    "missing-data-dir": (
+        lambda tmp: ["--dataset", "fashion-mnist", "--data-dir", str(tmp / "none")],
+        "no such folder",
+        2,
     ),
     "cuda-graph-on-the-cpu": (["--cuda-graph", "--device", "cpu"], "needs a CUDA device", 2),
     "unknown-device": (["--device", "tpu"], "unknown device", 2),
