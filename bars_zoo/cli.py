@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "demo": "demo",
     "draw": "draw",
     "show": "show",
+    "build": "build",
     "list": "list",
     "pull": "pull",
     "push": "push",

@@ -151,12 +151,7 @@ def _merge_cfg(
 def write_folder(target: Path, files: dict[str, bytes]) -> Path:
     """Write ``files`` into a fresh sibling folder, then rename it over ``target`` (over the
     folder a symlink ``target`` points to: the link stays)."""
-    target = target.expanduser()
-    if target.is_symlink():
-        target = target.resolve()
-    if target.exists():
-        _check_replaceable(target)
-    check_file_path(target / "x")  # a file in the way: name it, not the mkdir that trips on it
+    target = check_target(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with blamed_on(target):
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -183,6 +178,20 @@ def write_folder(target: Path, files: dict[str, bytes]) -> Path:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def check_target(target: str | os.PathLike[str]) -> Path:
+    """The folder :func:`write_folder` would write for ``target`` (the folder a symlink points
+    to), after the checks it makes before writing: a folder that exists may be replaced only when
+    it is empty or a bars-zoo model folder, and no file may stand where a folder belongs.  Raises
+    :class:`ConfigError`; a command calls it to refuse before its work, not after."""
+    path = Path(target).expanduser()
+    if path.is_symlink():
+        path = path.resolve()
+    if path.exists():
+        _check_replaceable(path)
+    check_file_path(path / "x")  # a file in the way: name it, not the mkdir that trips on it
+    return path
 
 
 def _check_replaceable(target: Path) -> None:
@@ -361,6 +370,7 @@ def write_card(
 
 __all__ = [
     "FOLDER_FILES",
+    "check_target",
     "load_folder",
     "local_folder",
     "save_pretrained",

@@ -33,6 +33,7 @@ MISSING = {
     "check": (["check", "nope.geno"], "nope.geno"),
     "fmt": (["fmt", "nope.geno"], "nope.geno"),
     "show": (["show", "nope.geno"], "nope.geno"),
+    "build": (["build", "nope.geno"], "nope.geno"),
     "draw": (["draw", "nope.geno", "-o", "x.svg"], "nope.geno"),
     "train": (
         ["train", "nope.geno", "--dataset", "synthetic", "--epochs", "1", "--out", "r"],
@@ -50,6 +51,7 @@ WRONG_KIND = {  # a folder where a file belongs, a file (or a folder of other th
     "check": (["check", "adir"], "adir"),
     "fmt": (["fmt", "adir"], "adir"),
     "show": (["show", "adir"], "adir"),
+    "build": (["build", "adir"], "adir"),
     "draw": (["draw", "adir", "-o", "x.svg"], "adir"),
     "train": (["train", "adir", "--dataset", "synthetic", "--epochs", "1", "--out", "r"], "adir"),
     "card": (["card", "good.geno"], "good.geno"),
@@ -64,6 +66,7 @@ UNREADABLE = {  # the file exists, reading it is refused (EACCES)
     "check": (["check", "good.geno"], "good.geno"),
     "fmt": (["fmt", "good.geno"], "good.geno"),
     "show": (["show", "good.geno"], "good.geno"),
+    "build": (["build", "good.geno"], "good.geno"),
     "draw": (["draw", "good.geno", "-o", "x.svg"], "good.geno"),
     "train": (
         ["train", "good.geno", "--dataset", "synthetic", "--epochs", "1", "--out", "r"],
@@ -80,6 +83,7 @@ MALFORMED = {  # read, and wrong: exit status 1
     "check": (["check", "bad.geno"], "bad.geno"),
     "fmt": (["fmt", "bad.geno"], "bad.geno"),
     "show": (["show", "bad.geno"], "bad.geno"),
+    "build": (["build", "bad.geno"], "bad.geno"),
     "draw": (["draw", "bad.geno", "-o", "x.svg"], "bad.geno"),
     "train": (
         ["train", "bad.geno", "--dataset", "synthetic", "--epochs", "1", "--out", "r"],
@@ -99,6 +103,7 @@ BAD_OPTION = {  # every subcommand: a value its option cannot take, or a usage e
     "demo": (["demo", "--device", "bogus"], "bogus"),
     "draw": (["draw", "good.geno", "-o", "x.svg", "--format", "gif"], "gif"),
     "show": (["show", "good.geno", "--x3"], "--x3"),
+    "build": (["build", "good.geno", "--seed", "-1"], "--seed"),
     "list": (["list", "a*", "b*"], "b*"),
     "pull": (["pull", "bars-fmnist-s", "--revision", "a b"], "a b"),
     "push": (["push", "model", "not/a/repo"], "not/a/repo"),
@@ -250,6 +255,7 @@ def test_every_positional_argument_is_named_in_capitals_in_the_usage():
     [
         ["deploy", "bars-fmnist-s", "-o", ""],
         ["draw", "example", "-o", " "],
+        ["build", "example", "-o", ""],
         ["train", "example", "--dataset", "synthetic", "--epochs", "1", "--out", ""],
         ["search", "--preset", "tiny", "--out", ""],
         ["search", "--preset", "tiny", "--run-dir", ""],
