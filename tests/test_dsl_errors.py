@@ -630,6 +630,27 @@ CASES = [
         "8",
         "stage 's2' is narrower \\(8\\) than the stage before it \\(16\\)",
     ),
+    C(
+        "downsamples-of-different-cells",
+        "unusual-layout",
+        (
+            (
+                "cell reduce stride=2",
+                "cell reduce2 stride=2 preprocess=bconv3x3 shortcut=bfr op_shortcut=true {\n"
+                "  n1 <- in: bconv3x3\n}\ncell reduce stride=2",
+            ),
+            (
+                "head avgpool linear",
+                "downsample cell=reduce2\nstage s3: channels=64 depth=1 cell=normal\n"
+                "head avgpool linear",
+            ),
+        ),
+        18,
+        "reduce2",
+        "downsample cell 'reduce2' differs from the first downsample's cell 'reduce'; BARS "
+        "shares one reduction cell",
+        "use 'reduce' for every downsample",
+    ),
 ]
 
 
@@ -664,6 +685,18 @@ def test_diagnostic_has_its_message_line_and_column(case: Case) -> None:
     else:
         assert doc.errors == []
         parse(text, "t.geno")  # warnings never fail
+
+
+def test_downsamples_of_one_topology_under_two_names_are_not_an_unusual_layout() -> None:
+    text = BASE.replace(
+        "cell reduce stride=2",
+        f"cell reduce2 stride=2 preprocess=bfr shortcut=bfr {REDUCE_BODY}\ncell reduce stride=2",
+    ).replace(
+        "head avgpool linear",
+        "downsample cell=reduce2\nstage s3: channels=64 depth=1 cell=normal\nhead avgpool linear",
+    )
+    doc = check(text, "t.geno")
+    assert doc.errors == [] and doc.warnings == []
 
 
 def test_every_code_has_a_test() -> None:

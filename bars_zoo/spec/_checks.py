@@ -156,7 +156,36 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                     severity="warning",
                 )
             )
+    probs.extend(_mixed_reductions(spec, names))
     probs.sort(key=lambda p: p.severity != "error")
+    return probs
+
+
+def _mixed_reductions(spec: NetworkSpec, names: dict[str, int]) -> list[Problem]:
+    """BARS shares one reduction cell between all downsamples: a downsample cell that computes
+    something else than the first downsample's is legal (a hand-made network may want it) but
+    unusual; warned once per such cell."""
+    first: CellSpec | None = None
+    warned: set[str] = set()
+    probs: list[Problem] = []
+    for li, item in enumerate(spec.layout):
+        if not isinstance(item, DownsampleSpec) or item.cell not in names:
+            continue
+        cell = spec.cells[names[item.cell]]
+        if first is None:
+            first = cell
+        elif cell.name not in warned and cell.model_copy(update={"name": first.name}) != first:
+            warned.add(cell.name)
+            probs.append(
+                Problem(
+                    "unusual-layout",
+                    f"downsample cell {cell.name!r} differs from the first downsample's cell "
+                    f"{first.name!r}; BARS shares one reduction cell between all downsamples",
+                    ("layout", li, "downsample", "cell"),
+                    severity="warning",
+                    hint=f"use {first.name!r} for every downsample, unless the difference is meant",
+                )
+            )
     return probs
 
 
