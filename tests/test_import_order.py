@@ -1,0 +1,137 @@
+"""The package's modules import in one direction (README, "Layout"; the design's data flow):
+
+``errors -> spec -> dsl -> binary/ops -> cells -> builder -> complexity -> zoo/hub ->
+data/train -> search -> cli``: a module imports only modules of its own layer or to its left, at
+the top of the file and inside functions alike.  Read from the source (no import runs), so that
+a new upward import fails here whatever it would cost at run time.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bars_zoo"
+
+#: layer -> module prefixes; modules the design's chain does not name sit where they belong
+LAYERS: list[tuple[str, ...]] = [
+    # the base: errors, and file / resource helpers every layer may use
+    ("errors", "_io", "_resources", "checkpoint"),
+    ("spec",),
+    ("dsl",),
+    ("binary", "ops", "devices"),
+    ("cells",),
+    ("builder",),
+    ("complexity",),
+    # zoo/hub: names, registry, model folders, cards, publishing, packed inference, drawings
+    (
+        "zoo",
+        "registry",
+        "lookup",
+        "hub",
+        "hubclient",
+        "folder",
+        "packing",
+        "card",
+        "publish",
+        "deploy",
+        "kernels",
+        "draw",
+        "_dot",
+    ),
+    # data/train
+    (
+        "data",
+        "traindata",
+        "batches",
+        "recipes",
+        "training",
+        "trainer",
+        "trainnet",
+        "distributed",
+        "evaluation",
+        "graphstep",
+    ),
+    ("search",),
+    ("cli", "commands", "__main__"),
+]
+
+#: (importer, imported) edges against the direction, each kept on purpose (README, "Layout")
+ALLOWED_UPWARD = {
+    # complexity("bars-b") resolves a zoo name; inside the function, so the counter itself
+    # stays torch-free and independent of the zoo
+    ("complexity", "zoo"),
+}
+
+
+def _layer(module: str) -> int:
+    top = module.split(".")[0]
+    for i, names in enumerate(LAYERS):
+        if top in names:
+            return i
+    raise AssertionError(f"bars_zoo.{module} is in no layer of {__name__}.LAYERS: add it")
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        if parts:  # the package itself is the public facade, above every layer
+            out[".".join(parts)] = path
+    return out
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    """The bars_zoo modules ``module`` imports (``from bars_zoo import x`` counts as the
+    submodule ``x`` when there is one; ``__version__`` of the package itself is not a module)."""
+    known = _modules()
+    found: set[str] = set()
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                origin = ".".join(["bars_zoo", *base, *([node.module] if node.module else [])])
+            else:
+                origin = node.module or ""
+            names = [f"{origin}.{a.name}" for a in node.names] + [origin]
+        else:
+            continue
+        for name in names:
+            if not name.startswith("bars_zoo."):
+                continue
+            name = name.removeprefix("bars_zoo.")
+            while name and name not in known:
+                name = name.rpartition(".")[0]
+            if name and name.split(".")[0] != module.split(".")[0]:
+                found.add(name)
+    return found
+
+
+EDGES = sorted(
+    (module, imported) for module, path in _modules().items() for imported in _imports(module, path)
+)
+
+
+def test_every_module_is_in_a_layer():
+    for module in _modules():
+        _layer(module)
+
+
+def test_a_module_imports_only_its_own_layer_or_layers_to_its_left():
+    upward = [
+        f"bars_zoo.{module} imports bars_zoo.{imported}"
+        for module, imported in EDGES
+        if _layer(imported) > _layer(module)
+        and (module.split(".")[0], imported.split(".")[0]) not in ALLOWED_UPWARD
+    ]
+    assert not upward
+
+
+def test_the_allowed_upward_imports_are_still_needed():
+    pairs = {(a.split(".")[0], b.split(".")[0]) for a, b in EDGES}
+    assert pairs >= ALLOWED_UPWARD
