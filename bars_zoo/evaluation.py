@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+import sys
+from collections.abc import Iterable, Sized
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from bars_zoo.batches import BatchLoader
 from bars_zoo.builder import non_float32, unwrap_model
@@ -265,6 +267,7 @@ def evaluate(
     workers: int = 8,
     amp: bool = False,
     holdout_from: dict[str, Any] | None = None,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Top-1 (and top-5 with >= 10 classes), mean loss and image count of ``model`` on a split.
 
@@ -273,6 +276,7 @@ def evaluate(
     those of a training run's hold-out: the run in the training folder ``model`` names, else
     ``holdout_from`` (``val_fraction``, ``split_seed``, ``subset`` as :func:`bars_zoo.training.
     run_split` gives them), else the recipe's; a run on another data set does not count.
+    ``progress`` shows a bar of the batches on standard error (default: when it is a terminal).
     """
     if not isinstance(model, nn.Module | str | os.PathLike):
         hint = (
@@ -320,6 +324,10 @@ def evaluate(
             pool=run.get("subset"),
         )
         batches = BatchLoader(images, batch_size, shuffle=False, device=dev)
+    show = progress if progress is not None else sys.stderr.isatty()
+    if show:
+        total = len(batches) if isinstance(batches, Sized) else None
+        batches = tqdm(batches, total=total, desc=f"eval {split}", unit="batch", leave=False)
     return summarize(accumulate(net, batches, device=dev, amp=amp), num_classes)
 
 

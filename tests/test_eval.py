@@ -81,6 +81,15 @@ def test_evaluate_matches_an_independent_loop_on_synthetic_images():
     assert got["loss"] == pytest.approx(loss, rel=1e-5)
 
 
+def test_evaluate_shows_progress_on_a_terminal_and_only_there(capsys, monkeypatch):
+    model = tiny_model("3x8x8", seed=1)
+    plain = evaluate(model, "synthetic", subset=128, batch_size=50, device="cpu", progress=True)
+    assert "eval test" in capsys.readouterr().err  # a bar of the 3 batches
+    monkeypatch.setattr("sys.stderr.isatty", lambda: False)
+    assert evaluate(model, "synthetic", subset=128, batch_size=50, device="cpu") == plain
+    assert capsys.readouterr().err == ""
+
+
 def test_a_synthetic_subset_samples_the_fixed_split_and_never_generates_more():
     model = tiny_model("3x8x8", seed=1)
     whole = evaluate(model, "synthetic", device="cpu")
