@@ -256,6 +256,16 @@ def test_edited_genotype_beside_the_weights_is_refused(saved):
         load(f"local-dir:{saved}")
 
 
+def test_a_comment_added_to_the_genotype_keeps_loading_and_a_meta_line_is_an_edit(saved):
+    geno = saved / "genotype.geno"
+    text = geno.read_text()
+    geno.write_text("# trained on my laptop\n" + text)
+    load(f"local-dir:{saved}")
+    geno.write_text(text + 'meta note="trained on my laptop"\n')
+    with pytest.raises(IntegrityError, match=r"does not match config\.json"):
+        load(f"local-dir:{saved}")
+
+
 def test_weights_saved_for_another_genotype_are_refused(tmp_path, saved):
     other_text = TINY.replace("channels=12", "channels=16")
     other = save_pretrained(tiny_model(text=other_text), tmp_path / "other")
