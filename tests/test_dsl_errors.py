@@ -631,6 +631,15 @@ CASES = [
         "stage 's2' is narrower \\(8\\) than the stage before it \\(16\\)",
     ),
     C(
+        "stages-without-a-downsample",
+        "unusual-layout",
+        ("downsample cell=reduce\n", ""),
+        13,
+        "s2",
+        "stage 's2' follows stage 's1' without a downsample: it runs at the same resolution",
+        "put a 'downsample cell=...' line between them",
+    ),
+    C(
         "downsamples-of-different-cells",
         "unusual-layout",
         (

@@ -51,5 +51,6 @@ WARNING_CODES: dict[str, str] = {
     "unused-node": "a node that does not reach the cell output: it is never computed",
     "dead-cell": "a cell that always outputs zero",
     "unused-cell": "a cell defined but used by no stage or downsample",
-    "unusual-layout": "a stage narrower than the one before it, or downsamples of different cells",
+    "unusual-layout": "a stage narrower than the one before it, two stages without a downsample "
+    "between them, or downsamples of different cells",
 }

@@ -90,6 +90,19 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                         severity="warning",
                     )
                 )
+            before = spec.layout[li - 1] if li > 0 else None
+            if isinstance(before, StageSpec):
+                probs.append(
+                    Problem(
+                        "unusual-layout",
+                        f"stage {item.name!r} follows stage {before.name!r} without a "
+                        "downsample: it runs at the same resolution",
+                        ("layout", li, "stage", "name"),
+                        severity="warning",
+                        hint="put a 'downsample cell=...' line between them if the resolution "
+                        "should halve there",
+                    )
+                )
             prev_stage_ch = item.channels
             probs.extend(
                 _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"), dups)
