@@ -245,9 +245,10 @@ class Trainer:
                 log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, _epoch_line(record))
             if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
                 break
+        model = _for_the_caller(model)  # finished or not (stop_after, a time limit)
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             model.pretrained_cfg = self._cfg(None)  # type: ignore[assignment]
-            return TrainResult(model.eval(), out, False, state["epoch"], {}, state["history"])
+            return TrainResult(model, out, False, state["epoch"], {}, state["history"])
         return self._finish(model, state, fp, device, finished_before=start >= cfg.epochs)
 
     def _write_log(self, history: list[dict[str, Any]]) -> None:
@@ -508,8 +509,6 @@ class Trainer:
                 )
             model.load_state_dict(saved["model"])
             selected = best["epoch"]
-        model = ddp.revert_batchnorm(model)  # type: ignore[assignment]
-        model = model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
         recorded = self._recorded(cfg) if finished_before else None
         if recorded is not None:  # --resume of a finished run: its result stands as recorded
             metrics_done = recorded["metrics"]
@@ -548,6 +547,13 @@ class Trainer:
             "test top-1 %.4f (epoch %d selected); model in %s", test["top1"], selected, model_dir
         )
         return TrainResult(model, out, True, state["epoch"], metrics, state["history"], model_dir)
+
+
+def _for_the_caller(model: BarsNet) -> BarsNet:
+    """The model as a run returns it: plain ``BatchNorm2d`` (a ``SyncBatchNorm`` needs the process
+    group, which ends with the run), contiguous memory format, eval mode."""
+    model = ddp.revert_batchnorm(model)  # type: ignore[assignment]
+    return model.to(memory_format=torch.contiguous_format).eval()  # type: ignore[call-overload]
 
 
 def machines(history: list[dict[str, Any]], current: str) -> str:

@@ -189,7 +189,9 @@ def run_split(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the trained model (eval mode, selected weights) and its numbers."""
+    """What :func:`train` returns: the trained model and its numbers.  The model, finished or
+    not, is in eval mode with plain ``BatchNorm2d`` and contiguous memory (the selected weights
+    once finished, the last epoch's before)."""
 
     model: BarsNet
     out_dir: Path

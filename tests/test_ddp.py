@@ -136,6 +136,49 @@ def test_two_gloo_processes_train_like_one_process_on_the_same_global_batch(tmp_
     assert len(lines) == 1
 
 
+# bars_zoo.train under torchrun, stopped after 1 of 2 epochs; then the model, on its own
+_STOPPED_RUN = """
+import json, os, sys
+from pathlib import Path
+import torch
+import torch.distributed as dist
+import bars_zoo
+
+geno, out = sys.argv[1:3]
+result = bars_zoo.train(geno, dataset="synthetic", epochs=2, stop_after=1, out_dir=out, subset=72,
+                        batch_size=64, device="cpu", channels_last=True)
+model = result.model
+report = {"finished": result.finished, "group": dist.is_initialized(), "training": model.training,
+          "norms": sorted({type(m).__name__ for m in model.modules() if "Norm" in str(type(m))}),
+          "channels_last": [n for n, p in model.named_parameters() if not p.is_contiguous()]}
+model.train()
+report["train_forward"] = list(model(torch.randn(4, 3, 8, 8)).shape)
+Path(out, f"report{os.environ['RANK']}.json").write_text(json.dumps(report))
+"""
+
+
+@pytest.mark.slow
+def test_a_stopped_torchrun_run_returns_a_plain_model_that_trains_without_the_group(tmp_path):
+    geno, script = tmp_path / "tiny.geno", tmp_path / "stopped.py"
+    geno.write_text(GENOTYPE)
+    script.write_text(_STOPPED_RUN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += [str(script), str(geno), str(tmp_path / "run")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for rank in (0, 1):
+        report = json.loads((tmp_path / "run" / f"report{rank}.json").read_text())
+        assert report == {
+            "finished": False,
+            "group": False,
+            "training": False,
+            "norms": ["BatchNorm2d"],
+            "channels_last": [],
+            "train_forward": [4, 10],
+        }
+
+
 def test_under_torchrun_only_rank_0_prints_a_users_mistake(monkeypatch, capsys, caplog):
     from bars_zoo.cli import main
 

@@ -560,3 +560,45 @@ def test_theta_under_without_a_budget_is_warned_about(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="bars_zoo.search"):
         search(tiny(dataset="synthetic", theta_under=-0.2), progress=False)
     assert "theta_under=-0.2 has no effect without a budget" in caplog.text
+
+
+def test_each_epoch_logs_the_temperature_and_entropy_weight_its_steps_used(
+    tmp_path, monkeypatch, caplog
+):
+    from bars_zoo.search import steps as steps_mod
+    from bars_zoo.search import strategy
+
+    used: list[tuple[str, float]] = []
+    real_w, real_a = steps_mod.SearchSteps.weights_step, steps_mod.SearchSteps.arch_step
+    real_lam = strategy.entropy_weight
+
+    def weights_step(self, x, y, tau):
+        used.append(("tau", tau))
+        return real_w(self, x, y, tau)
+
+    def arch_step(self, x, y, tau, epoch):
+        used.append(("tau", tau))
+        return real_a(self, x, y, tau, epoch)
+
+    def entropy_weight(cfg, epoch):  # called by arch_loss, the alpha step's loss
+        used.append(("lambda", real_lam(cfg, epoch)))
+        return used[-1][1]
+
+    monkeypatch.setattr(steps_mod.SearchSteps, "weights_step", weights_step)
+    monkeypatch.setattr(steps_mod.SearchSteps, "arch_step", arch_step)
+    monkeypatch.setattr(strategy, "entropy_weight", entropy_weight)
+    with caplog.at_level("INFO", logger="bars_zoo.search"):
+        result = search(tiny(dataset="synthetic", epochs=4), progress=False, plots=False)
+
+    start = 0
+    for r in result.history:  # warm-up: a weights step per batch; then weights, alpha, its loss
+        n = r["steps"] * (1 if r["phase"] == "warmup" else 3)
+        epoch_used = used[start : start + n]
+        start += n
+        assert {v for k, v in epoch_used if k == "tau"} == {r["temperature"]}, r["epoch"]
+        lams = {v for k, v in epoch_used if k == "lambda"}
+        assert lams == (set() if r["phase"] == "warmup" else {r["entropy_weight"]}), r["epoch"]
+    assert start == len(used)
+    # the schedule's start, middle and end over the three architecture epochs
+    assert [r["temperature"] for r in result.history] == pytest.approx([1, 1, 0.9**24.5, 0.9**49])
+    assert "epoch 3/4 [search]" in caplog.text and f"tau {0.9**24.5:.3f}" in caplog.text

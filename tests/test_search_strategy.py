@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bars_zoo.errors import ConfigError
-from bars_zoo.search.config import format_size, parse_size
+from bars_zoo.search.config import SearchConfig, format_size, parse_size
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.space import SearchSpace
 from bars_zoo.search.strategy import (
@@ -34,13 +34,12 @@ def space() -> SearchSpace:
 
 
 def test_paper_schedules_follow_appendix_a():
-    cfg = config_for("paper")
-    assert temperature(cfg, 0) == 1.0
-    assert temperature(cfg, 1) == pytest.approx(0.9)
-    assert temperature(cfg, 10) == pytest.approx(0.9**10)
-    assert entropy_weight(cfg, 0) == pytest.approx(-0.01)
-    assert entropy_weight(cfg, 10) == pytest.approx(0.0, abs=1e-12)
-    assert entropy_weight(cfg, 49) == pytest.approx(0.039)
+    cfg = config_for("paper")  # 5 warm-up epochs, then 45 that update the alphas
+    taus = [temperature(cfg, e) for e in range(cfg.epochs)]
+    lams = [entropy_weight(cfg, e) for e in range(cfg.epochs)]
+    assert taus == pytest.approx([1.0] * 6 + [0.9**k for k in range(1, 45)])
+    assert lams == pytest.approx([-0.01] * 6 + [-0.01 + 0.001 * k for k in range(1, 45)])
+    assert entropy_weight(cfg, 15) == pytest.approx(0.0, abs=1e-12)
     assert weight_lr(cfg, 0) == pytest.approx(3e-4)
     assert weight_lr(cfg, 25) == pytest.approx(1.5e-4)
     assert weight_lr(cfg, 50) == pytest.approx(0.0, abs=1e-12)
@@ -48,11 +47,35 @@ def test_paper_schedules_follow_appendix_a():
     assert [is_warmup(cfg, e) for e in range(7)] == [True] * 5 + [False] * 2
 
 
-def test_anneal_over_compresses_the_schedules_into_the_run():
-    cfg = config_for("paper", epochs=10, warmup_epochs=1, anneal_over=50)
-    assert temperature(cfg, 2) == pytest.approx(0.9**10)
-    assert entropy_weight(cfg, 2) == pytest.approx(0.0, abs=1e-12)
-    assert temperature(config_for("paper"), 2) == pytest.approx(0.81)
+def _schedule(cfg: SearchConfig) -> list[float]:
+    """Per epoch, the exponent ``e`` of the temperature (checked against the entropy weight)."""
+    out = []
+    for epoch in range(cfg.epochs):
+        e = math.log(temperature(cfg, epoch)) / math.log(0.9)
+        assert entropy_weight(cfg, epoch) == pytest.approx(-0.01 + 0.001 * e)
+        out.append(e)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("preset", "overrides", "expected"),
+    [
+        # one architecture epoch: it runs at the start values, not halfway down the schedule
+        ("tiny", {}, [0.0, 0.0]),
+        ("tiny", {"epochs": 3}, [0.0, 0.0, 49.0]),
+        # 13 architecture epochs traverse the 50-epoch schedule evenly, 0 .. 49
+        ("fmnist", {}, [0.0] * 3 + [k * 49 / 12 for k in range(13)]),
+        ("fmnist", {"epochs": 8, "warmup_epochs": 2}, [0.0] * 2 + [k * 49 / 5 for k in range(6)]),
+        ("fmnist", {"warmup_epochs": 12}, [0.0] * 12 + [0.0, 49 / 3, 98 / 3, 49.0]),
+        ("fmnist", {"anneal_over": 7}, [0.0] * 3 + [k / 2 for k in range(13)]),
+        ("fmnist", {"anneal_over": None}, [0.0] * 3 + list(range(13))),
+        # per epoch, counted from the first architecture epoch however long the warm-up
+        ("paper", {"epochs": 30, "warmup_epochs": 20}, [0.0] * 20 + list(range(10))),
+        ("paper", {"epochs": 10, "warmup_epochs": 0, "anneal_over": 4}, [k / 3 for k in range(10)]),
+    ],
+)
+def test_schedules_run_from_start_to_end_over_the_architecture_epochs(preset, overrides, expected):
+    assert _schedule(config_for(preset, **overrides)) == pytest.approx(expected, abs=1e-9)
 
 
 # --------------------------------------------------------------------------- Gumbel

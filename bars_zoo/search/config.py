@@ -42,14 +42,15 @@ class SearchConfig(BaseModel):
     ``nodes`` intermediate nodes; every edge (from ``in`` and earlier nodes) mixes ``edge_ops``.
 
     Strategy (Sec. 4.3, appendix A): Gumbel-softmax temperature ``temperature * temperature_decay^e``;
-    entropy weight ``entropy_start + entropy_step * e`` (signed); complexity loss
-    ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under`` (the
+    entropy weight ``entropy_start + entropy_step * e`` (signed), ``e`` counting the architecture
+    epochs (the first epoch after the warm-up has ``e = 0``; warm-up epochs use it too);
+    complexity loss ``L0 * (OPs/F)^theta`` with ``theta = theta_over`` when ``OPs >= F`` else ``theta_under`` (the
     paper's gamma and mu, Eq. 5): ``theta_under = 0`` lets a search stay under its budget, a negative
     one pulls the expected OPs up towards the budget.  ``budget_params`` (not in the paper) adds
     the same factor for the expected binary parameters, ``(P/F_p)^theta``, and makes the derived
     network's total parameter count a hard limit too.
-    ``anneal_over`` stretches both schedules so that ``epochs`` epochs traverse the schedule of
-    ``anneal_over`` paper epochs (``e -> e * anneal_over / epochs``); ``None`` keeps them per epoch.
+    ``anneal_over`` stretches both schedules so that the ``epochs - warmup_epochs`` architecture
+    epochs traverse ``e = 0 .. anneal_over - 1``, first to last (``None``: one step per epoch).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -156,8 +157,16 @@ class SearchConfig(BaseModel):
         return " and ".join(parts) or "none"
 
     def schedule_epoch(self, epoch: int) -> float:
-        """The epoch at which the temperature / entropy schedules stand (see ``anneal_over``)."""
-        return epoch * self.anneal_over / self.epochs if self.anneal_over else float(epoch)
+        """Where the temperature / entropy schedules stand in ``epoch`` (0-based): at 0 until the
+        first architecture epoch (the one after the warm-up) included, then one step per epoch,
+        or with ``anneal_over = N`` evenly from 0 at the first architecture epoch to ``N - 1`` at
+        the last (a single architecture epoch stands at 0).  Warm-up epochs do not advance the
+        schedules: they update no alphas, and a short or long warm-up must not eat the schedule."""
+        k = max(0, epoch - self.warmup_epochs)
+        if self.anneal_over is None:
+            return float(k)
+        arch_epochs = self.epochs - self.warmup_epochs
+        return k * (self.anneal_over - 1) / (arch_epochs - 1) if arch_epochs > 1 else 0.0
 
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")

@@ -5,12 +5,14 @@
   batch 64, Adam 3e-4 for weights (cosine to 0) and alphas (wd 1e-3), temperature 1.0 x0.9/epoch,
   entropy weight -0.01 +0.001/epoch, theta 0.2 over the budget.
 * ``fmnist`` - the paper's space at 2/3 width (32/64/128, stem 32) for 1x28x28 images, 16 epochs on a
-  12k-image subset (93 steps per epoch) with the paper's schedules compressed into those epochs
-  (``anneal_over=50``).  About 15x fewer steps than the paper's search, so the learning rates are
-  raised (weights 1e-3, alphas 3e-3: the alphas can move as far as in the paper's 17k alpha steps).
+  12k-image subset (93 steps per epoch) with the paper's schedules compressed into its 13
+  architecture epochs (``anneal_over=50``: temperature 1.0 down to 0.9^49).  About 15x fewer
+  steps than the paper's search, so the learning rates are raised (weights 1e-3, alphas 3e-3:
+  the alphas can move as far as in the paper's 17k alpha steps).
   Minutes on a GPU; hours on a CPU (``benchmarks/results/search.md``).
 * ``tiny`` - tests and smoke runs: 8 cells (one optional cell per stage), 3 nodes, widths 8/16/32,
-  2 epochs on 128 images (batch 16).  Seconds on a CPU; the architecture it finds means nothing.
+  2 epochs on 128 images (batch 16): its one architecture epoch runs at the schedules' start
+  (temperature 1.0).  Seconds on a CPU; the architecture it finds means nothing.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Zhao et al., "BARS" (2021), Sec. 4.3 and appendix A:
 * every decision (edge op, stage width, stage depth) is a categorical distribution with logits
   ``alpha``; the forward pass uses a relaxed sample ``m_i = softmax((alpha + g) / tau)_i``, ``g``
   i.i.d. standard Gumbel (Jang et al., "Categorical Reparameterization with Gumbel-Softmax", ICLR 2017);
-* temperature ``tau_e = tau_0 * decay^e`` (1.0, 0.9);
+* temperature ``tau_e = tau_0 * decay^e`` (1.0, 0.9), ``e`` counting the epochs that update the
+  alphas (:meth:`SearchConfig.schedule_epoch`: warm-up epochs stand at ``e = 0``);
 * entropy regulariser ``lambda_e * H(alpha)`` with ``lambda_e = -0.01 + 0.001 e`` - negative first
   (maximising entropy: exploration), positive later (confident, near one-hot distributions).  ``H`` is
   the *sum* of the entropies of all decisions, so each alpha feels ``lambda * dH_i/dalpha_i``
@@ -33,7 +34,7 @@ from bars_zoo.search.space import Choice, SearchSpace
 
 
 def temperature(cfg: SearchConfig, epoch: int) -> float:
-    """Gumbel-softmax temperature of ``epoch`` (0-based)."""
+    """Gumbel-softmax temperature of ``epoch`` (0-based), used by all its steps and logged."""
     return cfg.temperature * cfg.temperature_decay ** cfg.schedule_epoch(epoch)
 
 
