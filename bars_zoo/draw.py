@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bars_zoo import _dot
-from bars_zoo._io import atomic_write_bytes
+from bars_zoo._io import atomic_write_bytes, check_file_path
 from bars_zoo.errors import ConfigError, MissingDependencyError
 from bars_zoo.spec import (
     BINARY_OPS,
@@ -228,7 +228,8 @@ def _html_table(cell: CellSpec) -> str:
                 tds.append("<TD></TD>")
             else:
                 on = (node.name, source) in live_keys
-                text = html.escape(op) if on else f"<I>{html.escape(op)}</I>"
+                label = op + (" (+x)" if on and cell.op_shortcut and op in BINARY_OPS else "")
+                text = html.escape(label) if on else f"<I>{html.escape(op)}</I>"
                 tds.append(
                     f'<TD><FONT COLOR="{op_colour(op) if on else DEAD_COLOUR}">{text}</FONT></TD>'
                 )
@@ -374,8 +375,30 @@ def render(
     or cell view.
     """
     out = Path(path)
+    _check_output(out)
     atomic_write_bytes(out, drawing_bytes(spec, format_of(path, format), cells=cells))
     return out
+
+
+def _check_output(out: Path) -> None:
+    """Refuse, before drawing, a path whose folder does not exist or cannot take a new file: a
+    drawing is one file, and a typo in its folder should not create folders (even at ``/``)."""
+    check_file_path(out.expanduser())  # a folder at out, or a file above it: named as such
+    folder = out.expanduser().parent
+    if not folder.exists():
+        raise ConfigError(
+            f"cannot draw to {os.fspath(out)!r}: the folder {os.fspath(folder)!r} does not exist",
+            hint="create the folder first, or choose a file in a folder that exists",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK) or folder.resolve().parts[:2] in (
+        ("/", "proc"),
+        ("/", "sys"),
+    ):
+        raise ConfigError(
+            f"cannot draw to {os.fspath(out)!r}: no new file can be written in "
+            f"{os.fspath(folder)!r}",
+            hint="choose a file in a folder you can write to",
+        )
 
 
 def drawing_bytes(spec: NetworkSpec, format: str, *, cells: str = "auto") -> bytes:

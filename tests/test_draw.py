@@ -289,7 +289,7 @@ def test_table_view_marks_ops_by_kind_and_dead_edges_grey() -> None:
     row_n3 = next(r for r in table.split("<TR>") if "n3</" in r.split("</TD>")[0])
     assert f'<FONT COLOR="{drawing.SHORTCUT_COLOUR}">shortcut</FONT>' in row_n3
     row_n1 = next(r for r in table.split("<TR>") if "n1</" in r.split("</TD>")[0])
-    assert f'<FONT COLOR="{drawing.BINARY_COLOUR}">bconv3x3</FONT>' in row_n1
+    assert f'<FONT COLOR="{drawing.BINARY_COLOUR}">bconv3x3 (+x)</FONT>' in row_n1
 
 
 def test_parts_are_the_layout_each_cell_and_the_legend_as_graphs_of_their_own() -> None:
@@ -351,3 +351,54 @@ def test_a_long_layout_wraps_into_rows_and_a_short_one_does_not() -> None:
         '\t"layout/21" -> "layout/22" [constraint=false]',
     ]
     assert "constraint" not in drawing.layout_graph(load_genotype("xnor-resnet18-cifar10")).source
+
+
+def test_table_view_marks_the_op_shortcut_like_the_graph_view() -> None:
+    spec = parse(SMALL)
+    graph = drawing.draw(spec, "graph").source.split("subgraph cluster_cell_normal")[1]
+    table = drawing.draw(spec, "table").source.split("subgraph cluster_cell_normal")[1]
+    assert graph.split("subgraph")[0].count("(+x)") > 0
+    live_binary = [
+        (n, e.source) for n, e in live_edges(spec.cells[0]) if e.op in ("bconv3x3", "bconv1x1")
+    ]
+    assert spec.cells[0].name == "normal" and spec.cells[0].op_shortcut
+    assert table.split("subgraph")[0].count("(+x)") == len(live_binary) > 0
+    off = spec.model_copy(
+        update={"cells": [spec.cells[0].model_copy(update={"op_shortcut": False}), *spec.cells[1:]]}
+    )
+    assert "(+x)" not in drawing.draw(off, "table").source.split("subgraph cluster_cell_normal")[1]
+
+
+def test_cli_draw_refuses_an_output_folder_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "missing" / "deeper" / "x.svg"
+    assert main(["draw", "example", "-o", str(out), "--format", "dot"]) == 2
+    err = capsys.readouterr().err
+    assert f"the folder '{out.parent}' does not exist" in err
+    assert "hint: create the folder first" in err
+    assert list(tmp_path.iterdir()) == []  # no folder made
+
+
+def test_cli_draw_into_a_folder_that_takes_no_files_gets_a_hint(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["draw", "example", "-o", "/proc/x.svg", "--format", "dot"]) == 2
+    err = capsys.readouterr().err
+    assert "no new file can be written in '/proc'" in err
+    assert "hint: choose a file in a folder you can write to" in err
+
+
+def test_cli_draw_reads_a_genotype_from_standard_input(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(SMALL.encode("utf-8"))))
+    out = tmp_path / "x.dot"
+    assert main(["draw", "-", "-o", str(out)]) == 0
+    assert "cluster_cell_normal" in out.read_text(encoding="utf-8")
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"bars 2\n")))
+    assert main(["draw", "-", "-o", str(out)]) == 1
+    assert "<stdin>:1:6: error[version]" in capsys.readouterr().err

@@ -15,7 +15,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
         metavar="NAME|FILE",
-        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists), a .geno file, or '-' to read a "
+        "genotype from standard input",
     )
     p.add_argument(
         "-o",
@@ -49,7 +50,13 @@ def run(args: argparse.Namespace) -> int:
             "-o - writes to standard output, which has no suffix to take the format from",
             hint="add --format svg (or png, pdf, dot)",
         )
-    spec = load_genotype(args.model)
+    if args.model == "-":  # a genotype on standard input, checked like `bars-zoo check -`
+        from bars_zoo.dsl import parse
+        from bars_zoo.spec import Limits
+
+        spec = parse(sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), "<stdin>")
+    else:
+        spec = load_genotype(args.model)
     if args.output == "-":
         sys.stdout.buffer.write(drawing_bytes(spec, args.format, cells=args.cells))
         sys.stdout.buffer.flush()

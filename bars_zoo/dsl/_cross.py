@@ -66,6 +66,10 @@ class Doubts:
             return True
         if p.code == "unknown-cell" and self.nameless_cell:
             return True
+        if p.code == "unusual-layout" and p.path[2:3] == ("downsample",):
+            # "differs from the first downsample's cell": not if either cell lost a bad part
+            doubtful = {spec.cells[int(q[1])].name for q in self.poisoned}
+            return any(i.kind == "downsample" and i.cell in doubtful for i in spec.layout)
         if p.code in ("unknown-cell", "bad-stride") and p.path[:1] == ("layout",):
             item = spec.layout[int(p.path[1])]
             # a cell line that failed may have been meant to define this name (a typo in it)
@@ -101,6 +105,9 @@ def cross_check(
     for p in check_spec(spec):
         if doubts.echoes(p, spec):
             continue
-        diag = reader.diag(p.code, p.message, reader.locate(p.path), p.hint, p.severity)
+        msg = p.message
+        if p.first is not None:  # what this finding repeats is written further up
+            msg += f" (first on line {reader.locate(p.first)[0]})"
+        diag = reader.diag(p.code, msg, reader.locate(p.path), p.hint, p.severity)
         (errors if p.severity == "error" else warnings).append(diag)
     return spec, errors, warnings

@@ -35,12 +35,15 @@ class Problem:
     path: tuple[str | int, ...]
     severity: Literal["error", "warning"] = "error"
     hint: str | None = None
+    #: where the thing this finding repeats is first defined (the DSL says on which line)
+    first: tuple[str | int, ...] | None = None
 
 
 def check_spec(spec: NetworkSpec) -> list[Problem]:
     """Cross-field rules that pydantic field types cannot express.  Errors first, then warnings."""
     probs: list[Problem] = []
     names: dict[str, int] = {}
+    broken: set[str] = set()  # cells with an error of their own
     defined = set(spec.cell_names())
     missing = list(dict.fromkeys(i.cell for i in spec.layout if i.cell not in defined))
     for ci, cell in enumerate(spec.cells):
@@ -61,7 +64,10 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 )
             )
         names.setdefault(cell.name, ci)
-        probs.extend(_check_cell(cell, ci))
+        found = _check_cell(cell, ci)
+        if any(p.severity == "error" for p in found):
+            broken.add(cell.name)
+        probs.extend(found)
 
     dups = [c.name for ci, c in enumerate(spec.cells) if names[c.name] != ci]
     used: set[str] = set()
@@ -169,22 +175,26 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                     severity="warning",
                 )
             )
-    probs.extend(_mixed_reductions(spec, names))
+    probs.extend(_mixed_reductions(spec, names, broken))
     probs.sort(key=lambda p: p.severity != "error")
     return probs
 
 
-def _mixed_reductions(spec: NetworkSpec, names: dict[str, int]) -> list[Problem]:
+def _mixed_reductions(spec: NetworkSpec, names: dict[str, int], broken: set[str]) -> list[Problem]:
     """BARS shares one reduction cell between all downsamples: a downsample cell that computes
     something else than the first downsample's is legal (a hand-made network may want it) but
-    unusual; warned once per such cell."""
+    unusual; warned once per such cell.  Downsamples whose cell has an error (not stride 2, or
+    one of its own) take no part: the error says what to fix, and the warning would compare
+    against, or recommend, a cell that cannot be a downsample's."""
     first: CellSpec | None = None
     warned: set[str] = set()
     probs: list[Problem] = []
     for li, item in enumerate(spec.layout):
-        if not isinstance(item, DownsampleSpec) or item.cell not in names:
+        if not isinstance(item, DownsampleSpec) or item.cell not in names or item.cell in broken:
             continue
         cell = spec.cells[names[item.cell]]
+        if cell.stride != 2:
+            continue
         if first is None:
             first = cell
         elif cell.name not in warned and cell.model_copy(update={"name": first.name}) != first:
@@ -237,21 +247,77 @@ def _check_cell_ref(
     return []
 
 
-def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
+def _node_order(
+    cell: CellSpec, base: tuple[str | int, ...]
+) -> tuple[list[Problem], dict[int, list[str]]]:
+    """One finding per numbering mistake, so that a duplicated, missing or misnumbered node does
+    not make every node after it "out of order" too.  Also the names that the edges of node ``ni``
+    and later may use without a finding of their own (``excused[ni]``): a missing node's, and the
+    name a misnumbered node should have had, whose absence has been reported."""
+    nums = [int(n.name[1:]) for n in cell.nodes]
+    first: dict[int, int] = {}
+    excused: dict[int, list[str]] = {}
     probs: list[Problem] = []
-    base: tuple[str | int, ...] = ("cells", ci)
-    seen: list[str] = []
-    for ni, node in enumerate(cell.nodes):
-        expected = f"n{ni + 1}"
-        if node.name != expected:
+    expected = 1  # the number the next node should have
+    for ni, k in enumerate(nums):
+        loc = (*base, "nodes", ni, "name")
+        name, want = f"n{k}", f"n{expected}"
+        later = nums[ni + 1 :]
+        if k == expected and k not in first:
+            first[k] = ni
+            expected += 1
+            continue
+        if k in first:
+            hint = "remove one of them, or renumber: nodes are named n1, n2, ... in order"
+            if expected not in later:  # a copied line whose name was not changed
+                hint = f"rename this one: is it {want!r}, which no node defines?"
+                excused[ni + 1] = [want]
+                expected += 1
             probs.append(
                 Problem(
                     "node-order",
-                    f"node {node.name!r} out of order: expected {expected!r}",
-                    (*base, "nodes", ni, "name"),
-                    hint="nodes are named n1, n2, ... in order",
+                    f"node {name!r} is defined twice",
+                    loc,
+                    hint=hint,
+                    first=(*base, "nodes", first[k], "name"),
                 )
             )
+            continue
+        first[k] = ni
+        if expected in later:  # this node is out of place; the one expected here comes later
+            msg = f"node {name!r} out of order: expected {want!r}"
+            hint = f"move it below {want!r}, or renumber: nodes are named n1, n2, ... in order"
+        elif k > expected and not any(expected <= j < k for j in later):  # a gap: nodes missing
+            gap = [want] if k == expected + 1 else [want, f"n{k - 1}"]
+            msg = (
+                f"node {want!r} is missing"
+                if len(gap) == 1
+                else f"nodes {want!r} to {gap[1]!r} are missing"
+            )
+            msg += f" (the node after {f'n{expected - 1}'!r} is {name!r})" if expected > 1 else ""
+            hint = (
+                f"add it, or rename {name!r} and the nodes after it: nodes are named n1, n2, ... "
+                "without gaps"
+            )
+            excused[ni] = [f"n{j}" for j in range(expected, min(k, expected + Limits.MAX_NODES))]
+            expected = k + 1
+        else:  # misnumbered: taken as the node expected here
+            msg = f"node {name!r} out of order: expected {want!r}"
+            hint = f"rename it to {want!r}: nodes are named n1, n2, ... in order"
+            excused[ni + 1] = [want]
+            expected += 1
+        probs.append(Problem("node-order", msg, loc, hint=hint))
+    return probs, excused
+
+
+def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
+    probs: list[Problem] = []
+    base: tuple[str | int, ...] = ("cells", ci)
+    order, excused = _node_order(cell, base)
+    probs.extend(order)
+    seen: list[str] = []
+    for ni, node in enumerate(cell.nodes):
+        seen.extend(excused.get(ni, ()))
         sources: set[str] = set()
         for ei, e in enumerate(node.edges):
             loc = (*base, "nodes", ni, "edges", ei, "source")
@@ -281,8 +347,6 @@ def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
                     )
                 )
         seen.append(node.name)
-        if node.name != expected:  # later edges may use the name this node should have had
-            seen.append(expected)
     if cell.stride == 1 and "bfr" in (cell.preprocess, cell.shortcut):
         field = "preprocess" if cell.preprocess == "bfr" else "shortcut"
         probs.append(

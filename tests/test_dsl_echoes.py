@@ -1,0 +1,103 @@
+"""One mistake, one finding: a hand edit of a zoo genotype is not echoed by later nodes or cells.
+
+Each test makes the edit a user would make to ``genotypes/bars-fmnist-m.geno`` (a line repeated,
+deleted, inserted or renumbered; a downsample pointed at the wrong cell) and checks that exactly
+the one finding that says what to fix is reported.  The rendered text is in the golden file
+``tests/golden/dsl/errors/node-numbering.txt``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bars_zoo.dsl import check
+from bars_zoo.spec import NetworkSpec, check_spec
+
+ZOO = (Path(__file__).parents[1] / "genotypes" / "bars-fmnist-m.geno").read_text(encoding="utf-8")
+N2 = "  n2 <- in: bconv3x3\n"
+N3 = "  n3 <- in: bconv3x3, n1: shortcut\n"
+assert ZOO.count(N2) == 1 and ZOO.count(N3) == 1
+
+
+def _errors(text: str) -> list[str]:
+    doc = check(text, "m.geno")
+    return [f"{d.line}: {d.message}" for d in doc.errors]
+
+
+def test_a_repeated_node_line_is_one_error_saying_it_is_defined_twice() -> None:
+    doc = check(ZOO.replace(N2, N2 + N2), "m.geno")
+    assert [(d.line, d.message) for d in doc.errors] == [
+        (21, "node 'n2' is defined twice (first on line 20)")
+    ]
+    assert "remove one of them" in (doc.errors[0].hint or "")
+
+
+def test_a_deleted_node_line_is_one_error_naming_the_missing_node() -> None:
+    assert _errors(ZOO.replace(N2, "")) == [
+        "20: node 'n2' is missing (the node after 'n1' is 'n3')"
+    ]
+
+
+def test_a_deleted_node_used_by_a_later_edge_is_not_echoed_as_an_undefined_source() -> None:
+    # n4 takes an edge from n2: that edge is part of the one mistake
+    assert "n2: bconv3x3" in ZOO
+    assert _errors(ZOO.replace(N2, "")) == [
+        "20: node 'n2' is missing (the node after 'n1' is 'n3')"
+    ]
+
+
+def test_an_inserted_node_line_is_one_error_at_the_inserted_line() -> None:
+    extra = "  n9 <- in: shortcut\n"
+    assert _errors(ZOO.replace(N2, N2 + extra)) == ["21: node 'n9' out of order: expected 'n3'"]
+
+
+def test_a_misnumbered_node_is_one_error_and_its_name_may_be_used_below_it() -> None:
+    assert _errors(ZOO.replace(N3, N3.replace("n3", "n5"))) == [
+        "21: node 'n5' out of order: expected 'n3'"
+    ]
+
+
+def test_a_copied_node_line_left_unrenamed_asks_for_the_name_no_node_has() -> None:
+    doc = check(ZOO.replace("  n4 <- ", "  n3 <- "), "m.geno")
+    assert [d.message for d in doc.errors] == ["node 'n3' is defined twice (first on line 21)"]
+    assert "is it 'n4', which no node defines?" in (doc.errors[0].hint or "")
+
+
+def test_check_spec_reports_one_numbering_finding_for_a_duplicated_node() -> None:
+    spec = check(ZOO).spec
+    assert isinstance(spec, NetworkSpec)
+    ci = spec.cell_names().index("normal3")
+    nodes = list(spec.cells[ci].nodes)
+    bad = spec.cells[ci].model_copy(update={"nodes": [nodes[0], nodes[1], *nodes[1:]]})
+    probs = check_spec(
+        spec.model_copy(update={"cells": [*spec.cells[:ci], bad, *spec.cells[ci + 1 :]]})
+    )
+    assert [(p.code, p.message, p.path, p.first) for p in probs if p.severity == "error"] == [
+        (
+            "node-order",
+            "node 'n2' is defined twice",
+            ("cells", ci, "nodes", 2, "name"),
+            ("cells", ci, "nodes", 1, "name"),
+        )
+    ]
+
+
+def test_a_downsample_of_a_wrong_cell_is_not_also_warned_as_a_different_reduction() -> None:
+    doc = check(ZOO.replace("downsample cell=reduce", "downsample cell=normal1", 1), "m.geno")
+    assert [d.code for d in doc.errors] == ["bad-stride"]
+    assert [d.code for d in doc.warnings] == []
+
+
+def test_a_downsample_cell_with_an_error_of_its_own_is_not_compared_with_the_others() -> None:
+    reduce2 = (
+        "cell reduce2 stride=2 preprocess=bfr shortcut=bconv3x3 op_shortcut=true {\n"
+        "  n1 <- in: shortcut\n  n2 <- in: bconv3x3, n1: bogus\n}\n"
+    )
+    text = ZOO.replace("stage s1:", reduce2 + "stage s1:")
+    second = text.rindex("downsample cell=reduce")
+    text = (
+        text[:second] + "downsample cell=reduce2" + text[second + len("downsample cell=reduce") :]
+    )
+    doc = check(text, "m.geno")
+    assert [d.code for d in doc.errors] == ["unknown-op"]
+    assert [d.code for d in doc.warnings] == []
