@@ -6,37 +6,21 @@ the DSL turns it into a located diagnostic, :func:`ensure_valid` into a :class:`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
 from pydantic import ValidationError
 
 from bars_zoo.errors import SpecError
+from bars_zoo.spec._cells import check_cell
 from bars_zoo.spec._model import CellSpec, DownsampleSpec, Limits, NetworkSpec, StageSpec
+from bars_zoo.spec._problem import Problem
 from bars_zoo.spec._shapes import (
-    _active_sources,
     _next_is_downsample,
     _next_stage,
     halve,
-    live_edges,
     placements,
     stem_output,
 )
 
 # --------------------------------------------------------------------------- semantic checks
-
-
-@dataclass(frozen=True)
-class Problem:
-    """A semantic finding; ``path`` names the offending field like a pydantic ``loc``."""
-
-    code: str
-    message: str
-    path: tuple[str | int, ...]
-    severity: Literal["error", "warning"] = "error"
-    hint: str | None = None
-    #: where the thing this finding repeats is first defined (the DSL says on which line)
-    first: tuple[str | int, ...] | None = None
 
 
 def check_spec(spec: NetworkSpec) -> list[Problem]:
@@ -64,7 +48,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 )
             )
         names.setdefault(cell.name, ci)
-        found = _check_cell(cell, ci)
+        found = check_cell(cell, ci)
         if any(p.severity == "error" for p in found):
             broken.add(cell.name)
         probs.extend(found)
@@ -245,152 +229,6 @@ def _check_cell_ref(
             )
         ]
     return []
-
-
-def _node_order(
-    cell: CellSpec, base: tuple[str | int, ...]
-) -> tuple[list[Problem], dict[int, list[str]]]:
-    """One finding per numbering mistake, so that a duplicated, missing or misnumbered node does
-    not make every node after it "out of order" too.  Also the names that the edges of node ``ni``
-    and later may use without a finding of their own (``excused[ni]``): a missing node's, and the
-    name a misnumbered node should have had, whose absence has been reported."""
-    nums = [int(n.name[1:]) for n in cell.nodes]
-    first: dict[int, int] = {}
-    excused: dict[int, list[str]] = {}
-    probs: list[Problem] = []
-    expected = 1  # the number the next node should have
-    for ni, k in enumerate(nums):
-        loc = (*base, "nodes", ni, "name")
-        name, want = f"n{k}", f"n{expected}"
-        later = nums[ni + 1 :]
-        if k == expected and k not in first:
-            first[k] = ni
-            expected += 1
-            continue
-        if k in first:
-            hint = "remove one of them, or renumber: nodes are named n1, n2, ... in order"
-            if expected not in later:  # a copied line whose name was not changed
-                hint = f"rename this one: is it {want!r}, which no node defines?"
-                excused[ni + 1] = [want]
-                expected += 1
-            probs.append(
-                Problem(
-                    "node-order",
-                    f"node {name!r} is defined twice",
-                    loc,
-                    hint=hint,
-                    first=(*base, "nodes", first[k], "name"),
-                )
-            )
-            continue
-        first[k] = ni
-        if expected in later:  # this node is out of place; the one expected here comes later
-            msg = f"node {name!r} out of order: expected {want!r}"
-            hint = f"move it below {want!r}, or renumber: nodes are named n1, n2, ... in order"
-        elif k > expected and not any(expected <= j < k for j in later):  # a gap: nodes missing
-            gap = [want] if k == expected + 1 else [want, f"n{k - 1}"]
-            msg = (
-                f"node {want!r} is missing"
-                if len(gap) == 1
-                else f"nodes {want!r} to {gap[1]!r} are missing"
-            )
-            msg += f" (the node after {f'n{expected - 1}'!r} is {name!r})" if expected > 1 else ""
-            hint = (
-                f"add it, or rename {name!r} and the nodes after it: nodes are named n1, n2, ... "
-                "without gaps"
-            )
-            excused[ni] = [f"n{j}" for j in range(expected, min(k, expected + Limits.MAX_NODES))]
-            expected = k + 1
-        else:  # misnumbered: taken as the node expected here
-            msg = f"node {name!r} out of order: expected {want!r}"
-            hint = f"rename it to {want!r}: nodes are named n1, n2, ... in order"
-            excused[ni + 1] = [want]
-            expected += 1
-        probs.append(Problem("node-order", msg, loc, hint=hint))
-    return probs, excused
-
-
-def _check_cell(cell: CellSpec, ci: int) -> list[Problem]:
-    probs: list[Problem] = []
-    base: tuple[str | int, ...] = ("cells", ci)
-    order, excused = _node_order(cell, base)
-    probs.extend(order)
-    seen: list[str] = []
-    for ni, node in enumerate(cell.nodes):
-        seen.extend(excused.get(ni, ()))
-        sources: set[str] = set()
-        for ei, e in enumerate(node.edges):
-            loc = (*base, "nodes", ni, "edges", ei, "source")
-            if e.source in sources:
-                probs.append(
-                    Problem(
-                        "duplicate-edge",
-                        f"node {node.name!r} lists an edge from {e.source!r} twice",
-                        loc,
-                        hint="keep one edge per source; a node sums its inputs",
-                    )
-                )
-            sources.add(e.source)
-            if e.source != "in" and e.source not in seen:
-                if e.source == node.name:
-                    msg = f"node {node.name!r} takes an edge from itself"
-                elif any(n.name == e.source for n in cell.nodes):
-                    msg = f"edge from {e.source!r}, which comes after {node.name!r}"
-                else:
-                    msg = f"edge from undefined node {e.source!r}"
-                probs.append(
-                    Problem(
-                        "bad-edge",
-                        msg,
-                        loc,
-                        hint=f"edges come from 'in' or an earlier node ({', '.join(['in', *seen])})",
-                    )
-                )
-        seen.append(node.name)
-    if cell.stride == 1 and "bfr" in (cell.preprocess, cell.shortcut):
-        field = "preprocess" if cell.preprocess == "bfr" else "shortcut"
-        probs.append(
-            Problem(
-                "bad-op",
-                "'bfr' (binary factorized reduce) only works in a stride=2 cell",
-                (*base, field),
-                hint="use bconv3x3 or bconv1x1, or declare the cell with stride=2",
-            )
-        )
-    if probs:
-        return probs
-    active = _active_sources(cell)
-    live_nodes = {n for n, _ in live_edges(cell)}
-    for ni, node in enumerate(cell.nodes):
-        if node.name not in active:
-            probs.append(
-                Problem(
-                    "dead-node",
-                    f"node {node.name!r} has no live input and is always zero",
-                    (*base, "nodes", ni, "name"),
-                    severity="warning",
-                    hint="BARS keeps 'none' on purpose, but edges leaving this node do nothing",
-                )
-            )
-        elif ni < len(cell.nodes) - 1 and node.name not in live_nodes:
-            probs.append(
-                Problem(
-                    "unused-node",
-                    f"node {node.name!r} does not reach the cell output and is never computed",
-                    (*base, "nodes", ni, "name"),
-                    severity="warning",
-                )
-            )
-    if cell.nodes[-1].name not in active and cell.shortcut == "none":
-        probs.append(
-            Problem(
-                "dead-cell",
-                f"cell {cell.name!r} always outputs zero (dead last node and shortcut=none)",
-                (*base, "name"),
-                severity="warning",
-            )
-        )
-    return probs
 
 
 def _check_sizes(spec: NetworkSpec) -> list[Problem]:
