@@ -9,9 +9,11 @@ The layout is the same bundled in the package, in a local folder and in a Huggin
     README.md          the model card (bars_zoo.card)
 
 Loading checks, in order: no pickle; ``config.json`` parses; the genotype's canonical sha256 matches
-``config.json``; the weights' sha256 matches the registry (when it pins one) and ``config.json``, and
-their size is the recorded one; the genotype sha256 in the weights' metadata matches; every tensor
-name, shape and dtype fits the architecture.  Writes replace the folder atomically.
+``config.json`` and the config's input size and classes are the genotype's
+(:func:`bars_zoo.lookup.check_folder_files`, which ``bars-zoo list`` uses too); the weights' sha256
+matches the registry (when it pins one) and ``config.json``, and their size is the recorded one; the
+genotype sha256 in the weights' metadata matches; every tensor name, shape and dtype fits the
+architecture.  Writes replace the folder atomically.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError
+from bars_zoo.lookup import check_folder_files
 from bars_zoo.packing import (
     PICKLE_SUFFIXES,
     binary_convs,
@@ -286,15 +289,8 @@ def load_folder(
                 "or `bars-zoo pull`",
             )
         raise IntegrityError(f"{folder} has no {WEIGHTS_FILE}", hint="is this a model folder?")
-    config = read_config(folder)
-    spec = read_genotype(folder / GENOTYPE_FILE)
-    g = genotype_sha256(spec)
-    if g != config.genotype_sha256:
-        raise IntegrityError(
-            f"{folder / GENOTYPE_FILE} does not match {CONFIG_FILE} (genotype sha256 {g[:12]}.., "
-            f"recorded {config.genotype_sha256[:12]}..)",
-            hint="the genotype was edited after saving: restore it, or re-save the model",
-        )
+    config, spec = check_folder_files(folder)  # what `bars-zoo list` checks too
+    g = config.genotype_sha256
     if expected_sha256 is not None and expected_sha256 != config.weights_sha256:
         cached = cached_repo(weights)
         if folder.parent == registry.resource_dir("pretrained"):
@@ -320,14 +316,6 @@ def load_folder(
     packed = metadata_flag(meta, weights)
     if packed != config.packed:
         raise IntegrityError(f"{weights} packed={packed} but {CONFIG_FILE} says {config.packed}")
-    pc = config.pretrained_cfg
-    if pc.input_size != spec.input_shape or pc.num_classes != spec.num_classes:
-        raise IntegrityError(
-            f"{folder / CONFIG_FILE} says input {'x'.join(map(str, pc.input_size))} / "
-            f"{pc.num_classes} classes but {GENOTYPE_FILE} has "
-            f"{'x'.join(map(str, spec.input_shape))} / {spec.num_classes}",
-            hint="config.json was edited after saving: restore it, or re-save the model",
-        )
     model = build(spec)
     load_tensors(model, tensors, packed=packed)
     model.pretrained_cfg = cfg or config.pretrained_cfg  # type: ignore[assignment]

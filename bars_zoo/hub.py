@@ -130,8 +130,8 @@ def locate(
             hint="leave the revision out",
         )
     local = registry.weights_dir(name)
-    if revision is None and local is not None and (local / WEIGHTS_FILE).is_file():
-        check_weights_folder(local, name)  # what `bars-zoo list` checks too
+    if revision is None and local is not None and local.is_dir():
+        check_weights_folder(local, name)  # what `bars-zoo list` checks too; raises why not
         return local, None, None
     if entry is not None and entry.hub_repo is not None:
         assert entry.revision is not None  # validate_entry pins Hub entries
@@ -144,7 +144,7 @@ def locate(
 def _no_weights(name: str, registered: bool) -> Exception:
     from bars_zoo.zoo import close_names, list_models
 
-    zoo = list_models()
+    zoo = list_models(warn=False)
     if name in zoo or registered:
         spec = zoo_genotype(name, registry.get(name))
         ds = (spec.meta.get("dataset") if spec else None) or (
@@ -159,7 +159,8 @@ def _no_weights(name: str, registered: bool) -> Exception:
             f"{epochs} --out runs/{name}`; publish the model folder it writes: `bars-zoo push "
             f"runs/{name}/model ORG/{name}`, and pin the printed commit in "
             "bars_zoo/pretrained/registry.json (docs/hub.md); or load that folder as "
-            f"'local-dir:runs/{name}/model', or put it at ${registry.WEIGHTS_DIR_ENV}/{name}/",
+            f"'local-dir:runs/{name}/model', or put it at ${registry.WEIGHTS_DIR_ENV}/{name}/"
+            + _root_note(),
         )
     known = sorted(set(zoo) | set(registry.entries()))
     close = close_names(name, known)
@@ -179,7 +180,13 @@ def _no_weights(name: str, registered: bool) -> Exception:
             else f"{name!r} is a file: give the model folder that holds config.json and "
             "model.safetensors"
         )
-    return UnknownModelError(f"unknown model {name!r}", hint=hint)
+    return UnknownModelError(f"unknown model {name!r}", hint=hint + _root_note())
+
+
+def _root_note() -> str:
+    """A hint's note that ``$BARS_ZOO_WEIGHTS_DIR`` names no folder (so nothing was found in it)."""
+    problem = registry.weights_root_problem()
+    return f"; note: {problem}, so no model folder was looked for there" if problem else ""
 
 
 def _architecture(
@@ -199,8 +206,9 @@ def _architecture(
     entry = registry.get(name)
     spec = zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
     local = registry.weights_dir(name)
-    if spec is None and entry is None and local is not None and registry.weights_source(name, None):
-        # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models): its folder holds it
+    if spec is None and entry is None and local is not None and local.is_dir():
+        # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models when it passes the check)
+        check_weights_folder(local, name)  # raises why not
         return read_genotype(local / GENOTYPE_FILE), read_config(local).pretrained_cfg
     if spec is None and (entry is None or entry.hub_repo is None):
         spec = load_genotype(entry.architecture if entry else name)  # a .geno path, or unknown

@@ -1,6 +1,7 @@
 """Where a name's genotype and weights are on this machine, without the network or torch.
 
 ``load`` and ``bars-zoo list`` decide with the same functions, so that what is listed loads:
+:func:`check_folder_files` (the checks of a model folder short of reading its weights),
 :func:`check_weights_folder` (may a ``$BARS_ZOO_WEIGHTS_DIR/<name>/`` folder stand in for
 ``name``), :func:`zoo_genotype` (the package's genotype of a name), :func:`local_genotype` (also a
 weights folder's, or a pulled Hub repo's in the Hugging Face cache).
@@ -11,13 +12,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bars_zoo.errors import BarsError, IntegrityError
+from bars_zoo.errors import BarsError, ConfigError, IntegrityError
 from bars_zoo.registry import (
+    CONFIG_FILE,
     GENOTYPE_FILE,
+    SOURCE_PREFIXES,
     WEIGHTS_DIR_ENV,
+    WEIGHTS_FILE,
     ModelConfig,
     PretrainedCfg,
     bundled_dir,
+    entries,
     genotype_sha256,
     get,
     read_config,
@@ -26,24 +31,71 @@ from bars_zoo.registry import (
 )
 
 
+def check_folder_files(folder: Path) -> tuple[ModelConfig, Any]:
+    """``folder``'s config and spec, after the checks ``load`` makes before it reads the weights
+    (the same function, so that listing agrees): ``config.json`` parses, ``genotype.geno``
+    parses, its canonical sha256 is ``config.json``'s ``genotype_sha256``, and the config's input
+    size and classes are the genotype's.  Raises :class:`IntegrityError` or
+    :class:`~bars_zoo.errors.GenotypeError`."""
+    from bars_zoo.dsl import read
+
+    config = read_config(folder)
+    spec = read(folder / GENOTYPE_FILE)
+    g = genotype_sha256(spec)
+    if g != config.genotype_sha256:
+        raise IntegrityError(
+            f"{folder / GENOTYPE_FILE} does not match {CONFIG_FILE} (genotype sha256 {g[:12]}.., "
+            f"recorded {config.genotype_sha256[:12]}..)",
+            hint="the genotype was edited after saving: restore it, or re-save the model",
+        )
+    pc = config.pretrained_cfg
+    if pc.input_size != spec.input_shape or pc.num_classes != spec.num_classes:
+        raise IntegrityError(
+            f"{folder / CONFIG_FILE} says input {'x'.join(map(str, pc.input_size))} / "
+            f"{pc.num_classes} classes but {GENOTYPE_FILE} has "
+            f"{'x'.join(map(str, spec.input_shape))} / {spec.num_classes}",
+            hint="config.json was edited after saving: restore it, or re-save the model",
+        )
+    return config, spec
+
+
 def check_weights_folder(folder: Path, name: str) -> ModelConfig:
     """The config of ``$BARS_ZOO_WEIGHTS_DIR/<name>/``, after the checks that let it stand in for
-    ``name``: its ``config.json`` parses, and when ``name`` is a zoo or registry name it holds
-    that architecture (by name, and by the genotype sha256 of the zoo's genotype where there is
-    one here); any other name may hold any architecture.  Raises :class:`IntegrityError`.
-    ``load`` verifies the files themselves (sha256, tensors) when it reads them."""
-    config = read_config(folder)
+    ``name``: ``load`` reads ``name`` as a name (not ``local-dir:``/``hf-hub:``), the folder
+    holds ``model.safetensors`` (else ``load``'s reason: a pickle, no model folder ...), passes
+    :func:`check_folder_files`, and when ``name`` is a zoo or registry name it holds that
+    architecture (by name, and by the genotype sha256 of the zoo's genotype where there is one
+    here); any other name may hold any architecture.  Raises a
+    :class:`~bars_zoo.errors.BarsError`.  ``load`` verifies the weights themselves (sha256,
+    tensors) when it reads them."""
+    for prefix in SOURCE_PREFIXES:
+        if name.startswith(prefix):
+            raise ConfigError(
+                f"{folder} cannot be loaded by its name: load reads {name!r} as the "
+                f"{'local path' if prefix == 'local-dir:' else 'Hub repo'} "
+                f"{name[len(prefix) :]!r}",
+                hint=f"rename the folder (a name not starting with {prefix}), or load it as "
+                f"local-dir:{folder}",
+            )
+    if not (folder / WEIGHTS_FILE).is_file():
+        from bars_zoo.folder import load_folder  # its reasons, torch and all: only for this
+
+        load_folder(folder)  # raises: a pickle, a training output, not a model folder ...
+        raise IntegrityError(f"{folder} has no {WEIGHTS_FILE}")  # (not reached)
+    config, _ = check_folder_files(folder)
     entry = get(name)
     arch = entry.architecture if entry is not None else name
     zoo = zoo_genotype(name, entry)
     if zoo is None and entry is None:
         return config  # not a zoo name: a folder of any architecture
+    held = config.architecture
+    other = held if held not in (set(entries()) | set(list_genotypes())) else f"my-{held}"
     hint = (
-        f"put the {name} model folder there (or load this one by its own name or as "
-        f"local-dir:{folder})"
+        f"${WEIGHTS_DIR_ENV}/{name}/ is where load looks for the zoo's {arch}: rename the folder "
+        f"to a name the zoo does not use (e.g. {other!r}), or load it as local-dir:{folder}"
     )
-    if config.architecture != arch:
-        raise IntegrityError(f"{folder} holds {config.architecture!r}, not {arch!r}", hint=hint)
+    if held != arch:
+        raise IntegrityError(f"{folder} holds {held!r}, not {arch!r}", hint=hint)
     if zoo is not None and config.genotype_sha256 != (zoo_sha := genotype_sha256(zoo)):
         raise IntegrityError(
             f"{folder} holds an architecture named {arch!r} that is not the zoo's {arch} "
@@ -51,6 +103,13 @@ def check_weights_folder(folder: Path, name: str) -> ModelConfig:
             hint=hint,
         )
     return config
+
+
+def list_genotypes() -> list[str]:
+    """The zoo's genotype names (``genotypes/<name>.geno``)."""
+    from bars_zoo.zoo import GENOTYPE_SUFFIX, genotype_dir
+
+    return sorted(p.stem for p in genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))
 
 
 def zoo_genotype(name: str, entry: PretrainedCfg | None) -> Any:
@@ -100,4 +159,11 @@ def cached_genotype(repo: str, revision: str | None) -> Any:
         return None
 
 
-__all__ = ["cached_genotype", "check_weights_folder", "local_genotype", "zoo_genotype"]
+__all__ = [
+    "cached_genotype",
+    "check_folder_files",
+    "check_weights_folder",
+    "list_genotypes",
+    "local_genotype",
+    "zoo_genotype",
+]

@@ -26,6 +26,7 @@ architecture).  This module is torch-free, so ``list_models(pretrained=True)`` s
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 import logging
@@ -47,6 +48,9 @@ REGISTRY_FORMAT = 1
 REGISTRY_FILE = "registry.json"
 #: Environment variable naming a folder of ``<name>/`` model folders searched after the bundled ones.
 WEIGHTS_DIR_ENV = "BARS_ZOO_WEIGHTS_DIR"
+#: Name prefixes ``load`` reads as a source, not as a name (``bars_zoo.hub.LOCAL_PREFIX``,
+#: ``bars_zoo.hubclient.HUB_PREFIX``): a ``$BARS_ZOO_WEIGHTS_DIR`` folder so named never loads.
+SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
 BARS_PAPER = "https://arxiv.org/abs/2011.10804"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
@@ -279,20 +283,38 @@ def get(name: str) -> PretrainedCfg | None:
     return entries().get(name)
 
 
-def pretrained_names() -> list[str]:
-    """Sorted names that ``load(name)`` finds weights for: registry entries bundled or pinned on
-    the Hub, and the model folders in ``$BARS_ZOO_WEIGHTS_DIR`` that ``load`` accepts under their
-    name (:func:`bars_zoo.lookup.check_weights_folder`); a folder it refuses is left out (``load`` refuses it)."""
-    names = set(entries()) | set(weights_dir_names())
-    return sorted(n for n in names if weights_source(n, get(n)) is not None)
+def pretrained_names(pattern: str = "*", *, warn: bool = False) -> list[str]:
+    """Sorted names matching ``pattern`` that ``load(name)`` finds weights for: registry entries
+    bundled or pinned on the Hub, and the model folders in ``$BARS_ZOO_WEIGHTS_DIR`` that ``load``
+    accepts under their name (:func:`bars_zoo.lookup.check_weights_folder`); a folder it refuses
+    is left out (``load`` refuses it).  ``warn``: log, one line each, why a folder matching
+    ``pattern`` is left out, and a ``$BARS_ZOO_WEIGHTS_DIR`` that is not a folder."""
+    if warn and (problem := weights_root_problem()) is not None:
+        log.warning("%s: no model folders are read from it", problem)
+    names = {
+        n for n in set(entries()) | set(weights_dir_names()) if fnmatch.fnmatchcase(n, pattern)
+    }
+    return [n for n in sorted(names) if weights_source(n, get(n), warn=warn) is not None]
+
+
+def weights_root_problem() -> str | None:
+    """Why ``$BARS_ZOO_WEIGHTS_DIR`` is set but names no folder (unset, or a folder: ``None``)."""
+    root = os.environ.get(WEIGHTS_DIR_ENV)
+    if root is not None and not root.strip():  # Path("") would be the current folder
+        return f"${WEIGHTS_DIR_ENV} is set to the empty string"
+    if root is None or Path(root).is_dir():
+        return None
+    what = "a file, not a folder" if Path(root).exists() else "missing (a typo in the path?)"
+    return f"${WEIGHTS_DIR_ENV} is {root!r}, which is {what}"
 
 
 def weights_dir_names() -> list[str]:
-    """Names of the folders in ``$BARS_ZOO_WEIGHTS_DIR`` that hold a weights file."""
+    """Names of the folders in ``$BARS_ZOO_WEIGHTS_DIR`` (hidden ones, ``.name``, left out), the
+    names ``load`` looks there for; each is checked before it is listed."""
     root = os.environ.get(WEIGHTS_DIR_ENV)
-    if not root or not Path(root).is_dir():
+    if not root or not root.strip() or not Path(root).is_dir():
         return []
-    return sorted(p.name for p in Path(root).iterdir() if (p / WEIGHTS_FILE).is_file())
+    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and weights_dir(p.name))
 
 
 def bundled_dir(name: str) -> Path:
@@ -301,28 +323,46 @@ def bundled_dir(name: str) -> Path:
 
 
 def weights_dir(name: str) -> Path | None:
-    """``$BARS_ZOO_WEIGHTS_DIR/<name>/`` when the variable is set."""
+    """``$BARS_ZOO_WEIGHTS_DIR/<name>/`` when the variable is set and ``name`` can be a folder
+    name there (not empty, no path separator, not hidden: ``load("../x")`` looks nowhere)."""
     root = os.environ.get(WEIGHTS_DIR_ENV)
-    return Path(root) / name if root else None
+    if (
+        not root
+        or not root.strip()
+        or not name
+        or name.startswith(".")
+        or "/" in name
+        or os.sep in name
+    ):
+        return None
+    return Path(root) / name
 
 
 def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) -> str | None:
     """Where ``load(name)`` takes ``name``'s pretrained weights from, deciding as it decides:
     ``"bundled"`` (a registry entry with its folder in the package), ``"$BARS_ZOO_WEIGHTS_DIR"``
-    (a folder there that :func:`bars_zoo.lookup.check_weights_folder` accepts), ``"hf-hub:ORG/REPO"`` (a pinned
-    entry); ``None`` when there are none, or when the ``$BARS_ZOO_WEIGHTS_DIR`` folder is refused
-    (``load`` then refuses too, rather than fall back to the Hub; ``warn``: log why)."""
+    (a folder there that :func:`bars_zoo.lookup.check_weights_folder` accepts),
+    ``"hf-hub:ORG/REPO"`` (a pinned entry); ``None`` when there are none, or when a
+    ``$BARS_ZOO_WEIGHTS_DIR/<name>/`` folder is there and refused (``load`` then refuses too,
+    rather than fall back to the Hub; ``warn``: log why, in one line)."""
     if cfg is not None and (bundled_dir(name) / WEIGHTS_FILE).is_file():
         return "bundled"
     local = weights_dir(name)
-    if local is not None and (local / WEIGHTS_FILE).is_file():
+    if local is not None and local.is_dir():
         from bars_zoo.lookup import check_weights_folder  # lookup builds on this module
 
         try:
             check_weights_folder(local, name)
         except BarsError as e:
             if warn:
-                log.warning("%s is not used for %r: %s", local, name, e)
+                why = e.message.strip().splitlines()[0] if e.message.strip() else type(e).__name__
+                log.warning(
+                    "%s is not used for %r: %s%s",
+                    local,
+                    name,
+                    why,
+                    f"; hint: {e.hint}" if e.hint else "",
+                )
             return None
         return f"${WEIGHTS_DIR_ENV}"
     if cfg is not None and cfg.hub_repo is not None:
@@ -362,6 +402,7 @@ __all__ = [
     "CONFIG_FILE",
     "DATASET_NORMALIZATION",
     "GENOTYPE_FILE",
+    "SOURCE_PREFIXES",
     "WEIGHTS_DIR_ENV",
     "WEIGHTS_FILE",
     "ModelConfig",
@@ -379,5 +420,6 @@ __all__ = [
     "validate_entry",
     "weights_dir",
     "weights_dir_names",
+    "weights_root_problem",
     "weights_source",
 ]

@@ -32,7 +32,7 @@ def _bundled() -> dict[str, Path]:
     return {p.stem: p for p in sorted(genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))}
 
 
-def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
+def list_models(pattern: str = "*", pretrained: bool = False, *, warn: bool = True) -> list[str]:
     """Sorted names ``bars_zoo.load`` accepts, matching ``pattern`` (``fnmatch`` wildcards,
     case-sensitive): the zoo's genotypes, the pretrained registry's entries (also those whose
     genotype is only in their Hub repo) and the model folders of ``$BARS_ZOO_WEIGHTS_DIR`` that
@@ -42,12 +42,16 @@ def list_models(pattern: str = "*", pretrained: bool = False) -> list[str]:
     them (:func:`bars_zoo.registry.pretrained_names`): bundled, ``$BARS_ZOO_WEIGHTS_DIR``, or
     pinned on the Hub.
 
+    A ``$BARS_ZOO_WEIGHTS_DIR`` folder matching ``pattern`` that ``load`` would refuse is left
+    out, with a logged warning saying why (``warn=False``: quietly); so is a
+    ``$BARS_ZOO_WEIGHTS_DIR`` that names no folder.
+
     >>> list_models("bars-*")  # doctest: +SKIP
     ['bars-a', 'bars-b', 'bars-c', 'bars-d', 'bars-e', 'bars-f']
     """
     from bars_zoo import registry  # owned by the hub side
 
-    names = set(registry.pretrained_names())
+    names = set(registry.pretrained_names(pattern, warn=warn))
     if not pretrained:
         names |= set(_bundled()) | set(registry.entries())
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))

@@ -6,7 +6,10 @@ folder."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,7 +17,13 @@ import pytest
 import bars_zoo
 from bars_zoo import registry
 from bars_zoo.cli import main
-from bars_zoo.errors import BarsError, OfflineError, WeightsNotPublishedError
+from bars_zoo.errors import (
+    BarsError,
+    IntegrityError,
+    OfflineError,
+    UnknownModelError,
+    WeightsNotPublishedError,
+)
 from bars_zoo.folder import save_pretrained
 from bars_zoo.hub import load
 
@@ -63,43 +72,184 @@ def example_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-# (folder to copy, the name it is put under, whether load accepts it there)
+def _typo(folder: Path) -> None:
+    geno = folder / "genotype.geno"
+    geno.write_text(geno.read_text().replace("shortcut=identity", "shortcut=identty", 1))
+
+
+def _wider(folder: Path) -> None:
+    geno = folder / "genotype.geno"
+    geno.write_text(geno.read_text().replace("channels=48", "channels=64", 1))
+
+
+def _pickle(folder: Path) -> None:
+    (folder / "model.safetensors").rename(folder / "model.bin")
+
+
+#: what is done to a copied folder before the test
+DAMAGE = {
+    "config-not-json": lambda f: (f / "config.json").write_text("{"),
+    "genotype-typo": _typo,
+    "genotype-missing": lambda f: (f / "genotype.geno").unlink(),
+    "genotype-edited": _wider,
+    "weights-missing": lambda f: (f / "model.safetensors").unlink(),
+    "weights-pickled": _pickle,
+}
+
+# (folder to copy, the name it is put under, damage, why load refuses it there, or None: it loads)
 WEIGHTS_DIR_CASES = [
-    pytest.param("example", "example", True, id="the-zoo-architecture-under-its-name"),
-    pytest.param("mine", "mine", True, id="a-name-the-zoo-does-not-have"),
-    pytest.param("example", "bars-a", False, id="another-architecture-under-a-zoo-name"),
-    pytest.param("edited", "example", False, id="an-edited-genotype-under-the-zoo-name"),
-    pytest.param("mine", "broken", False, id="a-config-that-is-not-json"),
+    pytest.param("example", "example", None, None, id="the-zoo-architecture-under-its-name"),
+    pytest.param("mine", "mine", None, None, id="a-name-the-zoo-does-not-have"),
+    pytest.param("example", "bars-a", None, "rename the folder", id="another-arch-under-zoo-name"),
+    pytest.param(
+        "edited", "example", None, "not the zoo's", id="an-edited-genotype-under-zoo-name"
+    ),
+    pytest.param("mine", "broken", "config-not-json", "not valid JSON", id="config-not-json"),
+    pytest.param("mine", "mine", "genotype-typo", "unknown shortcut op", id="a-genotype-typo"),
+    pytest.param("mine", "mine", "genotype-missing", "genotype.geno", id="no-genotype"),
+    pytest.param(
+        "mine", "mine", "genotype-edited", "does not match config.json", id="genotype-edit"
+    ),
+    pytest.param("mine", "mine", "weights-missing", "no model.safetensors", id="no-weights"),
+    pytest.param("mine", "mine", "weights-pickled", "pickle-based checkpoint", id="a-pickle"),
+    pytest.param("mine", "local-dir:y", None, "cannot be loaded by its name", id="local-dir-name"),
+    pytest.param("mine", "hf-hub:x", None, "cannot be loaded by its name", id="hf-hub-name"),
 ]
 
 
-@pytest.mark.parametrize(("folder", "name", "accepted"), WEIGHTS_DIR_CASES)
+@pytest.mark.parametrize(("folder", "name", "damage", "refusal"), WEIGHTS_DIR_CASES)
 def test_weights_dir_folder_is_listed_exactly_when_load_accepts_it(
-    folder, name, accepted, example_folders, tmp_path, offline, monkeypatch, capsys, caplog
+    folder, name, damage, refusal, example_folders, tmp_path, offline, monkeypatch, capsys, caplog
 ):
     root = tmp_path / "weights"
     shutil.copytree(example_folders / folder, root / name)
-    if name == "broken":
-        (root / name / "config.json").write_text("{")
+    shutil.copytree(example_folders / "mine", root / "good")  # listed whatever happens beside it
+    if damage is not None:
+        DAMAGE[damage](root / name)
     monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
     try:
         model = load(name)
-    except BarsError:
-        loads = False
+    except BarsError as e:
+        loads, why = False, str(e)
     else:
-        loads = True
+        loads, why = True, ""
         assert model.spec.name == ("mine" if folder == "mine" else "example")
-    assert loads == accepted
-    assert (name in bars_zoo.list_models(pretrained=True)) == accepted
-    assert (name in registry.pretrained_names()) == accepted
-    assert main(["list", "--pretrained", "--json"]) == 0
-    listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert (name in listed) == accepted
-    if accepted:
-        assert listed[name]["weights"] == "$BARS_ZOO_WEIGHTS_DIR"
-        assert listed[name]["bops"] == bars_zoo.complexity(model.spec).bops
-    else:  # `list` says why the folder is not used
+    assert loads == (refusal is None)
+    if refusal is not None and not name.startswith(registry.SOURCE_PREFIXES):  # not "unknown"
+        assert refusal in why and "unknown model" not in why
+        if name not in NAMES:  # the architecture alone: the same refusal (it is not listed)
+            with pytest.raises(BarsError, match=refusal):
+                load(name, pretrained=False)
+    caplog.clear()
+    pretrained = bars_zoo.list_models(pretrained=True)
+    notes = [r.getMessage() for r in caplog.records if "is not used for" in r.getMessage()]
+    assert (name in pretrained) == loads and "good" in pretrained
+    assert (name in bars_zoo.list_models()) == (loads or name in NAMES)
+    assert (name in registry.pretrained_names()) == loads
+    for args in (["list", "--pretrained", "--json"], ["list", "--json"]):
+        caplog.clear()
+        assert main(args) == 0
+        listed = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+        assert (listed.get(name, {}).get("weights") == "$BARS_ZOO_WEIGHTS_DIR") == loads
+        assert listed["good"]["weights"] == "$BARS_ZOO_WEIGHTS_DIR"
+        if loads:
+            assert listed[name]["bops"] == bars_zoo.complexity(model.spec).bops
+    if refusal is None:
+        assert not notes
+    else:  # list_models (and so `bars-zoo list`) says why the folder is not used, in one line
+        assert len(notes) == 1 and "\n" not in notes[0]
+        assert notes[0].startswith(f"{root / name} is not used for {name!r}: ")
+        assert refusal in notes[0]
         assert f"{root / name} is not used for {name!r}" in caplog.text
+
+
+def test_the_source_prefixes_listing_refuses_as_names_are_those_load_reads():
+    from bars_zoo import hub, hubclient
+
+    assert set(registry.SOURCE_PREFIXES) == {hub.LOCAL_PREFIX, hubclient.HUB_PREFIX}
+
+
+def test_a_folder_named_like_a_source_loads_as_the_local_dir_its_note_gives(
+    example_folders, tmp_path, offline, monkeypatch
+):
+    root = tmp_path / "weights"
+    shutil.copytree(example_folders / "mine", root / "local-dir:y")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    with pytest.raises(BarsError, match="no model folder at y"):
+        load("local-dir:y")  # a source: never this folder
+    assert load(f"local-dir:{root / 'local-dir:y'}").spec.name == "mine"
+
+
+def test_a_zoo_named_folder_of_another_architecture_hint_says_rename_not_its_own_name(
+    example_folders, tmp_path, offline, monkeypatch
+):
+    root = tmp_path / "weights"
+    shutil.copytree(example_folders / "mine", root / "bars-a")
+    shutil.copytree(example_folders / "example", root / "bars-b")
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    with pytest.raises(IntegrityError) as mine:
+        load("bars-a")
+    assert "rename the folder" in mine.value.hint and "'mine'" in mine.value.hint
+    assert f"local-dir:{root / 'bars-a'}" in mine.value.hint
+    assert "by its own name" not in str(mine.value)
+    with pytest.raises(IntegrityError) as zoo:  # its own name is a zoo name: another rename
+        load("bars-b")
+    assert "rename the folder" in zoo.value.hint and "'my-example'" in zoo.value.hint
+    shutil.move(root / "bars-a", root / "mine")  # the rename the hint asks for loads
+    assert load("mine").spec.name == "mine"
+
+
+@pytest.mark.parametrize("where", ["missing", "a-file", "empty"])
+def test_a_weights_dir_that_names_no_folder_is_said_by_load_and_list(
+    where, tmp_path, monkeypatch, caplog, capsys
+):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "a-file").write_text("")
+    value = {"missing": str(tmp_path / "weigths"), "a-file": str(tmp_path / "a-file"), "empty": ""}
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, value[where])
+    why = {"missing": "typo in the path", "a-file": "a file", "empty": "empty string"}[where]
+    with pytest.raises(UnknownModelError, match="unknown model 'my-m'") as e:
+        load("my-m")
+    assert why in e.value.hint and registry.WEIGHTS_DIR_ENV in e.value.hint
+    caplog.clear()
+    assert main(["list"]) == 0
+    assert "bars-fmnist-m" in capsys.readouterr().out  # the table, and the note once
+    assert [r.getMessage() for r in caplog.records].count(
+        f"{registry.weights_root_problem()}: no model folders are read from it"
+    ) == 1
+    assert why in caplog.text
+
+
+def test_a_weights_dir_that_is_unset_or_a_folder_is_no_problem(tmp_path, monkeypatch):
+    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    assert registry.weights_root_problem() is None
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(tmp_path))
+    assert registry.weights_root_problem() is None
+
+
+def test_list_prints_its_table_and_one_note_per_broken_weights_folder_on_stderr(
+    example_folders, tmp_path
+):
+    root = tmp_path / "weights"
+    for name in ("good", "bad", "hf-hub:x"):
+        shutil.copytree(example_folders / "mine", root / name)
+    _typo(root / "bad")
+    env = {**os.environ, registry.WEIGHTS_DIR_ENV: str(root), "HF_HUB_OFFLINE": "1"}
+    for args in ([], ["--pretrained"], ["--json"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "bars_zoo", "list", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "good" in done.stdout and "bars-fmnist-m" in done.stdout
+        assert "bad" not in done.stdout and "hf-hub:x" not in done.stdout
+        lines = done.stderr.splitlines()
+        assert len(lines) == 2, done.stderr
+        assert any("'bad': " in line and "unknown shortcut op 'identty'" in line for line in lines)
+        assert any("'hf-hub:x': " in line and "cannot be loaded" in line for line in lines)
 
 
 def test_a_name_only_the_weights_dir_knows_builds_without_weights_too(

@@ -24,14 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
     """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
     the genotype is only in a Hub repo), weights (where ``load`` takes them from), top-1."""
-    import fnmatch
-
     from bars_zoo import registry
     from bars_zoo.complexity import complexity
     from bars_zoo.lookup import local_genotype
     from bars_zoo.zoo import list_models
 
     out = []
+    # a $BARS_ZOO_WEIGHTS_DIR folder load refuses is not listed: list_models logs why (stderr)
     for name in list_models(pattern, pretrained=pretrained):
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
@@ -56,9 +55,6 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
                 "top1_images": cfg.top1_images if cfg else None,
             }
         )
-    for name in registry.weights_dir_names():  # a folder load refuses: say why it is not listed
-        if fnmatch.fnmatchcase(name, pattern):
-            registry.weights_source(name, registry.get(name), warn=True)
     return out
 
 
