@@ -298,11 +298,10 @@ def pretrained_names(pattern: str = "*", *, warn: bool = False) -> list[str]:
 
 
 def weights_root_problem() -> str | None:
-    """Why ``$BARS_ZOO_WEIGHTS_DIR`` is set but names no folder (unset, or a folder: ``None``)."""
+    """Why ``$BARS_ZOO_WEIGHTS_DIR`` is set but names no folder (unset, empty - the shell's way to
+    unset it - or a folder: ``None``)."""
     root = os.environ.get(WEIGHTS_DIR_ENV)
-    if root is not None and not root.strip():  # Path("") would be the current folder
-        return f"${WEIGHTS_DIR_ENV} is set to the empty string"
-    if root is None or Path(root).is_dir():
+    if root is None or not root.strip() or Path(root).is_dir():
         return None
     what = "a file, not a folder" if Path(root).exists() else "missing (a typo in the path?)"
     return f"${WEIGHTS_DIR_ENV} is {root!r}, which is {what}"

@@ -199,15 +199,15 @@ def test_a_zoo_named_folder_of_another_architecture_hint_says_rename_not_its_own
     assert load("mine").spec.name == "mine"
 
 
-@pytest.mark.parametrize("where", ["missing", "a-file", "empty"])
+@pytest.mark.parametrize("where", ["missing", "a-file"])
 def test_a_weights_dir_that_names_no_folder_is_said_by_load_and_list(
     where, tmp_path, monkeypatch, caplog, capsys
 ):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "a-file").write_text("")
-    value = {"missing": str(tmp_path / "weigths"), "a-file": str(tmp_path / "a-file"), "empty": ""}
+    value = {"missing": str(tmp_path / "weigths"), "a-file": str(tmp_path / "a-file")}
     monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, value[where])
-    why = {"missing": "typo in the path", "a-file": "a file", "empty": "empty string"}[where]
+    why = {"missing": "typo in the path", "a-file": "a file"}[where]
     with pytest.raises(UnknownModelError, match="unknown model 'my-m'") as e:
         load("my-m")
     assert why in e.value.hint and registry.WEIGHTS_DIR_ENV in e.value.hint
@@ -220,9 +220,12 @@ def test_a_weights_dir_that_names_no_folder_is_said_by_load_and_list(
     assert why in caplog.text
 
 
-def test_a_weights_dir_that_is_unset_or_a_folder_is_no_problem(tmp_path, monkeypatch):
+def test_a_weights_dir_that_is_unset_empty_or_a_folder_is_no_problem(tmp_path, monkeypatch):
     monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
     assert registry.weights_root_problem() is None
+    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, "")  # `export VAR=` is how a shell unsets it
+    assert registry.weights_root_problem() is None
+    assert registry.weights_dir_names() == []
     monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(tmp_path))
     assert registry.weights_root_problem() is None
 
