@@ -1,7 +1,7 @@
 """``bars-zoo search``: run the BARS architecture search and write the found genotype.
 
-bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M --out found.geno
-bars-zoo search --preset fmnist --budget-ops 2M --out found.geno --resume     # after a crash
+bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M -o found.geno
+bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --resume        # after a crash
 bars-zoo search --preset paper --dataset cifar10 --data-dir ~/data --budget-ops 18M --dry-run
 """
 
@@ -10,8 +10,16 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import Any
 
-from bars_zoo.commands.train import parse_duration, set_threads
+from bars_zoo.commands.options import (
+    add_amp,
+    add_progress,
+    add_threads,
+    progress_of,
+    set_threads,
+)
+from bars_zoo.commands.train import parse_duration
 from bars_zoo.errors import ConfigError
 
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
@@ -55,14 +63,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
-    p.add_argument("--out", metavar="FILE.geno", default="searched.geno", help="genotype to write")
+    p.add_argument(
+        "-o", "--out", metavar="FILE.geno", default="searched.geno", help="genotype to write"
+    )
     p.add_argument(
         "--run-dir", metavar="DIR", help="checkpoints, log.jsonl, plots (default: OUT with .run)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument(
-        "--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on for CUDA)"
+    add_amp(
+        p,
+        ("auto", "bf16", "off"),
+        "bfloat16 autocast: auto, bf16 or off (default auto: on for CUDA and CPUs with native "
+        "bf16; --amp alone is bf16)",
     )
     p.add_argument(
         "--cuda-graph",
@@ -76,14 +89,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="end the search after the epoch that passes T (200s, 90m, 2h) of search time, counted "
         "over all calls of the run, and derive from there",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)",
-    )
+    add_threads(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_progress(p)
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -135,10 +143,16 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return values
 
 
-def run(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace) -> Any:
+    """The preset with the settings given on the command line."""
     from bars_zoo.search.presets import config_for
 
-    cfg = config_for(args.preset, **_overrides(args))
+    return config_for(args.preset, **_overrides(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    progress = progress_of(args)
+    cfg = _config(args)
     set_threads(args.threads)
     time_limit_s = parse_duration(args.time_limit) if args.time_limit is not None else None
     if args.dry_run:
@@ -155,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         data_dir=args.data_dir,
         resume=args.resume,
-        progress=False if args.quiet else None,
+        progress=progress,
         plots=not args.no_plots,
         stop_after=args.stop_after,
         time_limit_s=time_limit_s,
