@@ -209,7 +209,36 @@ def test_cli_missing_data_set_says_how_to_get_it(tmp_path, capsys):
 
 def test_cli_rejects_a_nonpositive_epoch_count(geno, tmp_path, capsys):
     assert main(["train", geno, *FAST, "--epochs", "0", "--out", str(tmp_path / "r")]) == 2
-    assert "invalid training option epochs" in capsys.readouterr().err
+    assert "error: --epochs must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size must be at least 1, got 0"),
+        ("--workers", "-1", "--workers must be at least 0, got -1"),
+        ("--label-smoothing", "1", "--label-smoothing must be below 1.0, got 1.0"),
+        ("--val-fraction", "-0.5", "--val-fraction must be at least 0.0, got -0.5"),
+        ("--eval-batch-size", "0", "--eval-batch-size must be at least 1, got 0"),
+        ("--stop-after", "0", "--stop-after must be at least 1, got 0"),
+        ("--seed", "-3", "--seed must be at least 0, got -3"),
+    ],
+)
+def test_cli_option_errors_name_the_flag_not_the_training_keyword(
+    flag, value, message, geno, tmp_path, capsys
+):
+    out = tmp_path / "r"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "training option" not in err
+    assert not out.exists()
+
+
+def test_python_option_errors_name_the_keyword(geno, tmp_path):
+    import bars_zoo
+
+    with pytest.raises(ConfigError, match="invalid training option batch_size: Input should be"):
+        bars_zoo.train(geno, dataset="synthetic", epochs=1, out_dir=tmp_path, batch_size=0)
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,25 @@
 """Options that several commands share, spelled and checked the same way everywhere.
 
 ``train``, ``search`` and ``eval`` take ``--amp [MODE]``, ``--threads N`` and (train, search)
-``-o/--out``, ``--progress/--no-progress``, ``--quiet`` and ``--json``.  Imported when the
-parser is built: no torch at import time.
+``-o/--out``, ``--progress/--no-progress``, ``--quiet`` and ``--json``; a value the library
+refuses is reported under the command-line flag that set it (``--batch-size``), not under the
+keyword (``batch_size``) that the Python API names.  Imported when the parser is built: no torch,
+no pydantic at import time.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bars_zoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    Model = TypeVar("Model", bound=BaseModel)
 
 #: every mode ``--amp`` takes somewhere (``auto`` only in search: training fingerprints on/off)
 AMP_MODES = ("auto", "bf16", "off")
@@ -91,6 +100,52 @@ def check_workers(workers: int) -> None:
         )
 
 
+def flag(field: str, flags: Mapping[str, str]) -> str:
+    """The command-line flag of a keyword: ``flags[field]``, else ``--field-with-dashes``."""
+    return flags.get(field, "--" + field.replace("_", "-"))
+
+
+_LIMITS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "above"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "below"),
+}
+
+
+def flag_error(exc: ValidationError, flags: Mapping[str, str], command: str) -> ConfigError:
+    """The first error of a settings model's validation, told in ``command``'s flags."""
+    first = exc.errors()[0]
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    hint = f"see `bars-zoo {command} --help`"
+    loc = first["loc"]
+    if not loc:  # a rule across settings: name them by their flags too
+        for field in sorted(flags, key=len, reverse=True):
+            msg = re.sub(rf"(?<![\w-]){field}(?![\w-])", flag(field, flags), msg)
+        return ConfigError(msg, hint=hint)
+    name, value = flag(str(loc[0]), flags), _shown(first.get("input"))
+    kind = _LIMITS.get(first["type"])
+    if kind is not None and kind[0] in first.get("ctx", {}):
+        return ConfigError(f"{name} must be {kind[1]} {first['ctx'][kind[0]]}, got {value}")
+    return ConfigError(f"{name} {value}: {msg[:1].lower()}{msg[1:]}", hint=hint)
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def validated(
+    model: type[Model], values: Mapping[str, Any], flags: Mapping[str, str], command: str
+) -> Model:
+    """``model(**values)``, its first error told in ``command``'s flags (:func:`flag_error`)."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise flag_error(exc, flags, command) from None
+
+
 __all__ = [
     "AMP_MODES",
     "add_amp",
@@ -98,6 +153,9 @@ __all__ = [
     "add_threads",
     "bare_amp",
     "check_workers",
+    "flag",
+    "flag_error",
     "progress_of",
     "set_threads",
+    "validated",
 ]

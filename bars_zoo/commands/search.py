@@ -18,6 +18,7 @@ from bars_zoo.commands.options import (
     add_threads,
     progress_of,
     set_threads,
+    validated,
 )
 from bars_zoo.commands.train import parse_duration
 from bars_zoo.errors import ConfigError
@@ -144,10 +145,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    """The preset with the settings given on the command line."""
+    """The preset with the settings given on the command line; a bad value is named by its
+    flag (``--batch-size``), not by its ``SearchConfig`` field."""
+    from bars_zoo.search.config import SearchConfig
     from bars_zoo.search.presets import config_for
+    from bars_zoo.search.provenance import CLI_OPTIONS
 
-    return config_for(args.preset, **_overrides(args))
+    values = {**config_for(args.preset).model_dump(), **_overrides(args)}
+    return validated(SearchConfig, values, CLI_OPTIONS, "search")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from bars_zoo.commands.options import (
     add_threads,
     progress_of,
     set_threads,
+    validated,
 )
 from bars_zoo.errors import ConfigError
 
@@ -39,6 +40,8 @@ _NOT_RECORDED = {
     "verbose",
     "threads",
 }
+#: TrainConfig fields whose flag is not ``--field-with-dashes``
+FLAGS = {"out_dir": "--out", "time_limit_s": "--time-limit", "sync_bn": "--no-sync-bn"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -145,7 +148,7 @@ _DEFAULTS: dict[str, Any] = {
 
 
 def run(args: argparse.Namespace) -> int:
-    from bars_zoo.training import train
+    from bars_zoo.training import TrainConfig, train
 
     options: dict[str, Any] = {
         "dataset": args.dataset,
@@ -177,6 +180,7 @@ def run(args: argparse.Namespace) -> int:
         "progress": progress_of(args),
         "command": recorded_command(args),
     }
+    validated(TrainConfig, options, FLAGS, "train")  # a bad value is named by its flag
     set_threads(args.threads)
     if not (args.json or args.quiet):  # one line per epoch, under the bars on a terminal
         logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
