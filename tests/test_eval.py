@@ -240,3 +240,12 @@ def test_eval_cli_bare_amp_before_the_model_evaluates_in_bf16(tmp_path, capsys, 
     assert main(["eval", "--amp", path, "--dataset", "synthetic", "--subset", "16"]) == 0
     assert main(["eval", path, "--amp", "off", "--dataset", "synthetic", "--subset", "16"]) == 0
     assert seen == [True, False]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "imagenet"])
+def test_eval_cli_without_data_dir_for_a_data_set_without_default_location_is_usage(
+    dataset, tmp_path, capsys
+):
+    assert main(["eval", _saved(tmp_path), "--dataset", dataset, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --data-dir: it has no default location" in err and "hint: pass --data-dir" in err

@@ -1,4 +1,5 @@
-"""``bars-zoo search`` options shared with ``train``: spellings, ``-o``, flag names in errors."""
+"""``bars-zoo search`` options shared with ``train``: spellings, ``-o``, flag names in errors, and
+``--data-dir`` where a data set has no default location."""
 
 from __future__ import annotations
 
@@ -71,3 +72,12 @@ def test_search_option_errors_name_the_flag_not_the_setting(argv, message, tmp_p
 def test_python_search_errors_still_name_the_setting(tmp_path):
     with pytest.raises(ConfigError, match="invalid search setting batch_size"):
         search(config_for("tiny", dataset="synthetic", batch_size=1), out=tmp_path / "x.geno")
+
+
+def test_search_without_data_dir_for_cifar10_is_a_usage_error_naming_the_option(tmp_path, capsys):
+    out = tmp_path / "c.geno"
+    assert main(["search", "--preset", "tiny", "--dataset", "cifar10", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "CIFAR-10 needs --data-dir: it has no default location" in err
+    assert "hint: pass --data-dir DIR" in err
+    assert list(tmp_path.iterdir()) == []

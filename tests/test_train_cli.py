@@ -198,13 +198,29 @@ def test_cli_resume_with_other_settings_fails_with_the_difference(geno, tmp_path
     assert "belongs to a different run: seed: 0 -> 1" in capsys.readouterr().err
 
 
-def test_cli_missing_data_set_says_how_to_get_it(tmp_path, capsys):
+@pytest.mark.parametrize("dataset", ["cifar10", "imagenet"])
+def test_cli_refuses_a_data_set_without_default_location_and_no_data_dir_as_usage(
+    dataset, tmp_path, capsys
+):
+    # README "Exit status": the command line cannot be acted on (2), and it says what to pass
     path = tmp_path / "cifar.geno"
     path.write_text(GENOTYPE.format(shape="3x32x32"))
-    args = ["train", str(path), "--dataset", "cifar10", "--epochs", "1", "--out", str(tmp_path)]
-    assert main([*args, "--device", "cpu"]) == 1
+    out = tmp_path / "run"
+    args = ["train", str(path), "--dataset", dataset, "--epochs", "1", "--out", str(out)]
+    assert main([*args, "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "CIFAR-10 needs --data-dir" in err and "hint:" in err
+    assert "needs --data-dir: it has no default location" in err
+    assert "hint: pass --data-dir DIR" in err
+    assert not out.exists()
+
+
+def test_cli_a_data_dir_without_the_data_set_files_is_still_a_failed_read(tmp_path, capsys):
+    path = tmp_path / "fm.geno"
+    path.write_text(GENOTYPE.format(shape="1x28x28"))
+    (tmp_path / "empty").mkdir()
+    args = ["train", str(path), "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty")]
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 1
+    assert "Fashion-MNIST train files not found" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_nonpositive_epoch_count(geno, tmp_path, capsys):

@@ -9,6 +9,7 @@ from bars_zoo.commands.options import (
     add_amp,
     add_threads,
     check_workers,
+    require_data_dir,
     set_threads,
 )
 from bars_zoo.errors import ConfigError
@@ -54,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model} does not record the data set it was trained on",
                 hint="pass --dataset",
             )
+    require_data_dir(dataset, args.data_dir)
     metrics = evaluate(
         model,
         dataset,

@@ -100,6 +100,28 @@ def check_workers(workers: int) -> None:
         )
 
 
+#: data sets that have no default location: without ``--data-dir`` nothing can be read
+_NO_DEFAULT_DIR = {
+    "cifar10": (
+        "CIFAR-10",
+        "DIR holding cifar-10-batches-py/ (get it with torchvision.datasets.CIFAR10(DIR, "
+        "download=True) on a machine with internet) or cifar-10-batches-bin/",
+    ),
+    "imagenet": ("ImageNet", "DIR with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG"),
+}
+
+
+def require_data_dir(dataset: str, data_dir: str | None) -> None:
+    """A data set without a default location needs ``--data-dir``: a usage error (exit status 2)
+    when it is left out.  (Fashion-MNIST is looked for in its Debian package's folder.)"""
+    if data_dir is None and dataset in _NO_DEFAULT_DIR:
+        name, layout = _NO_DEFAULT_DIR[dataset]
+        raise ConfigError(
+            f"{name} needs --data-dir: it has no default location",
+            hint=f"pass --data-dir {layout}",
+        )
+
+
 def flag(field: str, flags: Mapping[str, str]) -> str:
     """The command-line flag of a keyword: ``flags[field]``, else ``--field-with-dashes``."""
     return flags.get(field, "--" + field.replace("_", "-"))
@@ -156,6 +178,7 @@ __all__ = [
     "flag",
     "flag_error",
     "progress_of",
+    "require_data_dir",
     "set_threads",
     "validated",
 ]

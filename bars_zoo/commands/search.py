@@ -17,6 +17,7 @@ from bars_zoo.commands.options import (
     add_progress,
     add_threads,
     progress_of,
+    require_data_dir,
     set_threads,
     validated,
 )
@@ -165,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
 
     from bars_zoo.search import search
 
+    require_data_dir(cfg.dataset, args.data_dir)
     if not args.quiet:
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(
@@ -242,6 +244,7 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
     )
+    require_data_dir(cfg.dataset, args.data_dir)
     half_a, half_b = search_halves(cfg, args.data_dir)
     steps = min(len(half_a), len(half_b)) // cfg.batch_size
     print(

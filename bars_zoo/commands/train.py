@@ -20,6 +20,7 @@ from bars_zoo.commands.options import (
     add_progress,
     add_threads,
     progress_of,
+    require_data_dir,
     set_threads,
     validated,
 )
@@ -150,6 +151,7 @@ _DEFAULTS: dict[str, Any] = {
 def run(args: argparse.Namespace) -> int:
     from bars_zoo.training import TrainConfig, train
 
+    require_data_dir(args.dataset, args.data_dir)
     options: dict[str, Any] = {
         "dataset": args.dataset,
         "epochs": args.epochs,
