@@ -29,6 +29,7 @@ SHARED = {  # options with one meaning, and so one spelling, in each of these co
         "--progress",
         "--no-progress",
         "--quiet",
+        "--json",
         "--threads",
         "--device",
         "--data-dir",

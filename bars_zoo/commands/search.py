@@ -2,12 +2,14 @@
 
 bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M -o found.geno
 bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --resume        # after a crash
+bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --json          # result as JSON
 bars-zoo search --preset paper --dataset cifar10 --data-dir ~/data --budget-ops 18M --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from typing import Any
@@ -95,6 +97,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     add_progress(p)
     p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result (path, ops, params, budget_met, derived, epochs_run ...) as JSON on "
+        "stdout at the end (no epoch lines; not with --dry-run)",
+    )
+    p.add_argument(
         "--dry-run",
         action="store_true",
         help="print the search space, its OPs range and the steps per epoch, and make every check "
@@ -157,6 +165,11 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json and args.dry_run:
+        raise ConfigError(
+            "--json is the search's result, and --dry-run searches nothing",
+            hint="drop --json for a dry run",
+        )
     progress = progress_of(args)
     cfg = _config(args)
     set_threads(args.threads)
@@ -167,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.search import search
 
     require_data_dir(cfg.dataset, args.data_dir)
-    if not args.quiet:
+    if not (args.quiet or args.json):
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(
         cfg,
@@ -182,27 +195,47 @@ def run(args: argparse.Namespace) -> int:
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
     )
-    if not result.finished:
+    from bars_zoo.complexity import count
+    from bars_zoo.search.config import format_size
+
+    params = count(result.spec).params if result.spec is not None else None
+    if args.json:
+        print(json.dumps(summary(result, params), indent=2))
+    elif not result.finished:
         print(
             f"stopped after epoch {len(result.history)}/{cfg.epochs}; continue with --resume "
             f"(run directory {result.run_dir})",
             file=sys.stderr,
         )
-        return 0
-    from bars_zoo.search.config import format_size
+    else:
+        budget = cfg.budget_text()
+        note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
+        made = f"{format_size(result.ops or 0)} OPs"
+        if cfg.budget_params is not None and params is not None:  # a parameter limit: show both
+            made += f", {format_size(params)} params"
+        print(f"wrote {result.path}: {made}, budget {budget}{note}")
+        if result.note is not None:  # derive fell back: say so next to the result, not in logs
+            print(f"note: {result.note} (meta derived={result.derived})")
+        print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
+    return 1 if result.finished and not result.budget_met else 0
 
-    budget = cfg.budget_text()
-    note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
-    made = f"{format_size(result.ops or 0)} OPs"
-    if cfg.budget_params is not None and result.spec is not None:  # a parameter limit: show both
-        from bars_zoo.complexity import count
 
-        made += f", {format_size(count(result.spec).params)} params"
-    print(f"wrote {result.path}: {made}, budget {budget}{note}")
-    if result.note is not None:  # derive fell back: say so next to the result, not only in logs
-        print(f"note: {result.note} (meta derived={result.derived})")
-    print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
-    return 0 if result.budget_met else 1
+def summary(result: Any, params: int | None) -> dict[str, Any]:
+    """What ``search --json`` prints: a :class:`~bars_zoo.search.SearchResult` in plain values
+    (``path`` ... ``note`` are ``null`` while the search has not finished)."""
+    return {
+        "finished": result.finished,
+        "path": str(result.path) if result.path is not None else None,
+        "run_dir": str(result.run_dir) if result.run_dir is not None else None,
+        "ops": result.ops,
+        "params": params,
+        "budget": result.config.budget_text(),
+        "budget_met": result.budget_met,
+        "derived": result.derived,
+        "note": result.note,
+        "epochs_run": result.epochs_run,
+        "epochs": result.config.epochs,
+    }
 
 
 def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) -> int:
