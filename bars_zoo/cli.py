@@ -84,8 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bars_zoo.commands.options import bare_amp
+
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(bare_amp(sys.argv[1:] if argv is None else argv))
     if extra:  # the subcommand's usage, not the top-level one, says what it takes
         getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
@@ -127,7 +129,7 @@ _FOLDER_OPTIONS = {"data_dir": "--data-dir"}
 #: options naming a path, where an empty value would mean the current folder to pathlib
 _PATH_OPTIONS = {
     "output": "-o/--output",
-    "out": "--out",
+    "out": "-o/--out",
     "run_dir": "--run-dir",
     "images": "--images",
     "cache_dir": "--cache-dir",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo.builder import BarsNet, build
@@ -88,6 +88,16 @@ class TrainConfig(BaseModel):
     time_limit_s: float | None = Field(None, gt=0)
     progress: bool | None = None
     command: str | None = None
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_mode(cls, value: Any) -> Any:
+        """``amp`` is a switch; ``"bf16"`` and ``"off"`` (the search's spellings) name it too.
+        The search's ``"auto"`` is not offered: ``amp`` is part of the run's fingerprint, and a
+        run that resumes on another device must not change it."""
+        if value == "auto":
+            raise ValueError("'auto' is the search's mode; training takes 'bf16' or 'off'")
+        return {"bf16": True, "off": False}.get(value, value) if isinstance(value, str) else value
 
     def resolved(self) -> TrainConfig:
         """The config with every recipe default filled in."""
@@ -238,7 +248,8 @@ def train(
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"invalid training option {where}: {first['msg']}") from None
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid training option {where}: {msg}") from None
     from bars_zoo.trainer import Trainer
 
     spec = resolve_spec(genotype)

@@ -111,7 +111,7 @@ BAD_OPTION = {  # every subcommand: a value its option cannot take, or a usage e
     "search": (["search", "--budget-ops", "lots"], "lots"),
     "train": (
         ["train", "good.geno", "--dataset", "synthetic", "--epochs", "0", "--out", "r"],
-        "epochs",
+        "--epochs",
     ),
     "eval": (["eval", "model", "--batch-size", "0"], "--batch-size"),
     "deploy": (["deploy", "model", "-o", "out", "--revision", "a b"], "a b"),

@@ -206,3 +206,55 @@ def test_the_hold_out_of_a_run_on_another_data_set_does_not_shape_this_one():
     assert other["n"] == 5_000  # the recipe's hold-out, not 10 % of the other run's 256 images
     same = evaluate(model, "fashion-mnist", "val", device="cpu", holdout_from=fmnist_run)
     assert same["n"] == 26
+
+
+def _saved(tmp_path, shape: str = "3x8x8") -> str:
+    bars_zoo.save_pretrained(tiny_model(shape), tmp_path / "m", pretrained_cfg={"dataset": None})
+    return str(tmp_path / "m")
+
+
+def test_eval_cli_refuses_a_negative_worker_count(tmp_path, capsys):
+    argv = ["eval", _saved(tmp_path), "--dataset", "synthetic", "--device", "cpu"]
+    assert main([*argv, "--workers", "-1"]) == 2
+    assert "error: --workers must be at least 0, got -1" in capsys.readouterr().err
+    assert main([*argv, "--workers", "0", "--subset", "16"]) == 0
+
+
+def test_eval_cli_takes_threads_as_train_and_search_do(tmp_path, capsys, monkeypatch):
+    argv = ["eval", _saved(tmp_path), "--dataset", "synthetic", "--device", "cpu"]
+    assert main([*argv, "--threads", "0"]) == 2
+    assert "error: --threads must be at least 1, got 0" in capsys.readouterr().err
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", calls.append)
+    assert main([*argv, "--threads", "1", "--subset", "16"]) == 0
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("argv", "amp"), [([], None), (["--amp"], "bf16"), (["--amp", "off"], "off")]
+)
+def test_eval_cli_amp_takes_the_spellings_of_train(argv, amp):
+    from bars_zoo.cli import build_parser
+
+    assert build_parser().parse_args(["eval", "m", *argv]).amp == amp
+
+
+def test_eval_cli_bare_amp_before_the_model_evaluates_in_bf16(tmp_path, capsys, monkeypatch):
+    seen: list[bool] = []
+    real = bars_zoo.evaluation.evaluate
+    monkeypatch.setattr(
+        bars_zoo.evaluation, "evaluate", lambda *a, **kw: seen.append(kw["amp"]) or real(*a, **kw)
+    )
+    path = _saved(tmp_path)
+    assert main(["eval", "--amp", path, "--dataset", "synthetic", "--subset", "16"]) == 0
+    assert main(["eval", path, "--amp", "off", "--dataset", "synthetic", "--subset", "16"]) == 0
+    assert seen == [True, False]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "imagenet"])
+def test_eval_cli_without_data_dir_for_a_data_set_without_default_location_is_usage(
+    dataset, tmp_path, capsys
+):
+    assert main(["eval", _saved(tmp_path), "--dataset", dataset, "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --data-dir: it has no default location" in err and "hint: pass --data-dir" in err

@@ -138,12 +138,13 @@ def test_dry_run_reads_the_data_set_and_counts_the_steps_it_holds(tmp_path, caps
     argv = ["search", "--preset", "fmnist", "--data-dir", str(data), "--dry-run"]
     assert main([*argv, "--out", str(tmp_path / "x.geno")]) == 0
     assert "x 2 steps of batch 64 on 300 images" in capsys.readouterr().out
+    # CIFAR-10 has no default location: no --data-dir is a command line that cannot be acted on
     assert (
-        main(["search", "--preset", "paper", "--dry-run", "--out", str(tmp_path / "p.geno")]) == 1
+        main(["search", "--preset", "paper", "--dry-run", "--out", str(tmp_path / "p.geno")]) == 2
     )
     shown = capsys.readouterr()
     assert "14 supernet cells" in shown.out  # the space is shown before the refusal
-    assert "CIFAR-10 needs --data-dir" in shown.err
+    assert "CIFAR-10 needs --data-dir: it has no default location" in shown.err
 
 
 # --------------------------------------------------------------------------- old run directories

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 import pytest
 
@@ -23,6 +24,22 @@ head avgpool linear
 """
 
 FAST = ["--dataset", "synthetic", "--subset", "96", "--batch-size", "32", "--device", "cpu"]
+
+
+@pytest.fixture
+def shell_log_levels():
+    """Log levels as a shell has them: ``bars_zoo.trainer`` unset, the root at WARNING (what main's
+    basicConfig sets); set with ``setLevel``, which also clears the loggers' cached levels."""
+    loggers = {
+        logging.getLogger("bars_zoo.trainer"): logging.NOTSET,
+        logging.getLogger(): logging.WARNING,
+    }
+    before = {logger: logger.level for logger in loggers}
+    for logger, level in loggers.items():
+        logger.setLevel(level)
+    yield
+    for logger, level in before.items():
+        logger.setLevel(level)
 
 
 @pytest.fixture
@@ -181,18 +198,119 @@ def test_cli_resume_with_other_settings_fails_with_the_difference(geno, tmp_path
     assert "belongs to a different run: seed: 0 -> 1" in capsys.readouterr().err
 
 
-def test_cli_missing_data_set_says_how_to_get_it(tmp_path, capsys):
+@pytest.mark.parametrize("dataset", ["cifar10", "imagenet"])
+def test_cli_refuses_a_data_set_without_default_location_and_no_data_dir_as_usage(
+    dataset, tmp_path, capsys
+):
+    # README "Exit status": the command line cannot be acted on (2), and it says what to pass
     path = tmp_path / "cifar.geno"
     path.write_text(GENOTYPE.format(shape="3x32x32"))
-    args = ["train", str(path), "--dataset", "cifar10", "--epochs", "1", "--out", str(tmp_path)]
-    assert main([*args, "--device", "cpu"]) == 1
+    out = tmp_path / "run"
+    args = ["train", str(path), "--dataset", dataset, "--epochs", "1", "--out", str(out)]
+    assert main([*args, "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert "CIFAR-10 needs --data-dir" in err and "hint:" in err
+    assert "needs --data-dir: it has no default location" in err
+    assert "hint: pass --data-dir DIR" in err
+    assert not out.exists()
+
+
+def test_cli_a_data_dir_without_the_data_set_files_is_still_a_failed_read(tmp_path, capsys):
+    path = tmp_path / "fm.geno"
+    path.write_text(GENOTYPE.format(shape="1x28x28"))
+    (tmp_path / "empty").mkdir()
+    args = ["train", str(path), "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "empty")]
+    assert main([*args, "--epochs", "1", "--out", str(tmp_path / "run"), "--device", "cpu"]) == 1
+    assert "Fashion-MNIST train files not found" in capsys.readouterr().err
 
 
 def test_cli_rejects_a_nonpositive_epoch_count(geno, tmp_path, capsys):
     assert main(["train", geno, *FAST, "--epochs", "0", "--out", str(tmp_path / "r")]) == 2
-    assert "invalid training option epochs" in capsys.readouterr().err
+    assert "error: --epochs must be at least 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--batch-size", "0", "--batch-size must be at least 1, got 0"),
+        ("--workers", "-1", "--workers must be at least 0, got -1"),
+        ("--label-smoothing", "1", "--label-smoothing must be below 1.0, got 1.0"),
+        ("--val-fraction", "-0.5", "--val-fraction must be at least 0.0, got -0.5"),
+        ("--eval-batch-size", "0", "--eval-batch-size must be at least 1, got 0"),
+        ("--stop-after", "0", "--stop-after must be at least 1, got 0"),
+        ("--seed", "-3", "--seed must be at least 0, got -3"),
+    ],
+)
+def test_cli_option_errors_name_the_flag_not_the_training_keyword(
+    flag, value, message, geno, tmp_path, capsys
+):
+    out = tmp_path / "r"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), flag, value]) == 2
+    err = capsys.readouterr().err
+    assert f"error: {message}" in err and "training option" not in err
+    assert not out.exists()
+
+
+def test_python_option_errors_name_the_keyword(geno, tmp_path):
+    import bars_zoo
+
+    with pytest.raises(ConfigError, match="invalid training option batch_size: Input should be"):
+        bars_zoo.train(geno, dataset="synthetic", epochs=1, out_dir=tmp_path, batch_size=0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "amp"),
+    [
+        ([], None),
+        (["--amp"], "bf16"),  # the older flag spelling
+        (["--amp", "bf16"], "bf16"),  # the search's spelling
+        (["--amp", "off"], "off"),
+        (["--amp=off"], "off"),
+    ],
+)
+def test_cli_amp_takes_the_search_spelling_and_the_bare_flag(argv, amp):
+    from bars_zoo.cli import build_parser
+
+    base = ["train", "g.geno", "--dataset", "synthetic", "--epochs", "1", "-o", "r"]
+    assert build_parser().parse_args([*base, *argv]).amp == amp
+
+
+def test_cli_bare_amp_before_the_genotype_still_trains_with_bf16(geno, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["train", "--amp", geno, *FAST, "--epochs", "1", "-o", str(out), "--json"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert results["config"]["amp"] is True
+    assert results["command"].endswith("--amp bf16")
+
+
+def test_cli_amp_auto_is_refused_for_training(geno, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["train", geno, *FAST, "--epochs", "1", "--out", str(tmp_path / "r"), "--amp", "auto"])
+    assert exited.value.code == 2
+    assert "invalid choice: 'auto' (choose from 'bf16', 'off')" in capsys.readouterr().err
+
+
+def test_python_amp_takes_the_search_spellings_and_refuses_auto(tmp_path):
+    from bars_zoo.training import TrainConfig
+
+    def amp(value: object) -> bool:
+        return TrainConfig(dataset="synthetic", epochs=1, out_dir=str(tmp_path), amp=value).amp
+
+    assert (amp("bf16"), amp("off"), amp(True), amp(False)) == (True, False, True, False)
+    import bars_zoo
+
+    with pytest.raises(ConfigError, match="invalid training option amp: 'auto' is the search's"):
+        bars_zoo.train("example", dataset="synthetic", epochs=1, out_dir=tmp_path, amp="auto")
+
+
+@pytest.mark.usefixtures("shell_log_levels")
+def test_cli_quiet_trains_without_epoch_lines_and_refuses_progress(geno, tmp_path, caplog, capsys):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "1", "-o", str(out)]
+    assert main([*args, "--quiet"]) == 0
+    assert not [r for r in caplog.records if r.getMessage().startswith("epoch")]
+    assert "test top-1" in capsys.readouterr().out  # the result is still printed
+    assert main([*args, "--quiet", "--progress", "--resume"]) == 2
+    assert "--quiet and --progress contradict" in capsys.readouterr().err
 
 
 def test_cli_unknown_genotype_is_an_error_with_suggestions(tmp_path, capsys):
@@ -218,15 +336,17 @@ def test_recorded_command_leaves_out_flags_that_do_not_change_the_weights(monkey
         batch_size=256,
         lr=None,
         cutout=False,
-        amp=True,
+        amp="bf16",
         time_limit="2h",
         progress=True,
+        quiet=False,
         json=True,
         _run=print,
     )
     assert recorded_command(args) == (
-        "bars-zoo train bars-b --dataset cifar10 --epochs 200 --out runs/b --no-cutout --amp"
+        "bars-zoo train bars-b --dataset cifar10 --epochs 200 --out runs/b --no-cutout --amp bf16"
     )
+    assert "--amp" not in recorded_command(argparse.Namespace(**{**vars(args), "amp": "off"}))
     monkeypatch.setenv("WORLD_SIZE", "16")
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
     assert recorded_command(args).startswith(

@@ -5,6 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
+from bars_zoo.commands.options import (
+    add_amp,
+    add_threads,
+    check_workers,
+    require_data_dir,
+    set_threads,
+)
 from bars_zoo.errors import ConfigError
 
 HELP = "evaluate a trained model (zoo name, model folder, local-dir:PATH or training --out folder)"
@@ -22,8 +29,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, metavar="N", help="evaluate a seeded sample of N images")
     p.add_argument("--batch-size", type=int, default=500, metavar="B")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    p.add_argument(
+        "--workers", type=int, default=8, metavar="N", help="ImageNet loader worker processes"
+    )
+    add_threads(p)
+    add_amp(p, ("bf16", "off"), "bfloat16 autocast: bf16 or off (default off; --amp alone is bf16)")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON")
 
 
@@ -32,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
+    check_workers(args.workers)
+    set_threads(args.threads)
     device = default_device(args.device)
     model = load_model(args.model, device)
     dataset = args.dataset
@@ -43,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.model} does not record the data set it was trained on",
                 hint="pass --dataset",
             )
+    require_data_dir(dataset, args.data_dir)
     metrics = evaluate(
         model,
         dataset,
@@ -52,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         device=device,
         subset=args.subset,
         workers=args.workers,
-        amp=args.amp,
+        amp=args.amp == "bf16",
         holdout_from=run_holdout(args.model, args.split),
     )
     spec = getattr(model, "spec", None)

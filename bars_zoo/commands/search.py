@@ -1,17 +1,29 @@
 """``bars-zoo search``: run the BARS architecture search and write the found genotype.
 
-bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M --out found.geno
-bars-zoo search --preset fmnist --budget-ops 2M --out found.geno --resume     # after a crash
+bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M -o found.geno
+bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --resume        # after a crash
+bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --json          # result as JSON
 bars-zoo search --preset paper --dataset cifar10 --data-dir ~/data --budget-ops 18M --dry-run
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from typing import Any
 
-from bars_zoo.commands.train import parse_duration, set_threads
+from bars_zoo.commands.options import (
+    add_amp,
+    add_progress,
+    add_threads,
+    progress_of,
+    require_data_dir,
+    set_threads,
+    validated,
+)
+from bars_zoo.commands.train import parse_duration
 from bars_zoo.errors import ConfigError
 
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
@@ -55,14 +67,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
-    p.add_argument("--out", metavar="FILE.geno", default="searched.geno", help="genotype to write")
+    p.add_argument(
+        "-o", "--out", metavar="FILE.geno", default="searched.geno", help="genotype to write"
+    )
     p.add_argument(
         "--run-dir", metavar="DIR", help="checkpoints, log.jsonl, plots (default: OUT with .run)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
-    p.add_argument(
-        "--amp", choices=("auto", "bf16", "off"), help="bf16 autocast (auto: on for CUDA)"
+    add_amp(
+        p,
+        ("auto", "bf16", "off"),
+        "bfloat16 autocast: auto, bf16 or off (default auto: on for CUDA and CPUs with native "
+        "bf16; --amp alone is bf16)",
     )
     p.add_argument(
         "--cuda-graph",
@@ -76,14 +93,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="end the search after the epoch that passes T (200s, 90m, 2h) of search time, counted "
         "over all calls of the run, and derive from there",
     )
-    p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: torch's; 1 is fastest on a busy machine)",
-    )
+    add_threads(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
-    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
+    add_progress(p)
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the result (path, ops, params, budget_met, derived, epochs_run ...) as JSON on "
+        "stdout at the end (no epoch lines; not with --dry-run)",
+    )
     p.add_argument(
         "--dry-run",
         action="store_true",
@@ -135,10 +153,25 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     return values
 
 
-def run(args: argparse.Namespace) -> int:
+def _config(args: argparse.Namespace) -> Any:
+    """The preset with the settings given on the command line; a bad value is named by its
+    flag (``--batch-size``), not by its ``SearchConfig`` field."""
+    from bars_zoo.search.config import SearchConfig
     from bars_zoo.search.presets import config_for
+    from bars_zoo.search.provenance import CLI_OPTIONS
 
-    cfg = config_for(args.preset, **_overrides(args))
+    values = {**config_for(args.preset).model_dump(), **_overrides(args)}
+    return validated(SearchConfig, values, CLI_OPTIONS, "search")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.json and args.dry_run:
+        raise ConfigError(
+            "--json is the search's result, and --dry-run searches nothing",
+            hint="drop --json for a dry run",
+        )
+    progress = progress_of(args)
+    cfg = _config(args)
     set_threads(args.threads)
     time_limit_s = parse_duration(args.time_limit) if args.time_limit is not None else None
     if args.dry_run:
@@ -146,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
 
     from bars_zoo.search import search
 
-    if not args.quiet:
+    require_data_dir(cfg.dataset, args.data_dir)
+    if not (args.quiet or args.json):
         logging.getLogger("bars_zoo.search").setLevel(logging.INFO)
     result = search(
         cfg,
@@ -155,33 +189,53 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir,
         data_dir=args.data_dir,
         resume=args.resume,
-        progress=False if args.quiet else None,
+        progress=progress,
         plots=not args.no_plots,
         stop_after=args.stop_after,
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
     )
-    if not result.finished:
+    from bars_zoo.complexity import count
+    from bars_zoo.search.config import format_size
+
+    params = count(result.spec).params if result.spec is not None else None
+    if args.json:
+        print(json.dumps(summary(result, params), indent=2))
+    elif not result.finished:
         print(
             f"stopped after epoch {len(result.history)}/{cfg.epochs}; continue with --resume "
             f"(run directory {result.run_dir})",
             file=sys.stderr,
         )
-        return 0
-    from bars_zoo.search.config import format_size
+    else:
+        budget = cfg.budget_text()
+        note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
+        made = f"{format_size(result.ops or 0)} OPs"
+        if cfg.budget_params is not None and params is not None:  # a parameter limit: show both
+            made += f", {format_size(params)} params"
+        print(f"wrote {result.path}: {made}, budget {budget}{note}")
+        if result.note is not None:  # derive fell back: say so next to the result, not in logs
+            print(f"note: {result.note} (meta derived={result.derived})")
+        print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
+    return 1 if result.finished and not result.budget_met else 0
 
-    budget = cfg.budget_text()
-    note = "" if result.budget_met else "  (OVER BUDGET: no network of the space fits)"
-    made = f"{format_size(result.ops or 0)} OPs"
-    if cfg.budget_params is not None and result.spec is not None:  # a parameter limit: show both
-        from bars_zoo.complexity import count
 
-        made += f", {format_size(count(result.spec).params)} params"
-    print(f"wrote {result.path}: {made}, budget {budget}{note}")
-    if result.note is not None:  # derive fell back: say so next to the result, not only in logs
-        print(f"note: {result.note} (meta derived={result.derived})")
-    print(f"{'log' if args.no_plots else 'log and plots'}: {result.run_dir}")
-    return 0 if result.budget_met else 1
+def summary(result: Any, params: int | None) -> dict[str, Any]:
+    """What ``search --json`` prints: a :class:`~bars_zoo.search.SearchResult` in plain values
+    (``path`` ... ``note`` are ``null`` while the search has not finished)."""
+    return {
+        "finished": result.finished,
+        "path": str(result.path) if result.path is not None else None,
+        "run_dir": str(result.run_dir) if result.run_dir is not None else None,
+        "ops": result.ops,
+        "params": params,
+        "budget": result.config.budget_text(),
+        "budget_met": result.budget_met,
+        "derived": result.derived,
+        "note": result.note,
+        "epochs_run": result.epochs_run,
+        "epochs": result.config.epochs,
+    }
 
 
 def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) -> int:
@@ -223,6 +277,7 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
     )
+    require_data_dir(cfg.dataset, args.data_dir)
     half_a, half_b = search_halves(cfg, args.data_dir)
     steps = min(len(half_a), len(half_b)) // cfg.batch_size
     print(

@@ -15,6 +15,15 @@ import shlex
 import sys
 from typing import Any
 
+from bars_zoo.commands.options import (
+    add_amp,
+    add_progress,
+    add_threads,
+    progress_of,
+    require_data_dir,
+    set_threads,
+    validated,
+)
 from bars_zoo.errors import ConfigError
 
 HELP = "train a genotype (zoo name or .geno file); checkpoints every epoch, --resume continues"
@@ -22,7 +31,18 @@ HELP = "train a genotype (zoo name or .geno file); checkpoints every epoch, --re
 DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 
 #: options that do not change the trained weights, left out of the recorded training command
-_NOT_RECORDED = {"resume", "stop_after", "time_limit", "progress", "json", "verbose", "threads"}
+_NOT_RECORDED = {
+    "resume",
+    "stop_after",
+    "time_limit",
+    "progress",
+    "quiet",
+    "json",
+    "verbose",
+    "threads",
+}
+#: TrainConfig fields whose flag is not ``--field-with-dashes``
+FLAGS = {"out_dir": "--out", "time_limit_s": "--time-limit", "sync_bn": "--no-sync-bn"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +51,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--epochs", required=True, type=int, metavar="N", help="length of the schedule")
     p.add_argument(
-        "--out", required=True, metavar="DIR", help="output folder (checkpoints, log, model)"
+        "-o", "--out", required=True, metavar="DIR", help="output folder (checkpoints, log, model)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="global batch (256)")
@@ -51,7 +71,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
     p.add_argument("--select", choices=("best", "last"), default="best", help="epoch to publish")
     p.add_argument("--no-sync-bn", action="store_true", help="per-process BN statistics under DDP")
-    p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
+    add_amp(
+        p,
+        ("bf16", "off"),
+        "bfloat16 autocast: bf16 or off (default off; --amp alone is bf16; search's auto is not "
+        "offered: it is part of the run's fingerprint)",
+    )
     p.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument(
@@ -59,13 +84,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="capture each training step as one CUDA graph (CUDA only; much faster for small nets)",
     )
-    p.add_argument("--workers", type=int, default=8, help="ImageNet loader worker processes")
     p.add_argument(
-        "--threads",
-        type=int,
-        metavar="N",
-        help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)",
+        "--workers", type=int, default=8, metavar="N", help="ImageNet loader worker processes"
     )
+    add_threads(p)
     p.add_argument("--eval-batch-size", type=int, default=500, metavar="B")
     p.add_argument(
         "--stop-after",
@@ -74,19 +96,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="stop after E more epochs (the same command plus --resume then goes on)",
     )
     p.add_argument("--time-limit", metavar="T", help="stop after the epoch that passes T (90m, 2h)")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, help="progress bars")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
-
-
-def set_threads(threads: int | None) -> None:
-    """``--threads N`` of train and search: torch's CPU threads (``None``: torch's default)."""
-    if threads is None:
-        return
-    if threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {threads}")
-    import torch
-
-    torch.set_num_threads(threads)
+    add_progress(p)
+    p.add_argument(
+        "--json", action="store_true", help="print the results as JSON on stdout (no epoch lines)"
+    )
 
 
 def parse_duration(text: str) -> float:
@@ -131,13 +144,25 @@ _DEFAULTS: dict[str, Any] = {
     "select": "best",
     "workers": 8,
     "eval_batch_size": 500,
+    "amp": "off",
 }
 
 
 def run(args: argparse.Namespace) -> int:
-    from bars_zoo.training import train
+    from bars_zoo.training import TrainConfig, train
 
+    require_data_dir(args.dataset, args.data_dir)
     options: dict[str, Any] = {
+        "dataset": args.dataset,
+        "epochs": args.epochs,
+        "out_dir": args.out,
+        "data_dir": args.data_dir,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "device": args.device,
+        "seed": args.seed,
+        "subset": args.subset,
+        "resume": args.resume,
         "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "aux_weight": args.aux_weight,
@@ -146,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
         "weight_decay": args.weight_decay,
         "select": args.select,
         "sync_bn": not args.no_sync_bn,
-        "amp": args.amp,
+        "amp": args.amp == "bf16",
         "channels_last": args.channels_last,
         "compile": args.compile,
         "cuda_graph": args.cuda_graph,
@@ -154,26 +179,14 @@ def run(args: argparse.Namespace) -> int:
         "eval_batch_size": args.eval_batch_size,
         "stop_after": args.stop_after,
         "time_limit_s": parse_duration(args.time_limit) if args.time_limit is not None else None,
-        "progress": args.progress,
+        "progress": progress_of(args),
         "command": recorded_command(args),
     }
+    validated(TrainConfig, options, FLAGS, "train")  # a bad value is named by its flag
     set_threads(args.threads)
-    if not args.json:  # one line per epoch, under the progress bars on a terminal (they close)
+    if not (args.json or args.quiet):  # one line per epoch, under the bars on a terminal
         logging.getLogger("bars_zoo.trainer").setLevel(logging.INFO)
-    result = train(
-        args.genotype,
-        dataset=args.dataset,
-        epochs=args.epochs,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        device=args.device,
-        seed=args.seed,
-        subset=args.subset,
-        resume=args.resume,
-        **options,
-    )
+    result = train(args.genotype, **options)
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     summary = {

@@ -1,0 +1,184 @@
+"""Options that several commands share, spelled and checked the same way everywhere.
+
+``train``, ``search`` and ``eval`` take ``--amp [MODE]``, ``--threads N`` and (train, search)
+``-o/--out``, ``--progress/--no-progress``, ``--quiet`` and ``--json``; a value the library
+refuses is reported under the command-line flag that set it (``--batch-size``), not under the
+keyword (``batch_size``) that the Python API names.  Imported when the parser is built: no torch,
+no pydantic at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from bars_zoo.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
+
+    Model = TypeVar("Model", bound=BaseModel)
+
+#: every mode ``--amp`` takes somewhere (``auto`` only in search: training fingerprints on/off)
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def add_amp(p: argparse.ArgumentParser, modes: Sequence[str], help: str) -> None:
+    """``--amp MODE``; ``--amp`` alone is ``--amp bf16`` (the older flag spelling)."""
+    p.add_argument(
+        "--amp", nargs="?", const="bf16", choices=tuple(modes), metavar="MODE", help=help
+    )
+
+
+#: commands with a positional argument that a bare ``--amp`` may come before
+_POSITIONAL_AFTER_AMP = ("train", "eval")
+
+
+def bare_amp(argv: Sequence[str]) -> list[str]:
+    """``argv`` with a bare ``--amp`` written ``--amp=bf16`` where the next word is no mode.
+
+    ``--amp`` takes an optional value, and argparse would take the word after a bare ``--amp``
+    for it: ``bars-zoo train --amp bars-b ...`` (the older flag before the positional) would
+    fail.  Only for commands with a positional; elsewhere a wrong mode is argparse's error."""
+    words = list(argv)
+    command = next((w for w in words if not w.startswith("-")), None)
+    if command not in _POSITIONAL_AFTER_AMP:
+        return words
+    for i, word in enumerate(words):
+        if word == "--":
+            break
+        follows = words[i + 1] if i + 1 < len(words) else "-"
+        if word == "--amp" and not follows.startswith("-") and follows not in AMP_MODES:
+            words[i] = "--amp=bf16"
+    return words
+
+
+def add_progress(p: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress`` (bars; default: when stderr is a terminal) and ``--quiet``."""
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bars (default: when stderr is a terminal); the epoch lines stay",
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no epoch lines")
+
+
+def progress_of(args: argparse.Namespace) -> bool | None:
+    """The ``progress`` keyword of ``--progress/--no-progress/--quiet`` (``None``: on a terminal)."""
+    if args.quiet and args.progress:
+        raise ConfigError("--quiet and --progress contradict", hint="give one of them")
+    return False if args.quiet else args.progress
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads (default: torch's; 1 is often fastest on a busy machine)",
+    )
+
+
+def set_threads(threads: int | None) -> None:
+    """``--threads N``: torch's CPU threads (``None``: torch's default)."""
+    if threads is None:
+        return
+    if threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def check_workers(workers: int) -> None:
+    if workers < 0:
+        raise ConfigError(
+            f"--workers must be at least 0, got {workers}",
+            hint="0 loads in the main process; the workers only serve ImageNet",
+        )
+
+
+#: data sets that have no default location: without ``--data-dir`` nothing can be read
+_NO_DEFAULT_DIR = {
+    "cifar10": (
+        "CIFAR-10",
+        "DIR holding cifar-10-batches-py/ (get it with torchvision.datasets.CIFAR10(DIR, "
+        "download=True) on a machine with internet) or cifar-10-batches-bin/",
+    ),
+    "imagenet": ("ImageNet", "DIR with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG"),
+}
+
+
+def require_data_dir(dataset: str, data_dir: str | None) -> None:
+    """A data set without a default location needs ``--data-dir``: a usage error (exit status 2)
+    when it is left out.  (Fashion-MNIST is looked for in its Debian package's folder.)"""
+    if data_dir is None and dataset in _NO_DEFAULT_DIR:
+        name, layout = _NO_DEFAULT_DIR[dataset]
+        raise ConfigError(
+            f"{name} needs --data-dir: it has no default location",
+            hint=f"pass --data-dir {layout}",
+        )
+
+
+def flag(field: str, flags: Mapping[str, str]) -> str:
+    """The command-line flag of a keyword: ``flags[field]``, else ``--field-with-dashes``."""
+    return flags.get(field, "--" + field.replace("_", "-"))
+
+
+_LIMITS = {
+    "greater_than_equal": ("ge", "at least"),
+    "greater_than": ("gt", "above"),
+    "less_than_equal": ("le", "at most"),
+    "less_than": ("lt", "below"),
+}
+
+
+def flag_error(exc: ValidationError, flags: Mapping[str, str], command: str) -> ConfigError:
+    """The first error of a settings model's validation, told in ``command``'s flags."""
+    first = exc.errors()[0]
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    hint = f"see `bars-zoo {command} --help`"
+    loc = first["loc"]
+    if not loc:  # a rule across settings: name them by their flags too
+        for field in sorted(flags, key=len, reverse=True):
+            msg = re.sub(rf"(?<![\w-]){field}(?![\w-])", flag(field, flags), msg)
+        return ConfigError(msg, hint=hint)
+    name, value = flag(str(loc[0]), flags), _shown(first.get("input"))
+    kind = _LIMITS.get(first["type"])
+    if kind is not None and kind[0] in first.get("ctx", {}):
+        return ConfigError(f"{name} must be {kind[1]} {first['ctx'][kind[0]]}, got {value}")
+    return ConfigError(f"{name} {value}: {msg[:1].lower()}{msg[1:]}", hint=hint)
+
+
+def _shown(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def validated(
+    model: type[Model], values: Mapping[str, Any], flags: Mapping[str, str], command: str
+) -> Model:
+    """``model(**values)``, its first error told in ``command``'s flags (:func:`flag_error`)."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        raise flag_error(exc, flags, command) from None
+
+
+__all__ = [
+    "AMP_MODES",
+    "add_amp",
+    "add_progress",
+    "add_threads",
+    "bare_amp",
+    "check_workers",
+    "flag",
+    "flag_error",
+    "progress_of",
+    "require_data_dir",
+    "set_threads",
+    "validated",
+]

@@ -1,0 +1,98 @@
+"""One spelling for one meaning across commands: options that ``train``, ``search`` and ``eval``
+share, ``-o`` wherever ``--out`` is, and ``show --layers``."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from bars_zoo.cli import build_parser, main
+from bars_zoo.commands.options import bare_amp
+
+
+def _subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+SHARED = {  # options with one meaning, and so one spelling, in each of these commands
+    ("train", "search"): {
+        "-o",
+        "--out",
+        "--amp",
+        "--progress",
+        "--no-progress",
+        "--quiet",
+        "--json",
+        "--threads",
+        "--device",
+        "--data-dir",
+        "--resume",
+        "--stop-after",
+        "--time-limit",
+        "--cuda-graph",
+    },
+    ("train", "eval"): {"--amp", "--threads", "--workers", "--json", "--device", "--data-dir"},
+}
+
+
+@pytest.mark.parametrize("commands", sorted(SHARED))
+def test_commands_spell_the_options_they_share_the_same_way(commands):
+    parsers = _subparsers()
+    for name in commands:
+        missing = SHARED[commands] - _flags(parsers[name])
+        assert not missing, f"bars-zoo {name} lacks {sorted(missing)}"
+
+
+def test_every_out_or_output_option_takes_o_as_its_short_form():
+    for name, parser in _subparsers().items():
+        for action in parser._actions:
+            if {"--out", "--output"} & set(action.option_strings):
+                assert "-o" in action.option_strings, f"bars-zoo {name} {action.option_strings}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--amp", "g.geno", "--epochs", "1"], ["train", "--amp=bf16", "g.geno"]),
+        (["train", "g.geno", "--amp", "off"], ["train", "g.geno", "--amp", "off"]),
+        (["train", "g.geno", "--amp", "--json"], ["train", "g.geno", "--amp", "--json"]),
+        (["-v", "eval", "--amp", "bars-b"], ["-v", "eval", "--amp=bf16", "bars-b"]),
+        (["search", "--amp", "bogus"], ["search", "--amp", "bogus"]),  # argparse says why
+        (["train", "--", "--amp", "g"], ["train", "--", "--amp", "g"]),
+    ],
+)
+def test_a_bare_amp_before_a_positional_is_the_old_flag(argv, expected):
+    assert bare_amp(argv)[: len(expected)] == expected
+
+
+def test_the_old_amp_flag_before_the_positional_parses_as_bf16():
+    args = build_parser().parse_args(
+        bare_amp(["train", "--amp", "g.geno", "--dataset", "synthetic", "--epochs", "1", "-o", "r"])
+    )
+    assert (args.genotype, args.amp) == ("g.geno", "bf16")
+
+
+def test_show_layers_prints_the_layer_table_and_refuses_summary(capsys):
+    assert main(["show", "example", "--layers"]) == 0
+    with_layers = capsys.readouterr().out
+    assert main(["show", "example"]) == 0
+    assert capsys.readouterr().out == with_layers  # the text table has every layer's row
+    assert "\nlayer " in with_layers
+    assert main(["show", "example", "--layers", "--summary"]) == 2
+    assert "--layers and --summary contradict" in capsys.readouterr().err
+
+
+def test_show_layers_adds_the_layer_rows_to_json(capsys):
+    import json
+
+    assert main(["show", "example", "--json"]) == 0
+    assert "layers" not in json.loads(capsys.readouterr().out)
+    assert main(["show", "example", "--json", "--layers"]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"]
