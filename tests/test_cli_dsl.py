@@ -85,6 +85,16 @@ def test_check_reads_stdin(monkeypatch, capsys) -> None:
     assert "<stdin>:7:13: error[unknown-op]" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", ["show", "build"])
+def test_show_and_build_read_a_genotype_from_stdin_like_check(command, monkeypatch, capsys) -> None:
+    _stdin(monkeypatch, CLEAN)
+    assert main([command, "-"]) == 0
+    assert "BOPs" in capsys.readouterr().out
+    _stdin(monkeypatch, BROKEN)
+    assert main([command, "-"]) == 1
+    assert "<stdin>:7:13: error[unknown-op]" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("argv", [["check"], ["check", "--frobnicate", "x.geno"], ["fmt"]])
 def test_usage_errors_exit_2(argv, capsys) -> None:
     with pytest.raises(SystemExit) as info:

@@ -40,8 +40,8 @@ def _seed(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
-        metavar="NAME|FILE",
-        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+        metavar="NAME|FILE|-",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists), a .geno file, or - for standard input",
     )
     p.add_argument(
         "-o",
@@ -135,10 +135,10 @@ def _untrained_cfg(name: str, spec: NetworkSpec) -> PretrainedCfg:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bars_zoo.commands.options import genotype_argument
     from bars_zoo.complexity import complexity
-    from bars_zoo.zoo import load_genotype
 
-    spec = load_genotype(args.model)
+    spec = genotype_argument(args.model)  # `-`: a genotype on standard input
     cx = complexity(spec)
     out = Path(args.output).expanduser() if args.output is not None else None
     if out is not None:

@@ -41,22 +41,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bars_zoo.commands.options import genotype_argument
     from bars_zoo.draw import drawing_bytes, render
     from bars_zoo.errors import ConfigError
-    from bars_zoo.zoo import load_genotype
 
     if args.output == "-" and args.format is None:
         raise ConfigError(
             "-o - writes to standard output, which has no suffix to take the format from",
             hint="add --format svg (or png, pdf, dot)",
         )
-    if args.model == "-":  # a genotype on standard input, checked like `bars-zoo check -`
-        from bars_zoo.dsl import parse
-        from bars_zoo.spec import Limits
-
-        spec = parse(sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), "<stdin>")
-    else:
-        spec = load_genotype(args.model)
+    spec = genotype_argument(args.model)  # `-`: a genotype on standard input
     if args.output == "-":
         sys.stdout.buffer.write(drawing_bytes(spec, args.format, cells=args.cells))
         sys.stdout.buffer.flush()

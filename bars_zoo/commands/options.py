@@ -182,3 +182,19 @@ __all__ = [
     "set_threads",
     "validated",
 ]
+
+
+def genotype_argument(model: str) -> Any:
+    """The ``NetworkSpec`` a ``NAME|FILE|-`` argument names: ``-`` reads a genotype from standard
+    input (checked like ``bars-zoo check -``, with the same size limit), anything else is a zoo name
+    or a ``.geno`` file (:func:`bars_zoo.zoo.load_genotype`)."""
+    if model != "-":
+        from bars_zoo.zoo import load_genotype
+
+        return load_genotype(model)
+    import sys
+
+    from bars_zoo.dsl import parse
+    from bars_zoo.spec import Limits
+
+    return parse(sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), "<stdin>")

@@ -13,8 +13,8 @@ HELP = "show a genotype's complexity (BOPs, FLOPs, OPs, params, packed size) per
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
-        metavar="NAME|FILE",
-        help="a zoo name (bars-b; any name `bars-zoo list` lists) or a .geno file",
+        metavar="NAME|FILE|-",
+        help="a zoo name (bars-b; any name `bars-zoo list` lists), a .geno file, or - for standard input",
     )
     p.add_argument("--json", action="store_true", help="print the totals as JSON")
     p.add_argument("--x2", action="store_true", help="2xMAC convention (doubles BOPs and FLOPs)")
@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bars_zoo.commands.options import genotype_argument
     from bars_zoo.complexity import complexity
 
     if args.layers and args.summary:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
             "--layers and --summary contradict: --summary leaves the layer rows out",
             hint="give one of them (the text table without --summary has every layer)",
         )
-    c = complexity(args.model, x2=args.x2)
+    c = complexity(genotype_argument(args.model), x2=args.x2)
     if args.json:
         data = c.to_dict(layers=args.layers)
         data["stages"] = [g.model_dump(mode="json") for g in c.groups()]
