@@ -47,6 +47,8 @@ LAYERS: list[tuple[str, ...]] = [
         "recipes",
         "training",
         "trainer",
+        "traincheckpoint",
+        "trainepoch",
         "trainnet",
         "distributed",
         "evaluation",
