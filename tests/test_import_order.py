@@ -37,6 +37,8 @@ LAYERS: list[tuple[str, ...]] = [
         "deploy",
         "kernels",
         "draw",
+        "drawstyle",
+        "drawtable",
         "_dot",
     ),
     # data/train
