@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "zoo",
         "registry",
         "lookup",
+        "weightsdir",
         "hub",
         "hubclient",
         "folder",
