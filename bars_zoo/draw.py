@@ -26,7 +26,6 @@ format but ``dot`` (the graph's source text: every part in one graph, for ``dot`
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import re
@@ -35,6 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 from bars_zoo import _dot
 from bars_zoo._io import atomic_write_bytes, check_file_path
+from bars_zoo.drawstyle import BINARY_COLOUR, DEAD_COLOUR, FP_COLOUR, SHORTCUT_COLOUR, edge_attrs
+from bars_zoo.drawtable import html_table
 from bars_zoo.errors import ConfigError, MissingDependencyError
 from bars_zoo.spec import (
     BINARY_OPS,
@@ -62,11 +63,6 @@ GRAPH_MAX_EDGES = 36
 #: The most boxes (input, stem, stages, downsamples, head) in one row of the macro layout.
 LAYOUT_ROW = 12
 
-BINARY_COLOUR = "#1f5fa8"
-SHORTCUT_COLOUR = "#2e8b3a"
-FP_COLOUR = "#d9730d"
-DEAD_COLOUR = "#a0a0a0"
-
 
 def _graphviz() -> Any:
     try:
@@ -78,29 +74,8 @@ def _graphviz() -> Any:
     return graphviz
 
 
-def op_colour(op: str) -> str:
-    """The colour of an edge that runs ``op``."""
-    if op in BINARY_OPS:
-        return BINARY_COLOUR
-    if op == "conv1x1":
-        return FP_COLOUR
-    return SHORTCUT_COLOUR
-
-
 def _esc(text: str) -> str:
     return str(_graphviz().escape(text))
-
-
-def _edge_attrs(op: str, live: bool, label: str | None = None) -> dict[str, str]:
-    colour = op_colour(op) if live else DEAD_COLOUR
-    attrs = {"label": label or op, "color": colour, "fontcolor": colour}
-    if not live:
-        attrs["style"] = "dotted"
-    elif op in BINARY_OPS or op == "conv1x1":
-        attrs["penwidth"] = "2"
-    else:
-        attrs["style"] = "dashed"
-    return attrs
 
 
 def _node_id(cell: CellSpec, node: str) -> str:
@@ -154,21 +129,21 @@ def cell_graph(spec: NetworkSpec, cell: CellSpec, view: str = "graph") -> graphv
     g.node(x, "x", shape="box", style="filled", fillcolor="#eeeeee")
     if view == "table":
         table = _node_id(cell, "table")
-        g.node(table, _html_table(cell), shape="plain")
+        g.node(table, html_table(cell), shape="plain")
         into, last = table, f"{table}:out:e"
     else:
         _graph_nodes(g, cell)
         into, last = _node_id(cell, "in"), _node_id(cell, cell.nodes[-1].name)
     g.node(sink, "out", shape="box", style="filled", fillcolor="#eeeeee")
     if cell.preprocess != "none":
-        g.edge(x, into, **_edge_attrs(cell.preprocess, has_in, f"preprocess: {cell.preprocess}"))
+        g.edge(x, into, **edge_attrs(cell.preprocess, has_in, f"preprocess: {cell.preprocess}"))
     if view != "table":
         _graph_edges(g, cell)
     if cell.nodes[-1].name in {n for n, _ in live_edges(cell)}:
         g.edge(last, sink, color="#404040")
     else:
         g.edge(last, sink, color=DEAD_COLOUR, style="dotted")
-    shortcut = _edge_attrs(cell.shortcut, True, f"cell shortcut: {cell.shortcut}")
+    shortcut = edge_attrs(cell.shortcut, True, f"cell shortcut: {cell.shortcut}")
     if cell.shortcut != "none" and view == "table":  # under the table, clear of the labels above
         g.edge(f"{x}:s", f"{sink}:s", **shortcut)
     elif cell.shortcut != "none":
@@ -197,47 +172,8 @@ def _graph_edges(g: graphviz.Digraph, cell: CellSpec) -> None:
             if on and cell.op_shortcut and e.op in BINARY_OPS:
                 label += " (+x)"
             g.edge(
-                _node_id(cell, e.source), _node_id(cell, node.name), **_edge_attrs(e.op, on, label)
+                _node_id(cell, e.source), _node_id(cell, node.name), **edge_attrs(e.op, on, label)
             )
-
-
-def _html_table(cell: CellSpec) -> str:
-    """The table view's HTML-like label: a header row of sources, one row per node."""
-    live = live_edges(cell)
-    live_keys = {(n, e.source) for n, e in live}
-    live_nodes = {n for n, _ in live}
-    sources = ["in", *(node.name for node in cell.nodes[:-1])]
-
-    def head(name: str, on: bool, fill: str) -> str:
-        if on:
-            return f'<TD BGCOLOR="{fill}"><B>{name}</B></TD>'
-        return f'<TD><FONT COLOR="{DEAD_COLOUR}">{name}</FONT></TD>'
-
-    rows = ['<TD BGCOLOR="#eeeeee">node &lt;- source</TD>']
-    rows.append(head("in", uses_input(cell), "#dde8f6"))
-    rows += [head(name, name in live_nodes, "#fff2cc") for name in sources[1:]]
-    lines = ["<TR>" + "".join(rows) + "</TR>"]
-    for k, node in enumerate(cell.nodes):
-        ops = {e.source: e.op for e in node.edges if e.op != "none"}
-        tds = [head(node.name, node.name in live_nodes, "#fff2cc")]
-        for j, source in enumerate(sources):
-            op = ops.get(source)
-            if j > k:  # a node takes edges only from in and earlier nodes
-                tds.append('<TD BGCOLOR="#f4f4f4"></TD>')
-            elif op is None:
-                tds.append("<TD></TD>")
-            else:
-                on = (node.name, source) in live_keys
-                label = op + (" (+x)" if on and cell.op_shortcut and op in BINARY_OPS else "")
-                text = html.escape(label) if on else f"<I>{html.escape(op)}</I>"
-                tds.append(
-                    f'<TD><FONT COLOR="{op_colour(op) if on else DEAD_COLOUR}">{text}</FONT></TD>'
-                )
-        if k == len(cell.nodes) - 1:  # the last node is the cell's output: its row's end feeds out
-            tds[-1] = tds[-1].replace("<TD", '<TD PORT="out"', 1)
-        lines.append("<TR>" + "".join(tds) + "</TR>")
-    table = '<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">'
-    return f"<{table}{''.join(lines)}</TABLE>>"
 
 
 def layout_graph(spec: NetworkSpec) -> graphviz.Digraph:
@@ -424,7 +360,6 @@ __all__ = [
     "drawing_bytes",
     "format_of",
     "layout_graph",
-    "op_colour",
     "parts",
     "render",
 ]

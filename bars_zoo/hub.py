@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bars_zoo import registry
+from bars_zoo import registry, weightsdir
 from bars_zoo.builder import build
 from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
@@ -129,7 +129,7 @@ def locate(
             f"{name!r} is bundled with the package and has no revision {revision!r}",
             hint="leave the revision out",
         )
-    local = registry.weights_dir(name)
+    local = weightsdir.weights_dir(name)
     if revision is None and local is not None and local.is_dir():
         check_weights_folder(local, name)  # what `bars-zoo list` checks too; raises why not
         return local, None, None
@@ -159,7 +159,7 @@ def _no_weights(name: str, registered: bool) -> Exception:
             f"{epochs} --out runs/{name}`; publish the model folder it writes: `bars-zoo push "
             f"runs/{name}/model ORG/{name}`, and pin the printed commit in "
             "bars_zoo/pretrained/registry.json (docs/hub.md); or load that folder as "
-            f"'local-dir:runs/{name}/model', or put it at ${registry.WEIGHTS_DIR_ENV}/{name}/"
+            f"'local-dir:runs/{name}/model', or put it at ${weightsdir.WEIGHTS_DIR_ENV}/{name}/"
             + _root_note(),
         )
     known = sorted(set(zoo) | set(registry.entries()))
@@ -185,7 +185,7 @@ def _no_weights(name: str, registered: bool) -> Exception:
 
 def _root_note() -> str:
     """A hint's note that ``$BARS_ZOO_WEIGHTS_DIR`` names no folder (so nothing was found in it)."""
-    problem = registry.weights_root_problem()
+    problem = weightsdir.weights_root_problem()
     return f"; note: {problem}, so no model folder was looked for there" if problem else ""
 
 
@@ -205,7 +205,7 @@ def _architecture(
 
     entry = registry.get(name)
     spec = zoo_genotype(name, entry)  # bundled, or genotypes/<architecture>.geno
-    local = registry.weights_dir(name)
+    local = weightsdir.weights_dir(name)
     if spec is None and entry is None and local is not None and local.is_dir():
         # a name only $BARS_ZOO_WEIGHTS_DIR knows (listed by list_models when it passes the check)
         check_weights_folder(local, name)  # raises why not

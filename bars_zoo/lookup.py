@@ -17,7 +17,6 @@ from bars_zoo.registry import (
     CONFIG_FILE,
     GENOTYPE_FILE,
     SOURCE_PREFIXES,
-    WEIGHTS_DIR_ENV,
     WEIGHTS_FILE,
     ModelConfig,
     PretrainedCfg,
@@ -26,9 +25,9 @@ from bars_zoo.registry import (
     genotype_sha256,
     get,
     read_config,
-    weights_dir,
     weights_source,
 )
+from bars_zoo.weightsdir import WEIGHTS_DIR_ENV, weights_dir
 
 
 def check_folder_files(folder: Path) -> tuple[ModelConfig, Any]:

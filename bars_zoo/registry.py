@@ -41,13 +41,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
+from bars_zoo.weightsdir import (
+    WEIGHTS_DIR_ENV,
+    weights_dir,
+    weights_dir_names,
+    weights_root_problem,
+)
 
 log = logging.getLogger(__name__)
 
 REGISTRY_FORMAT = 1
 REGISTRY_FILE = "registry.json"
-#: Environment variable naming a folder of ``<name>/`` model folders searched after the bundled ones.
-WEIGHTS_DIR_ENV = "BARS_ZOO_WEIGHTS_DIR"
 #: Name prefixes ``load`` reads as a source, not as a name (``bars_zoo.hub.LOCAL_PREFIX``,
 #: ``bars_zoo.hubclient.HUB_PREFIX``): a ``$BARS_ZOO_WEIGHTS_DIR`` folder so named never loads.
 SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
@@ -297,44 +301,9 @@ def pretrained_names(pattern: str = "*", *, warn: bool = False) -> list[str]:
     return [n for n in sorted(names) if weights_source(n, get(n), warn=warn) is not None]
 
 
-def weights_root_problem() -> str | None:
-    """Why ``$BARS_ZOO_WEIGHTS_DIR`` is set but names no folder (unset, empty - the shell's way to
-    unset it - or a folder: ``None``)."""
-    root = os.environ.get(WEIGHTS_DIR_ENV)
-    if root is None or not root.strip() or Path(root).is_dir():
-        return None
-    what = "a file, not a folder" if Path(root).exists() else "missing (a typo in the path?)"
-    return f"${WEIGHTS_DIR_ENV} is {root!r}, which is {what}"
-
-
-def weights_dir_names() -> list[str]:
-    """Names of the folders in ``$BARS_ZOO_WEIGHTS_DIR`` (hidden ones, ``.name``, left out), the
-    names ``load`` looks there for; each is checked before it is listed."""
-    root = os.environ.get(WEIGHTS_DIR_ENV)
-    if not root or not root.strip() or not Path(root).is_dir():
-        return []
-    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and weights_dir(p.name))
-
-
 def bundled_dir(name: str) -> Path:
     """Where the bundled weights of ``name`` live: ``bars_zoo/pretrained/<name>/``."""
     return resource_dir("pretrained") / name
-
-
-def weights_dir(name: str) -> Path | None:
-    """``$BARS_ZOO_WEIGHTS_DIR/<name>/`` when the variable is set and ``name`` can be a folder
-    name there (not empty, no path separator, not hidden: ``load("../x")`` looks nowhere)."""
-    root = os.environ.get(WEIGHTS_DIR_ENV)
-    if (
-        not root
-        or not root.strip()
-        or not name
-        or name.startswith(".")
-        or "/" in name
-        or os.sep in name
-    ):
-        return None
-    return Path(root) / name
 
 
 def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) -> str | None:
@@ -402,7 +371,6 @@ __all__ = [
     "DATASET_NORMALIZATION",
     "GENOTYPE_FILE",
     "SOURCE_PREFIXES",
-    "WEIGHTS_DIR_ENV",
     "WEIGHTS_FILE",
     "ModelConfig",
     "PretrainedCfg",
@@ -417,8 +385,5 @@ __all__ = [
     "read_config",
     "registry_path",
     "validate_entry",
-    "weights_dir",
-    "weights_dir_names",
-    "weights_root_problem",
     "weights_source",
 ]

@@ -1,10 +1,9 @@
 """The training loop behind :func:`bars_zoo.training.train`: one :class:`Trainer` per run.
 
-Steps, per epoch: train on the epoch's batches (cross-entropy, plus ``aux_weight`` times the
-auxiliary tower's, BARS App. A), evaluate the held-out validation split, checkpoint, log.  Under
-DistributedDataParallel every rank takes its rows of each global batch and scales its summed loss
-by ``world_size / global_batch`` so that the averaged gradient is the single-process one
-(:mod:`bars_zoo.distributed`); evaluation tallies are summed over ranks.
+Steps, per epoch: train on the epoch's batches (:mod:`bars_zoo.trainepoch`), evaluate the
+held-out validation split (tallies summed over ranks), checkpoint (:mod:`bars_zoo.traincheckpoint`),
+log.  Around the epochs: the run folder's checks and lock before the first, and at the end the test
+evaluation, ``results.json`` and the published model folder.
 """
 
 from __future__ import annotations
@@ -13,23 +12,20 @@ import contextlib
 import json
 import logging
 import math
-import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
-from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
+from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import (
     accumulate,
     check_compatible,
@@ -37,7 +33,7 @@ from bars_zoo.evaluation import (
     is_search_run,
     summarize,
 )
-from bars_zoo.graphstep import GraphedStep, StepFn, make_capturable, make_eager
+from bars_zoo.graphstep import GraphedStep, make_capturable, make_eager
 from bars_zoo.registry import (
     CONFIG_FILE,
     GENOTYPE_FILE,
@@ -46,9 +42,10 @@ from bars_zoo.registry import (
     read_config,
 )
 from bars_zoo.spec import NetworkSpec
-from bars_zoo.traindata import TrainingData, training_data
+from bars_zoo.traincheckpoint import RunCheckpoint
+from bars_zoo.traindata import training_data
+from bars_zoo.trainepoch import epoch_line, record, step_fn, train_epoch
 from bars_zoo.training import (
-    CHECKPOINT_FORMAT,
     TrainConfig,
     TrainResult,
     hardware,
@@ -71,14 +68,6 @@ def cosine_lambda(total_steps: int) -> Any:
     return f
 
 
-def _epoch_line(rec: dict[str, Any]) -> str:
-    """One line per epoch for logs: ``train loss 0.412 top-1 85.10%, val top-1 84.60%, 12.3 s``."""
-    line = f"train loss {rec['train_loss']:.4f} top-1 {100 * rec['train_top1']:.2f}%"
-    if "val_top1" in rec:
-        line += f", val loss {rec['val_loss']:.4f} top-1 {100 * rec['val_top1']:.2f}%"
-    return line + f", lr {rec['lr']:.3g}, {rec['epoch_time_s']:.1f} s"
-
-
 # what a run writes in its --out folder besides CHECKPOINT
 _OUTPUTS = (BEST, LOG, RESULTS, MODEL_DIR)
 
@@ -87,14 +76,6 @@ def _run_files(out: Path) -> str:
     """The training-run files other than the checkpoint already in ``out`` (comma-separated;
     empty when none)."""
     return ", ".join(n for n in _OUTPUTS if (out / n).exists())
-
-
-def _epoch_of(best: Path) -> int:
-    """The epoch ``best.pt`` holds the weights of (0 when it is missing or unreadable)."""
-    try:
-        return int(ckpt.load(best, mmap=True).get("epoch", 0))
-    except CheckpointError:  # missing, empty, corrupt
-        return 0
 
 
 class Trainer:
@@ -187,10 +168,12 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
         fields = trajectory(self.spec, cfg)
         fp = ckpt.fingerprint(fields)
+        saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
         state["elapsed_s"] = 0.0
         if exists and cfg.resume:
-            state = self._restore(fields, fp, net, opt, sched)
+            state = saver.restore(net, opt, sched, env, cfg.select)
+            log.info("resumed %s at epoch %d", out, state["epoch"])
             if env.is_main:  # the checkpoint's history: a crash may have come before the log
                 self._write_log(state["history"])
         stepper: nn.Module = net
@@ -199,7 +182,7 @@ class Trainer:
             stepper = nn.parallel.DistributedDataParallel(net, device_ids=ids)
         if cfg.compile:
             stepper = torch.compile(stepper)  # type: ignore[assignment]
-        step = self._step_fn(stepper, opt, env.world_size / data.global_batch)
+        step = step_fn(cfg, stepper, opt, env.world_size / data.global_batch)
         graphed: GraphedStep | None = None
         if cfg.cuda_graph:
             make_capturable(opt, device)
@@ -214,16 +197,16 @@ class Trainer:
         end = cfg.epochs if cfg.stop_after is None else min(cfg.epochs, start + cfg.stop_after)
         for epoch in range(start, end):
             t0 = time.perf_counter()
-            train_tally = self._train_epoch(step, graphed, net, opt, sched, data, epoch)
+            train_tally = train_epoch(cfg, env, step, graphed, net, opt, sched, data, epoch)
             train_s = time.perf_counter() - t0
             val = self._tally(model, data.val, device) if data.val is not None else None
             dt = time.perf_counter() - t0
             state["elapsed_s"] += dt
             lr = float(sched.get_last_lr()[0])
-            record = {**self._record(epoch, train_tally, val, lr, dt, train_s), "hardware": machine}
+            rec = {**record(epoch, train_tally, val, lr, dt, train_s), "hardware": machine}
             if graphed is not None:
-                record["cuda_graph"] = graphed.status
-            state["history"].append(record)
+                rec["cuda_graph"] = graphed.status
+            state["history"].append(rec)
             state["epoch"] = epoch + 1
             improved = val is not None and val["top1"] >= state["best"]["val_top1"]
             if val is not None and improved:
@@ -236,13 +219,13 @@ class Trainer:
                 # the checkpoint first: killed before best.pt, the checkpoint holds this epoch's
                 # weights and says it was the best, so resuming writes best.pt from it (_restore);
                 # killed before the checkpoint, best.pt still matches the checkpoint's best epoch
-                self._save(state, fields, fp, net, opt, sched)
+                saver.save(state, net, opt, sched)
                 if improved:
-                    self._save_best(epoch + 1, fp, model.state_dict())
+                    saver.save_best(epoch + 1, model.state_dict())
                 self._write_log(state["history"])
             ddp.barrier(env)
             if env.is_main:
-                log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, _epoch_line(record))
+                log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, epoch_line(rec))
             if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
                 break
         model = _for_the_caller(model)  # finished or not (stop_after, a time limit)
@@ -306,83 +289,6 @@ class Trainer:
                 "--cuda-graph and --compile are alternatives", hint="choose one of them"
             )
 
-    def _step_fn(self, stepper: nn.Module, opt: torch.optim.Optimizer, scale: float) -> StepFn:
-        """Forward, loss, backward and the optimiser step of one batch; returns the device tally
-        ``[summed cross-entropy, correct, images]`` (no host synchronisation, so it can be captured
-        as a CUDA graph)."""
-        cfg = self.cfg
-        aux_w = float(cfg.aux_weight or 0.0)
-        # autocast's cast cache must be off while a CUDA graph is captured
-        cache = not cfg.cuda_graph
-
-        def step(x: Tensor, y: Tensor) -> Tensor:
-            amp = (
-                torch.autocast(x.device.type, dtype=torch.bfloat16, cache_enabled=cache)
-                if cfg.amp
-                else contextlib.nullcontext()
-            )
-            with amp:
-                logits, aux_logits = stepper(x)
-            ce = F.cross_entropy(
-                logits.float(), y, reduction="none", label_smoothing=cfg.label_smoothing
-            )
-            loss = ce.sum()
-            if aux_logits is not None:
-                aux = F.cross_entropy(
-                    aux_logits.float(), y, reduction="sum", label_smoothing=cfg.label_smoothing
-                )
-                loss = loss + aux_w * aux
-            (loss * scale).backward()
-            opt.step()
-            with torch.no_grad():
-                correct = (logits.argmax(1) == y).sum().float()
-                return torch.stack([ce.sum(), correct, ce.new_full((), float(y.shape[0]))])
-
-        return step
-
-    def _train_epoch(
-        self,
-        step: StepFn,
-        graphed: GraphedStep | None,
-        net: TrainNet,
-        opt: torch.optim.Optimizer,
-        sched: torch.optim.lr_scheduler.LRScheduler,
-        data: TrainingData,
-        epoch: int,
-    ) -> Tensor:
-        cfg, env = self.cfg, self.env
-        net.train()
-        batches = data.train
-        batches.set_epoch(epoch)
-        tally: Tensor | None = None
-        show = (cfg.progress if cfg.progress is not None else sys.stderr.isatty()) and env.is_main
-        bar = tqdm(
-            total=len(batches),
-            desc=f"epoch {epoch + 1}/{cfg.epochs}",
-            disable=not show,
-            leave=False,
-        )
-        for i, (x, y) in enumerate(batches):
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            if graphed is not None:
-                t = graphed(x, y)
-            else:
-                opt.zero_grad(set_to_none=True)
-                t = step(x, y)
-            sched.step()
-            if graphed is not None:
-                graphed.refresh_lr()
-            tally = t.double() if tally is None else tally + t.double()
-            bar.update()
-            if show and i % 10 == 0:
-                bar.set_postfix(
-                    loss=f"{float(t[0] / t[2]):.3f}", lr=f"{float(sched.get_last_lr()[0]):.2e}"
-                )
-        bar.close()
-        assert tally is not None
-        return ddp.all_reduce_sum(tally, env)
-
     def _tally(
         self, model: nn.Module, batches: Iterable[tuple[Tensor, Tensor]], device: torch.device
     ) -> dict[str, Any]:
@@ -390,102 +296,6 @@ class Trainer:
             model, batches, device=device, amp=self.cfg.amp, channels_last=self.cfg.channels_last
         )
         return summarize(ddp.all_reduce_sum(tally, self.env), self.spec.num_classes)
-
-    @staticmethod
-    def _record(
-        epoch: int, train: Tensor, val: dict[str, Any] | None, lr: float, dt: float, train_s: float
-    ) -> dict[str, Any]:
-        loss_sum, correct, n = (float(v) for v in train.cpu())
-        rec: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "train_loss": loss_sum / n,
-            "train_top1": correct / n,
-        }
-        if val is not None:
-            rec.update(val_loss=val["loss"], val_top1=val["top1"])
-        rec.update(lr=lr, epoch_time_s=round(dt, 3), images_per_s=round(n / max(train_s, 1e-9), 1))
-        return rec
-
-    # ------------------------------------------------------------------ checkpoints
-
-    def _save(
-        self,
-        state: dict[str, Any],
-        fields: dict[str, Any],
-        fp: str,
-        net: TrainNet,
-        opt: Any,
-        sched: Any,
-    ) -> None:
-        ckpt.save(
-            {
-                "format": CHECKPOINT_FORMAT,
-                "fingerprint": fp,
-                "fields": json.dumps(fields),
-                "genotype": fields["genotype"],
-                "epoch": state["epoch"],
-                "best": state["best"],
-                "history": state["history"],
-                "elapsed_s": state["elapsed_s"],
-                "model": net.model.state_dict(),
-                "aux": net.aux.state_dict() if net.aux is not None else {},
-                "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
-                "rng": ckpt.rng_state(),
-            },
-            self.out / CHECKPOINT,
-        )
-
-    def _save_best(self, epoch: int, fp: str, weights: dict[str, Any]) -> None:
-        best = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "fingerprint": fp}
-        ckpt.save({**best, "model": weights}, self.out / BEST)
-
-    def _restore(
-        self, fields: dict[str, Any], fp: str, net: TrainNet, opt: Any, sched: Any
-    ) -> dict[str, Any]:
-        saved = ckpt.load(self.out / CHECKPOINT)
-        if saved.get("format") != CHECKPOINT_FORMAT:
-            raise CheckpointError(
-                f"{self.out / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
-                hint="it was written by another tool or version; train into a new --out",
-            )
-        if saved["fingerprint"] != fp:
-            stored = json.loads(saved["fields"])
-            genotype_changed = stored.pop("genotype", None) != fields["genotype"]
-            current = {k: v for k, v in fields.items() if k != "genotype"}
-            diff = ckpt.describe_mismatch(stored, current) if stored != current else ""
-            what = "; ".join(
-                x for x in (diff, "the genotype differs" if genotype_changed else "") if x
-            )
-            raise CheckpointMismatchError(
-                f"the checkpoint in {self.out} belongs to a different run: {what}",
-                hint="resume with the settings it was started with, or train into a new --out",
-            )
-        net.model.load_state_dict(saved["model"])
-        if net.aux is not None:
-            net.aux.load_state_dict(saved["aux"])
-        opt.load_state_dict(saved["optimizer"])
-        sched.load_state_dict(saved["scheduler"])
-        ckpt.set_rng_state(saved["rng"])
-        best = saved["best"]
-        held = _epoch_of(self.out / BEST) if self.env.is_main else best["epoch"]
-        if best["epoch"] == saved["epoch"] > held:
-            # killed between checkpoint.pt and best.pt: that epoch's weights are in the checkpoint
-            self._save_best(best["epoch"], fp, saved["model"])
-            held = best["epoch"]
-        lost = best["epoch"] > 0 and held == 0
-        if self.cfg.select == "best" and ddp.broadcast_object(lost, self.env):
-            # a damaged best.pt would fail the run at its very end: say so now
-            raise CheckpointError(
-                f"{self.out / BEST} is missing or damaged, and only it held the weights of epoch "
-                f"{best['epoch']}, the best on validation (the checkpoint is of epoch "
-                f"{saved['epoch']})",
-                hint="resume with --select last to publish the last epoch instead, or train into "
-                "a new --out",
-            )
-        log.info("resumed %s at epoch %d", self.out, saved["epoch"])
-        keys = ("epoch", "best", "history", "elapsed_s")
-        return {k: saved[k] for k in keys}
 
     # ------------------------------------------------------------------ the end
 

@@ -35,8 +35,8 @@ import torch
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo.data import dataset_info
+from bars_zoo.search.precision import autocast_for, use_bf16
 from bars_zoo.search.presets import config_for
-from bars_zoo.search.runner import _autocast, use_bf16
 from bars_zoo.search.space import SearchSpace
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import ArchParams
@@ -85,7 +85,7 @@ def bench_preset(
     torch.manual_seed(0)
     net = Supernet(space).to(device)
     arch = ArchParams(space).to(device)
-    autocast = _autocast(cfg, device)
+    autocast = autocast_for(cfg, device)
     stepper = SearchSteps(cfg, net, arch, torch.Generator().manual_seed(0), autocast)
     b = cfg.batch_size
     x = torch.randn(b, *info.input_shape, device=device)

@@ -78,9 +78,8 @@ def probe_step_seconds(
     import torch
 
     import bars_zoo
-    from bars_zoo.distributed import DistEnv
     from bars_zoo.graphstep import GraphedStep, make_capturable
-    from bars_zoo.trainer import Trainer
+    from bars_zoo.trainepoch import step_fn
     from bars_zoo.training import TrainConfig
     from bars_zoo.trainnet import TrainNet
 
@@ -99,7 +98,7 @@ def probe_step_seconds(
     torch.backends.cudnn.benchmark = True
     net = TrainNet(bars_zoo.build(spec), 0.0).to(dev)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    step = Trainer(spec, cfg, DistEnv())._step_fn(net, opt, 1.0 / batch)
+    step = step_fn(cfg, net, opt, 1.0 / batch)
     x = torch.randn(batch, *spec.input_shape, device=dev)
     y = torch.randint(0, spec.num_classes, (batch,), device=dev)
     if cuda_graph:

@@ -17,13 +17,12 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import bars_zoo
-from bars_zoo.distributed import DistEnv
 from bars_zoo.search.presets import config_for
 from bars_zoo.search.space import SearchSpace
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import ArchParams
 from bars_zoo.search.supernet import Supernet
-from bars_zoo.trainer import Trainer
+from bars_zoo.trainepoch import step_fn
 from bars_zoo.training import TrainConfig
 from bars_zoo.trainnet import TrainNet
 
@@ -78,7 +77,7 @@ def test_training_step_is_capture_safe(name):
     net = TrainNet(bars_zoo.build(spec), 0.4 if name == "bars-b" else 0.0).to(META)
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     cfg = TrainConfig(dataset="synthetic", epochs=1, out_dir="-", cuda_graph=True).resolved()
-    step = Trainer(spec, cfg, DistEnv())._step_fn(net, opt, 1.0 / 4)
+    step = step_fn(cfg, net, opt, 1.0 / 4)
     x = torch.randn(4, *spec.input_shape, device=META)
     y = torch.randint(0, spec.num_classes, (4,), device=META)
     out = assert_capture_safe(step, x, y)

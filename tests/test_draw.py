@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bars_zoo import draw as drawing
+from bars_zoo import drawstyle
 from bars_zoo._resources import resource_dir
 from bars_zoo.cli import main
 from bars_zoo.commands import draw as draw_command
@@ -90,19 +91,19 @@ def _edge_line(source: str, label: str) -> str:
 
 def test_edges_are_coloured_by_op_kind_and_dead_edges_are_grey() -> None:
     source = drawing.draw(parse(SMALL)).source
-    assert drawing.BINARY_COLOUR in _edge_line(source, "bconv3x3 (+x)")
-    assert drawing.SHORTCUT_COLOUR in _edge_line(source, "cell shortcut: identity")
-    assert drawing.FP_COLOUR in _edge_line(source, "preprocess: conv1x1")
+    assert drawstyle.BINARY_COLOUR in _edge_line(source, "bconv3x3 (+x)")
+    assert drawstyle.SHORTCUT_COLOUR in _edge_line(source, "cell shortcut: identity")
+    assert drawstyle.FP_COLOUR in _edge_line(source, "preprocess: conv1x1")
     # n2 does not reach the last node n3: its edge never runs
     dead = _edge_line(source, "bconv3x3")
-    assert drawing.DEAD_COLOUR in dead and "dotted" in dead
+    assert drawstyle.DEAD_COLOUR in dead and "dotted" in dead
 
 
 def test_op_colours_follow_the_op_kind() -> None:
-    assert drawing.op_colour("bfr") == drawing.BINARY_COLOUR
-    assert drawing.op_colour("bconv1x1") == drawing.BINARY_COLOUR
-    assert drawing.op_colour("identity") == drawing.SHORTCUT_COLOUR
-    assert drawing.op_colour("conv1x1") == drawing.FP_COLOUR
+    assert drawstyle.op_colour("bfr") == drawstyle.BINARY_COLOUR
+    assert drawstyle.op_colour("bconv1x1") == drawstyle.BINARY_COLOUR
+    assert drawstyle.op_colour("identity") == drawstyle.SHORTCUT_COLOUR
+    assert drawstyle.op_colour("conv1x1") == drawstyle.FP_COLOUR
 
 
 def test_names_that_need_quoting_survive(tmp_path: Path) -> None:
@@ -285,11 +286,11 @@ def test_table_view_marks_ops_by_kind_and_dead_edges_grey() -> None:
     table = source.split("subgraph cluster_cell_normal")[1]
     # row n2 <- n1: bconv3x3 never runs (n2 does not reach n3): grey and in italics
     row_n2 = next(r for r in table.split("<TR>") if "n2</" in r.split("</TD>")[0])
-    assert f'<FONT COLOR="{drawing.DEAD_COLOUR}"><I>bconv3x3</I></FONT>' in row_n2
+    assert f'<FONT COLOR="{drawstyle.DEAD_COLOUR}"><I>bconv3x3</I></FONT>' in row_n2
     row_n3 = next(r for r in table.split("<TR>") if "n3</" in r.split("</TD>")[0])
-    assert f'<FONT COLOR="{drawing.SHORTCUT_COLOUR}">shortcut</FONT>' in row_n3
+    assert f'<FONT COLOR="{drawstyle.SHORTCUT_COLOUR}">shortcut</FONT>' in row_n3
     row_n1 = next(r for r in table.split("<TR>") if "n1</" in r.split("</TD>")[0])
-    assert f'<FONT COLOR="{drawing.BINARY_COLOUR}">bconv3x3 (+x)</FONT>' in row_n1
+    assert f'<FONT COLOR="{drawstyle.BINARY_COLOUR}">bconv3x3 (+x)</FONT>' in row_n1
 
 
 def test_parts_are_the_layout_each_cell_and_the_legend_as_graphs_of_their_own() -> None:

@@ -11,7 +11,7 @@ import torch
 from tiny_net import TINY, tiny_model
 
 import bars_zoo
-from bars_zoo import registry
+from bars_zoo import registry, weightsdir
 from bars_zoo.errors import (
     ConfigError,
     IntegrityError,
@@ -44,7 +44,7 @@ def zoo_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(
         registry, "resource_dir", lambda name: root if name == "pretrained" else real(name)
     )
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
     return root
 
 
@@ -371,7 +371,7 @@ def test_registered_name_without_weights_is_not_published(zoo_dir, saved):
 def test_weights_dir_env_folder_is_searched_after_bundled(zoo_dir, tmp_path, monkeypatch, x):
     root = tmp_path / "weights"
     save_pretrained(tiny_model(), root / "example-tiny")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     with torch.no_grad():
         assert torch.equal(load("example-tiny")(x), tiny_model()(x))
 
@@ -382,7 +382,7 @@ def test_a_weights_dir_model_is_listed_as_having_weights(tmp_path, monkeypatch, 
 
     root = tmp_path / "weights"
     save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), root / "example")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     assert "example" in list_models("example", pretrained=True)
     assert main(["list", "example"]) == 0
     assert "$BARS_ZOO_WEIGHTS_DIR" in capsys.readouterr().out
@@ -393,7 +393,7 @@ def test_weights_dir_folder_of_another_architecture_is_refused_for_a_zoo_name(
 ):
     root = tmp_path / "weights"
     save_pretrained(tiny_model(), root / "bars-d")  # the wrong folder copied under bars-d
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     with pytest.raises(IntegrityError, match="holds 'tiny', not 'bars-d'"):
         load("bars-d")
 
@@ -411,7 +411,7 @@ def test_weights_dir_folder_of_an_edited_architecture_is_refused_for_a_zoo_name(
     edited = spec.model_copy(update={"layout": layout})
     root = tmp_path / "weights"
     save_pretrained(bars_zoo.build(edited), root / "example")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     with pytest.raises(IntegrityError, match="not the zoo's example"):
         load("example")
     assert load(f"local-dir:{root / 'example'}").spec == edited  # still loads as a folder

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import bars_zoo
-from bars_zoo import registry
+from bars_zoo import registry, weightsdir
 from bars_zoo.cli import main
 from bars_zoo.folder import save_pretrained
 
@@ -29,7 +29,7 @@ def pretrained_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "pretrained"
     real = registry.resource_dir
     monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
     return root
 
 

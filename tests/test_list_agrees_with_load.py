@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import bars_zoo
-from bars_zoo import registry
+from bars_zoo import registry, weightsdir
 from bars_zoo.cli import main
 from bars_zoo.errors import (
     BarsError,
@@ -33,7 +33,7 @@ NAMES = sorted(set(bars_zoo.list_models()) | set(registry.entries()))
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -48,7 +48,7 @@ def test_a_name_is_listed_as_pretrained_exactly_when_load_finds_its_weights(name
     except WeightsNotPublishedError:
         assert not listed and source is None
         return
-    assert listed and source in ("bundled", f"${registry.WEIGHTS_DIR_ENV}")
+    assert listed and source in ("bundled", f"${weightsdir.WEIGHTS_DIR_ENV}")
     assert model.pretrained_cfg.architecture == model.spec.name
 
 
@@ -126,7 +126,7 @@ def test_weights_dir_folder_is_listed_exactly_when_load_accepts_it(
     shutil.copytree(example_folders / "mine", root / "good")  # listed whatever happens beside it
     if damage is not None:
         DAMAGE[damage](root / name)
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     try:
         model = load(name)
     except BarsError as e:
@@ -174,7 +174,7 @@ def test_a_folder_named_like_a_source_loads_as_the_local_dir_its_note_gives(
 ):
     root = tmp_path / "weights"
     shutil.copytree(example_folders / "mine", root / "local-dir:y")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     with pytest.raises(BarsError, match="no model folder at y"):
         load("local-dir:y")  # a source: never this folder
     assert load(f"local-dir:{root / 'local-dir:y'}").spec.name == "mine"
@@ -186,7 +186,7 @@ def test_a_zoo_named_folder_of_another_architecture_hint_says_rename_not_its_own
     root = tmp_path / "weights"
     shutil.copytree(example_folders / "mine", root / "bars-a")
     shutil.copytree(example_folders / "example", root / "bars-b")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     with pytest.raises(IntegrityError) as mine:
         load("bars-a")
     assert "rename the folder" in mine.value.hint and "'mine'" in mine.value.hint
@@ -206,28 +206,28 @@ def test_a_weights_dir_that_names_no_folder_is_said_by_load_and_list(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     (tmp_path / "a-file").write_text("")
     value = {"missing": str(tmp_path / "weigths"), "a-file": str(tmp_path / "a-file")}
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, value[where])
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, value[where])
     why = {"missing": "typo in the path", "a-file": "a file"}[where]
     with pytest.raises(UnknownModelError, match="unknown model 'my-m'") as e:
         load("my-m")
-    assert why in e.value.hint and registry.WEIGHTS_DIR_ENV in e.value.hint
+    assert why in e.value.hint and weightsdir.WEIGHTS_DIR_ENV in e.value.hint
     caplog.clear()
     assert main(["list"]) == 0
     assert "bars-fmnist-m" in capsys.readouterr().out  # the table, and the note once
     assert [r.getMessage() for r in caplog.records].count(
-        f"{registry.weights_root_problem()}: no model folders are read from it"
+        f"{weightsdir.weights_root_problem()}: no model folders are read from it"
     ) == 1
     assert why in caplog.text
 
 
 def test_a_weights_dir_that_is_unset_empty_or_a_folder_is_no_problem(tmp_path, monkeypatch):
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
-    assert registry.weights_root_problem() is None
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, "")  # `export VAR=` is how a shell unsets it
-    assert registry.weights_root_problem() is None
-    assert registry.weights_dir_names() == []
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(tmp_path))
-    assert registry.weights_root_problem() is None
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
+    assert weightsdir.weights_root_problem() is None
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, "")  # `export VAR=` is how a shell unsets it
+    assert weightsdir.weights_root_problem() is None
+    assert weightsdir.weights_dir_names() == []
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(tmp_path))
+    assert weightsdir.weights_root_problem() is None
 
 
 def test_list_prints_its_table_and_one_note_per_broken_weights_folder_on_stderr(
@@ -237,7 +237,7 @@ def test_list_prints_its_table_and_one_note_per_broken_weights_folder_on_stderr(
     for name in ("good", "bad", "hf-hub:x"):
         shutil.copytree(example_folders / "mine", root / name)
     _typo(root / "bad")
-    env = {**os.environ, registry.WEIGHTS_DIR_ENV: str(root), "HF_HUB_OFFLINE": "1"}
+    env = {**os.environ, weightsdir.WEIGHTS_DIR_ENV: str(root), "HF_HUB_OFFLINE": "1"}
     for args in ([], ["--pretrained"], ["--json"]):
         done = subprocess.run(
             [sys.executable, "-m", "bars_zoo", "list", *args],
@@ -260,7 +260,7 @@ def test_a_name_only_the_weights_dir_knows_builds_without_weights_too(
 ):
     root = tmp_path / "weights"
     shutil.copytree(example_folders / "mine", root / "mine")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     assert "mine" in bars_zoo.list_models()  # listed: so load(..., pretrained=False) takes it
     model = load("mine", pretrained=False)
     assert model.spec.name == "mine" and model.pretrained_cfg.top1 is None
@@ -270,7 +270,7 @@ def test_bundled_files_without_a_registry_entry_are_not_listed_as_weights(tmp_pa
     root = tmp_path / "pretrained"
     real = registry.resource_dir
     monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
     (root / "example").mkdir(parents=True)
     (root / "example" / "model.safetensors").write_bytes(b"")  # load needs the entry as well
     assert registry.weights_source("example", registry.get("example")) is None
@@ -284,7 +284,7 @@ def test_every_name_list_lists_has_a_genotype_show_reads(
 ):
     root = tmp_path / "weights"
     shutil.copytree(example_folders / "mine", root / "mine")
-    monkeypatch.setenv(registry.WEIGHTS_DIR_ENV, str(root))
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     for name in bars_zoo.list_models():
         entry = registry.get(name)
         assert bars_zoo.load_genotype(name).name == (entry.architecture if entry else name)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import bars_zoo
-from bars_zoo import registry
+from bars_zoo import registry, weightsdir
 from bars_zoo.errors import ConfigError, IntegrityError
 from bars_zoo.registry import PretrainedCfg
 
@@ -33,7 +33,7 @@ def pretrained_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "pretrained"
     real = registry.resource_dir
     monkeypatch.setattr(registry, "resource_dir", lambda n: root if n == "pretrained" else real(n))
-    monkeypatch.delenv(registry.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
     return root
 
 

@@ -485,16 +485,16 @@ def test_cli_resume_flag_continues_a_stopped_run(tmp_path):
 
 
 def test_amp_auto_means_bf16_on_cuda_and_on_cpus_with_native_bf16(monkeypatch):
-    from bars_zoo.search import runner
+    from bars_zoo.search import precision
 
     cpu = torch.device("cpu")
-    assert runner.use_bf16("bf16", cpu) and not runner.use_bf16("off", cpu)
-    monkeypatch.setattr(runner, "_cpu_has_native_bf16", lambda: False)
-    assert not runner.use_bf16("auto", cpu)
-    monkeypatch.setattr(runner, "_cpu_has_native_bf16", lambda: True)
-    assert runner.use_bf16("auto", cpu)
+    assert precision.use_bf16("bf16", cpu) and not precision.use_bf16("off", cpu)
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: False)
+    assert not precision.use_bf16("auto", cpu)
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: True)
+    assert precision.use_bf16("auto", cpu)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
-    assert not runner.use_bf16("auto", torch.device("cuda"))
+    assert not precision.use_bf16("auto", torch.device("cuda"))
 
 
 def test_a_none_override_is_applied_not_ignored(tmp_path):

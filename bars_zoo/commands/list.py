@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
     """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
     the genotype is only in a Hub repo), weights (where ``load`` takes them from), top-1."""
-    from bars_zoo import registry
+    from bars_zoo import registry, weightsdir
     from bars_zoo.complexity import complexity
     from bars_zoo.lookup import local_genotype
     from bars_zoo.zoo import list_models
@@ -35,8 +35,8 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
         spec = local_genotype(name)  # None: only in a Hub repo not yet pulled
-        local = registry.weights_dir(name)
-        if weights == f"${registry.WEIGHTS_DIR_ENV}" and local is not None:
+        local = weightsdir.weights_dir(name)
+        if weights == f"${weightsdir.WEIGHTS_DIR_ENV}" and local is not None:
             cfg = registry.read_config(local).pretrained_cfg  # what load gives the model
         c = complexity(spec) if spec is not None else None
         shape = spec.input_shape if spec is not None else cfg.input_size if cfg else None

@@ -9,7 +9,7 @@ Modules, in dependency order: ``config`` (:class:`SearchConfig`), ``presets``, `
 space, derived specs, expected OPs), ``strategy`` (alphas, Gumbel-softmax, schedules, losses),
 ``supernet``, ``derive``, ``provenance`` (the genotype file: meta, the header's command),
 ``checkpoint``, ``records`` (log.jsonl), ``plots``, ``preflight`` (every check before the first epoch, shared with
-``--dry-run``), ``runner`` (:func:`search`).  See docs/search.md.
+``--dry-run``), ``precision`` (bf16 autocast), ``result`` (:class:`SearchResult`), ``runner`` (:func:`search`).  See docs/search.md.
 
 ``bars_zoo.search`` is this package, made callable so that it is both the function
 :func:`search` (``bars_zoo.search(...)``) and the package (``bars_zoo.search.SearchConfig``),
@@ -24,7 +24,8 @@ from typing import Any
 
 from bars_zoo.search.config import SearchConfig, format_size, parse_size
 from bars_zoo.search.presets import PRESETS, config_for
-from bars_zoo.search.runner import SearchResult, search
+from bars_zoo.search.result import SearchResult
+from bars_zoo.search.runner import search
 from bars_zoo.search.space import SearchSpace
 
 

@@ -21,8 +21,6 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +36,12 @@ from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive
 from bars_zoo.search.plots import PLOT_FILES, write_plots
+from bars_zoo.search.precision import autocast_for
 from bars_zoo.search.preflight import WRITTEN, Plan, preflight, search_halves, sha256, time_is_up
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.provenance import genotype
 from bars_zoo.search.records import arch_record, epoch_summary
+from bars_zoo.search.result import SearchResult
 from bars_zoo.search.steps import SearchSteps
 from bars_zoo.search.strategy import (
     ArchParams,
@@ -57,61 +57,6 @@ log = logging.getLogger("bars_zoo.search")
 
 # what a search writes into its run directory besides the checkpoint
 RUN_FILES = ("config.json", "log.jsonl", "derive.json", WRITTEN, *PLOT_FILES)
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``).
-
-    ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
-    means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
-    ``derived``: ``"sampled"`` (the best draw within the budget), or a fallback when no draw fit:
-    ``"shrunk"`` (the closest draw made smaller) or ``"cheapest"`` (the space's cheapest network);
-    ``None`` when nothing was derived.  ``note`` says the same in a sentence (``None`` when sampled).
-    """
-
-    config: SearchConfig
-    spec: NetworkSpec | None
-    path: Path | None
-    run_dir: Path | None
-    finished: bool
-    epochs_run: int = 0
-    history: tuple[dict[str, Any], ...] = ()
-    candidates: tuple[dict[str, Any], ...] = ()
-    budget_met: bool | None = None
-    derived: str | None = None
-    note: str | None = None
-    expected_ops: float | None = None
-    ops: float | None = None
-    alphas: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def _cpu_has_native_bf16() -> bool:
-    """Whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX), where bf16 convs are ~2x faster."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = next((line for line in f if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def use_bf16(amp: str, device: torch.device) -> bool:
-    """``amp="auto"``: bf16 on CUDA devices that support it and on CPUs with native bf16."""
-    if amp != "auto":
-        return amp == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and _cpu_has_native_bf16()
-
-
-def _autocast(cfg: SearchConfig, device: torch.device, cache: bool = True) -> Callable[[], Any]:
-    """bf16 autocast or nothing; ``cache=False`` while steps are captured as CUDA graphs."""
-    if not use_bf16(cfg.amp, device):
-        return contextlib.nullcontext
-    return lambda: torch.autocast(
-        device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache
-    )
 
 
 def search(
@@ -260,7 +205,7 @@ class _Run:
         self.net = Supernet(self.space).to(device)
         self.arch = ArchParams(self.space).to(device)
         self.gumbel = torch.Generator().manual_seed(cfg.seed)
-        self.autocast = _autocast(cfg, device, cache=not cuda_graph)
+        self.autocast = autocast_for(cfg, device, cache=not cuda_graph)
         self.stepper = SearchSteps(
             cfg, self.net, self.arch, self.gumbel, self.autocast, cuda_graph=cuda_graph
         )
@@ -471,4 +416,4 @@ class _Run:
         )
 
 
-__all__ = ["SearchResult", "resolve_device", "search"]
+__all__ = ["resolve_device", "search"]

@@ -1,0 +1,43 @@
+"""What :func:`bars_zoo.search` returns: :class:`SearchResult`, the found network and the run's
+record (history, derive candidates, budget, final alphas)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bars_zoo.search.config import SearchConfig
+from bars_zoo.spec import NetworkSpec
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``).
+
+    ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
+    means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
+    ``derived``: ``"sampled"`` (the best draw within the budget), or a fallback when no draw fit:
+    ``"shrunk"`` (the closest draw made smaller) or ``"cheapest"`` (the space's cheapest network);
+    ``None`` when nothing was derived.  ``note`` says the same in a sentence (``None`` when sampled).
+    """
+
+    config: SearchConfig
+    spec: NetworkSpec | None
+    path: Path | None
+    run_dir: Path | None
+    finished: bool
+    epochs_run: int = 0
+    history: tuple[dict[str, Any], ...] = ()
+    candidates: tuple[dict[str, Any], ...] = ()
+    budget_met: bool | None = None
+    derived: str | None = None
+    note: str | None = None
+    expected_ops: float | None = None
+    ops: float | None = None
+    alphas: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+__all__ = ["SearchResult"]

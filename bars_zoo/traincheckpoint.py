@@ -1,0 +1,120 @@
+"""A training run's checkpoints: ``checkpoint.pt`` written every epoch, ``best.pt`` beside it,
+both restored on ``--resume``.
+
+``checkpoint.pt`` holds everything the next epoch needs (weights, optimiser, scheduler, RNG,
+history, best epoch) under the run's fingerprint (:func:`bars_zoo.checkpoint.fingerprint` of the
+settings that define its trajectory), so that resuming with other settings is refused.  ``best.pt``
+holds the weights of the best epoch on validation; it is written after the checkpoint, and a
+restore that finds it behind (a crash between the two) writes it again from the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bars_zoo import checkpoint as ckpt
+from bars_zoo import distributed as ddp
+from bars_zoo.checkpoint import BEST, CHECKPOINT
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError
+from bars_zoo.training import CHECKPOINT_FORMAT
+from bars_zoo.trainnet import TrainNet
+
+
+def epoch_of(best: Path) -> int:
+    """The epoch ``best.pt`` holds the weights of (0 when it is missing or unreadable)."""
+    try:
+        return int(ckpt.load(best, mmap=True).get("epoch", 0))
+    except CheckpointError:  # missing, empty, corrupt
+        return 0
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    """The checkpoints of the run in ``out`` whose trajectory ``fields`` hash to ``fp``."""
+
+    out: Path
+    fields: dict[str, Any]
+    fp: str
+
+    def save(self, state: dict[str, Any], net: TrainNet, opt: Any, sched: Any) -> None:
+        """Write ``checkpoint.pt``: ``state`` (epoch, best, history, elapsed_s) and the weights,
+        optimiser, scheduler and RNG states."""
+        ckpt.save(
+            {
+                "format": CHECKPOINT_FORMAT,
+                "fingerprint": self.fp,
+                "fields": json.dumps(self.fields),
+                "genotype": self.fields["genotype"],
+                "epoch": state["epoch"],
+                "best": state["best"],
+                "history": state["history"],
+                "elapsed_s": state["elapsed_s"],
+                "model": net.model.state_dict(),
+                "aux": net.aux.state_dict() if net.aux is not None else {},
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": ckpt.rng_state(),
+            },
+            self.out / CHECKPOINT,
+        )
+
+    def save_best(self, epoch: int, weights: dict[str, Any]) -> None:
+        """Write ``best.pt``: the model ``weights`` of ``epoch``."""
+        best = {"format": CHECKPOINT_FORMAT, "epoch": epoch, "fingerprint": self.fp}
+        ckpt.save({**best, "model": weights}, self.out / BEST)
+
+    def restore(
+        self, net: TrainNet, opt: Any, sched: Any, env: ddp.DistEnv, select: str
+    ) -> dict[str, Any]:
+        """Load ``checkpoint.pt`` into ``net``, ``opt``, ``sched`` and the RNGs, bring ``best.pt``
+        up to it, and return its state (epoch, best, history, elapsed_s).  Refuses a checkpoint
+        of another run, and (``select == "best"``) a lost ``best.pt`` that held the best epoch."""
+        out, fields, fp = self.out, self.fields, self.fp
+        saved = ckpt.load(out / CHECKPOINT)
+        if saved.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(
+                f"{out / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
+                hint="it was written by another tool or version; train into a new --out",
+            )
+        if saved["fingerprint"] != fp:
+            stored = json.loads(saved["fields"])
+            genotype_changed = stored.pop("genotype", None) != fields["genotype"]
+            current = {k: v for k, v in fields.items() if k != "genotype"}
+            diff = ckpt.describe_mismatch(stored, current) if stored != current else ""
+            what = "; ".join(
+                x for x in (diff, "the genotype differs" if genotype_changed else "") if x
+            )
+            raise CheckpointMismatchError(
+                f"the checkpoint in {out} belongs to a different run: {what}",
+                hint="resume with the settings it was started with, or train into a new --out",
+            )
+        net.model.load_state_dict(saved["model"])
+        if net.aux is not None:
+            net.aux.load_state_dict(saved["aux"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        ckpt.set_rng_state(saved["rng"])
+        best = saved["best"]
+        held = epoch_of(out / BEST) if env.is_main else best["epoch"]
+        if best["epoch"] == saved["epoch"] > held:
+            # killed between checkpoint.pt and best.pt: that epoch's weights are in the checkpoint
+            self.save_best(best["epoch"], saved["model"])
+            held = best["epoch"]
+        lost = best["epoch"] > 0 and held == 0
+        if select == "best" and ddp.broadcast_object(lost, env):
+            # a damaged best.pt would fail the run at its very end: say so now
+            raise CheckpointError(
+                f"{out / BEST} is missing or damaged, and only it held the weights of epoch "
+                f"{best['epoch']}, the best on validation (the checkpoint is of epoch "
+                f"{saved['epoch']})",
+                hint="resume with --select last to publish the last epoch instead, or train into "
+                "a new --out",
+            )
+        keys = ("epoch", "best", "history", "elapsed_s")
+        return {k: saved[k] for k in keys}
+
+
+__all__ = ["RunCheckpoint", "epoch_of"]
