@@ -137,13 +137,28 @@ def test_build_leaves_the_callers_random_state_alone(tiny_geno, capsys):
     assert torch.equal(torch.get_rng_state(), before)
 
 
-def test_build_output_replaces_an_earlier_untrained_build_of_the_same_architecture(
-    tiny_geno, capsys
-):
+def test_build_output_replaces_the_same_build_and_refuses_other_latent_weights(tiny_geno, capsys):
     assert _run(["build", "tiny.geno", "-o", "net", "--seed", "1"], capsys)[0] == 0
     first = _files(tiny_geno.parent / "net")
-    assert _run(["build", "tiny.geno", "-o", "net", "--seed", "2"], capsys)[0] == 0
-    assert _files(tiny_geno.parent / "net")["model.safetensors"] != first["model.safetensors"]
+    assert _run(["build", "tiny.geno", "-o", "net", "--seed", "1"], capsys)[0] == 0  # run again
+    assert _files(tiny_geno.parent / "net") == first
+    status, _, err = _run(["build", "tiny.geno", "-o", "net", "--seed", "2"], capsys)
+    assert status == 2 and "latent weights of tiny that this build did not write" in err
+    assert _files(tiny_geno.parent / "net") == first
+
+
+def test_build_output_refuses_latent_weights_a_users_own_training_loop_saved(tiny_geno, capsys):
+    model = tiny_model()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.125)  # "trained" outside bars-zoo train: config.json records no training
+    folder = save_pretrained(model, tiny_geno.parent / "mine", packed=False)
+    assert read_config(folder).pretrained_cfg.train_command is None
+    before = _files(folder)
+    status, out, err = _run(["build", "tiny.geno", "-o", "mine"], capsys)
+    assert status == 2 and out == "" and "did not write" in err
+    assert "hint: choose a new folder" in err
+    assert _files(folder) == before
 
 
 def test_build_output_refuses_to_replace_a_trained_model_folder(tiny_geno, capsys):
@@ -205,7 +220,7 @@ def test_build_refuses_a_network_this_machine_has_no_memory_for_before_allocatin
     status, out, err = _run(["build", "tiny.geno"], capsys)
     assert status == 1 and out == ""
     assert re.match(r"error: tiny needs about .* of memory .*; 1000 B is available", err)
-    assert "hint: `bars-zoo show tiny`" in err
+    assert "hint: `bars-zoo show tiny.geno`" in err  # the argument given, which show takes
 
 
 def test_memory_estimate_covers_the_weights_and_the_largest_feature_maps():

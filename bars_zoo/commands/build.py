@@ -56,8 +56,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def _check_output(out: Path, spec: NetworkSpec) -> None:
-    """``-o`` may replace an earlier untrained build of this same architecture, nothing else: a
+def _check_output(out: Path, spec: NetworkSpec) -> str | None:
+    """``-o`` may replace an untrained build of this same architecture (and, checked once the model
+    is built, only the very weights this build writes: :func:`_check_same_build`), nothing else: a
     trained model (packed weights, a measured top-1, a training command or a Hub repo) or a folder
     of another architecture would be lost.  Folders that are not bars-zoo model folders are
     refused by :func:`bars_zoo.folder.check_target`."""
@@ -67,21 +68,53 @@ def _check_output(out: Path, spec: NetworkSpec) -> None:
 
     folder = check_target(out)
     if not (folder / CONFIG_FILE).is_file():
-        return
+        return None
     try:
         theirs = read_config(folder)
     except BarsError:  # not bars-zoo's config.json: check_target has refused it already
-        return
+        return None
     cfg = theirs.pretrained_cfg
     trained = theirs.packed or any(
         v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
     )
     if theirs.genotype_sha256 != genotype_sha256(spec) or trained:
-        what = "trained weights" if trained else f"another architecture than {spec.name}"
+        what = (
+            "trained weights"
+            if trained
+            else f"another architecture than {spec.name}"
+            if theirs.architecture != spec.name
+            else f"another genotype under the name {spec.name}"
+        )
         raise ConfigError(
             f"-o {out} holds the model folder of {theirs.architecture} ({what}); build would "
             "replace it",
             hint="choose a new folder for the untrained model",
+        )
+    return theirs.weights_sha256
+
+
+def _check_same_build(out: Path, theirs: str, model: Any, spec: NetworkSpec) -> None:
+    """An untrained folder of this architecture is replaced only when it holds exactly the weights
+    this build writes (the same command run again): latent weights saved by a training loop of the
+    user's own look the same in ``config.json``, and would be lost."""
+    import hashlib
+
+    from bars_zoo import __version__
+    from bars_zoo.errors import ConfigError
+    from bars_zoo.packing import weights_bytes
+    from bars_zoo.registry import WEIGHTS_FILE
+
+    ours = hashlib.sha256(weights_bytes(model, spec, packed=False, version=__version__))
+    try:
+        on_disk = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
+    except OSError:
+        on_disk = None
+    if theirs != ours.hexdigest() or on_disk != theirs:
+        raise ConfigError(
+            f"-o {out} holds latent weights of {spec.name} that this build did not write "
+            "(another --seed, weights trained or edited since, or saved by your own code); build "
+            "would replace them",
+            hint="choose a new folder for the untrained model, or delete this one first",
         )
 
 
@@ -107,7 +140,7 @@ def needed_memory(spec: NetworkSpec, cx: Complexity) -> int:
     return 4 * (cx.params + cx.bn_params) + 4 * largest * alive
 
 
-def _check_memory(spec: NetworkSpec, cx: Complexity) -> None:
+def _check_memory(spec: NetworkSpec, cx: Complexity, given: str) -> None:
     """Refuse (before allocating anything) a network this machine has no memory for: a legal
     genotype at the language's hard bounds can need terabytes."""
     from bars_zoo.complexity import format_bytes
@@ -118,7 +151,7 @@ def _check_memory(spec: NetworkSpec, cx: Complexity) -> None:
         raise BarsError(
             f"{spec.name} needs about {format_bytes(need)} of memory to build and run once on "
             f"the CPU; {format_bytes(have)} is available",
-            hint=f"`bars-zoo show {spec.name}` gives its costs without building it; a smaller "
+            hint=f"`bars-zoo show {given}` gives its costs without building it; a smaller "
             "input, fewer channels or fewer cells make it fit",
         )
 
@@ -141,9 +174,8 @@ def run(args: argparse.Namespace) -> int:
     spec = genotype_argument(args.model)  # `-`: a genotype on standard input
     cx = complexity(spec)
     out = Path(args.output).expanduser() if args.output is not None else None
-    if out is not None:
-        _check_output(out, spec)
-    _check_memory(spec, cx)
+    theirs = _check_output(out, spec) if out is not None else None
+    _check_memory(spec, cx, args.model)
 
     import torch
 
@@ -192,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
         "folder": None,
     }
     if out is not None:
+        if theirs is not None:
+            _check_same_build(out, theirs, model, spec)
         cfg = _untrained_cfg(args.model, spec)
         summary["folder"] = os.fspath(save_pretrained(model, out, packed=False, pretrained_cfg=cfg))
     if args.json:
