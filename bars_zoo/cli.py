@@ -142,10 +142,13 @@ def _check_paths(args: argparse.Namespace) -> None:
     option that names no folder."""
     from pathlib import Path
 
+    parser = getattr(args, "_parser", None)
+    required = {a.dest for a in getattr(parser, "_actions", ()) if a.required}
     for dest, flag in _PATH_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None and not str(value).strip():
-            raise ConfigError(f"{flag} is empty", hint=f"give {flag} a path, or leave it out")
+            leave = "" if dest in required else ", or leave it out"
+            raise ConfigError(f"{flag} is empty", hint=f"give {flag} a path{leave}")
     for dest, flag in _FOLDER_OPTIONS.items():
         value = getattr(args, dest, None)
         if value is not None and not Path(value).expanduser().is_dir():

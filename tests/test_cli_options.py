@@ -50,11 +50,14 @@ def test_commands_spell_the_options_they_share_the_same_way(commands):
         assert not missing, f"bars-zoo {name} lacks {sorted(missing)}"
 
 
-def test_every_out_or_output_option_takes_o_as_its_short_form():
+def test_every_out_or_output_option_takes_o_and_both_long_spellings():
+    # build/draw/deploy said --output and train/search --out: each takes both, and -o
     for name, parser in _subparsers().items():
         for action in parser._actions:
             if {"--out", "--output"} & set(action.option_strings):
-                assert "-o" in action.option_strings, f"bars-zoo {name} {action.option_strings}"
+                assert {"-o", "--out", "--output"} <= set(action.option_strings), (
+                    f"bars-zoo {name} {action.option_strings}"
+                )
 
 
 @pytest.mark.parametrize(

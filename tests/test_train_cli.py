@@ -414,7 +414,9 @@ def test_cli_train_with_an_empty_out_is_a_usage_error(out, geno, tmp_path, monke
     # an unset $OUT in a script must not scatter a run into the current folder
     monkeypatch.chdir(tmp_path)
     assert main(["train", geno, *FAST, "--epochs", "1", "--out", out]) == 2
-    assert "--out is empty" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--out is empty" in err
+    assert "leave it out" not in err  # train needs --out: the hint must not offer leaving it out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.geno"]
 
 

@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--output",
+        "--out",
         metavar="DIR",
         help="write an untrained model folder (latent float weights) that "
         "bars_zoo.load('local-dir:DIR') loads",

@@ -23,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model", metavar="NAME|DIR", help="zoo name, model folder, local-dir: or hf-hub:"
     )
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder to write")
+    p.add_argument("-o", "--output", "--out", required=True, metavar="DIR", help="folder to write")
     p.add_argument(
         "--revision", metavar="REV", help="Hub branch, tag or commit (hf-hub: and registry names)"
     )

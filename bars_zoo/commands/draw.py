@@ -21,6 +21,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-o",
         "--output",
+        "--out",
         required=True,
         metavar="PATH",
         help="file to write (cells.svg, cells.png); '-' writes to standard output (needs --format)",

@@ -68,7 +68,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, metavar="S")
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
     p.add_argument(
-        "-o", "--out", metavar="FILE.geno", default="searched.geno", help="genotype to write"
+        "-o",
+        "--out",
+        "--output",
+        metavar="FILE.geno",
+        default="searched.geno",
+        help="genotype to write",
     )
     p.add_argument(
         "--run-dir", metavar="DIR", help="checkpoints, log.jsonl, plots (default: OUT with .run)"

@@ -51,7 +51,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--epochs", required=True, type=int, metavar="N", help="length of the schedule")
     p.add_argument(
-        "-o", "--out", required=True, metavar="DIR", help="output folder (checkpoints, log, model)"
+        "-o",
+        "--out",
+        "--output",
+        required=True,
+        metavar="DIR",
+        help="output folder (checkpoints, log, model)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="global batch (256)")
