@@ -57,6 +57,25 @@ def test_a_misnumbered_node_is_one_error_and_its_name_may_be_used_below_it() -> 
     ]
 
 
+def test_a_swapped_node_is_one_error_and_its_edge_from_the_node_below_is_not_echoed() -> None:
+    # n3 put above n2 and taking an edge from it: moving n3 below n2 fixes both
+    swapped = "  n3 <- in: bconv3x3, n2: shortcut\n  n2 <- n1: bconv3x3\n"
+    assert _errors(ZOO.replace(N2 + N3, swapped)) == ["20: node 'n3' out of order: expected 'n2'"]
+
+
+def test_a_node_moved_up_is_not_reported_missing_where_it_belongs() -> None:
+    assert _errors(ZOO.replace(N2 + N3, N3 + N2)) == ["20: node 'n3' out of order: expected 'n2'"]
+
+
+def test_a_swapped_node_still_refuses_an_edge_from_a_node_below_its_place() -> None:
+    # n3 may take n2 (it belongs below n2) but not n4, which comes after it wherever it goes
+    swapped = "  n3 <- in: bconv3x3, n4: shortcut\n  n2 <- n1: bconv3x3\n"
+    assert _errors(ZOO.replace(N2 + N3, swapped)) == [
+        "20: node 'n3' out of order: expected 'n2'",
+        "20: edge from 'n4', which comes after 'n3'",
+    ]
+
+
 def test_a_copied_node_line_left_unrenamed_asks_for_the_name_no_node_has() -> None:
     doc = check(ZOO.replace("  n4 <- ", "  n3 <- "), "m.geno")
     assert [d.message for d in doc.errors] == ["node 'n3' is defined twice (first on line 21)"]

@@ -15,6 +15,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from bars_zoo.dsl._slips import (
     EXAMPLES,
+    arrow_hint,
     char_name,
     diag,
     lookalike_hint,
@@ -158,6 +159,11 @@ def syntax_error(
         return diag(src, "syntax", "this statement is incomplete", (line, col, col + 1), hint)
     ch = text[col - 1] if 0 < col <= len(text) else "?"
     pos = (line, col, col + 1)
+    if (arrow := arrow_hint(text[col - 1 : col + 1])) is not None:  # '<–': a look-alike dash
+        msg = f"unexpected character {char_name(text[col])} after '<'" + (
+            f"; expected {expected}" if expected else ""
+        )
+        return diag(src, "syntax", msg, (line, col, col + 2), arrow)
     if ch == '"':
         return diag(
             src,

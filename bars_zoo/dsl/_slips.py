@@ -2,9 +2,10 @@
 
 A genotype is typed by people, so the usual mistakes are said in their own words instead of as
 "unexpected X; expected Y": a character that only looks like ASCII (``×``, ``–``, ``“``, a
-no-break space) is named with the one to type, a shape written with spaces gets the shape to
-write, an option without a value, ``,`` between options, a cell or stage without a name, a word
-missing its ``=``, a trailing ``,``, an op-less edge or a ``:`` missing in a node each say so.
+Cyrillic ``х``, a no-break space, the dash of a ``<–``) is named with the one to type, a shape
+written with spaces gets the shape to write, an option without a value, ``,`` between options, a
+cell or stage without a name, a word missing its ``=``, a trailing ``,``, an op-less edge or a
+``:`` missing in a node each say so.
 :mod:`bars_zoo.dsl._explain` asks :func:`slip` first and falls back to the parser's view.
 
 Also here: the example of each statement that messages show, and :func:`diag`.
@@ -55,6 +56,14 @@ _LOOKALIKES = {
     "\uff0c": ",",
     "\uff5b": "{",
     "\uff5d": "}",
+    "\u0430": "a",  # Cyrillic letters that look Latin (a Cyrillic keyboard layout left on)
+    "\u0435": "e",
+    "\u043e": "o",
+    "\u0440": "p",
+    "\u0441": "c",
+    "\u0443": "y",
+    "\u0445": "x",
+    "\u03bf": "o",  # Greek small omicron
     "\u00a0": " ",  # no-break and other spaces
     "\u2009": " ",
     "\u202f": " ",
@@ -121,6 +130,14 @@ def lookalike_hint(text: str) -> str | None:
     if meant is not None:
         return f"{char_name(ch)} looks like '{meant}' but is not: type '{meant}'"
     return 'outside "strings" and comments a genotype is plain ASCII'
+
+
+def arrow_hint(pair: str) -> str | None:
+    """``'<–'`` -> a hint naming the dash: a node's ``<-`` typed with a dash that only looks like
+    ``-`` (an editor's en dash, say); ``None`` for any other two characters."""
+    if len(pair) == 2 and pair[0] == "<" and _LOOKALIKES.get(pair[1]) == "-":
+        return f"{char_name(pair[1])} looks like '-' but is not: type '<-'"
+    return None
 
 
 def diag(src: Source, code: str, msg: str, pos: Pos, hint: str | None) -> Diagnostic:

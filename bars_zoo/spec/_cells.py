@@ -9,20 +9,26 @@ from bars_zoo.spec._shapes import _active_sources, live_edges
 
 def _node_order(
     cell: CellSpec, base: tuple[str | int, ...]
-) -> tuple[list[Problem], dict[int, list[str]]]:
-    """One finding per numbering mistake, so that a duplicated, missing or misnumbered node does
-    not make every node after it "out of order" too.  Also the names that the edges of node ``ni``
-    and later may use without a finding of their own (``excused[ni]``): a missing node's, and the
-    name a misnumbered node should have had, whose absence has been reported."""
+) -> tuple[list[Problem], dict[int, list[str]], dict[int, list[str]]]:
+    """One finding per numbering mistake, so that a duplicated, missing, misnumbered or swapped
+    node does not make every node after it "out of order" too.  Also the names that the edges of
+    node ``ni`` and later may use without a finding of their own (``excused[ni]``): a missing
+    node's, and the name a misnumbered node should have had, whose absence has been reported; and
+    the names that the edges of node ``ni`` alone may use (``moved[ni]``): a node out of place,
+    told to move below the nodes defined after it, may take edges from them."""
     nums = [int(n.name[1:]) for n in cell.nodes]
     first: dict[int, int] = {}
     excused: dict[int, list[str]] = {}
+    moved: dict[int, list[str]] = {}
     probs: list[Problem] = []
     expected = 1  # the number the next node should have
     for ni, k in enumerate(nums):
         loc = (*base, "nodes", ni, "name")
         name, want = f"n{k}", f"n{expected}"
         later = nums[ni + 1 :]
+        while expected in first:  # defined earlier, out of place: reported there
+            expected += 1
+            want = f"n{expected}"
         if k == expected and k not in first:
             first[k] = ni
             expected += 1
@@ -47,6 +53,7 @@ def _node_order(
         if expected in later:  # this node is out of place; the one expected here comes later
             msg = f"node {name!r} out of order: expected {want!r}"
             hint = f"move it below {want!r}, or renumber: nodes are named n1, n2, ... in order"
+            moved[ni] = [f"n{j}" for j in sorted(set(later)) if expected <= j < k]
         elif k > expected and not any(expected <= j < k for j in later):  # a gap: nodes missing
             gap = [want] if k == expected + 1 else [want, f"n{k - 1}"]
             msg = (
@@ -67,17 +74,18 @@ def _node_order(
             excused[ni + 1] = [want]
             expected += 1
         probs.append(Problem("node-order", msg, loc, hint=hint))
-    return probs, excused
+    return probs, excused, moved
 
 
 def check_cell(cell: CellSpec, ci: int) -> list[Problem]:
     probs: list[Problem] = []
     base: tuple[str | int, ...] = ("cells", ci)
-    order, excused = _node_order(cell, base)
+    order, excused, moved = _node_order(cell, base)
     probs.extend(order)
     seen: list[str] = []
     for ni, node in enumerate(cell.nodes):
         seen.extend(excused.get(ni, ()))
+        allowed = [*seen, *moved.get(ni, ())]
         sources: set[str] = set()
         for ei, e in enumerate(node.edges):
             loc = (*base, "nodes", ni, "edges", ei, "source")
@@ -91,7 +99,7 @@ def check_cell(cell: CellSpec, ci: int) -> list[Problem]:
                     )
                 )
             sources.add(e.source)
-            if e.source != "in" and e.source not in seen:
+            if e.source != "in" and e.source not in allowed:
                 if e.source == node.name:
                     msg = f"node {node.name!r} takes an edge from itself"
                 elif any(n.name == e.source for n in cell.nodes):
