@@ -84,12 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bars_zoo.commands.options import bare_amp
+    from bars_zoo.commands.options import bare_amp, misread_amp
 
     parser = build_parser()
-    args, extra = parser.parse_known_args(bare_amp(sys.argv[1:] if argv is None else argv))
+    words = list(sys.argv[1:] if argv is None else argv)
+    fixed = bare_amp(words)
+    args, extra = parser.parse_known_args(fixed)
     if extra:  # the subcommand's usage, not the top-level one, says what it takes
-        getattr(args, "_parser", parser).error(f"unrecognized arguments: {' '.join(extra)}")
+        sub = getattr(args, "_parser", parser)
+        wrong = misread_amp(words, fixed, extra)
+        if wrong is not None:
+            modes = next(a.choices for a in sub._actions if "--amp" in a.option_strings) or ()
+            choose = ", ".join(str(m) for m in modes)
+            sub.error(f"argument --amp: invalid choice: {wrong!r} (choose from {choose})")
+        sub.error(f"unrecognized arguments: {' '.join(extra)}")
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(message)s",

@@ -99,3 +99,20 @@ def test_show_layers_adds_the_layer_rows_to_json(capsys):
     assert "layers" not in json.loads(capsys.readouterr().out)
     assert main(["show", "example", "--json", "--layers"]) == 0
     assert json.loads(capsys.readouterr().out)["layers"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "g.geno", "--dataset", "synthetic", "--epochs", "1", "-o", "r", "--amp", "fp8"],
+        ["eval", "bars-fmnist-s", "--amp", "fp8"],
+    ],
+)
+def test_a_wrong_amp_mode_after_the_positional_is_an_invalid_choice(argv, capsys):
+    # bare_amp leaves the word for the positional; the parser then could not place it
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --amp: invalid choice: 'fp8' (choose from bf16, off)" in err
+    assert "unrecognized arguments" not in err

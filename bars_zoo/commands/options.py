@@ -55,6 +55,15 @@ def bare_amp(argv: Sequence[str]) -> list[str]:
     return words
 
 
+def misread_amp(words: Sequence[str], fixed: Sequence[str], extra: Sequence[str]) -> str | None:
+    """The word after a bare ``--amp`` that :func:`bare_amp` left for the positional but the parser
+    could not place (``train g.geno --amp banana``): a wrong mode, not a stray argument."""
+    for i, (was, now) in enumerate(zip(words, fixed, strict=True)):
+        if was == "--amp" and now != was and i + 1 < len(words) and words[i + 1] in extra:
+            return words[i + 1]
+    return None
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     """``--progress/--no-progress`` (bars; default: when stderr is a terminal) and ``--quiet``."""
     p.add_argument(
