@@ -120,3 +120,23 @@ def test_a_downsample_cell_with_an_error_of_its_own_is_not_compared_with_the_oth
     doc = check(text, "m.geno")
     assert [d.code for d in doc.errors] == ["unknown-op"]
     assert [d.code for d in doc.warnings] == []
+
+
+def test_a_broken_first_downsample_is_not_named_as_the_first_in_the_warning() -> None:
+    # the first downsample's cell is a normal cell (an error); the second and third differ
+    reduce3 = (
+        "cell reduce3 stride=2 preprocess=bfr shortcut=bconv3x3 op_shortcut=true {\n"
+        "  n1 <- in: shortcut\n}\n"
+    )
+    text = ZOO.replace("stage s1:", reduce3 + "stage s1:")
+    text = text.replace(
+        "head ", "downsample cell=reduce\nstage s4: channels=144 depth=1 cell=normal3\nhead "
+    )  # a third downsample, of cell 'reduce'
+    text = text.replace("downsample cell=reduce", "downsample cell=normal1", 1)  # 1st: an error
+    text = text.replace("downsample cell=reduce\n", "downsample cell=reduce3\n", 1)  # 2nd
+    doc = check(text, "m.geno")
+    assert [d.code for d in doc.errors] == ["bad-stride"]
+    assert [d.message for d in doc.warnings if d.code == "unusual-layout"] == [
+        "downsample cell 'reduce' differs from 'reduce3', the cell of an earlier downsample; "
+        "BARS shares one reduction cell between all downsamples"
+    ]

@@ -675,8 +675,8 @@ CASES = [
         ),
         18,
         "reduce2",
-        "downsample cell 'reduce2' differs from the first downsample's cell 'reduce'; BARS "
-        "shares one reduction cell",
+        "downsample cell 'reduce2' differs from 'reduce', the cell of an earlier downsample; "
+        "BARS shares one reduction cell",
         "use 'reduce' for every downsample",
     ),
 ]

@@ -186,8 +186,8 @@ def _mixed_reductions(spec: NetworkSpec, names: dict[str, int], broken: set[str]
             probs.append(
                 Problem(
                     "unusual-layout",
-                    f"downsample cell {cell.name!r} differs from the first downsample's cell "
-                    f"{first.name!r}; BARS shares one reduction cell between all downsamples",
+                    f"downsample cell {cell.name!r} differs from {first.name!r}, the cell of an "
+                    "earlier downsample; BARS shares one reduction cell between all downsamples",
                     ("layout", li, "downsample", "cell"),
                     severity="warning",
                     hint=f"use {first.name!r} for every downsample, unless the difference is meant",
