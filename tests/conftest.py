@@ -7,6 +7,7 @@ already imported it: the torch-free tests stay torch-free.
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -28,3 +29,21 @@ def temp_files_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         raise PermissionError(13, "Permission denied", f"{dir}/{prefix}abc{suffix}")
 
     monkeypatch.setattr("tempfile.mkstemp", refuse)
+
+
+@pytest.fixture
+def shell_log_levels():
+    """Log levels as a shell has them: the run loggers (``bars_zoo.trainer``, ``bars_zoo.search``)
+    unset, the root at WARNING (what main's basicConfig sets); set with ``setLevel``, which also
+    clears the loggers' cached levels."""
+    loggers = {
+        logging.getLogger("bars_zoo.trainer"): logging.NOTSET,
+        logging.getLogger("bars_zoo.search"): logging.NOTSET,
+        logging.getLogger(): logging.WARNING,
+    }
+    before = {logger: logger.level for logger in loggers}
+    for logger, level in loggers.items():
+        logger.setLevel(level)
+    yield
+    for logger, level in before.items():
+        logger.setLevel(level)

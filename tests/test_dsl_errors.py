@@ -11,30 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tiny_net import EDIT_BASE as BASE
 
 from bars_zoo import dsl
 from bars_zoo.dsl import ERROR_CODES, WARNING_CODES, check, parse, read
 from bars_zoo.errors import GenotypeError
 from bars_zoo.spec import Limits
 
-BASE = """\
-bars 1
-name "t"
-input 3x32x32 classes=10
-stem conv3x3 channels=16 stride=1 pool=none
-cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
-  n1 <- in: bconv3x3
-  n2 <- in: shortcut, n1: bconv3x3
-}
-cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
-  n1 <- in: bconv3x3
-}
-stage s1: channels=16 depth=2 cell=normal
-downsample cell=reduce
-stage s2: channels=32 depth=2 cell=normal
-head avgpool linear
-meta searched_on="cifar10"
-"""
 REDUCE_BODY = "op_shortcut=true {\n  n1 <- in: bconv3x3\n}"
 
 

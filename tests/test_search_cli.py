@@ -4,7 +4,6 @@ errors, and ``--data-dir`` where a data set has no default location."""
 from __future__ import annotations
 
 import json
-import logging
 
 import pytest
 
@@ -17,22 +16,6 @@ from bars_zoo.search import search
 from bars_zoo.search.presets import config_for
 
 TINY = ["search", "--preset", "tiny", "--dataset", "synthetic", "--no-plots", "--device", "cpu"]
-
-
-@pytest.fixture
-def shell_log_levels():
-    """Log levels as a shell has them: ``bars_zoo.search`` unset, the root at WARNING (what main's
-    basicConfig sets); set with ``setLevel``, which also clears the loggers' cached levels."""
-    loggers = {
-        logging.getLogger("bars_zoo.search"): logging.NOTSET,
-        logging.getLogger(): logging.WARNING,
-    }
-    before = {logger: logger.level for logger in loggers}
-    for logger, level in loggers.items():
-        logger.setLevel(level)
-    yield
-    for logger, level in before.items():
-        logger.setLevel(level)
 
 
 def _args(*argv: str):

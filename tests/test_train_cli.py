@@ -27,22 +27,6 @@ FAST = ["--dataset", "synthetic", "--subset", "96", "--batch-size", "32", "--dev
 
 
 @pytest.fixture
-def shell_log_levels():
-    """Log levels as a shell has them: ``bars_zoo.trainer`` unset, the root at WARNING (what main's
-    basicConfig sets); set with ``setLevel``, which also clears the loggers' cached levels."""
-    loggers = {
-        logging.getLogger("bars_zoo.trainer"): logging.NOTSET,
-        logging.getLogger(): logging.WARNING,
-    }
-    before = {logger: logger.level for logger in loggers}
-    for logger, level in loggers.items():
-        logger.setLevel(level)
-    yield
-    for logger, level in before.items():
-        logger.setLevel(level)
-
-
-@pytest.fixture
 def geno(tmp_path):
     path = tmp_path / "tiny.geno"
     path.write_text(GENOTYPE.format(shape="3x8x8"))
@@ -437,7 +421,6 @@ def test_cli_train_with_progress_bars_still_reports_every_epoch(
     geno, tmp_path, caplog, monkeypatch
 ):
     # the bars close at the end of each epoch; the epoch's line (val top-1) must stay behind
-    import logging
 
     monkeypatch.setattr(logging.getLogger("bars_zoo.trainer"), "level", logging.NOTSET)
     monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)

@@ -1,5 +1,6 @@
 """Tiny networks shared by test files: the one the hub and packing tests save, load and push, and
-the two-stage one the training, DDP and CUDA-graph tests train."""
+the two-stage one the training, DDP and CUDA-graph tests train, and the genotype the DSL error
+tests edit one line of (their line and column numbers count in it)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,26 @@ stage s1: channels=8 depth=1 cell=normal
 downsample cell=reduce
 stage s2: channels=12 depth=1 cell=normal
 head avgpool linear
+"""
+
+
+EDIT_BASE = """\
+bars 1
+name "t"
+input 3x32x32 classes=10
+stem conv3x3 channels=16 stride=1 pool=none
+cell normal stride=1 preprocess=bconv3x3 shortcut=identity op_shortcut=true {
+  n1 <- in: bconv3x3
+  n2 <- in: shortcut, n1: bconv3x3
+}
+cell reduce stride=2 preprocess=bfr shortcut=bfr op_shortcut=true {
+  n1 <- in: bconv3x3
+}
+stage s1: channels=16 depth=2 cell=normal
+downsample cell=reduce
+stage s2: channels=32 depth=2 cell=normal
+head avgpool linear
+meta searched_on="cifar10"
 """
 
 
