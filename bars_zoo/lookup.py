@@ -88,7 +88,9 @@ def check_weights_folder(folder: Path, name: str) -> ModelConfig:
     if zoo is None and entry is None:
         return config  # not a zoo name: a folder of any architecture
     held = config.architecture
-    other = held if held not in (set(entries()) | set(list_genotypes())) else f"my-{held}"
+    from bars_zoo.zoo import bundled_genotypes
+
+    other = held if held not in (set(entries()) | set(bundled_genotypes())) else f"my-{held}"
     hint = (
         f"${WEIGHTS_DIR_ENV}/{name}/ is where load looks for the zoo's {arch}: rename the folder "
         f"to a name the zoo does not use (e.g. {other!r}), or load it as local-dir:{folder}"
@@ -104,25 +106,18 @@ def check_weights_folder(folder: Path, name: str) -> ModelConfig:
     return config
 
 
-def list_genotypes() -> list[str]:
-    """The zoo's genotype names (``genotypes/<name>.geno``)."""
-    from bars_zoo.zoo import GENOTYPE_SUFFIX, genotype_dir
-
-    return sorted(p.stem for p in genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))
-
-
 def zoo_genotype(name: str, entry: PretrainedCfg | None) -> Any:
     """The spec ``name`` stands for in the package: the bundled ``genotype.geno`` of a registry
     entry bundled with it, else ``genotypes/<architecture>.geno``; ``None`` when neither exists
     (an entry whose genotype is only in its Hub repo, or no zoo name)."""
     from bars_zoo.dsl import read
-    from bars_zoo.zoo import genotype_dir, load_genotype
+    from bars_zoo.zoo import bundled_genotypes, load_genotype
 
     bundled = bundled_dir(name) / GENOTYPE_FILE
     if entry is not None and bundled.is_file():
         return read(bundled)
     arch = entry.architecture if entry else name
-    return load_genotype(arch) if (genotype_dir() / f"{arch}.geno").is_file() else None
+    return load_genotype(arch) if arch in bundled_genotypes() else None
 
 
 def local_genotype(name: str) -> Any:
@@ -162,7 +157,6 @@ __all__ = [
     "cached_genotype",
     "check_folder_files",
     "check_weights_folder",
-    "list_genotypes",
     "local_genotype",
     "zoo_genotype",
 ]

@@ -28,7 +28,8 @@ def genotype_dir() -> Path:
     return resource_dir("genotypes")
 
 
-def _bundled() -> dict[str, Path]:
+def bundled_genotypes() -> dict[str, Path]:
+    """The zoo's genotypes: name -> ``genotypes/<name>.geno``."""
     return {p.stem: p for p in sorted(genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))}
 
 
@@ -53,7 +54,7 @@ def list_models(pattern: str = "*", pretrained: bool = False, *, warn: bool = Tr
 
     names = set(registry.pretrained_names(pattern, warn=warn))
     if not pretrained:
-        names |= set(_bundled()) | set(registry.entries())
+        names |= set(bundled_genotypes()) | set(registry.entries())
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
@@ -70,7 +71,7 @@ def genotype_path(name: str) -> Path:
 
     Raises :class:`UnknownModelError` (with a did-you-mean hint) for anything else.
     """
-    bundled = _bundled()
+    bundled = bundled_genotypes()
     if name in bundled:
         return bundled[name]
     if not name.strip():
