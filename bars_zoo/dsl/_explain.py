@@ -9,6 +9,7 @@ statement can take at that point.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
@@ -19,11 +20,15 @@ from bars_zoo.dsl._slips import (
     char_name,
     diag,
     lookalike_hint,
+    looks_ascii,
     missing_equals,
     slip,
+    word_at,
 )
 from bars_zoo.dsl._source import KEYWORDS, Chunk, Source, first_word, suggest
 from bars_zoo.errors import Diagnostic
+
+_WORD = re.compile(r"(?<![^\x00-\x7f])[A-Za-z_][A-Za-z0-9_.\-]*(?![^\x00-\x7f])")
 
 _DESCRIBE = {
     "NAME": "a name",
@@ -80,6 +85,12 @@ def unknown_statement(src: Source, chunk: Chunk) -> Diagnostic:
             lookalike_hint(ch) or "a statement starts with one of: " + ", ".join(KEYWORDS),
         )
     pos = (line, col, col + len(word))
+    odd = next((i for i, c in enumerate(word) if not c.isascii()), None)
+    if odd is not None and looks_ascii(word[odd]):
+        # 'Ѕtage', 'hеad': a keyword with a look-alike letter in it, at that letter
+        at = (line, col + odd, col + odd + 1)
+        hint = lookalike_hint(word[odd], word, names(src))
+        return diag(src, "unknown-statement", f"unknown statement '{word}'", at, hint)
     if "<-" in code:
         return diag(
             src,
@@ -95,6 +106,11 @@ def unknown_statement(src: Source, chunk: Chunk) -> Diagnostic:
         else lookalike_hint(word) or "a statement starts with one of: " + ", ".join(KEYWORDS)
     )
     return diag(src, "unknown-statement", f"unknown statement '{word}'", pos, hint)
+
+
+def names(src: Source) -> set[str]:
+    """The ASCII words of the file: the names a word with a look-alike letter may have meant."""
+    return {w for line in src.scanned for w in _WORD.findall(line.code)}
 
 
 def syntax_error(
@@ -178,7 +194,7 @@ def syntax_error(
         hint = 'strings are written in double quotes: "..."'
     elif ch == "+" and in_node:
         hint = "a node sums its edges by itself: separate them with ','"
-    hint = lookalike_hint(ch) or hint
+    hint = lookalike_hint(ch, word_at(text, col - 1), names(src)) or hint
     msg = f"unexpected character {char_name(ch)}" + (f"; expected {expected}" if expected else "")
     return diag(src, "syntax", msg, pos, hint)
 

@@ -18,8 +18,9 @@ import unicodedata
 
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 
-from bars_zoo.dsl._source import Chunk, Source
+from bars_zoo.dsl._source import KEYWORDS, Chunk, Source
 from bars_zoo.errors import Diagnostic
+from bars_zoo.spec import CELL_OPS, EDGE_OPS, STEM_OPS
 
 Pos = tuple[int, int, int]  # (line, column, end column), 1-based, end exclusive
 
@@ -56,19 +57,34 @@ _LOOKALIKES = {
     "\uff0c": ",",
     "\uff5b": "{",
     "\uff5d": "}",
-    "\u0430": "a",  # Cyrillic letters that look Latin (a Cyrillic keyboard layout left on)
-    "\u0435": "e",
-    "\u043e": "o",
-    "\u0440": "p",
-    "\u0441": "c",
-    "\u0443": "y",
-    "\u0445": "x",
-    "\u03bf": "o",  # Greek small omicron
     "\u00a0": " ",  # no-break and other spaces
     "\u2009": " ",
     "\u202f": " ",
     "\u3000": " ",
 }
+
+#: Cyrillic and Greek letters that look like Latin ones (a Cyrillic or Greek keyboard layout left
+#: on, a name pasted from a document), lower and upper case.
+_LETTERS = dict(
+    zip(
+        "\u0430\u0435\u043e\u0440\u0441\u0443\u0445\u0455\u0456\u0458\u04bb\u0501"  # Cyrillic
+        "\u0410\u0412\u0415\u041a\u041c\u041d\u041e\u0420\u0421\u0422\u0425\u0405\u0406\u0408"
+        "\u03bf"  # Greek
+        "\u0391\u0392\u0395\u0396\u0397\u0399\u039a\u039c\u039d\u039f\u03a1\u03a4\u03a5\u03a7",
+        "aeopcyxsijhdABEKMHOPCTXSIJoABEZHIKMNOPTYX",
+        strict=True,
+    )
+)
+_LOOKALIKES.update(_LETTERS)
+
+#: The words of the language, which a word holding look-alike letters most likely meant.
+VOCABULARY = frozenset(
+    (
+        *(KEYWORDS + EDGE_OPS + CELL_OPS + STEM_OPS),
+        *("in", "true", "false", "maxpool", "avgpool", "linear", "stride", "preprocess"),
+        *("shortcut", "op_shortcut", "channels", "pool", "depth", "cell", "classes"),
+    )
+)
 
 # A statement line may be a 256 KiB hostile one: everything below is anchored or scans once.
 _NAMELESS = re.compile(r"(\s*(?:cell|stage)\s*)([A-Za-z_][A-Za-z0-9_.\-]*(?=\s*=)|[:{])")
@@ -119,8 +135,49 @@ def char_name(ch: str) -> str:
     return f"{ch!r} ({label})" if ch.isprintable() else label
 
 
-def lookalike_hint(text: str) -> str | None:
-    """A hint for the first non-ASCII character of ``text``, or ``None`` if it is all ASCII."""
+def looks_ascii(ch: str) -> bool:
+    """Whether ``ch`` is a character that only looks like an ASCII one."""
+    return ch in _LOOKALIKES
+
+
+def word_at(text: str, i: int) -> str:
+    """The word around ``text[i]``: ASCII name characters and look-alike letters."""
+
+    def part(c: str) -> bool:
+        return c in _LETTERS or (c.isascii() and (c.isalnum() or c in "_.-"))
+
+    start, end = i, i
+    while start > 0 and part(text[start - 1]):
+        start -= 1
+    while end < len(text) and part(text[end]):
+        end += 1
+    return text[start:end]
+
+
+def _meant(word: str, vocabulary: frozenset[str] | set[str]) -> str | None:
+    """``'Ѕtage'`` -> ``'stage'``: the ASCII word that ``word``, written with look-alike letters,
+    most likely meant, where that is more than swapping each letter for the one it looks like (an
+    upper-case look-alike in a lower-case word, like a Cyrillic 'О' in 'nОrmal1')."""
+    swapped = "".join(_LETTERS.get(c, c) for c in word)
+    lowered = "".join(_LETTERS[c].lower() if c in _LETTERS else c for c in word)
+    known = vocabulary | VOCABULARY
+    if not swapped.isascii() or swapped in known:
+        return None
+    for guess in (lowered, swapped.lower()):
+        if guess in known:
+            return guess
+    rest = [c for c in word if c not in _LETTERS and c.isalpha()]
+    return lowered if rest and all(c.islower() for c in rest) and lowered != swapped else None
+
+
+def lookalike_hint(
+    text: str, word: str = "", vocabulary: frozenset[str] | set[str] = frozenset()
+) -> str | None:
+    """A hint for the first non-ASCII character of ``text``, or ``None`` if it is all ASCII.
+
+    ``word`` is the word the character stands in, ``vocabulary`` the names the file defines:
+    when the word was meant to be one of those (or a word of the language) in other case, the
+    hint gives the whole word to write."""
     ch = next((c for c in text if not c.isascii()), None)
     if ch is None:
         return None
@@ -128,6 +185,9 @@ def lookalike_hint(text: str) -> str | None:
     if meant == " ":
         return f"{char_name(ch)} looks like a space but is not one: type a plain space"
     if meant is not None:
+        whole = _meant(word, vocabulary) if ch in word else None
+        if whole is not None:
+            return f"{char_name(ch)} looks like '{meant}' but is not: write '{whole}'"
         return f"{char_name(ch)} looks like '{meant}' but is not: type '{meant}'"
     return 'outside "strings" and comments a genotype is plain ASCII'
 
