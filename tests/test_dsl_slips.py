@@ -391,24 +391,58 @@ def test_a_stage_or_meta_line_is_never_offered_a_brace() -> None:
         assert "'{'" not in doc.errors[0].message, doc.errors[0].message
 
 
-def test_a_copied_cell_that_kept_its_name_says_which_name_is_missing() -> None:
-    # a copy of cell 'normal' (lines 12-14) was meant to become 'normal2', which stage s2 uses
+def test_a_copied_cell_that_kept_its_name_is_one_error_saying_which_name_is_missing() -> None:
+    # a copy of cell 'normal' (line 12) was meant to become 'normal2', which stage s2 uses: the
+    # stage's reference is part of that one mistake, not an unknown cell of its own
     copy = "cell normal stride=1 preprocess=bconv3x3 shortcut=identity { n1 <- in: bconv3x3 }\n"
     text = BASE.replace("stage s1:", copy + "stage s1:", 1).replace(
         "depth=2 cell=normal\nhead", "depth=2 cell=normal2\nhead"
+    )
+    doc = check(text)
+    assert [(d.code, d.line) for d in doc.errors] == [("duplicate-name", 12)], [
+        d.render() for d in doc.errors
+    ]
+    assert doc.errors[0].hint == (
+        "rename one of them; is it 'normal2', which the layout uses but no cell defines?"
+    )
+
+
+def test_two_copies_that_kept_their_name_are_paired_with_the_missing_names_in_order() -> None:
+    copy = "cell normal stride=1 preprocess=bconv3x3 shortcut=identity { n1 <- in: bconv3x3 }\n"
+    text = (
+        BASE.replace("stage s1:", copy + copy + "stage s1:", 1)
+        .replace("depth=2 cell=normal\ndownsample", "depth=2 cell=normal2\ndownsample")
+        .replace("depth=2 cell=normal\nhead", "depth=2 cell=normal3\nhead")
+    )
+    doc = check(text)
+    assert [(d.code, d.line, d.hint) for d in doc.errors] == [
+        (
+            "duplicate-name",
+            12,
+            "rename one of them; is it 'normal2', which the layout uses but no cell defines?",
+        ),
+        (
+            "duplicate-name",
+            13,
+            "rename one of them; is it 'normal3', which the layout uses but no cell defines?",
+        ),
+    ], [d.render() for d in doc.errors]
+
+
+def test_a_copied_cell_still_refuses_a_second_undefined_cell_as_its_own_mistake() -> None:
+    # one repeated definition explains one missing name; the other is a mistake of its own
+    copy = "cell normal stride=1 preprocess=bconv3x3 shortcut=identity { n1 <- in: bconv3x3 }\n"
+    text = (
+        BASE.replace("stage s1:", copy + "stage s1:", 1)
+        .replace("depth=2 cell=normal\ndownsample", "depth=2 cell=normal2\ndownsample")
+        .replace("depth=2 cell=normal\nhead", "depth=2 cell=norml\nhead")
     )
     doc = check(text)
     assert [(d.code, d.line) for d in doc.errors] == [
         ("duplicate-name", 12),
         ("unknown-cell", 15),
     ], [d.render() for d in doc.errors]
-    assert doc.errors[0].hint == (
-        "rename one of them; is it 'normal2', which the layout uses but no cell defines?"
-    )
-    assert doc.errors[1].hint == (
-        "cell 'normal' is defined twice: was one of them meant to be 'normal2'? "
-        "(or did you mean 'normal'?)"
-    )
+    assert doc.errors[1].hint == "did you mean 'normal'?"
 
 
 def test_a_shape_that_lost_an_x_is_not_told_to_add_channels() -> None:

@@ -30,13 +30,17 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
     broken: set[str] = set()  # cells with an error of their own
     defined = set(spec.cell_names())
     missing = list(dict.fromkeys(i.cell for i in spec.layout if i.cell not in defined))
+    # A copied cell whose name was not changed: the k-th repeated definition is taken to be the
+    # k-th name that the layout uses and no cell defines.  That name's references are part of the
+    # one mistake (no unknown-cell of their own); missing names left over are mistakes of their own.
+    repeats = [ci for ci, c in enumerate(spec.cells) if spec.cell_names().index(c.name) != ci]
+    meant = dict(zip(repeats, missing, strict=False))
     for ci, cell in enumerate(spec.cells):
         if cell.name in names:
-            # a copied cell whose name was not changed: the name it should have is likely missing
             hint = (
-                f"rename one of them; is it {missing[0]!r}, which the layout uses but no cell "
+                f"rename one of them; is it {meant[ci]!r}, which the layout uses but no cell "
                 "defines?"
-                if missing
+                if ci in meant
                 else "rename one of them"
             )
             probs.append(
@@ -53,7 +57,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
             broken.add(cell.name)
         probs.extend(found)
 
-    dups = [c.name for ci, c in enumerate(spec.cells) if names[c.name] != ci]
+    renamed = set(meant.values())
     used: set[str] = set()
     stage_names: set[str] = set()
     prev_stage_ch: int | None = None
@@ -95,7 +99,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 )
             prev_stage_ch = item.channels
             probs.extend(
-                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"), dups)
+                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"), renamed)
             )
         else:
             loc: tuple[str | int, ...] = ("layout", li, "downsample", "cell")
@@ -118,7 +122,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                     )
                 )
             last_was_down = True
-            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc, dups))
+            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc, renamed))
         used.add(item.cell)
 
     if not any(isinstance(i, StageSpec) for i in spec.layout):
@@ -202,16 +206,15 @@ def _check_cell_ref(
     ref: str,
     stride: int,
     loc: tuple[str | int, ...],
-    dups: list[str],
+    renamed: set[str],
 ) -> list[Problem]:
+    if ref in renamed:  # a repeated cell definition is this cell: reported there
+        return []
     if ref not in names:
         from difflib import get_close_matches
 
         close = get_close_matches(ref, list(names), n=1)
-        if dups:  # a copied cell that kept its name, or a typo here
-            hint = f"cell {dups[0]!r} is defined twice: was one of them meant to be {ref!r}?"
-            hint += f" (or did you mean {close[0]!r}?)" if close else ""
-        elif close:
+        if close:
             hint = f"did you mean {close[0]!r}?"
         else:
             hint = f"defined cells: {', '.join(names) or 'none'}"
