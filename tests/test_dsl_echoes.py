@@ -140,3 +140,18 @@ def test_a_broken_first_downsample_is_not_named_as_the_first_in_the_warning() ->
         "downsample cell 'reduce' differs from 'reduce3', the cell of an earlier downsample; "
         "BARS shares one reduction cell between all downsamples"
     ]
+
+
+def test_a_swapped_node_in_a_cycle_reports_the_cycle_edge_in_the_same_pass() -> None:
+    # n3 above n2 takes an edge from n2, and n2 one from n3: no move or renumbering fixes that
+    swapped = "  n3 <- in: bconv3x3, n2: shortcut\n  n2 <- n3: bconv3x3\n"
+    assert _errors(ZOO.replace(N2 + N3, swapped)) == [
+        "20: node 'n3' out of order: expected 'n2'",
+        "21: edge from 'n3', which belongs after 'n2' and takes an edge from it: a cycle",
+    ]
+
+
+def test_a_swapped_node_without_a_cycle_stays_one_error() -> None:
+    # n2 takes an edge from n3 but n3 not from n2: renumbering fixes it, so no edge error
+    swapped = "  n3 <- in: bconv3x3\n  n2 <- n3: bconv3x3\n"
+    assert _errors(ZOO.replace(N2 + N3, swapped)) == ["20: node 'n3' out of order: expected 'n2'"]

@@ -77,12 +77,29 @@ def _node_order(
     return probs, excused, moved
 
 
+def _depends(cell: CellSpec, node: str, on: str) -> bool:
+    """Whether ``node`` takes an edge from ``on``, directly or through other nodes."""
+    edges = {n.name: [e.source for e in n.edges] for n in cell.nodes}
+    todo, done = list(edges.get(node, ())), set()
+    while todo:
+        src = todo.pop()
+        if src == on:
+            return True
+        if src not in done:
+            done.add(src)
+            todo.extend(edges.get(src, ()))
+    return False
+
+
 def check_cell(cell: CellSpec, ci: int) -> list[Problem]:
     probs: list[Problem] = []
     base: tuple[str | int, ...] = ("cells", ci)
     order, excused, moved = _node_order(cell, base)
     probs.extend(order)
     seen: list[str] = []
+    # a node out of place moves below the nodes in moved[]: an edge into one of those from it,
+    # where it also depends on that node, is a cycle that no move or renumbering fixes
+    below = {cell.nodes[mi].name: set(names) for mi, names in moved.items()}
     for ni, node in enumerate(cell.nodes):
         seen.extend(excused.get(ni, ()))
         allowed = [*seen, *moved.get(ni, ())]
@@ -99,7 +116,18 @@ def check_cell(cell: CellSpec, ci: int) -> list[Problem]:
                     )
                 )
             sources.add(e.source)
-            if e.source != "in" and e.source not in allowed:
+            if node.name in below.get(e.source, ()) and _depends(cell, e.source, node.name):
+                probs.append(
+                    Problem(
+                        "bad-edge",
+                        f"edge from {e.source!r}, which belongs after {node.name!r} and takes "
+                        f"an edge from it: a cycle",
+                        loc,
+                        hint="a node takes edges from 'in' and earlier nodes only: remove this "
+                        f"edge or the one from {node.name!r} into {e.source!r}",
+                    )
+                )
+            elif e.source != "in" and e.source not in allowed:
                 if e.source == node.name:
                     msg = f"node {node.name!r} takes an edge from itself"
                 elif any(n.name == e.source for n in cell.nodes):
