@@ -189,6 +189,16 @@ class ModelConfig(BaseModel):
     pretrained_cfg: PretrainedCfg
     complexity: dict[str, Any] = Field(default_factory=dict)
 
+    def records_training(self) -> bool:
+        """Whether the folder says its weights were trained: packed (the form of a finished
+        model), or a ``top1``, ``train_command`` or ``hub_repo`` in its ``pretrained_cfg``.  A
+        folder ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor
+        does ``save_pretrained(..., packed=False)`` without them."""
+        cfg = self.pretrained_cfg
+        return self.packed or any(
+            v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
+        )
+
 
 def read_config(folder: Path) -> ModelConfig:
     """Parse ``folder/config.json`` (raises :class:`IntegrityError` naming what is wrong)."""

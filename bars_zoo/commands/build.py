@@ -74,10 +74,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> str | None:
         theirs = read_config(folder)
     except BarsError:  # not bars-zoo's config.json: check_target has refused it already
         return None
-    cfg = theirs.pretrained_cfg
-    trained = theirs.packed or any(
-        v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
-    )
+    trained = theirs.records_training()
     if theirs.genotype_sha256 != genotype_sha256(spec) or trained:
         what = (
             "trained weights"
