@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bars_zoo.classnames import CIFAR10_CLASSES, FASHION_CLASSES
 from bars_zoo.errors import ConfigError, DatasetNotFoundError
 
 Split = Literal["train", "test"]
@@ -46,31 +47,6 @@ class DatasetInfo:
     std: tuple[float, ...]
     classes: tuple[str, ...] = ()
 
-
-FASHION_CLASSES = (
-    "T-shirt/top",
-    "Trouser",
-    "Pullover",
-    "Dress",
-    "Coat",
-    "Sandal",
-    "Shirt",
-    "Sneaker",
-    "Bag",
-    "Ankle boot",
-)
-CIFAR10_CLASSES = (
-    "airplane",
-    "automobile",
-    "bird",
-    "cat",
-    "deer",
-    "dog",
-    "frog",
-    "horse",
-    "ship",
-    "truck",
-)
 
 DATASETS: dict[str, DatasetInfo] = {
     "fashion-mnist": DatasetInfo(

@@ -83,6 +83,20 @@ def save_pretrained(
     dict of fields such as ``dataset``, ``mean``, ``std``, ``top1``, ``train_command``) overrides
     the model's own ``pretrained_cfg``.  The folder is replaced atomically.
     """
+    return write_folder(
+        Path(save_directory), folder_files(model, packed=packed, pretrained_cfg=pretrained_cfg)
+    )
+
+
+def folder_files(
+    model: nn.Module,
+    *,
+    packed: bool = True,
+    pretrained_cfg: PretrainedCfg | Mapping[str, Any] | None = None,
+) -> dict[str, bytes]:
+    """The files :func:`save_pretrained` writes for ``model``, file name -> bytes, weights
+    serialised once (a caller that checks them before :func:`write_folder` writes them, as
+    ``bars-zoo build -o`` does, checks the very bytes written)."""
     from bars_zoo import __version__
 
     model = unwrap_model(model)
@@ -122,7 +136,7 @@ def save_pretrained(
     sizes = {k: len(v) for k, v in files.items()}
     card = render_card(spec, cfg, packed=packed, complexity_summary=cx.summary(), files=sizes)
     files[CARD_FILE] = card.encode()
-    return write_folder(Path(save_directory), files)
+    return files
 
 
 def _merge_cfg(
@@ -359,6 +373,7 @@ def write_card(
 __all__ = [
     "FOLDER_FILES",
     "check_target",
+    "folder_files",
     "load_folder",
     "local_folder",
     "save_pretrained",

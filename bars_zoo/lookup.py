@@ -4,7 +4,8 @@
 :func:`check_folder_files` (the checks of a model folder short of reading its weights),
 :func:`check_weights_folder` (may a ``$BARS_ZOO_WEIGHTS_DIR/<name>/`` folder stand in for
 ``name``), :func:`zoo_genotype` (the package's genotype of a name), :func:`local_genotype` (also a
-weights folder's, or a pulled Hub repo's in the Hugging Face cache).
+weights folder's, or a pulled Hub repo's in the Hugging Face cache), :func:`untrained_weights`
+(whether the weights folder ``load`` takes records no training).
 """
 
 from __future__ import annotations
@@ -137,6 +138,18 @@ def local_genotype(name: str) -> Any:
     return spec
 
 
+def untrained_weights(name: str) -> bool:
+    """Whether the weights ``load(name)`` takes are a ``$BARS_ZOO_WEIGHTS_DIR`` folder whose
+    ``config.json`` records no training (:meth:`~bars_zoo.registry.ModelConfig.records_training`:
+    the folder ``bars-zoo build NAME -o DIR`` writes, latent initial weights).  ``load(name)``
+    loads it all the same; ``bars-zoo list`` marks it ``untrained``.  Bundled and Hub weights are
+    a registry entry's, published with their accuracy: ``False``."""
+    local = weights_dir(name)
+    if local is None or weights_source(name, get(name)) != f"${WEIGHTS_DIR_ENV}":
+        return False
+    return not read_config(local).records_training()
+
+
 def cached_genotype(repo: str, revision: str | None) -> Any:
     """The genotype of Hub repo ``repo`` at ``revision`` when the Hugging Face cache holds it,
     else ``None``; never asks the Hub."""
@@ -158,5 +171,6 @@ __all__ = [
     "check_folder_files",
     "check_weights_folder",
     "local_genotype",
+    "untrained_weights",
     "zoo_genotype",
 ]

@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
+from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
 from bars_zoo.weightsdir import (
     WEIGHTS_DIR_ENV,
@@ -141,10 +142,16 @@ class PretrainedCfg(BaseModel):
 
 
 def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
-    """A config for an architecture without weights: shapes from ``spec``, normalisation guessed
-    from the data set (by name, else by input size: 1x28x28 Fashion-MNIST, 3x32x32 CIFAR-10,
-    3x224x224 ImageNet), else mean 0 / std 1."""
+    """A config for an architecture without weights: shapes from ``spec``; the data set ``dataset``,
+    else the one the genotype's ``meta dataset=`` names when it is one of
+    :data:`DATASET_NORMALIZATION`'s, else guessed by input size (1x28x28 Fashion-MNIST, 3x32x32
+    CIFAR-10, 3x224x224 ImageNet); its normalisation (else mean 0 / std 1) and its class names
+    (:data:`bars_zoo.classnames.DATASET_CLASSES`) as ``labels`` when they are as many as the
+    genotype's classes."""
     shape = tuple(spec.input_shape)
+    meta = getattr(spec, "meta", None) or {}
+    if dataset is None and meta.get("dataset") in DATASET_NORMALIZATION:
+        dataset = meta["dataset"]
     if dataset is None:
         dataset = {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}.get(shape)
         if dataset is None and shape == (3, 224, 224):
@@ -159,6 +166,9 @@ def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
         mean=mean,
         std=std,
         num_classes=spec.num_classes,
+        labels=labels
+        if len(labels := DATASET_CLASSES.get(dataset or "", ())) == spec.num_classes
+        else (),
     )
 
 
@@ -188,6 +198,16 @@ class ModelConfig(BaseModel):
     packed: bool
     pretrained_cfg: PretrainedCfg
     complexity: dict[str, Any] = Field(default_factory=dict)
+
+    def records_training(self) -> bool:
+        """Whether the folder says its weights were trained: packed (the form of a finished
+        model), or a ``top1``, ``train_command`` or ``hub_repo`` in its ``pretrained_cfg``.  A
+        folder ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor
+        does ``save_pretrained(..., packed=False)`` without them."""
+        cfg = self.pretrained_cfg
+        return self.packed or any(
+            v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
+        )
 
 
 def read_config(folder: Path) -> ModelConfig:

@@ -33,7 +33,9 @@ def bundled_genotypes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(genotype_dir().glob(f"*{GENOTYPE_SUFFIX}"))}
 
 
-def list_models(pattern: str = "*", pretrained: bool = False, *, warn: bool = True) -> list[str]:
+def list_models(
+    pattern: str = "*", pretrained: bool = False, *, untrained: bool = True, warn: bool = True
+) -> list[str]:
     """Sorted names ``bars_zoo.load`` accepts, matching ``pattern`` (``fnmatch`` wildcards,
     case-sensitive): the zoo's genotypes, the pretrained registry's entries (also those whose
     genotype is only in their Hub repo) and the model folders of ``$BARS_ZOO_WEIGHTS_DIR`` that
@@ -41,7 +43,12 @@ def list_models(pattern: str = "*", pretrained: bool = False, *, warn: bool = Tr
 
     ``pretrained=True`` keeps the names ``load(name)`` finds weights for, the way it looks for
     them (:func:`bars_zoo.registry.pretrained_names`): bundled, ``$BARS_ZOO_WEIGHTS_DIR``, or
-    pinned on the Hub.
+    pinned on the Hub.  A ``$BARS_ZOO_WEIGHTS_DIR`` folder whose ``config.json`` records no
+    training (``bars-zoo build NAME -o DIR`` writes one: initial weights) counts, since ``load``
+    loads it; ``untrained=False`` leaves such folders out
+    (:func:`bars_zoo.lookup.untrained_weights`; a zoo or registry name stays when
+    ``pretrained=False``), so that ``list_models(pretrained=True, untrained=False)`` is the names
+    with trained weights.
 
     A ``$BARS_ZOO_WEIGHTS_DIR`` folder matching ``pattern`` that ``load`` would refuse is left
     out, with a logged warning saying why (``warn=False``: quietly); so is a
@@ -53,6 +60,10 @@ def list_models(pattern: str = "*", pretrained: bool = False, *, warn: bool = Tr
     from bars_zoo import registry  # owned by the hub side
 
     names = set(registry.pretrained_names(pattern, warn=warn))
+    if not untrained:
+        from bars_zoo.lookup import untrained_weights
+
+        names = {n for n in names if not untrained_weights(n)}
     if not pretrained:
         names |= set(bundled_genotypes()) | set(registry.entries())
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))

@@ -254,3 +254,38 @@ def test_the_designs_commands_exist_and_each_command_has_a_row_in_the_readme():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     for name in COMMANDS:
         assert re.search(rf"^\| `bars-zoo {name}\b|, `{name}\b", readme, re.M), name
+
+
+@pytest.mark.parametrize("name", ["bars-fmnist-s", "example"])
+def test_build_of_a_file_writes_the_same_config_as_a_build_of_its_zoo_name(
+    name, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    assert _run(["build", name, "-o", "by-name"], capsys)[0] == 0
+    geno = ROOT / "genotypes" / f"{name}.geno"
+    assert _run(["build", str(geno), "-o", "by-file"], capsys)[0] == 0
+    by_name, by_file = read_config(tmp_path / "by-name"), read_config(tmp_path / "by-file")
+    assert by_file == by_name
+    assert by_file.pretrained_cfg.labels[:2] in (
+        ("T-shirt/top", "Trouser"),
+        ("airplane", "automobile"),
+    )
+
+
+def test_build_output_replacing_its_own_folder_serialises_the_weights_once(
+    tiny_geno, capsys, monkeypatch
+):
+    from bars_zoo import folder, packing
+
+    assert _run(["build", "tiny.geno", "-o", "net"], capsys)[0] == 0
+    calls = []
+    real = packing.weights_bytes
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(packing, "weights_bytes", counted)
+    monkeypatch.setattr(folder, "weights_bytes", counted)
+    assert _run(["build", "tiny.geno", "-o", "net"], capsys)[0] == 0  # replaces its own folder
+    assert len(calls) == 1

@@ -290,3 +290,48 @@ def test_every_name_list_lists_has_a_genotype_show_reads(
         assert bars_zoo.load_genotype(name).name == (entry.architecture if entry else name)
     assert main(["show", "mine", "--summary"]) == 0
     assert capsys.readouterr().out.startswith("mine ")
+
+
+def test_list_marks_a_weights_folder_that_records_no_training_as_untrained(
+    example_folders, tmp_path, offline, monkeypatch, capsys
+):
+    root = tmp_path / "weights"
+    spec = bars_zoo.load_genotype("example").model_copy(update={"name": "mine"})
+    save_pretrained(bars_zoo.build(spec), root / "fresh", packed=False)  # what build -o writes
+    save_pretrained(
+        bars_zoo.build(spec), root / "done", packed=False, pretrained_cfg={"top1": 50.0}
+    )
+    shutil.copytree(example_folders / "mine", root / "mine")  # packed: a finished model
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
+    # it loads, so it is listed as pretrained (list agrees with load) ...
+    assert load("fresh").pretrained_cfg.top1 is None
+    assert {"fresh", "done", "mine"} <= set(bars_zoo.list_models(pretrained=True))
+    # ... marked, so that a user choosing a pretrained model sees it holds no training
+    assert main(["list", "--pretrained", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["fresh"]["untrained"] is True
+    assert rows["done"]["untrained"] is False and rows["mine"]["untrained"] is False
+    assert rows["bars-fmnist-m"]["untrained"] is False
+    assert main(["list", "--json", "example"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["untrained"] is None  # no weights at all
+    assert main(["list", "--pretrained"]) == 0
+    table = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert table["fresh"].endswith("$BARS_ZOO_WEIGHTS_DIR (untrained: no training recorded)")
+    assert "untrained" not in table["mine"] and "top-1 50.00%" in table["done"]
+
+
+def test_list_models_untrained_false_leaves_out_weights_folders_that_record_no_training(
+    tmp_path, offline, monkeypatch
+):
+    root = tmp_path / "weights"
+    spec = bars_zoo.load_genotype("example")
+    save_pretrained(
+        bars_zoo.build(spec.model_copy(update={"name": "mine"})), root / "fresh", packed=False
+    )
+    save_pretrained(bars_zoo.build(spec), root / "example", packed=False)  # a zoo name's folder
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
+    assert {"fresh", "example"} <= set(bars_zoo.list_models(pretrained=True))
+    trained = bars_zoo.list_models(pretrained=True, untrained=False)
+    assert "fresh" not in trained and "example" not in trained and "bars-fmnist-m" in trained
+    every = bars_zoo.list_models(untrained=False)
+    assert "fresh" not in every and "example" in every  # the zoo's genotype stays

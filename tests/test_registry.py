@@ -123,6 +123,30 @@ def test_default_cfg_guesses_normalisation_from_the_input_shape():
     assert (c.dataset, c.mean, c.std) == (None, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
 
 
+def test_default_cfg_gives_the_class_names_of_its_data_set_when_the_classes_match():
+    from bars_zoo.classnames import CIFAR10_CLASSES, FASHION_CLASSES
+
+    spec = bars_zoo.load_genotype("example")  # 3x32x32, 10 classes: CIFAR-10
+    assert registry.default_cfg(spec).labels == CIFAR10_CLASSES
+    assert registry.default_cfg(spec, "synthetic").labels == ()  # a data set without names
+    five = spec.model_copy(update={"num_classes": 5})
+    assert registry.default_cfg(five).labels == ()  # not as many names as classes
+    fmnist = bars_zoo.load_genotype("bars-fmnist-s")
+    assert registry.default_cfg(fmnist).labels == FASHION_CLASSES
+
+
+def test_default_cfg_takes_the_data_set_the_genotypes_meta_names_over_the_shape_guess():
+    spec = bars_zoo.load_genotype("example")
+    meta = {**spec.meta, "dataset": "fashion-mnist"}
+    gray = spec.model_copy(
+        update={"input": spec.input.model_copy(update={"channels": 1}), "meta": meta}
+    )
+    c = registry.default_cfg(gray)  # 1x32x32: no shape guess, the meta says Fashion-MNIST
+    assert (c.dataset, c.mean, c.labels[0]) == ("fashion-mnist", (0.286,), "T-shirt/top")
+    unknown = gray.model_copy(update={"meta": {**meta, "dataset": "my-photos"}})
+    assert registry.default_cfg(unknown).dataset is None
+
+
 # --------------------------------------------------------------------------- the data file
 
 

@@ -5,8 +5,8 @@ The command is :func:`bars_zoo.build` plus one forward pass: it builds the archi
 it in eval mode, and prints what was built: the parameters by precision (the numbers of
 :func:`bars_zoo.complexity`, which the module's own parameters must equal), the sizes and the
 output shape.  With ``-o DIR`` it writes the model as an untrained model folder with latent float
-weights (:func:`bars_zoo.folder.save_pretrained` with ``packed=False``; its ``pretrained_cfg``
-claims no accuracy), which ``bars_zoo.load("local-dir:DIR")`` loads (docs/hub.md).
+weights (the files of :func:`bars_zoo.folder.save_pretrained` with ``packed=False``, serialised
+once; its ``pretrained_cfg`` claims no accuracy), which ``bars_zoo.load("local-dir:DIR")`` loads (docs/hub.md).
 """
 
 from __future__ import annotations
@@ -74,10 +74,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> str | None:
         theirs = read_config(folder)
     except BarsError:  # not bars-zoo's config.json: check_target has refused it already
         return None
-    cfg = theirs.pretrained_cfg
-    trained = theirs.packed or any(
-        v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
-    )
+    trained = theirs.records_training()
     if theirs.genotype_sha256 != genotype_sha256(spec) or trained:
         what = (
             "trained weights"
@@ -94,23 +91,20 @@ def _check_output(out: Path, spec: NetworkSpec) -> str | None:
     return theirs.weights_sha256
 
 
-def _check_same_build(out: Path, theirs: str, model: Any, spec: NetworkSpec) -> None:
+def _check_same_build(out: Path, theirs: str, ours: bytes, spec: NetworkSpec) -> None:
     """An untrained folder of this architecture is replaced only when it holds exactly the weights
-    this build writes (the same command run again): latent weights saved by a training loop of the
-    user's own look the same in ``config.json``, and would be lost."""
+    this build writes, ``ours`` (the same command run again): latent weights saved by a training
+    loop of the user's own look the same in ``config.json``, and would be lost."""
     import hashlib
 
-    from bars_zoo import __version__
     from bars_zoo.errors import ConfigError
-    from bars_zoo.packing import weights_bytes
     from bars_zoo.registry import WEIGHTS_FILE
 
-    ours = hashlib.sha256(weights_bytes(model, spec, packed=False, version=__version__))
     try:
         on_disk = hashlib.sha256((out / WEIGHTS_FILE).read_bytes()).hexdigest()
     except OSError:
         on_disk = None
-    if theirs != ours.hexdigest() or on_disk != theirs:
+    if theirs != hashlib.sha256(ours).hexdigest() or on_disk != theirs:
         raise ConfigError(
             f"-o {out} holds latent weights of {spec.name} that this build did not write "
             "(another --seed, weights trained or edited since, or saved by your own code); build "
@@ -182,8 +176,9 @@ def run(args: argparse.Namespace) -> int:
 
     from bars_zoo.builder import build
     from bars_zoo.errors import BarsError
-    from bars_zoo.folder import save_pretrained
+    from bars_zoo.folder import folder_files, write_folder
     from bars_zoo.packing import binary_convs
+    from bars_zoo.registry import WEIGHTS_FILE
 
     with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
         torch.manual_seed(args.seed)
@@ -225,10 +220,11 @@ def run(args: argparse.Namespace) -> int:
         "folder": None,
     }
     if out is not None:
-        if theirs is not None:
-            _check_same_build(out, theirs, model, spec)
         cfg = _untrained_cfg(args.model, spec)
-        summary["folder"] = os.fspath(save_pretrained(model, out, packed=False, pretrained_cfg=cfg))
+        files = folder_files(model, packed=False, pretrained_cfg=cfg)  # weights serialised once
+        if theirs is not None:
+            _check_same_build(out, theirs, files[WEIGHTS_FILE], spec)
+        summary["folder"] = os.fspath(write_folder(out, files))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

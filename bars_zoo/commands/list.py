@@ -23,10 +23,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
     """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
-    the genotype is only in a Hub repo), weights (where ``load`` takes them from), top-1."""
+    the genotype is only in a Hub repo), weights (where ``load`` takes them from), untrained
+    (those weights are a folder that records no training, :func:`bars_zoo.lookup.untrained_weights`;
+    ``None`` without weights), top-1."""
     from bars_zoo import registry, weightsdir
     from bars_zoo.complexity import complexity
-    from bars_zoo.lookup import local_genotype
+    from bars_zoo.lookup import local_genotype, untrained_weights
     from bars_zoo.zoo import list_models
 
     out = []
@@ -50,6 +52,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
                 "params": c.params if c else None,
                 "packed_bytes": c.packed_bytes if c else None,
                 "weights": weights,
+                "untrained": untrained_weights(name) if weights is not None else None,
                 "dataset": cfg.dataset if cfg else None,
                 "top1": cfg.top1 if cfg else None,
                 "top1_images": cfg.top1_images if cfg else None,
@@ -91,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         if r["top1"] is not None:
             part = f" on {r['top1_images']:,} test images" if r["top1_images"] else ""
             top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%{part})"
+        elif r["untrained"]:
+            top1 = " (untrained: no training recorded)"
         print(
             f"{r['name']:<28} {r['input'] or '?':>10} {_count(r['bops']):>9} {_count(r['flops']):>9} "
             f"{_count(r['params']):>9} {_size(r['packed_bytes']):>10}  {r['weights'] or '-'}{top1}"
