@@ -155,3 +155,75 @@ def test_a_swapped_node_without_a_cycle_stays_one_error() -> None:
     # n2 takes an edge from n3 but n3 not from n2: renumbering fixes it, so no edge error
     swapped = "  n3 <- in: bconv3x3\n  n2 <- n3: bconv3x3\n"
     assert _errors(ZOO.replace(N2 + N3, swapped)) == ["20: node 'n3' out of order: expected 'n2'"]
+
+
+def test_a_reduction_cell_declared_stride_1_is_one_error_at_its_stride() -> None:
+    # 'reduce' has preprocess=bfr and two downsamples use it: the stride is the one mistake,
+    # not the bfr (a stride-2 op) and not each downsample
+    doc = check(ZOO.replace("cell reduce stride=2", "cell reduce stride=1"), "m.geno")
+    assert [(d.code, d.line, d.column, d.message) for d in doc.errors] == [
+        (
+            "bad-stride",
+            25,
+            20,
+            "cell 'reduce' has stride=1, but downsamples use it: a downsample cell must have "
+            "stride=2",
+        )
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == "declare it with stride=2: a downsample halves the resolution"
+
+
+def test_a_reduction_cell_without_its_stride_option_is_one_error_at_its_name() -> None:
+    doc = check(ZOO.replace("cell reduce stride=2 ", "cell reduce "), "m.geno")
+    assert [(d.code, d.line, d.column) for d in doc.errors] == [("bad-stride", 25, 6)]
+
+
+def test_a_normal_cell_declared_stride_2_for_several_stages_is_one_error_at_its_stride() -> None:
+    text = ZOO.replace("cell normal1 stride=1", "cell normal1 stride=2").replace(
+        "cell=normal2", "cell=normal1"
+    )
+    doc = check(text, "m.geno")
+    assert [(d.code, d.line, d.message) for d in doc.errors] == [
+        (
+            "bad-stride",
+            10,
+            "cell 'normal1' has stride=2, but stages use it: a stage cell must have stride=1",
+        )
+    ], [d.render() for d in doc.errors]
+
+
+def test_a_downsample_of_a_cell_the_stages_use_is_still_the_downsamples_error() -> None:
+    # the cell is right for its stages: the downsample names the wrong cell
+    doc = check(ZOO.replace("downsample cell=reduce", "downsample cell=normal1"), "m.geno")
+    assert [(d.code, d.line) for d in doc.errors] == [("bad-stride", 30), ("bad-stride", 32)]
+
+
+def test_a_node_moved_above_a_node_that_takes_input_from_it_is_told_to_renumber_not_move() -> None:
+    # moving n3 below n2 would leave n2 with an edge from a later node
+    swapped = "  n3 <- in: bconv3x3\n  n2 <- n3: bconv3x3\n"
+    doc = check(ZOO.replace(N2 + N3, swapped), "m.geno")
+    assert [(d.line, d.hint) for d in doc.errors] == [
+        (
+            20,
+            "renumber 'n3' -> 'n2', 'n2' -> 'n3', edges included (moving it would not do: "
+            "'n2' takes input from it)",
+        )
+    ]
+
+
+def test_a_node_moved_above_a_node_it_takes_input_from_is_told_to_move_not_renumber() -> None:
+    # renaming n3 to n2 would leave it with an edge from a later node
+    swapped = "  n3 <- in: bconv3x3, n2: shortcut\n  n2 <- in: bconv3x3\n"
+    doc = check(ZOO.replace(N2 + N3, swapped), "m.geno")
+    assert [(d.line, d.hint) for d in doc.errors] == [
+        (20, "move it below 'n2': it takes input from 'n2'")
+    ]
+
+
+def test_a_node_in_a_cycle_is_told_that_no_move_or_renumbering_fixes_it() -> None:
+    swapped = "  n3 <- in: bconv3x3, n2: shortcut\n  n2 <- n3: bconv3x3\n"
+    doc = check(ZOO.replace(N2 + N3, swapped), "m.geno")
+    assert (doc.errors[0].code, doc.errors[0].hint) == (
+        "node-order",
+        "no move or renumbering fixes it: it and 'n2' take input from each other",
+    )

@@ -450,3 +450,103 @@ def test_a_shape_that_lost_an_x_is_not_told_to_add_channels() -> None:
     doc = check(BASE.replace("3x32x32", "332x32", 1))
     assert [d.code for d in doc.errors] == ["bad-value"]
     assert doc.errors[0].hint is None
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [
+        ("True", "true"),
+        ("False", "false"),
+        ("yes", "true"),
+        ("no", "false"),
+        ("1", "true"),
+        ("0", "false"),
+        ("ON", "true"),
+        ('"false"', "false"),
+    ],
+)
+def test_a_boolean_of_another_language_is_refused_with_the_word_to_write(
+    written: str, meant: str
+) -> None:
+    text = BASE.replace("op_shortcut=true", f"op_shortcut={written}", 1)
+    doc = check(text)
+    assert [(d.code, d.line, d.message) for d in doc.errors] == [
+        ("bad-value", 5, f"'op_shortcut' takes true or false, got '{written}'")
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == f"write '{meant}'"
+    assert doc.errors[0].column == text.split("\n")[4].index(f"op_shortcut={written}") + 13
+
+
+def test_a_boolean_that_means_nothing_is_refused_with_both_words() -> None:
+    doc = check(BASE.replace("op_shortcut=true", "op_shortcut=maybe", 1))
+    assert [d.hint for d in doc.errors] == ["write 'true' or 'false'"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "meant"),
+    [
+        ("preprocess=bfr", "preprocess=BFR", 9, "bfr"),
+        ("shortcut=identity", "shortcut=Identity", 5, "identity"),
+        ("n1 <- in: bconv3x3", "n1 <- in: BConv3x3", 6, "bconv3x3"),
+        ("n2 <- in: shortcut", "n2 <- in: Shortcut", 7, "shortcut"),
+        ("pool=none", "pool=None", 4, "none"),
+    ],
+)
+def test_an_op_in_the_wrong_case_is_refused_with_its_lower_case_spelling(
+    old: str, new: str, line: int, meant: str
+) -> None:
+    doc = check(BASE.replace(old, new, 1))
+    assert [(d.line, d.message.split()[-1]) for d in doc.errors] == [
+        (line, f"'{new.split('=')[-1].split()[-1]}'")
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == f"did you mean '{meant}'? (lower case)"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "hint"),
+    [
+        (
+            "n2 <- in: shortcut",
+            "n2 <- in: Identity",
+            "did you mean 'shortcut'? an identity edge is written 'shortcut'",
+        ),
+        (
+            "shortcut=identity",
+            "shortcut=shortcut",
+            "did you mean 'identity'? a parameter-free cell op is written 'identity'",
+        ),
+    ],
+)
+def test_the_identity_op_of_the_other_place_is_refused_with_this_places_name_for_it(
+    old: str, new: str, hint: str
+) -> None:
+    doc = check(BASE.replace(old, new, 1))
+    assert [(d.code, d.hint) for d in doc.errors] == [("unknown-op", hint)]
+
+
+def test_edges_without_a_comma_between_them_are_refused_with_a_hint_to_add_one() -> None:
+    text = BASE.replace("n2 <- in: shortcut, n1: bconv3x3", "n2 <- in: shortcut n1: bconv3x3", 1)
+    doc = check(text)
+    assert [(d.code, d.line, d.column, d.message) for d in doc.errors] == [
+        ("syntax", 7, 22, "unexpected 'n1'; expected ',' between two edges")
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == "separate the edges with ',': write 'shortcut, n1'"
+
+
+@pytest.mark.parametrize("sep", [";", "|", "&"])
+def test_edges_separated_by_another_character_are_refused_with_a_hint_to_write_a_comma(
+    sep: str,
+) -> None:
+    text = BASE.replace("in: shortcut, n1:", f"in: shortcut{sep} n1:", 1)
+    doc = check(text)
+    assert [(d.code, d.line, d.column, d.message) for d in doc.errors] == [
+        ("syntax", 7, 21, f"unexpected character '{sep}'; the edges of a node are separated by ','")
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == f"write ',' instead of '{sep}'"
+
+
+def test_two_ops_on_one_edge_are_not_told_to_add_a_comma() -> None:
+    # 'in: shortcut bconv3x3' is not two edges: the word after the op is not a source
+    doc = check(BASE.replace("n2 <- in: shortcut, n1: bconv3x3", "n2 <- in: shortcut bconv3x3"))
+    assert [d.code for d in doc.errors] == ["syntax"]
+    assert "','" not in (doc.errors[0].hint or ""), doc.errors[0].render()

@@ -297,6 +297,26 @@ def slip(
             (line, col, col + len(str(tok))),
             f"write '{source[0]}: {op}'",
         )
+    edge_end = _word_before(before) if in_node and "COMMA" in accepted else None
+    if edge_end is not None and bad == "NAME" and "COLON" not in accepted:
+        # 'in: bconv3x3 n1: shortcut': a ',' left out between two edges
+        end = col - 1 + len(str(tok))
+        if code[end:].lstrip().startswith(":"):
+            return diag(
+                src,
+                "syntax",
+                f"unexpected '{tok}'; expected ',' between two edges",
+                (line, col, end + 1),
+                f"separate the edges with ',': write '{edge_end[0]}, {tok}'",
+            )
+    if edge_end is not None and bad in (";", "|", "&", "/"):
+        return diag(
+            src,
+            "syntax",
+            f"unexpected character '{bad}'; the edges of a node are separated by ','",
+            (line, col, col + 1),
+            f"write ',' instead of '{bad}'",
+        )
     if bad in (",", "COMMA") and not in_node and "COMMA" not in accepted:
         return diag(
             src,

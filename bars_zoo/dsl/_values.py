@@ -29,6 +29,15 @@ _INT = re.compile(r"[+-]?[0-9]+")
 _SHAPE = re.compile(r"[+-]?[0-9]+(?:x[+-]?[0-9]+){2}")
 _FIELD_CODES = {"channels": "bad-channels", "depth": "bad-depth", "stride": "bad-stride"}
 _BOUNDS_HINT = "see the hard bounds in docs/genotype-language.md"
+#: What other languages write for true and false (any case) -> the word to write here.
+_BOOLEANS = {"true": "true", "yes": "true", "on": "true", "1": "true"}
+_BOOLEANS |= {"false": "false", "no": "false", "off": "false", "0": "false"}
+#: An op written where it does not exist -> the op of that place that does the same (and why).
+_ALIASES = {"identity": "shortcut", "shortcut": "identity"}
+_ALIAS_NOTES = {
+    "shortcut": "an identity edge is written 'shortcut'",
+    "identity": "a parameter-free cell op is written 'identity'",
+}
 
 
 def unquote(text: str) -> str | None:
@@ -208,14 +217,24 @@ class Reader:
     def boolean(self, w: Word) -> Any:
         if w.kind == "NAME" and w.text in ("true", "false"):
             return w.text == "true"
-        self.error("bad-value", f"'op_shortcut' takes true or false, got '{w}'", w.pos)
+        meant = _BOOLEANS.get(w.text.strip('"').lower())
+        hint = f"write '{meant}'" if meant else "write 'true' or 'false'"
+        self.error("bad-value", f"'op_shortcut' takes true or false, got '{w}'", w.pos, hint)
         return BAD
 
     def choice(self, w: Word, choices: tuple[str, ...], what: str, code: str = "unknown-op") -> Any:
         if w.kind == "NAME" and w.text in choices:
             return w.text
-        close = suggest(w.text, choices, 0.5)
-        hint = f"did you mean '{close}'?" if close else "choose one of: " + ", ".join(choices)
+        lower = w.text.lower()
+        alias = _ALIASES.get(lower)
+        if lower in choices:  # 'BFR', 'BConv3x3': the language is lower case
+            hint = f"did you mean '{lower}'? (lower case)"
+        elif alias in choices:  # 'identity' as an edge op, 'shortcut' as a cell op
+            hint = f"did you mean '{alias}'? {_ALIAS_NOTES[alias]}"
+        elif close := suggest(lower, choices, 0.5):
+            hint = f"did you mean '{close}'?"
+        else:
+            hint = "choose one of: " + ", ".join(choices)
         if w.kind == "STRING" and w.text[1:-1] in choices:
             hint = f"write {w.text[1:-1]} without quotes: ops are names, not strings"
         self.error(code, f"unknown {what} '{w}'", w.pos, hint)

@@ -52,8 +52,8 @@ def _node_order(
         first[k] = ni
         if expected in later:  # this node is out of place; the one expected here comes later
             msg = f"node {name!r} out of order: expected {want!r}"
-            hint = f"move it below {want!r}, or renumber: nodes are named n1, n2, ... in order"
             moved[ni] = [f"n{j}" for j in sorted(set(later)) if expected <= j < k]
+            hint = _reorder_hint(cell, name, want, moved[ni])
         elif k > expected and not any(expected <= j < k for j in later):  # a gap: nodes missing
             gap = [want] if k == expected + 1 else [want, f"n{k - 1}"]
             msg = (
@@ -75,6 +75,34 @@ def _node_order(
             expected += 1
         probs.append(Problem("node-order", msg, loc, hint=hint))
     return probs, excused, moved
+
+
+def _reorder_hint(cell: CellSpec, name: str, want: str, below: list[str]) -> str:
+    """What fixes node ``name``, written above the nodes ``below`` that are named before it.
+    Moving it below them fails if one of them takes input from it; renumbering fails if it takes
+    input from one of them; a cycle (both, through one node) is fixed by neither."""
+    takes_from = [b for b in below if _depends(cell, name, b)]
+    gives_to = [b for b in below if _depends(cell, b, name)]
+    order = "nodes are named n1, n2, ... in order"
+    both = [b for b in takes_from if b in gives_to]
+    if both:
+        return f"no move or renumbering fixes it: it and {both[0]!r} take input from each other"
+    if gives_to and not takes_from:
+        nums = [int(b[1:]) for b in below]
+        if nums == list(range(nums[0], int(name[1:]))):  # the run below it: name -> want, +1
+            steps = [
+                f"{name!r} -> {want!r}",
+                *(f"{b!r} -> 'n{n + 1}'" for b, n in zip(below, nums, strict=True)),
+            ]
+            how = f"renumber {', '.join(steps)}, edges included"
+        else:
+            how = f"renumber: {order}"
+        return f"{how} (moving it would not do: {gives_to[0]!r} takes input from it)"
+    if takes_from and not gives_to:
+        return f"move it below {below[-1]!r}: it takes input from {takes_from[-1]!r}"
+    if takes_from:
+        return f"move it below {takes_from[-1]!r}, then renumber: {order}"
+    return f"move it below {want!r}, or renumber: {order}"
 
 
 def _depends(cell: CellSpec, node: str, on: str) -> bool:

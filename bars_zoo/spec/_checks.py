@@ -35,6 +35,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
     # one mistake (no unknown-cell of their own); missing names left over are mistakes of their own.
     repeats = [ci for ci, c in enumerate(spec.cells) if spec.cell_names().index(c.name) != ci]
     meant = dict(zip(repeats, missing, strict=False))
+    misdeclared = _misdeclared_strides(spec)
     for ci, cell in enumerate(spec.cells):
         if cell.name in names:
             hint = (
@@ -53,11 +54,14 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
             )
         names.setdefault(cell.name, ci)
         found = check_cell(cell, ci)
+        if ci in misdeclared:  # the stride is the mistake: 'bfr needs stride=2' is its echo
+            found = [misdeclared[ci], *(p for p in found if p.code != "bad-op")]
         if any(p.severity == "error" for p in found):
             broken.add(cell.name)
         probs.extend(found)
 
-    renamed = set(meant.values())
+    # names whose uses are part of a mistake reported at a cell definition
+    reported = set(meant.values()) | {spec.cells[ci].name for ci in misdeclared}
     used: set[str] = set()
     stage_names: set[str] = set()
     prev_stage_ch: int | None = None
@@ -99,7 +103,9 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                 )
             prev_stage_ch = item.channels
             probs.extend(
-                _check_cell_ref(spec, names, item.cell, 1, ("layout", li, "stage", "cell"), renamed)
+                _check_cell_ref(
+                    spec, names, item.cell, 1, ("layout", li, "stage", "cell"), reported
+                )
             )
         else:
             loc: tuple[str | int, ...] = ("layout", li, "downsample", "cell")
@@ -122,7 +128,7 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
                     )
                 )
             last_was_down = True
-            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc, renamed))
+            probs.extend(_check_cell_ref(spec, names, item.cell, 2, loc, reported))
         used.add(item.cell)
 
     if not any(isinstance(i, StageSpec) for i in spec.layout):
@@ -168,6 +174,39 @@ def check_spec(spec: NetworkSpec) -> list[Problem]:
     return probs
 
 
+def _misdeclared_strides(spec: NetworkSpec) -> dict[int, Problem]:
+    """A cell that only downsamples use but is declared ``stride=1`` (or only stages, declared
+    ``stride=2``), where the stride is clearly the mistake: several lines use the cell, or it
+    holds a ``bfr`` that only a stride-2 cell takes.  That is one error at its ``stride``,
+    instead of one at every line that uses it and one at the ``bfr``.  (A cell that one line
+    uses keeps the error at that line: the reference may be the mistake as well.)"""
+    uses: dict[str, list[str]] = {}
+    for item in spec.layout:
+        uses.setdefault(item.cell, []).append(item.kind)
+    names = spec.cell_names()
+    found: dict[int, Problem] = {}
+    for ci, cell in enumerate(spec.cells):
+        kinds = uses.get(cell.name, [])
+        if names.index(cell.name) != ci or len(set(kinds)) != 1:  # repeated, unused, or mixed
+            continue
+        bfr = "bfr" in (cell.preprocess, cell.shortcut)
+        if kinds[0] == "downsample" and cell.stride == 1 and (bfr or len(kinds) > 1):
+            msg = "downsamples use it: a downsample cell must have stride=2"
+            hint = "declare it with stride=2: a downsample halves the resolution"
+        elif kinds[0] == "stage" and cell.stride == 2 and len(kinds) > 1:
+            msg = "stages use it: a stage cell must have stride=1"
+            hint = "declare it with stride=1: a stage keeps the resolution (a downsample halves it)"
+        else:
+            continue
+        found[ci] = Problem(
+            "bad-stride",
+            f"cell {cell.name!r} has stride={cell.stride}, but {msg}",
+            ("cells", ci, "stride"),
+            hint=hint,
+        )
+    return found
+
+
 def _mixed_reductions(spec: NetworkSpec, names: dict[str, int], broken: set[str]) -> list[Problem]:
     """BARS shares one reduction cell between all downsamples: a downsample cell that computes
     something else than the first downsample's is legal (a hand-made network may want it) but
@@ -206,9 +245,9 @@ def _check_cell_ref(
     ref: str,
     stride: int,
     loc: tuple[str | int, ...],
-    renamed: set[str],
+    reported: set[str],
 ) -> list[Problem]:
-    if ref in renamed:  # a repeated cell definition is this cell: reported there
+    if ref in reported:  # a repeated cell definition is this cell, or its stride is wrong
         return []
     if ref not in names:
         from difflib import get_close_matches
