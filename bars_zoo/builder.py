@@ -9,17 +9,44 @@ Module names (stable; state dicts, the complexity hooks and packed inference rel
 ``stem.conv``, ``stem.bn``, ``cells.{i}`` (the :func:`~bars_zoo.spec.placements` index),
 ``cells.{i}.preprocess``, ``cells.{i}.edges.{node}_{source}``, ``cells.{i}.shortcut``, ``head.bn``,
 ``head.fc``; a binary conv op has ``.conv`` (:class:`~bars_zoo.binary.BinaryConv2d`) and ``.bn``.
+
+The timm interface: ``forward_features`` (last cell's map), ``forward_head(x, pre_logits=False)``
+(``forward = forward_head(forward_features(x))``), ``get_classifier``, ``reset_classifier(n)`` (a
+fresh classifier for ``n`` classes; ``.spec`` and ``.pretrained_cfg`` follow), ``num_features``,
+``num_classes``.
 """
 
 from __future__ import annotations
+
+import numbers
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from bars_zoo.cells import Cell
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import SpecError
-from bars_zoo.spec import NetworkSpec, ensure_valid, feature_channels, placements
+from bars_zoo.errors import ConfigError, SpecError
+from bars_zoo.spec import Limits, NetworkSpec, ensure_valid, feature_channels, placements
+
+
+def check_num_classes(num_classes: Any) -> int:
+    """``num_classes`` as an ``int`` when it is a whole number from 1 to ``Limits.MAX_CLASSES``;
+    :class:`ConfigError` otherwise (``bool`` and ``float`` included: ``True`` or ``10.0`` is a slip,
+    not a class count)."""
+    if isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral):
+        raise ConfigError(
+            f"num_classes must be an int, got {type(num_classes).__name__} {num_classes!r}",
+            hint="pass the number of classes of your data set, e.g. num_classes=5",
+        )
+    n = int(num_classes)
+    if not 1 <= n <= Limits.MAX_CLASSES:
+        raise ConfigError(
+            f"num_classes must be from 1 to {Limits.MAX_CLASSES:,}, got {n}",
+            hint="pass the number of classes of your data set; for features without a classifier "
+            "use model.forward_features(x) or model.forward_head(x, pre_logits=True)",
+        )
+    return n
 
 
 class Stem(nn.Module):
@@ -50,15 +77,21 @@ class Head(nn.Module):
         self.bn = nn.BatchNorm2d(channels)
         self.fc = nn.Linear(channels, num_classes)
 
+    def pre_logits(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C)
+        """What the classifier sees: ``BN -> global average pool``."""
+        return torch.flatten(self.bn(x).mean(dim=(2, 3)), 1)
+
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
-        return self.fc(torch.flatten(self.bn(x).mean(dim=(2, 3)), 1))
+        return self.fc(self.pre_logits(x))
 
 
 class BarsNet(nn.Module):
     """A network built from a spec; ``.spec`` keeps the architecture it was built from.
 
     ``forward(x)``: ``(B, *spec.input_shape) -> (B, spec.num_classes)`` logits;
-    ``forward_features(x)``: the last cell's output ``(B, C_last, h, w)``, before the head.
+    ``forward_features(x)``: the last cell's output ``(B, C_last, h, w)``, before the head;
+    ``forward_head(f, pre_logits=True)``: the pooled features ``(B, num_features)`` the classifier
+    sees.
     """
 
     def __init__(self, spec: NetworkSpec) -> None:
@@ -83,8 +116,49 @@ class BarsNet(nn.Module):
             x = cell(x)
         return x
 
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``(B, C_last, h, w)`` features -> ``(B, num_classes)`` logits, or with ``pre_logits``
+        the ``(B, num_features)`` vector before the classifier (BN -> global average pool)."""
+        return self.head.pre_logits(x) if pre_logits else self.head(x)
+
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
-        return self.head(self.forward_features(x))
+        return self.forward_head(self.forward_features(x))
+
+    @property
+    def num_features(self) -> int:
+        """Width of the pooled features the classifier takes (the last stage's channels)."""
+        return self.head.fc.in_features
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the classifier (``spec.num_classes``)."""
+        return self.spec.num_classes
+
+    def get_classifier(self) -> nn.Linear:
+        """The full-precision classifier, ``head.fc``."""
+        return self.head.fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """Replace the classifier with a freshly initialised one for ``num_classes`` classes (on the
+        old one's device and dtype), for fine-tuning on another data set; everything before it
+        keeps its weights.  ``.spec`` becomes the spec with ``num_classes``; a ``pretrained_cfg``
+        stops describing the old weights' classifier (its ``for_new_classifier``: no top-1, no
+        labels), so that a folder saved from the model claims neither.
+
+        Raises :class:`ConfigError` for a ``num_classes`` that is not a whole number from 1 to
+        ``Limits.MAX_CLASSES``.
+        """
+        n = check_num_classes(num_classes)
+        spec = ensure_valid(self.spec.model_copy(update={"num_classes": n}))
+        old = self.head.fc
+        self.head.fc = nn.Linear(
+            old.in_features, n, device=old.weight.device, dtype=old.weight.dtype
+        )
+        self.spec = spec
+        cfg = getattr(self, "pretrained_cfg", None)
+        new_cfg = getattr(cfg, "for_new_classifier", None)
+        if callable(new_cfg):
+            self.pretrained_cfg = new_cfg(n)
 
 
 def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> BarsNet:

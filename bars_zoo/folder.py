@@ -32,7 +32,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
-from bars_zoo.builder import build, unwrap_model
+from bars_zoo.builder import BarsNet, build, unwrap_model
 from bars_zoo.card import GENERATED_MARK, render_card
 from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
@@ -276,7 +276,7 @@ def load_folder(
     expected_sha256: str | None = None,
     cfg: PretrainedCfg | None = None,
     device: torch.device | str | None = None,
-) -> nn.Module:
+) -> BarsNet:
     """Verify and load a model folder (see the module docstring for the checks)."""
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():

@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from bars_zoo import registry, weightsdir
-from bars_zoo.builder import build
+from bars_zoo.builder import BarsNet, build, check_num_classes
 from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
@@ -62,13 +61,16 @@ def load(
     cache_dir: str | os.PathLike[str] | None = None,
     local_files_only: bool | None = None,
     device: torch.device | str | None = None,
-) -> nn.Module:
+    num_classes: int | None = None,
+) -> BarsNet:
     """A model by name, in eval mode, with ``.spec`` and ``.pretrained_cfg`` (mean/std/input_size).
 
     ``name``: a zoo name (``"bars-fmnist-m"``), ``"local-dir:PATH"`` or ``"hf-hub:org/repo@rev"``.
     ``pretrained=False`` builds the architecture only.  ``local_files_only`` (default: the
     ``HF_HUB_OFFLINE`` environment variable) forbids network access.  A ``pathlib.Path`` is a
-    local model folder (``local-dir:``).
+    local model folder (``local-dir:``).  ``num_classes`` other than the model's: the pretrained
+    backbone with a fresh classifier for that many classes (timm's ``create_model(...,
+    num_classes=N)``; :meth:`~bars_zoo.builder.BarsNet.reset_classifier`).
     """
     if isinstance(name, os.PathLike):
         name = LOCAL_PREFIX + os.fspath(name)
@@ -77,13 +79,21 @@ def load(
         raise TypeError(f"load takes a model name or a path, got {type(name).__name__}{hint}")
     if device is not None:
         device = resolve_device(device)  # an unknown or absent device is a ConfigError
+    if num_classes is not None:
+        num_classes = check_num_classes(num_classes)  # before any file is read
     if not pretrained:
         spec, cfg = _architecture(name, revision, cache_dir, offline_mode(local_files_only))
         model = build(spec, device=device)
         model.pretrained_cfg = cfg.untrained()  # type: ignore[assignment]
-        return model.eval()
-    folder, expected_sha, entry = locate(name, revision, cache_dir, offline_mode(local_files_only))
-    return load_folder(folder, expected_sha256=expected_sha, cfg=entry, device=device)
+        model.eval()
+    else:
+        folder, expected_sha, entry = locate(
+            name, revision, cache_dir, offline_mode(local_files_only)
+        )
+        model = load_folder(folder, expected_sha256=expected_sha, cfg=entry, device=device)
+    if num_classes is not None and num_classes != model.spec.num_classes:
+        model.reset_classifier(num_classes)
+    return model
 
 
 def pull(

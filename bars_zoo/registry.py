@@ -113,6 +113,13 @@ class PretrainedCfg(BaseModel):
         )
         return self.model_copy(update=dict.fromkeys(drop))
 
+    def for_new_classifier(self, num_classes: int) -> PretrainedCfg:
+        """This configuration once the classifier is replaced by a fresh one for ``num_classes``
+        classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
+        backbone (input size, mean/std, data set it learnt on) stays; the labels and whatever
+        described the published weights (:meth:`untrained`: top-1, command, Hub pin) go."""
+        return self.untrained().model_copy(update={"num_classes": num_classes, "labels": ()})
+
     def top1_split(self) -> str:
         """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
         ``"2,000 images of the fashion-mnist test split"`` (a ``--subset`` run)."""

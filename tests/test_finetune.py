@@ -1,0 +1,184 @@
+"""The timm interface for fine-tuning (README, "Fine-tuning and export"): ``load(name,
+num_classes=N)``, ``reset_classifier``, ``get_classifier``, ``forward_head``, ``num_features`` and
+``num_classes`` - a new classifier on the pretrained backbone, with a spec and a pretrained config
+that say so (no top-1, no labels of the old classifier)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tiny_net import tiny_model
+
+import bars_zoo
+from bars_zoo.errors import ConfigError
+from bars_zoo.registry import read_config
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Path:
+    """The tiny net saved with a recorded top-1 and class names, as a published model has."""
+    cfg = {"dataset": "synthetic", "labels": ["a", "b", "c", "d"], "top1": 77.5}
+    return bars_zoo.save_pretrained(tiny_model(), tmp_path / "tiny", pretrained_cfg=cfg)
+
+
+def _x(model: torch.nn.Module, batch: int = 2) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(batch, *model.spec.input_shape)
+
+
+def test_forward_is_forward_head_of_forward_features() -> None:
+    model = tiny_model()
+    x = _x(model)
+    features = model.forward_features(x)
+    assert torch.equal(model.forward_head(features), model(x))
+    pooled = model.forward_head(features, pre_logits=True)
+    assert pooled.shape == (2, model.num_features)
+    assert torch.equal(model.get_classifier()(pooled), model(x))
+
+
+def test_num_features_and_num_classes_describe_the_classifier() -> None:
+    model = tiny_model()
+    assert model.num_features == 12 == model.get_classifier().in_features  # the last stage
+    assert model.num_classes == 4 == model.spec.num_classes
+    assert model.get_classifier() is model.head.fc
+
+
+def test_reset_classifier_replaces_only_the_classifier_and_updates_the_spec() -> None:
+    model = tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = _x(model)
+    features = model.forward_features(x)
+    model.reset_classifier(7)
+    assert model(x).shape == (2, 7)
+    assert model.num_classes == 7 and model.spec.num_classes == 7
+    assert model.get_classifier().out_features == 7
+    assert torch.equal(model.forward_features(x), features)
+    after = model.state_dict()
+    assert set(after) == set(before)  # the same keys: bundled weights still load
+    assert all(torch.equal(after[k], v) for k, v in before.items() if not k.startswith("head.fc"))
+    assert bars_zoo.format(model.spec) == bars_zoo.format(
+        bars_zoo.parse(bars_zoo.format(model.spec))
+    )
+    assert "classes=7" in bars_zoo.format(model.spec)
+
+
+def test_reset_classifier_drops_the_old_top1_and_labels_from_pretrained_cfg(
+    tiny_folder: Path,
+) -> None:
+    model = bars_zoo.load(tiny_folder)
+    assert model.pretrained_cfg.top1 == 77.5
+    model.reset_classifier(4)  # the same count, but a fresh classifier: the old claims go
+    cfg = model.pretrained_cfg
+    assert (cfg.num_classes, cfg.labels, cfg.top1, cfg.sha256) == (4, (), None, None)
+    assert (cfg.dataset, cfg.mean, cfg.input_size) == ("synthetic", (0.0,), (1, 10, 10))
+
+
+def test_load_with_num_classes_keeps_the_backbone_and_makes_a_new_classifier(
+    tiny_folder: Path,
+) -> None:
+    original = bars_zoo.load(tiny_folder)
+    model = bars_zoo.load(tiny_folder, num_classes=3)
+    x = _x(model)
+    assert model(x).shape == (2, 3)
+    assert not model.training
+    assert torch.equal(model.forward_features(x), original.forward_features(x))
+    assert model.spec.num_classes == 3
+    cfg = model.pretrained_cfg
+    assert (cfg.num_classes, cfg.labels, cfg.top1) == (3, (), None)
+
+
+def test_a_model_loaded_with_num_classes_saves_and_reloads_without_the_old_accuracy(
+    tiny_folder: Path, tmp_path: Path
+) -> None:
+    model = bars_zoo.load(f"local-dir:{tiny_folder}", num_classes=3)
+    out = bars_zoo.save_pretrained(model, tmp_path / "ft")
+    config = read_config(out)
+    assert (config.pretrained_cfg.num_classes, config.pretrained_cfg.top1) == (3, None)
+    assert config.pretrained_cfg.labels == ()
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "77.5" not in card and "model-index" not in card
+    again = bars_zoo.load(out)
+    x = _x(model)
+    assert again.spec.num_classes == 3 and again.pretrained_cfg.top1 is None
+    assert torch.equal(again(x), model(x))
+
+
+def test_load_with_the_current_num_classes_changes_nothing(tiny_folder: Path) -> None:
+    original = bars_zoo.load(tiny_folder)
+    model = bars_zoo.load(tiny_folder, num_classes=4)
+    x = _x(model)
+    assert torch.equal(model(x), original(x))
+    assert model.pretrained_cfg == original.pretrained_cfg
+    assert model.spec == original.spec
+
+
+def test_load_untrained_with_num_classes_builds_that_many_outputs() -> None:
+    model = bars_zoo.load("bars-fmnist-s", pretrained=False, num_classes=5)
+    assert model.spec.num_classes == 5 == model.pretrained_cfg.num_classes
+    assert model.pretrained_cfg.labels == () and model.pretrained_cfg.top1 is None
+    assert model(torch.zeros(1, 1, 28, 28)).shape == (1, 5)
+
+
+def test_load_bundled_model_with_num_classes_fine_tunes_from_the_pretrained_backbone() -> None:
+    pretrained = bars_zoo.load("bars-fmnist-s")
+    model = bars_zoo.load("bars-fmnist-s", num_classes=np.int64(5))  # numpy ints are ints
+    x = torch.randn(2, 1, 28, 28)
+    assert torch.equal(model.forward_features(x), pretrained.forward_features(x))
+    assert model(x).shape == (2, 5)
+    assert model.pretrained_cfg.top1 is None and pretrained.pretrained_cfg.top1 is not None
+
+
+@pytest.mark.parametrize(
+    ("bad", "match"),
+    [
+        (0, "from 1 to 100,000, got 0"),
+        (-3, "from 1 to 100,000, got -3"),
+        (100_001, "from 1 to 100,000, got 100001"),
+        (True, "must be an int, got bool"),
+        (5.0, "must be an int, got float"),
+        ("5", "must be an int, got str"),
+    ],
+)
+def test_load_refuses_a_bad_num_classes_before_reading_weights(
+    bad: object, match: str, tiny_folder: Path
+) -> None:
+    (tiny_folder / "model.safetensors").write_bytes(b"broken")  # never read
+    with pytest.raises(ConfigError, match=match) as e:
+        bars_zoo.load(tiny_folder, num_classes=bad)  # type: ignore[arg-type]
+    assert e.value.hint and "num_classes" in e.value.hint + e.value.message
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5, 100_001])
+def test_reset_classifier_refuses_a_bad_num_classes_and_keeps_the_model(bad: object) -> None:
+    model = tiny_model()
+    fc = model.get_classifier()
+    with pytest.raises(ConfigError, match="num_classes"):
+        model.reset_classifier(bad)  # type: ignore[arg-type]
+    assert model.get_classifier() is fc and model.spec.num_classes == 4
+
+
+@pytest.mark.slow  # about 5 s: one training step and two exports of bars-fmnist-s
+def test_readme_fine_tuning_and_export_snippet_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Fine-tuning and export", 1)[1].split("\n## ", 1)[0]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)  # the snippet writes my-model/ and my-model.pt2
+    ns: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    model, images = ns["model"], ns["images"]
+    assert isinstance(model, torch.nn.Module) and isinstance(images, torch.Tensor)
+    assert ns["logits"].shape == (8, 5)  # before the last reset_classifier
+    assert model.num_classes == 3  # the last reset_classifier
+    saved = bars_zoo.load(tmp_path / "my-model")
+    assert saved.spec.num_classes == 5 and saved.pretrained_cfg.top1 is None
+    assert saved.pretrained_cfg.dataset == "my-data"
+    x = images  # the programs were exported for this batch size
+    with torch.no_grad():
+        assert torch.equal(ns["program"].module()(x), model(x))
+        assert torch.equal(ns["fast_program"].module()(x), ns["fast"](x))
+    assert (tmp_path / "my-model.pt2").is_file()
