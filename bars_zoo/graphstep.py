@@ -68,6 +68,36 @@ def make_eager(opt: torch.optim.Optimizer) -> None:
                 state["step"] = state["step"].detach().to("cpu", torch.float32)
 
 
+def first_error(err: BaseException) -> BaseException:
+    """The error that broke a capture, not the one that reports it.
+
+    When the step raises inside ``torch.cuda.graph`` (a synchronisation, a copy from pageable host
+    memory), leaving the block still ends the capture, which then fails with "operation failed due
+    to a previous error during capture" and keeps the step's own error only as its ``__context__``.
+    """
+    seen = {id(err)}
+    while err.__context__ is not None and id(err.__context__) not in seen:
+        err = err.__context__
+        seen.add(id(err))
+    return err
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def _where(err: BaseException) -> str:
+    """`` at bars_zoo/FILE:LINE`` of the innermost frame of ``err`` in this package (the line of the
+    step that raised, e.g. a ``loss.backward()`` whose backward synchronised), or ``""``."""
+    tb, found = err.__traceback__, ""
+    while tb is not None:
+        path = tb.tb_frame.f_code.co_filename.replace("\\", "/")
+        if "/bars_zoo/" in path:
+            found = f" at bars_zoo/{path.rsplit('/bars_zoo/', 1)[1]}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
 class GraphedStep:
     """Call ``step_fn(*inputs) -> tensor`` eagerly ``warmup`` times, then capture it and replay it.
 
@@ -154,12 +184,17 @@ class GraphedStep:
             with torch.cuda.graph(graph):
                 self.static_out = self.step_fn(*self.static_in)
         except Exception as err:  # any capture failure: keep training eagerly
-            self.error = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            first = first_error(err)
+            self.error = _first_line(first)
+            if first is not err:
+                self.error += f" [reported as: {_first_line(err)}]"
             log.warning(
-                "CUDA graph capture of the %s failed (%s); training continues without it",
+                "CUDA graph capture of the %s failed%s (%s); training continues without it",
                 self.name,
-                err,
+                _where(first),
+                self.error,
             )
+            log.info("the failed capture of the %s", self.name, exc_info=first)
             if inputs[0].is_cuda:
                 torch.cuda.synchronize(inputs[0].device)
             self.failed = True
@@ -171,4 +206,4 @@ class GraphedStep:
         return self.static_out.clone()
 
 
-__all__ = ["GraphedStep", "StepFn", "make_capturable", "make_eager"]
+__all__ = ["GraphedStep", "StepFn", "first_error", "make_capturable", "make_eager"]

@@ -95,6 +95,53 @@ def test_a_failed_capture_keeps_stepping_eagerly_with_a_warning(caplog):
     assert not torch.equal(net.weight, before)
 
 
+class _InvalidatedCapture:
+    """``torch.cuda.graph`` after an illegal call in its block: leaving the block ends the capture,
+    which fails and hides the block's own error as the new error's ``__context__``."""
+
+    capturing = False
+
+    def __init__(self, graph):
+        pass
+
+    def __enter__(self):
+        _InvalidatedCapture.capturing = True
+
+    def __exit__(self, *exc):
+        _InvalidatedCapture.capturing = False
+        raise RuntimeError(
+            "CUDA error: operation failed due to a previous error during capture\nSearch for ..."
+        )
+
+
+def test_a_failed_capture_reports_the_error_that_broke_it_not_the_invalidated_capture(
+    monkeypatch, caplog
+):
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", object)
+    monkeypatch.setattr(torch.cuda, "graph", _InvalidatedCapture)
+    net = torch.nn.Linear(4, 2)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+
+    def step(x):
+        if _InvalidatedCapture.capturing:  # as .item() fails inside a capture
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing")
+        loss = net(x).sum()
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    stepper = GraphedStep(step, opt, warmup=0, name="test step")
+    with caplog.at_level("WARNING", logger="bars_zoo.graphstep"):
+        stepper(torch.randn(8, 4))
+    assert stepper.failed
+    assert stepper.error is not None
+    assert stepper.error.startswith("CUDA error: operation not permitted when stream is capturing")
+    assert "reported as: CUDA error: operation failed due to a previous error" in stepper.error
+    # the warning names the innermost line of the package that raised (here: the step's call)
+    assert "test step failed at bars_zoo/graphstep.py:" in caplog.text
+    assert "operation not permitted when stream is capturing" in caplog.text
+
+
 def test_make_capturable_refuses_an_optimizer_without_that_mode():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.ones(1))], lr=0.1)
     with pytest.raises(TypeError, match="SGD has no capturable mode"):

@@ -273,10 +273,18 @@ class SearchSpace:
 
     @staticmethod
     def _none_prob(p_none: Tensor, varying: Tensor, fixed: int, bits: Tensor) -> Tensor:
-        """(T, 2^m): P(no non-none edge links the node to the set given by each bit pattern)."""
+        """(T, 2^m): P(no non-none edge links the node to the set given by each bit pattern).
+
+        The product over the ``m`` edges is a chain of multiplies, not ``prod``: ``prod``'s
+        backward reads the number of zeros back to the host (``.item()``), a synchronisation that
+        a CUDA graph capture cannot record, so the graphed alpha step never captured.
+        """
         pn = p_none[:, varying]  # (T, m)
         factors = torch.where(bits[None], pn[:, None, :], 1.0)  # (T, 2^m, m)
-        return p_none[:, fixed, None] * factors.prod(-1)
+        out = p_none[:, fixed, None].expand(factors.shape[:2])
+        for f in factors.unbind(-1):
+            out = out * f
+        return out
 
     def topology_costs(self, edge_p: Tensor) -> tuple[Tensor, Tensor]:
         """Per cell type: expected kernel area of live binary edges (``sum P(live, op) * k^2``) and
