@@ -40,7 +40,7 @@ class RunCheckpoint:
     fp: str
 
     def save(self, state: dict[str, Any], net: TrainNet, opt: Any, sched: Any) -> None:
-        """Write ``checkpoint.pt``: ``state`` (epoch, best, history, elapsed_s) and the weights,
+        """Write ``checkpoint.pt``: ``state`` (epoch, best, history, elapsed_s, init) and the weights,
         optimiser, scheduler and RNG states."""
         ckpt.save(
             {
@@ -52,6 +52,7 @@ class RunCheckpoint:
                 "best": state["best"],
                 "history": state["history"],
                 "elapsed_s": state["elapsed_s"],
+                "init": state.get("init"),
                 "model": net.model.state_dict(),
                 "aux": net.aux.state_dict() if net.aux is not None else {},
                 "optimizer": opt.state_dict(),
@@ -70,7 +71,7 @@ class RunCheckpoint:
         self, net: TrainNet, opt: Any, sched: Any, env: ddp.DistEnv, select: str
     ) -> dict[str, Any]:
         """Load ``checkpoint.pt`` into ``net``, ``opt``, ``sched`` and the RNGs, bring ``best.pt``
-        up to it, and return its state (epoch, best, history, elapsed_s).  Refuses a checkpoint
+        up to it, and return its state (epoch, best, history, elapsed_s, init).  Refuses a checkpoint
         of another run, and (``select == "best"``) a lost ``best.pt`` that held the best epoch."""
         out, fields, fp = self.out, self.fields, self.fp
         saved = ckpt.load(out / CHECKPOINT)
@@ -114,7 +115,8 @@ class RunCheckpoint:
                 "a new --out",
             )
         keys = ("epoch", "best", "history", "elapsed_s")
-        return {k: saved[k] for k in keys}
+        # init: the record of the weights the run started from (absent in older checkpoints)
+        return {**{k: saved[k] for k in keys}, "init": saved.get("init")}
 
 
 __all__ = ["RunCheckpoint", "epoch_of"]

@@ -54,6 +54,7 @@ from bars_zoo.training import (
     run_cfg,
     trajectory,
 )
+from bars_zoo.traininit import apply_init
 from bars_zoo.trainnet import TrainNet
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,8 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed)
         model = build(self.spec)
+        # pretrained weights to start from; a resumed run's come from its checkpoint instead
+        start_from = apply_init(model, cfg.init, cfg.dataset) if cfg.init and not exists else None
         check_compatible(model, cfg.dataset)
         net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
         if env.distributed and cfg.sync_bn:
@@ -171,6 +174,7 @@ class Trainer:
         saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
         state["elapsed_s"] = 0.0
+        state["init"] = start_from
         if exists and cfg.resume:
             state = saver.restore(net, opt, sched, env, cfg.select)
             log.info("resumed %s at epoch %d", out, state["epoch"])
@@ -345,6 +349,7 @@ class Trainer:
             "world_size": env.world_size,
             "command": cfg.command or python_command(self.spec, cfg),
             "config": cfg.model_dump(mode="json"),
+            "init": state.get("init"),  # the weights it started from (None: random)
             "torch": torch.__version__,
         }
         model_dir = None

@@ -54,8 +54,10 @@ CHECKPOINT_FORMAT = "bars-zoo-train/1"
 class TrainConfig(BaseModel):
     """Everything that defines a training run.  ``None`` means "the data set's recipe value".
 
-    Fields in :data:`TRAJECTORY_FIELDS` (plus the genotype) are fingerprinted: resuming with any of
-    them changed is refused.  The others (device, speed switches, stopping points) may change.
+    Fields in :data:`TRAJECTORY_FIELDS` (plus the genotype, and ``init`` when set) are
+    fingerprinted: resuming with any of them changed is refused.  ``init``: the weights the run
+    starts from (:mod:`bars_zoo.traininit`; ``None``: random).  The others (device, speed
+    switches, stopping points) may change.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -84,6 +86,7 @@ class TrainConfig(BaseModel):
     workers: int = Field(8, ge=0)
     eval_batch_size: int = Field(500, ge=1)
     resume: bool = False
+    init: str | None = None
     stop_after: int | None = Field(None, ge=1)
     time_limit_s: float | None = Field(None, gt=0)
     progress: bool | None = None
@@ -228,7 +231,10 @@ def train(
     **options: Any,
 ) -> TrainResult:
     """Train ``genotype`` (a spec, zoo name or ``.geno`` path) on ``dataset``; see :class:`TrainConfig`
-    for ``options`` (``aux_weight``, ``cutout``, ``val_fraction``, ``amp``, ``label_smoothing``...)."""
+    for ``options`` (``aux_weight``, ``cutout``, ``val_fraction``, ``amp``, ``label_smoothing``...).
+    ``init="pretrained"`` (the zoo name's published weights), ``init=NAME``, ``"local-dir:DIR"`` or
+    ``"hf-hub:ORG/REPO"`` fine-tunes those weights (:mod:`bars_zoo.traininit`) instead of starting
+    from random ones."""
     if not os.fspath(out_dir).strip():  # an unset $OUT in a script: not the current folder
         raise ConfigError("--out is empty", hint="give the run a folder, e.g. --out runs/my-net")
     try:
@@ -251,8 +257,11 @@ def train(
         msg = str(first["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"invalid training option {where}: {msg}") from None
     from bars_zoo.trainer import Trainer
+    from bars_zoo.traininit import resolve_init, run_spec
 
-    spec = resolve_spec(genotype)
+    init = resolve_init(config.init, genotype)  # "pretrained": the genotype's zoo name
+    config = config.model_copy(update={"init": init})
+    spec = run_spec(resolve_spec(genotype), config.dataset, init)
     return Trainer(spec, config.resolved(), env_from_environ()).run()
 
 
@@ -280,6 +289,8 @@ def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
     """The fingerprinted fields of a run: its trajectory-defining settings and its genotype."""
     fields: dict[str, Any] = {k: getattr(config, k) for k in TRAJECTORY_FIELDS}
     fields["genotype"] = format_spec(spec)
+    if config.init is not None:  # absent when unset: runs from before --init keep their fingerprint
+        fields["init"] = config.init
     return fields
 
 

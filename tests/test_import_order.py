@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, ...]] = [
         "training",
         "trainer",
         "traincheckpoint",
+        "traininit",
         "trainepoch",
         "trainnet",
         "distributed",

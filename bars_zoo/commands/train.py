@@ -59,6 +59,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="output folder (checkpoints, log, model)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--init",
+        metavar="WEIGHTS",
+        help="fine-tune: start from 'pretrained' (GENOTYPE's published weights), a model NAME, "
+        "local-dir:DIR or hf-hub:ORG/REPO of the same architecture (default: random weights)",
+    )
     p.add_argument("--batch-size", type=int, default=256, metavar="B", help="global batch (256)")
     p.add_argument("--lr", type=float, help="Adam learning rate (recipe: 2e-3, ImageNet 1e-3)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
@@ -168,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "subset": args.subset,
         "resume": args.resume,
+        "init": args.init,
         "val_fraction": args.val_fraction,
         "split_seed": args.split_seed,
         "aux_weight": args.aux_weight,

@@ -1,0 +1,135 @@
+"""Where a training run's weights start: random (the default), or pretrained weights to fine-tune
+(``bars-zoo train GENOTYPE --init pretrained|NAME|local-dir:DIR|hf-hub:ORG/REPO``,
+``bars_zoo.train(..., init=...)``).
+
+The weights come through :func:`bars_zoo.hub.load`, so a name resolves as it does for ``load``.
+They must be of the genotype's architecture, except the classifier: the input shape, stem, cells,
+layout and head have to be equal (the first line of the canonical genotype text that differs is
+named otherwise).  When the data set has another class count than the weights' classifier, the
+classifier is replaced by :meth:`~bars_zoo.builder.BarsNet.reset_classifier`, as
+``load(name, num_classes=N)`` does.  Everything is checked before the run folder is touched; a
+resumed run continues from its checkpoint and never reads the weights again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from bars_zoo.builder import BarsNet
+from bars_zoo.data import dataset_info
+from bars_zoo.dsl import format as format_spec
+from bars_zoo.errors import ConfigError, WeightsNotPublishedError
+from bars_zoo.spec import NetworkSpec, ensure_valid
+
+log = logging.getLogger(__name__)
+
+#: ``--init pretrained``: the published weights of the zoo name given as GENOTYPE
+PRETRAINED = "pretrained"
+_SOURCES = "--init pretrained (the zoo name's own weights), NAME, local-dir:DIR or hf-hub:ORG/REPO"
+
+
+def resolve_init(init: str | None, genotype: object) -> str | None:
+    """The weights ``init`` names (``None``: random initialisation).  ``"pretrained"`` is the
+    genotype's own zoo name, so a spec or a ``.geno`` file given as the genotype has none."""
+    if init is None:
+        return None
+    if not isinstance(init, str) or not init.strip():
+        raise ConfigError(f"--init {init!r} names no weights", hint=f"give {_SOURCES}")
+    if init != PRETRAINED:
+        return init
+    if isinstance(genotype, str) and not Path(genotype).expanduser().is_file():
+        return genotype
+    what = (
+        "a spec" if isinstance(genotype, NetworkSpec) else f"the file {os.fspath(genotype)!r}"  # type: ignore[call-overload]
+    )
+    raise ConfigError(
+        f"--init pretrained takes the published weights of a zoo name, but the genotype is {what}",
+        hint="name the weights: --init NAME, --init local-dir:DIR or --init hf-hub:ORG/REPO",
+    )
+
+
+def run_spec(spec: NetworkSpec, dataset: str, init: str | None) -> NetworkSpec:
+    """The spec a run trains.  From random weights: the genotype.  From ``init`` on a real data
+    set: the genotype with the data set's class count (the classifier is the one part the weights
+    need not share)."""
+    if init is None or dataset == "synthetic":  # synthetic data has the genotype's classes
+        return spec
+    n = dataset_info(dataset).num_classes
+    return (
+        spec if n == spec.num_classes else ensure_valid(spec.model_copy(update={"num_classes": n}))
+    )
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape))
+
+
+def first_difference(genotype: NetworkSpec, weights: NetworkSpec) -> str | None:
+    """The first line of the canonical genotype text where two architectures differ (names,
+    ``meta`` and class counts aside), as ``genotype `LINE`, weights `LINE```; ``None`` if equal."""
+
+    def lines(spec: NetworkSpec) -> list[str]:
+        same = {"name": "x", "meta": {}, "num_classes": weights.num_classes}
+        return [ln for ln in format_spec(spec.model_copy(update=same)).splitlines() if ln.strip()]
+
+    ours, theirs = lines(genotype), lines(weights)
+    block = ""  # the cell a node line belongs to
+    for i in range(max(len(ours), len(theirs))):
+        a = ours[i] if i < len(ours) else "(nothing)"
+        b = theirs[i] if i < len(theirs) else "(nothing)"
+        if a != b:
+            where = f"in `{block}`: " if a[:1].isspace() and b[:1].isspace() else ""
+            return f"{where}genotype `{a.strip()}`, weights `{b.strip()}`"
+        if not a[:1].isspace():
+            block = a.rstrip(" {")
+    return None
+
+
+def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
+    """Load the weights ``init`` names into ``model`` (built from :func:`run_spec`), replacing
+    their classifier when its class count is not the model's; return the run's record of it.
+    Raises :class:`ConfigError` (before anything is written) for weights of another input shape
+    or architecture, or a name without published weights."""
+    from bars_zoo.hub import load
+
+    try:
+        source = load(init)
+    except WeightsNotPublishedError as exc:
+        raise ConfigError(
+            f"--init {init}: {exc.message}",
+            hint=f"leave --init out to train from random weights, or give {_SOURCES}",
+        ) from None
+    spec = model.spec
+    want = dataset_info(dataset, spec.input_shape).input_shape
+    have = source.spec.input_shape
+    if have != want:
+        raise ConfigError(
+            f"--init {init}: its weights take {_shape(have)} images, but {dataset} has "
+            f"{_shape(want)} images",
+            hint="fine-tuning keeps the input shape: choose a data set of "
+            f"{_shape(have)} images, or leave --init out and train a genotype whose `input` line "
+            f"is {_shape(want)}",
+        )
+    diff = first_difference(spec, source.spec)
+    if diff is not None:
+        raise ConfigError(
+            f"--init {init}: the weights are of another architecture than {spec.name!r}; the "
+            f"first difference: {diff}",
+            hint="only the classifier may differ: train the genotype the weights were trained "
+            f"with (bars-zoo show {init}), or leave --init out",
+        )
+    record: dict[str, Any] = {"weights": init, "classes": source.num_classes}
+    if source.num_classes != spec.num_classes:
+        source.reset_classifier(spec.num_classes)
+        record["classifier"] = f"replaced: {record['classes']} -> {spec.num_classes} classes"
+    else:
+        record["classifier"] = "kept"
+    model.load_state_dict(source.state_dict())
+    log.info("initialised from %s (classifier %s)", init, record["classifier"])
+    return record
+
+
+__all__ = ["PRETRAINED", "apply_init", "first_difference", "resolve_init", "run_spec"]

@@ -1,0 +1,143 @@
+"""Fine-tuning with ``bars_zoo.train(..., init=...)`` / ``bars-zoo train --init``: the run starts
+from the weights it names (the classifier replaced when the data set has another class count),
+refuses weights of another input shape or architecture before anything is written, records the
+init, and a resumed run continues from its checkpoint without reading the weights again."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from tiny_net import two_stage
+
+import bars_zoo
+from bars_zoo import trainer
+from bars_zoo.cli import main
+from bars_zoo.data import FMNIST_DIR
+from bars_zoo.errors import CheckpointMismatchError, ConfigError
+from bars_zoo.training import TrainResult
+
+needs_fmnist = pytest.mark.skipif(
+    not (FMNIST_DIR / "train-images-idx3-ubyte.gz").is_file(),
+    reason="Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)",
+)
+
+GENOTYPE = two_stage("tiny-fmnist", "1x28x28", stem_stride=2)  # 10 classes
+
+
+def _source(folder: Path, classes: int = 10, text: str = GENOTYPE, seed: int = 7) -> str:
+    """A model folder of the genotype (``classes`` outputs, random weights): the weights to start
+    from.  Returns its ``local-dir:`` name."""
+    spec = bars_zoo.parse(text).model_copy(update={"num_classes": classes})
+    torch.manual_seed(seed)
+    bars_zoo.save_pretrained(bars_zoo.build(spec), folder, pretrained_cfg={"dataset": "synthetic"})
+    return f"local-dir:{folder}"
+
+
+def _run(out: Path, **kw: Any) -> TrainResult:
+    options: dict[str, Any] = dict(
+        dataset="fashion-mnist",
+        epochs=1,
+        out_dir=out,
+        subset=128,
+        batch_size=64,
+        eval_batch_size=256,
+        device="cpu",
+        progress=False,
+    )
+    options.update(kw)
+    return bars_zoo.train(bars_zoo.parse(GENOTYPE), **options)
+
+
+@pytest.fixture
+def first_step(monkeypatch: pytest.MonkeyPatch) -> dict[str, torch.Tensor]:
+    """The model's state as the first training epoch begins (filled in by the run)."""
+    seen: dict[str, torch.Tensor] = {}
+    original = trainer.train_epoch
+
+    def spy(cfg: Any, env: Any, step: Any, graphed: Any, net: Any, *rest: Any) -> Any:
+        if not seen:
+            seen.update({k: v.detach().clone() for k, v in net.model.state_dict().items()})
+        return original(cfg, env, step, graphed, net, *rest)
+
+    monkeypatch.setattr(trainer, "train_epoch", spy)
+    return seen
+
+
+@needs_fmnist
+def test_train_from_init_starts_from_the_init_weights(tmp_path, first_step):
+    name = _source(tmp_path / "src")
+    source = bars_zoo.load(name).state_dict()
+    result = _run(tmp_path / "run", init=name)
+    assert set(first_step) == set(source)
+    assert all(torch.equal(first_step[k], source[k]) for k in source)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["init"] == {"weights": name, "classes": 10, "classifier": "kept"}
+    assert results["config"]["init"] == name
+    assert f"init={name!r}" in results["command"]  # the Python call, as the card records it
+    assert result.finished
+
+
+@needs_fmnist
+def test_train_from_init_with_other_classes_replaces_only_the_classifier(tmp_path, first_step):
+    name = _source(tmp_path / "src", classes=4)
+    source = bars_zoo.load(name).state_dict()
+    result = _run(tmp_path / "run", init=name)
+    classifier = {"head.fc.weight", "head.fc.bias"}
+    assert all(torch.equal(first_step[k], source[k]) for k in set(source) - classifier)
+    assert first_step["head.fc.weight"].shape == (10, source["head.fc.weight"].shape[1])
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["init"]["classifier"] == "replaced: 4 -> 10 classes"
+    assert result.model.num_classes == 10
+    assert bars_zoo.load(f"local-dir:{result.model_dir}").num_classes == 10
+
+
+def test_train_cli_init_refuses_weights_of_another_input_shape(tmp_path, capsys):
+    geno = tmp_path / "tiny.geno"
+    geno.write_text(GENOTYPE)
+    name = _source(tmp_path / "src")  # 1x28x28 (Fashion-MNIST) weights onto CIFAR-10
+    (tmp_path / "cifar").mkdir()
+    out = tmp_path / "run"
+    args = ["train", str(geno), "--init", name, "--dataset", "cifar10", "--data-dir"]
+    assert main([*args, str(tmp_path / "cifar"), "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "its weights take 1x28x28 images, but cifar10 has 3x32x32 images" in err
+    assert "hint: fine-tuning keeps the input shape" in err
+    assert not out.exists()
+
+
+def test_train_init_refuses_weights_of_another_architecture(tmp_path):
+    other = GENOTYPE.replace("channels=8 depth=1", "channels=16 depth=1", 1)
+    name = _source(tmp_path / "src", text=other)
+    with pytest.raises(ConfigError, match="first difference: genotype `stage s1: channels=8"):
+        _run(tmp_path / "run", init=name, dataset="synthetic")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_init_pretrained_refuses_a_genotype_file(tmp_path):
+    geno = tmp_path / "tiny.geno"
+    geno.write_text(GENOTYPE)
+    with pytest.raises(ConfigError, match="takes the published weights of a zoo name"):
+        bars_zoo.train(
+            str(geno), dataset="synthetic", epochs=1, out_dir=tmp_path, init="pretrained"
+        )
+
+
+@needs_fmnist
+def test_resume_of_an_init_run_continues_like_an_uninterrupted_one(tmp_path):
+    name = _source(tmp_path / "src", classes=4)
+    whole = _run(tmp_path / "whole", init=name, epochs=2)
+    _run(tmp_path / "sliced", init=name, epochs=2, stop_after=1)
+    moved = shutil.move(tmp_path / "src", tmp_path / "gone")  # a resume never reads them again
+    with pytest.raises(CheckpointMismatchError, match="init: "):
+        _run(tmp_path / "sliced", init=f"local-dir:{moved}", epochs=2, resume=True)
+    resumed = _run(tmp_path / "sliced", init=name, epochs=2, resume=True)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.metrics == whole.metrics
+    results = json.loads((tmp_path / "sliced" / "results.json").read_text())
+    assert results["init"]["classifier"] == "replaced: 4 -> 10 classes"
