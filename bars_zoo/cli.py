@@ -15,6 +15,7 @@ does not exist or cannot be read); 130 interrupted; 141 standard output closed. 
 from __future__ import annotations
 
 import argparse
+import difflib
 import errno
 import importlib
 import logging
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
     fixed = bare_amp(words)
+    _refuse_unknown_command(parser, fixed)
     args, extra = parser.parse_known_args(fixed)
     if extra:  # the subcommand's usage, not the top-level one, says what it takes
         sub = getattr(args, "_parser", parser)
@@ -115,6 +117,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(args, parser, rank, quiet)
     finally:
         _RANK_FILTER.quiet = False
+
+
+def _refuse_unknown_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
+    """A mistyped command (``bars-zoo format``) gets argparse's usage error with a "did you
+    mean" (this Python's argparse has no ``suggest_on_error``)."""
+    command = next((w for w in words if not w.startswith("-")), None)
+    if command is None or command in COMMANDS:
+        return
+    close = difflib.get_close_matches(command, list(COMMANDS), n=1, cutoff=0.6)
+    if close:
+        choose = ", ".join(map(repr, COMMANDS))
+        parser.error(
+            f"argument COMMAND: invalid choice: {command!r}, did you mean {close[0]!r}? "
+            f"(choose from {choose})"
+        )
 
 
 #: OSErrors that say a path given on the command line cannot be used (exit status 2, a usage

@@ -167,6 +167,40 @@ def test_fmt_diff_prints_a_unified_diff_and_writes_nothing(files, capsys) -> Non
     assert main(["fmt", "--diff", "--check", str(files["messy"])]) == 1
 
 
+@pytest.mark.parametrize(
+    ("prefix", "eol", "note"),
+    [
+        ("", "\r\n", "(only line endings differ: CRLF -> LF)"),
+        ("", "\r", "(only line endings differ: CR -> LF)"),
+        (
+            "\ufeff",
+            "\r\n",
+            "(a byte order mark is dropped, and only line endings differ: CRLF -> LF)",
+        ),
+    ],
+    ids=["crlf", "cr", "bom-crlf"],
+)
+def test_fmt_diff_says_when_only_line_endings_differ(tmp_path, capsys, prefix, eol, note) -> None:
+    geno = tmp_path / "crlf.geno"
+    geno.write_bytes((prefix + CLEAN.replace("\n", eol)).encode("utf-8"))
+    assert main(["fmt", "--diff", str(geno)]) == 0
+    assert capsys.readouterr().err == f"would reformat {geno} {note}\n"
+    assert main(["fmt", str(geno)]) == 0
+    assert capsys.readouterr().err == f"reformatted {geno} {note}\n"
+    geno.write_bytes(MESSY.replace("\n", "\r\n").encode("utf-8"))  # more than line endings
+    assert main(["fmt", "--diff", str(geno)]) == 0
+    assert capsys.readouterr().err == f"would reformat {geno}\n"
+
+
+@pytest.mark.parametrize(("typed", "meant"), [("format", "fmt"), ("chek", "check")])
+def test_a_mistyped_command_is_refused_with_did_you_mean(capsys, typed, meant) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["-v", typed, "x.geno"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"invalid choice: {typed!r}, did you mean {meant!r}? (choose from 'check', " in err
+
+
 def test_fmt_diff_marks_a_missing_final_newline_so_that_patch_accepts_it(tmp_path, capsys) -> None:
     geno = tmp_path / "nonl.geno"
     geno.write_text(MESSY.rstrip("\n"), encoding="utf-8")

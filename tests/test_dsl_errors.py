@@ -193,10 +193,10 @@ CASES = [
     C(
         "unexpected-character",
         "syntax",
-        ("depth=2 cell=normal\ndownsample", "depth=2 cell=normal;\ndownsample"),
+        ("depth=2 cell=normal\ndownsample", "depth=2 cell=normal!\ndownsample"),
         12,
-        ";",
-        "unexpected character ';'",
+        "!",
+        "unexpected character '!'",
     ),
     C(
         "misspelt-keyword",

@@ -183,3 +183,14 @@ def test_the_grammar_file_parses_every_zoo_genotype_as_a_whole() -> None:
 
     for path in sorted((ROOT / "genotypes").glob("*.geno")):
         parser().parse(path.read_text(encoding="utf-8"), start="start")
+
+
+def test_the_documented_alternative_spellings_are_accepted_and_printed_canonically() -> None:
+    from tiny_net import EDIT_BASE
+
+    text = EDIT_BASE.replace("classes=10", "classes = 10") + (
+        'meta preset=fmnist search-preset="fmnist" seed=0\n'
+    )
+    out = format_text(text)
+    assert "input 3x32x32 classes=10\n" in out
+    assert 'meta preset="fmnist"\nmeta search-preset="fmnist"\nmeta seed="0"\n' in out

@@ -51,6 +51,23 @@ def _lines(text: str) -> list[str]:
     return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
+def _only_endings(old: str, new: str) -> str:
+    """`` (only line endings differ: CRLF -> LF)`` when that is the whole change, else ``""``:
+    a diff of such a file marks every line changed and looks like a rewrite."""
+    body = old.removeprefix("\ufeff")
+    if body.replace("\r\n", "\n").replace("\r", "\n") != new:
+        return ""
+    changes = []
+    if "\r\n" in body:
+        changes.append("CRLF -> LF")
+    if "\r" in body.replace("\r\n", ""):
+        changes.append("CR -> LF")
+    what = f"only line endings differ: {', '.join(changes)}" if changes else ""
+    if body != old:
+        what = "a byte order mark is dropped" + (f", and {what}" if what else "")
+    return f" ({what})"
+
+
 def run(args: argparse.Namespace) -> int:
     status = 0
     for path in args.files:
@@ -74,10 +91,11 @@ def run(args: argparse.Namespace) -> int:
         old = data.decode("utf-8")
         if old == new:
             continue
+        note = _only_endings(old, new)
         if args.diff:
             sys.stdout.writelines(unified_diff(old, new, name))
         if args.check or args.diff:
-            print(f"would reformat {name}", file=sys.stderr)
+            print(f"would reformat {name}{note}", file=sys.stderr)
             if args.check:
                 status = max(status, 1)
             continue
@@ -87,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"error: cannot write {name}: {exc.strerror or exc}", file=sys.stderr)
             status = 2
             continue
-        print(f"reformatted {name}", file=sys.stderr)
+        print(f"reformatted {name}{note}", file=sys.stderr)
     return status
 
 

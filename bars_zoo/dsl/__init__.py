@@ -7,6 +7,7 @@ The grammar lives in ``grammars/genotype.lark``; the language is documented in
 ``docs/genotype-language.md``.
 
 The pipeline: ``_source`` (bounded decoding, comments, cutting the file into statements) ->
+``_stray`` (markdown fences and lines above ``bars 1``: one error each, then left out) ->
 ``_syntax`` (LALR parse of each statement; ``_explain`` and ``_slips`` say why one does not) ->
 ``_assemble`` with ``_cells`` and ``_values`` (pass 1: statements -> spec, local checks) ->
 ``_cross`` (pass 2: ``check_spec`` minus echoes of pass-1 errors) -> ``_printer`` (spec + comments
@@ -28,6 +29,7 @@ from bars_zoo.dsl._assemble import Assembler, version_error
 from bars_zoo.dsl._codes import ERROR_CODES, WARNING_CODES
 from bars_zoo.dsl._printer import Anchor, Comments, collect, format
 from bars_zoo.dsl._source import KEYWORDS, SourceError, decode, scan, suggest, whole_file
+from bars_zoo.dsl._stray import strays
 from bars_zoo.dsl._syntax import Stmt, parse_chunk
 from bars_zoo.errors import Diagnostic, GenotypeError
 from bars_zoo.spec import FORMAT_VERSION, Limits, NetworkSpec
@@ -94,12 +96,15 @@ def _check(data: str | bytes, fname: str) -> Document:
             fname, "too-large", msg, _TOO_MANY, line=c.first + 1, source_line=src.lines[c.first]
         )
         return Document(None, [diag], [])
-    head = src.chunks[0]
+    stray, chunks = strays(src)
+    if not chunks:
+        return Document(None, stray, [])
+    head = chunks[0]
     first = parse_chunk(src, head)
     if isinstance(first, Stmt) and first.kind == "version":
         bad = version_error(first, src)
         if bad is not None:  # a version we do not know: its syntax may be new to us, stop here
-            return Document(None, [bad], [])
+            return Document(None, [*stray, bad], [])
     elif head.keyword not in KEYWORDS:  # not a genotype at all (or a typo in 'bars'): one error
         if isinstance(first, Diagnostic) and suggest(head.keyword, ["bars"]) is None:
             line = src.lines[head.first]
@@ -113,15 +118,15 @@ def _check(data: str | bytes, fname: str) -> Document:
                 source_line=line[:400],
             )
         assert isinstance(first, Diagnostic)
-        return Document(None, [first], [])
-    parsed = [(head, first)] + [(c, parse_chunk(src, c)) for c in src.chunks[1:]]
+        return Document(None, [*stray, first], [])
+    parsed = [(head, first)] + [(c, parse_chunk(src, c)) for c in chunks[1:]]
     stmts = [(c, s if isinstance(s, Stmt) else None) for c, s in parsed]
     syntax = _without_orphans(src, parsed)
     asm = Assembler(src)
     asm.run(stmts)
     spec, cross, warnings = asm.cross_check()
-    errors = _sorted(syntax + asm.errors + cross)
-    if not src.chunks[-1].closed:  # the file ends inside a cell: missing sections are no news
+    errors = _sorted(stray + syntax + asm.errors + cross)
+    if not chunks[-1].closed:  # the file ends inside a cell: missing sections are no news
         errors = [e for e in errors if e.code != "missing-section"]
     if errors:
         return Document(None, _capped(errors), _sorted(warnings))

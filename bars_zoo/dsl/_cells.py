@@ -7,6 +7,7 @@ option; a cell with a bad edge is kept without that edge.  Either way it is mark
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -89,6 +90,10 @@ class CellReader(Reader):
                 "empty-cell", f"cell '{name}' has no nodes", name.pos, "add 'n1 <- in: bconv3x3'"
             )
             ok = False
+        if _zero_based(nodes):
+            self._renumber_error(name, nodes)
+            nodes = _shifted(nodes)
+            level = level or "edges"  # its warnings would name the shifted nodes
         d["nodes"] = []
         written: list[str] = []  # the node names as written, misnamed ones included
         for ni, node in enumerate(nodes):
@@ -169,6 +174,17 @@ class CellReader(Reader):
             edges.append({"source": src.text, "op": op.text})
         return {"name": name, "edges": edges}, clean
 
+    def _renumber_error(self, cell: Word, nodes: list[Node]) -> None:
+        """One error for a cell numbered from ``n0``: the whole renumbering, not one per node."""
+        steps = [f"n{i} -> n{i + 1}" for i in range(len(nodes))]
+        shown = ", ".join(steps if len(steps) <= 6 else [*steps[:5], "...", steps[-1]])
+        self.error(
+            "node-order",
+            f"cell '{cell}' numbers its nodes from n0; nodes start at n1",
+            nodes[0].name.pos,
+            f"renumber every node up by one, and the edges from them: {shown}",
+        )
+
     def _bad_source(self, src: Word, written: list[str]) -> None:
         earlier = ["in", *(f"n{i + 1}" for i in range(len(written)))]
         close = suggest(src.text.lower(), earlier, 0.5)
@@ -179,3 +195,22 @@ class CellReader(Reader):
             src.pos,
             f"did you mean '{close}'? {hint}" if close else hint,
         )
+
+
+def _zero_based(nodes: list[Node]) -> bool:
+    """Whether the nodes are named exactly ``n0, n1, ..., n(K-1)``: numbered from zero."""
+    return bool(nodes) and [n.name.text for n in nodes] == [f"n{i}" for i in range(len(nodes))]
+
+
+def _shifted(nodes: list[Node]) -> list[Node]:
+    """The nodes of a zero-based cell renumbered from ``n1``, edges from them included (the
+    positions stay those of the words as written)."""
+    own = {f"n{i}": f"n{i + 1}" for i in range(len(nodes))}
+
+    def up(w: Word) -> Word:
+        return dataclasses.replace(w, text=own[w.text]) if w.text in own else w
+
+    return [
+        dataclasses.replace(n, name=up(n.name), edges=tuple((up(s), op) for s, op in n.edges))
+        for n in nodes
+    ]

@@ -223,6 +223,17 @@ def slip(
     at_end = bad == "_NL"
     first_line = line == chunk.first + 1
     kind = chunk.keyword
+    if code[col - 1 : col] == ";" and not in_node:  # in a node it separates edges (below)
+        rest = code[col:].strip()
+        return diag(
+            src,
+            "syntax",
+            "';' does not end or separate statements: one statement per line",
+            (line, col, col + 1),
+            "put what follows the ';' on a line of its own, and delete the ';'"
+            if rest
+            else "delete the ';': a statement ends at the end of its line",
+        )
     if first_line and kind in ("cell", "stage") and (m := _NAMELESS.match(code)):
         start = m.start(2) + 1
         return diag(

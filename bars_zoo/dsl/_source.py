@@ -114,6 +114,8 @@ def decode(data: str | bytes, filename: str) -> str:
         text = data
     text = text.removeprefix("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\ufeff" in text:  # one is allowed first (removed above); another is a pasting accident
+        raise SourceError(_stray_bom(text, text.index("\ufeff"), filename))
     bad = BAD_CHAR.search(text)
     if bad is not None:
         raise SourceError(_control_char(text, bad.start(), filename))
@@ -158,6 +160,27 @@ def _control_char(text: str, at: int, filename: str) -> Diagnostic:
         "not-text",
         f"the file contains the control character U+{ord(ch):04X}",
         "genotype files are plain text; is this a binary file?",
+        line=text.count("\n", 0, at) + 1,
+        column=at - line_start + 1,
+        source_line=text[line_start : min(line_end, line_start + 400)],
+    )
+
+
+def _stray_bom(text: str, at: int, filename: str) -> Diagnostic:
+    line_start = text.rfind("\n", 0, at) + 1
+    line_end = text.find("\n", at)
+    line_end = len(text) if line_end < 0 else line_end
+    what = (
+        "a second byte order mark (U+FEFF) at the start of the file"
+        if at == 0
+        else "a byte order mark (U+FEFF) inside the file"
+    )
+    return whole_file(
+        filename,
+        "not-text",
+        f"the file contains {what}",
+        "delete it (joining files or pasting text puts it there; it is invisible in most "
+        "editors): a file may start with one byte order mark, and hold none elsewhere",
         line=text.count("\n", 0, at) + 1,
         column=at - line_start + 1,
         source_line=text[line_start : min(line_end, line_start + 400)],

@@ -141,7 +141,8 @@ class Reader:
         text = w.text.lstrip("+")
         digits = text.removeprefix("-")
         if w.kind != "NUMBER" or not _INT.fullmatch(w.text):
-            self.error("bad-value", f"'{what}' takes a whole number, got '{w}'", w.pos)
+            hint = _suffix_hint(w.text, hi)
+            self.error("bad-value", f"'{what}' takes a whole number, got '{w}'", w.pos, hint)
             return BAD
         if len(digits) > 18:
             limit = f"; the limit is {hi}" if hi is not None else ""
@@ -289,6 +290,23 @@ class Reader:
                 return self.pos[p]
             p = p[:-1]
         return self.anchor
+
+
+_SUFFIXED = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgG])")
+_SCALE = {"k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def _suffix_hint(text: str, hi: int | None) -> str | None:
+    """For ``96k``: the plain number to write (numbers here take no unit suffix)."""
+    m = _SUFFIXED.fullmatch(text)
+    if m is None:
+        return None
+    full = float(m.group(1)) * _SCALE[m.group(2).lower()]
+    if full.is_integer() and (hi is None or full <= hi):
+        return f"numbers here take no unit suffix: write {int(full)}"
+    plain = int(float(m.group(1)))
+    limit = f" (at most {hi})" if hi is not None else ""
+    return f"numbers here take no unit suffix: write a whole number such as {plain}{limit}"
 
 
 def _field(key: str) -> str:
