@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
         "card",
         "publish",
         "deploy",
+        "deploylayers",
         "kernels",
         "draw",
         "drawstyle",
