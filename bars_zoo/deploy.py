@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from bars_zoo import kernels
-from bars_zoo.builder import BarsNet, non_float32, unwrap_model
+from bars_zoo.builder import BarsNet, Head, check_head_input, non_float32, unwrap_model
 from bars_zoo.cells import Cell
 from bars_zoo.deploylayers import (  # re-exported: `from bars_zoo.deploy import PackedConvBN`
     DeployedCell,
@@ -63,10 +63,15 @@ _TRAIN_HINT = (
 class DeployedNet(nn.Module):
     """The packed inference twin of a :class:`~bars_zoo.builder.BarsNet` (see the module docs).
 
-    ``forward(x)``: ``(B, *spec.input_shape) -> (B, classes)`` float32 logits, CPU only.
+    ``forward(x)``: ``(B, *spec.input_shape) -> (B, classes)`` float32 logits, CPU only.  The
+    BarsNet's read-only timm interface: ``forward_features`` (packed stem and cells),
+    ``forward_head(f, pre_logits=False)`` (``forward = forward_head(forward_features(x))``),
+    ``get_classifier`` (the frozen ``head.fc``), ``num_features``, ``num_classes``.
+    ``reset_classifier`` is refused: replace the classifier before deploying.
     """
 
     __jit_ignored_attributes__: ClassVar[list[str]] = ["spec", "pretrained_cfg"]
+    __jit_unused_properties__: ClassVar[list[str]] = ["num_classes", "num_features"]
 
     def __init__(self, model: BarsNet) -> None:
         super().__init__()
@@ -80,13 +85,50 @@ class DeployedNet(nn.Module):
         self.head = frozen_copy(model.head)
         super().train(False)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
+        return self.head(self.forward_features(x))
+
+    def forward_features(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C_last, h, w)
+        """The last cell's output, as :meth:`~bars_zoo.builder.BarsNet.forward_features`."""
         if not torch.jit.is_scripting():
             self._check_input(x)
         x = self.stem(x)
         for cell in self.cells:
             x = cell(x)
-        return self.head(x)
+        return x
+
+    @torch.jit.unused
+    def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
+        """``forward_features``' ``(B, C_last, h, w)`` -> logits, or the pooled ``(B,
+        num_features)`` with ``pre_logits`` (the full-precision head; checks as
+        :meth:`~bars_zoo.builder.BarsNet.forward_head`)."""
+        check_head_input(x, pre_logits, self.num_features)
+        head = cast(Head, self.head)
+        return head.pre_logits(x) if pre_logits else head(x)
+
+    @property
+    def num_features(self) -> int:
+        """Width of the pooled features the classifier takes."""
+        return int(self.get_classifier().in_features)
+
+    @property
+    def num_classes(self) -> int:
+        """Outputs of the classifier (``spec.num_classes``)."""
+        return self.spec.num_classes
+
+    @torch.jit.unused
+    def get_classifier(self) -> nn.Linear:
+        """The classifier, ``head.fc``: a frozen copy (its weights are buffers, not parameters)."""
+        return cast(nn.Linear, cast(Head, self.head).fc)
+
+    @torch.jit.unused
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """Refused: a deployed model is for inference, its classifier frozen."""
+        raise DeployError(
+            "a deployed model's classifier cannot be replaced (it is for inference)",
+            hint=f"call reset_classifier({num_classes!r}) on the BarsNet, fine-tune it, then "
+            "bars_zoo.deploy(model) again",
+        )
 
     @torch.jit.unused
     def _check_input(self, x: Tensor) -> None:
