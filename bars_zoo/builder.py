@@ -11,8 +11,9 @@ Module names (stable; state dicts, the complexity hooks and packed inference rel
 ``head.fc``; a binary conv op has ``.conv`` (:class:`~bars_zoo.binary.BinaryConv2d`) and ``.bn``.
 
 The timm interface: ``forward_features`` (last cell's map), ``forward_head(x, pre_logits=False)``
-(``forward = forward_head(forward_features(x))``), ``get_classifier``, ``reset_classifier(n)`` (a
-fresh classifier for ``n`` classes; ``.spec`` and ``.pretrained_cfg`` follow), ``num_features``,
+(``forward = forward_head(forward_features(x))``; ``x`` 4D, as timm's), ``get_classifier``,
+``reset_classifier(n, global_pool=None)`` (a fresh classifier for ``n`` classes; ``.spec`` and
+``.pretrained_cfg`` follow; ``global_pool`` ``None`` or ``"avg"``), ``num_features``,
 ``num_classes``.
 """
 
@@ -47,6 +48,37 @@ def check_num_classes(num_classes: Any) -> int:
             "use model.forward_features(x) or model.forward_head(x, pre_logits=True)",
         )
     return n
+
+
+def check_global_pool(global_pool: Any) -> None:
+    """``reset_classifier``'s ``global_pool`` (timm's argument): ``None`` (keep the pooling) or
+    ``"avg"``, the only pooling the head has; :class:`ConfigError` otherwise."""
+    if global_pool is None or (isinstance(global_pool, str) and global_pool == "avg"):
+        return
+    raise ConfigError(
+        f"global_pool must be None or 'avg', got {type(global_pool).__name__} {global_pool!r}: "
+        "the BARS head pools by global average only",
+        hint="leave global_pool out (or 'avg'); for another pooling take "
+        "model.forward_features(x) and pool it yourself",
+    )
+
+
+def check_head_input(x: Any, pre_logits: Any, num_features: int) -> None:
+    """``forward_head``'s arguments: ``pre_logits`` a ``bool`` and ``x`` the ``(B, C, h, w)``
+    output of ``forward_features``; :class:`ConfigError` otherwise."""
+    if not isinstance(pre_logits, bool):
+        raise ConfigError(
+            f"pre_logits must be True or False, got {type(pre_logits).__name__} {pre_logits!r}",
+            hint="pass pre_logits=True for the pooled features, False (default) for logits",
+        )
+    if not isinstance(x, Tensor) or x.dim() != 4 or x.shape[1] != num_features:
+        got = f"shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+        raise ConfigError(
+            f"forward_head takes forward_features' output, a (B, {num_features}, h, w) "
+            f"tensor, got {got}",
+            hint="pass model.forward_features(x); a pooled (B, C) vector goes to "
+            "model.get_classifier() instead",
+        )
 
 
 class Stem(nn.Module):
@@ -118,7 +150,14 @@ class BarsNet(nn.Module):
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
         """``(B, C_last, h, w)`` features -> ``(B, num_classes)`` logits, or with ``pre_logits``
-        the ``(B, num_features)`` vector before the classifier (BN -> global average pool)."""
+        the ``(B, num_features)`` vector before the classifier (BN -> global average pool).
+
+        ``x`` is :meth:`forward_features`' 4D output, as in timm; an already pooled ``(B, C)``
+        is refused rather than guessed at (the head's batch norm comes before the pooling, and
+        a ``pre_logits`` vector passed back would be normalised twice): give the classifier
+        itself, :meth:`get_classifier`, the pooled vector.  A non-``bool`` ``pre_logits`` or
+        another shape is a :class:`ConfigError`."""
+        check_head_input(x, pre_logits, self.num_features)
         return self.head.pre_logits(x) if pre_logits else self.head(x)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
@@ -138,7 +177,7 @@ class BarsNet(nn.Module):
         """The full-precision classifier, ``head.fc``."""
         return self.head.fc
 
-    def reset_classifier(self, num_classes: int) -> None:
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier with a freshly initialised one for ``num_classes`` classes (on the
         old one's device and dtype), for fine-tuning on another data set; everything before it
         keeps its weights.  ``.spec`` becomes the spec with ``num_classes``; a ``pretrained_cfg``
@@ -146,9 +185,11 @@ class BarsNet(nn.Module):
         labels), so that a folder saved from the model claims neither.
 
         Raises :class:`ConfigError` for a ``num_classes`` that is not a whole number from 1 to
-        ``Limits.MAX_CLASSES``.
+        ``Limits.MAX_CLASSES``, and for a ``global_pool`` other than ``None`` or ``"avg"``
+        (timm's signature; the head pools by average only, :func:`check_global_pool`).
         """
         n = check_num_classes(num_classes)
+        check_global_pool(global_pool)
         spec = ensure_valid(self.spec.model_copy(update={"num_classes": n}))
         old = self.head.fc
         self.head.fc = nn.Linear(
@@ -192,4 +233,14 @@ def non_float32(model: nn.Module) -> list[str]:
     return sorted({str(p.dtype) for p in model.parameters() if p.dtype != torch.float32})
 
 
-__all__ = ["BarsNet", "Head", "Stem", "build", "non_float32", "unwrap_model"]
+__all__ = [
+    "BarsNet",
+    "Head",
+    "Stem",
+    "build",
+    "check_global_pool",
+    "check_head_input",
+    "check_num_classes",
+    "non_float32",
+    "unwrap_model",
+]

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from bars_zoo import registry, weightsdir
+from bars_zoo._args import check_flag
 from bars_zoo.builder import BarsNet, build, check_num_classes
 from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
@@ -70,17 +71,22 @@ def load(
     ``HF_HUB_OFFLINE`` environment variable) forbids network access.  A ``pathlib.Path`` is a
     local model folder (``local-dir:``).  ``num_classes`` other than the model's: the pretrained
     backbone with a fresh classifier for that many classes (timm's ``create_model(...,
-    num_classes=N)``; :meth:`~bars_zoo.builder.BarsNet.reset_classifier`).
+    num_classes=N)``; :meth:`~bars_zoo.builder.BarsNet.reset_classifier`).  The arguments are
+    checked in signature order before any file is read (``pretrained`` a ``bool``, ``device``,
+    then ``num_classes``): the first slip is the :class:`~bars_zoo.errors.ConfigError` raised.
     """
     if isinstance(name, os.PathLike):
         name = LOCAL_PREFIX + os.fspath(name)
     if not isinstance(name, str):
         hint = " (a spec: bars_zoo.build(spec) makes its model)" if hasattr(name, "cells") else ""
         raise TypeError(f"load takes a model name or a path, got {type(name).__name__}{hint}")
+    # the arguments in signature order, before any file is read: the first slip is reported
+    check_flag(pretrained, "pretrained")
+    check_flag(local_files_only, "local_files_only", allow_none=True)
     if device is not None:
         device = resolve_device(device)  # an unknown or absent device is a ConfigError
     if num_classes is not None:
-        num_classes = check_num_classes(num_classes)  # before any file is read
+        num_classes = check_num_classes(num_classes)
     if not pretrained:
         spec, cfg = _architecture(name, revision, cache_dir, offline_mode(local_files_only))
         model = build(spec, device=device)

@@ -138,14 +138,19 @@ def local_genotype(name: str) -> Any:
     return spec
 
 
-def untrained_weights(name: str) -> bool:
+def untrained_weights(name: str) -> bool | None:
     """Whether the weights ``load(name)`` takes are a ``$BARS_ZOO_WEIGHTS_DIR`` folder whose
     ``config.json`` records no training (:meth:`~bars_zoo.registry.ModelConfig.records_training`:
     the folder ``bars-zoo build NAME -o DIR`` writes, latent initial weights).  ``load(name)``
     loads it all the same; ``bars-zoo list`` marks it ``untrained``.  Bundled and Hub weights are
-    a registry entry's, published with their accuracy: ``False``."""
+    a registry entry's, published with their accuracy: ``False``.  ``None`` when ``load(name)``
+    finds no weights (a genotype-only name, an unknown one, a refused folder), as the ``untrained``
+    field of ``bars-zoo list --json`` says: neither trained nor untrained."""
+    source = weights_source(name, get(name))
+    if source is None:
+        return None
     local = weights_dir(name)
-    if local is None or weights_source(name, get(name)) != f"${WEIGHTS_DIR_ENV}":
+    if local is None or source != f"${WEIGHTS_DIR_ENV}":
         return False
     return not read_config(local).records_training()
 

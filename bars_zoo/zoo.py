@@ -15,6 +15,7 @@ import functools
 import os
 from pathlib import Path
 
+from bars_zoo._args import check_flag, check_pattern
 from bars_zoo._resources import resource_dir
 from bars_zoo.dsl import parse, read_source
 from bars_zoo.errors import OfflineError, UnknownModelError
@@ -54,16 +55,23 @@ def list_models(
     out, with a logged warning saying why (``warn=False``: quietly); so is a
     ``$BARS_ZOO_WEIGHTS_DIR`` that names no folder.
 
+    ``pattern`` must be a string and the flags ``bool`` (``pretrained="no"`` would be true):
+    anything else is a :class:`~bars_zoo.errors.ConfigError`, checked in signature order.
+
     >>> list_models("bars-*")  # doctest: +SKIP
     ['bars-a', 'bars-b', 'bars-c', 'bars-d', 'bars-e', 'bars-f']
     """
+    check_pattern(pattern)
+    check_flag(pretrained, "pretrained")
+    check_flag(untrained, "untrained")
+    check_flag(warn, "warn")
     from bars_zoo import registry  # owned by the hub side
 
     names = set(registry.pretrained_names(pattern, warn=warn))
     if not untrained:
         from bars_zoo.lookup import untrained_weights
 
-        names = {n for n in names if not untrained_weights(n)}
+        names = {n for n in names if untrained_weights(n) is not True}
     if not pretrained:
         names |= set(bundled_genotypes()) | set(registry.entries())
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))

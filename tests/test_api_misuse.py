@@ -3,6 +3,7 @@ AttributeError from deep inside."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,38 @@ def test_a_model_cast_to_another_dtype_is_refused_by_deploy_and_evaluate_with_a_
     with pytest.raises(ConfigError, match=r"evaluate model\.float\(\)"):
         bars_zoo.evaluate(model, "synthetic", subset=8, device="cpu")
     assert bars_zoo.evaluate(model.float(), "synthetic", subset=8, device="cpu")["n"] == 8
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"pattern": 3}, "pattern must be a string, got int 3"),
+        ({"pattern": None}, "pattern must be a string, got NoneType"),
+        ({"pretrained": "yes"}, "pretrained must be True or False, got str 'yes'"),
+        ({"untrained": "no"}, "untrained must be True or False, got str 'no'"),
+        ({"warn": 0}, "warn must be True or False, got int 0"),
+        ({"pattern": 3, "pretrained": "yes"}, "pattern must be"),  # signature order
+    ],
+    ids=["pattern-int", "pattern-none", "pretrained-str", "untrained-str", "warn-int", "order"],
+)
+def test_list_models_refuses_a_wrong_argument_type_with_a_config_error(kwargs, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        bars_zoo.list_models(**kwargs)
+    assert e.value.hint
+
+
+def test_untrained_weights_is_none_for_a_name_without_weights_as_list_json_says(
+    monkeypatch, capsys
+):
+    from bars_zoo import weightsdir
+    from bars_zoo.cli import main
+    from bars_zoo.lookup import untrained_weights
+
+    monkeypatch.delenv(weightsdir.WEIGHTS_DIR_ENV, raising=False)
+    assert untrained_weights("nope") is None  # unknown
+    assert untrained_weights("example") is None  # a genotype, no weights
+    assert untrained_weights("bars-fmnist-m") is False  # bundled, trained
+    for name in ("example", "bars-fmnist-m"):
+        assert main(["list", "--json", name]) == 0
+        (row,) = json.loads(capsys.readouterr().out)
+        assert row["untrained"] is untrained_weights(name)

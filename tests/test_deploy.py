@@ -19,7 +19,7 @@ from bars_zoo._resources import resource_dir
 from bars_zoo.binary import BinaryConv2d
 from bars_zoo.cli import main
 from bars_zoo.deploy import DeployedNet, PackedConvBN, deploy, load, save
-from bars_zoo.errors import DeployError, UnknownModelError
+from bars_zoo.errors import ConfigError, DeployError, UnknownModelError
 from bars_zoo.folder import save_pretrained
 
 GENOTYPES = sorted(resource_dir("genotypes").glob("*.geno"))
@@ -228,6 +228,41 @@ def test_deployed_model_refuses_inputs_off_the_cpu() -> None:
     deployed = deploy(trained_like(spec))
     with pytest.raises(DeployError, match="run on the CPU"):
         deployed(torch.empty(1, *spec.input_shape, device="meta"))
+
+
+def test_deployed_model_has_the_read_only_timm_interface_of_its_barsnet() -> None:
+    spec = bars_zoo.parse(ODD)
+    model = trained_like(spec)
+    deployed = deploy(model)
+    x = inputs(spec, 2)
+    assert deployed.num_classes == model.num_classes == 5
+    assert deployed.num_features == model.num_features == 66
+    fc = deployed.get_classifier()
+    assert isinstance(fc, nn.Linear) and list(fc.parameters()) == []  # frozen: buffers
+    assert torch.equal(fc.weight, model.get_classifier().weight)
+    with torch.no_grad():
+        features = deployed.forward_features(x)
+        assert torch.equal(features, model.forward_features(x))
+        assert torch.equal(deployed.forward_head(features), deployed(x))
+        pooled = deployed.forward_head(features, pre_logits=True)
+        assert torch.equal(pooled, model.forward_head(features, pre_logits=True))
+        assert torch.equal(fc(pooled), deployed(x))
+    with pytest.raises(ConfigError, match="forward_head takes forward_features' output"):
+        deployed.forward_head(pooled)
+    with pytest.raises(ConfigError, match="pre_logits must be True or False"):
+        deployed.forward_head(features, pre_logits="no")
+    with pytest.raises(DeployError, match="cannot be differentiated"):
+        deployed.forward_features(x.requires_grad_())
+
+
+def test_deployed_model_refuses_reset_classifier_and_says_to_reset_before_deploy() -> None:
+    deployed = deploy(trained_like(bars_zoo.parse(ODD)))
+    fc = deployed.get_classifier()
+    with pytest.raises(DeployError, match="classifier cannot be replaced") as e:
+        deployed.reset_classifier(3)
+    assert "reset_classifier(3) on the BarsNet" in (e.value.hint or "")
+    assert "bars_zoo.deploy(model)" in (e.value.hint or "")
+    assert deployed.get_classifier() is fc and deployed.num_classes == 5
 
 
 def test_deploy_rejects_a_module_that_is_not_a_barsnet() -> None:

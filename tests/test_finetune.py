@@ -182,3 +182,52 @@ def test_readme_fine_tuning_and_export_snippet_runs(
         assert torch.equal(ns["program"].module()(x), model(x))
         assert torch.equal(ns["fast_program"].module()(x), ns["fast"](x))
     assert (tmp_path / "my-model.pt2").is_file()
+
+
+@pytest.mark.parametrize("pool", [None, "avg"])
+def test_reset_classifier_takes_timms_global_pool_none_or_avg(pool: str | None) -> None:
+    model = tiny_model()
+    model.reset_classifier(3, global_pool=pool)
+    assert model(_x(model)).shape == (2, 3)
+    model.reset_classifier(5, pool)  # positional, as timm's signature
+    assert model.num_classes == 5
+
+
+@pytest.mark.parametrize("pool", ["max", "", "avgmax", 1])
+def test_reset_classifier_refuses_a_global_pool_the_head_does_not_have(pool: object) -> None:
+    model = tiny_model()
+    fc = model.get_classifier()
+    with pytest.raises(ConfigError, match="global_pool must be None or 'avg'") as e:
+        model.reset_classifier(3, global_pool=pool)  # type: ignore[arg-type]
+    assert "forward_features" in (e.value.hint or "")
+    assert model.get_classifier() is fc and model.num_classes == 4
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 12), (12, 3, 3), (2, 5, 3, 3)], ids=["pooled", "3d", "channels"]
+)
+def test_forward_head_refuses_anything_but_forward_features_output(shape: tuple) -> None:
+    model = tiny_model()
+    with pytest.raises(ConfigError, match=r"forward_head takes forward_features' output") as e:
+        model.forward_head(torch.randn(shape))
+    assert "get_classifier" in (e.value.hint or "")
+
+
+@pytest.mark.parametrize("bad", ["no", 1, None])
+def test_forward_head_refuses_a_pre_logits_that_is_not_a_bool(bad: object) -> None:
+    model = tiny_model()
+    features = model.forward_features(_x(model))
+    with pytest.raises(ConfigError, match="pre_logits must be True or False"):
+        model.forward_head(features, pre_logits=bad)  # type: ignore[arg-type]
+
+
+def test_load_checks_its_arguments_in_signature_order(tiny_folder: Path) -> None:
+    # load(name, pretrained, *, revision, cache_dir, local_files_only, device, num_classes)
+    with pytest.raises(ConfigError, match="pretrained must be True or False"):
+        bars_zoo.load(tiny_folder, pretrained="no", device="gpu", num_classes=0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="local_files_only must be True, False or None"):
+        bars_zoo.load(tiny_folder, local_files_only="yes", device="gpu")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="unknown device 'gpu'"):
+        bars_zoo.load(tiny_folder, num_classes=0, device="gpu")
+    with pytest.raises(ConfigError, match="num_classes must be from 1"):
+        bars_zoo.load(tiny_folder, num_classes=0, device="cpu")

@@ -15,8 +15,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bars_zoo"
 
 #: layer -> module prefixes; modules the design's chain does not name sit where they belong
 LAYERS: list[tuple[str, ...]] = [
-    # the base: errors, and file / resource helpers every layer may use
-    ("errors", "_io", "_resources", "checkpoint"),
+    # the base: errors, argument checks, and file / resource helpers every layer may use
+    ("errors", "_args", "_io", "_resources", "checkpoint"),
     ("spec",),
     ("dsl",),
     ("binary", "ops", "devices"),
@@ -37,6 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
         "card",
         "publish",
         "deploy",
+        "deploylayers",
         "kernels",
         "draw",
         "drawstyle",

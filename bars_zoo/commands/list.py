@@ -52,7 +52,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
                 "params": c.params if c else None,
                 "packed_bytes": c.packed_bytes if c else None,
                 "weights": weights,
-                "untrained": untrained_weights(name) if weights is not None else None,
+                "untrained": untrained_weights(name),  # None without weights
                 "dataset": cfg.dataset if cfg else None,
                 "top1": cfg.top1 if cfg else None,
                 "top1_images": cfg.top1_images if cfg else None,
