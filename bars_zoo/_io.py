@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO, NoReturn
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -104,11 +105,14 @@ def remove_leftovers(folder: Path, names: Iterable[str]) -> list[Path]:
 
 @contextmanager
 def blamed_on(target: Path) -> Iterator[None]:
-    """Re-raise an :class:`OSError` of making a temporary sibling of ``target`` as ``target``'s, so
-    that the user reads the path they asked for, not ``.NAME.xxxx.tmp``."""
+    """Re-raise an :class:`OSError` of making or writing a temporary sibling of ``target`` as
+    ``target``'s, so that the user reads the path they asked for, not ``.NAME.xxxx.tmp`` (or no
+    path at all: a full disk's ``write`` names none)."""
     try:
         yield
     except OSError as e:
+        if e.errno is None:  # not the file system's (no errno to rebuild it from)
+            raise
         raise type(e)(e.errno, e.strerror, str(target)) from e
 
 
@@ -117,7 +121,10 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
 
     The file gets the mode an ordinary write would give it: the old file's, else the umask's
     (``mkstemp`` alone would leave it readable by its owner only).  A ``path`` that is a folder,
-    or under a file, raises the matching :class:`OSError` naming ``path``, not the temporary file.
+    or under a file, raises the matching :class:`OSError` naming ``path``, not the temporary file;
+    so does a failed write (a full disk), also when ``writer`` turned the write's error into
+    another exception (``torch.save``).  On any failure the temporary file is removed and the old
+    ``path`` stays as it was.
     """
     target = Path(path)
     check_file_path(target)
@@ -126,12 +133,43 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
     with blamed_on(target):
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        with blamed_on(target):
+            os.fchmod(fd, mode)
+            with os.fdopen(fd, "wb") as f:
+                sink = _WriteErrors(f)
+                try:
+                    writer(sink)
+                except Exception as exc:
+                    sink.reraise(exc)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+class _WriteErrors:
+    """A file object that remembers the :class:`OSError` its ``write`` raised (a full disk), for
+    writers that turn it into another exception: ``torch.save`` raises ``RuntimeError: [enforce
+    fail at inline_container.cc] unexpected pos``, which names neither the file nor the cause."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        self._f = f
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self._f.write(data)
+        except OSError as err:
+            self.error = err
+            raise
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
+
+    def reraise(self, exc: Exception) -> NoReturn:
+        """Raise the write's :class:`OSError` in place of ``exc`` when there was one."""
+        if self.error is not None and self.error is not exc:
+            raise self.error from exc
+        raise exc

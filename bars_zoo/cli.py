@@ -8,8 +8,10 @@ Exit status, the same for every subcommand (README, "Exit status"): 0 success; 1
 read and is wrong (a genotype with errors, a model folder that fails its checks, ``fmt --check``
 found changes) or the work failed (Hub unreachable, data set missing, disk full); 2 the command
 line cannot be acted on (argparse's usage errors, a bad option value, a file, folder or name that
-does not exist or cannot be read); 130 interrupted; 141 standard output closed.  A
-:class:`~bars_zoo.errors.BarsError` is printed as its message, never as a traceback.
+does not exist or cannot be read); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM: SLURM,
+Kubernetes, ``timeout``), both reported in the same one line (:mod:`bars_zoo.interrupts`); 141
+standard output closed.  A :class:`~bars_zoo.errors.BarsError` is printed as its message, never
+as a traceback.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from bars_zoo.errors import BarsError, ConfigError, GenotypeError
+from bars_zoo.interrupts import Guard, exit_status, handled_signals
 
 #: subcommand -> module under bars_zoo.commands
 COMMANDS: dict[str, str] = {
@@ -52,7 +55,7 @@ exit status (every command):
        fmt --check found changes), or the work failed (Hub unreachable, no data set)
   2    the command line cannot be acted on: a usage error, a bad option value, a file,
        folder or name that does not exist or cannot be read
-  130  interrupted; 141: standard output closed
+  130  interrupted (Ctrl-C); 143: terminated (SIGTERM); 141: standard output closed
 """
 
 
@@ -100,10 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             choose = ", ".join(str(m) for m in modes)
             sub.error(f"argument --amp: invalid choice: {wrong!r} (choose from {choose})")
         sub.error(f"unrecognized arguments: {' '.join(extra)}")
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(message)s",
-    )
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    # -v is about bars-zoo's own steps: torch's loggers (FakeTensor cache stats at exit ...) and
+    # other libraries' stay at WARNING
+    ours = logging.getLogger("bars_zoo")
+    level = ours.level
+    if getattr(args, "verbose", False):
+        ours.setLevel(logging.INFO)
     # huggingface_hub prints its own messages (retries ...) with its own handler: not twice
     logging.getLogger("huggingface_hub").propagate = False
     # under torchrun rank 0 speaks for the job: the other ranks would repeat its every line
@@ -114,9 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             handler.addFilter(_RANK_FILTER)
     _RANK_FILTER.quiet = quiet
     try:
-        return _run(args, parser, rank, quiet)
+        # SIGTERM ends the command as Ctrl-C does; the program (argv from sys.argv) keeps both
+        # ignored once interrupted, until it has exited
+        with handled_signals(ending=argv is None) as guard:
+            return _run(args, parser, rank, quiet, guard)
     finally:
         _RANK_FILTER.quiet = False
+        ours.setLevel(level)
 
 
 def _refuse_unknown_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
@@ -196,7 +206,13 @@ class _QuietRanks(logging.Filter):
 _RANK_FILTER = _QuietRanks()
 
 
-def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, quiet: bool) -> int:
+def _run(
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    rank: str,
+    quiet: bool,
+    guard: Guard,
+) -> int:
     def say(text: str) -> None:
         if not quiet:
             print(f"[rank {rank}] {text}" if rank not in ("", "0") else text, file=sys.stderr)
@@ -222,9 +238,30 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, rank: str, q
         where = f": {err.filename}" if err.filename else ""
         say(f"error: {err.strerror or err}{where}")
         return 2 if err.errno in _PATH_ERRNOS else 1
-    except KeyboardInterrupt:
-        hint = ""
-        if getattr(args, "command", None) in ("train", "search"):
-            hint = " (finished epochs are saved: run the same command with --resume to go on)"
-        say(f"interrupted{hint}")
-        return 130
+    except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM (bars_zoo.interrupts)
+        guard.ignore()  # a second one now would only cut the cleanup short, with a traceback
+        say(f"interrupted{_what_is_saved(args)}")
+        return exit_status(err)
+
+
+def _what_is_saved(args: argparse.Namespace) -> str:
+    """What an interrupted ``train`` or ``search`` leaves to go on from: a checkpoint in its run
+    folder (the same command plus --resume continues), or nothing (interrupted before its first
+    epoch was saved: the same command starts again)."""
+    from pathlib import Path
+
+    command = getattr(args, "command", None)
+    if command == "train":
+        folder: Path | None = Path(args.out).expanduser()
+    elif (
+        command == "search" and not args.dry_run
+    ):  # its run directory: --run-dir, else --out's .run
+        out = Path(args.out).expanduser() if args.out else None
+        folder = (
+            Path(args.run_dir).expanduser() if args.run_dir else out and out.with_suffix(".run")
+        )
+    else:
+        return ""
+    if folder is not None and (folder / "checkpoint.pt").is_file():
+        return " (finished epochs are saved: run the same command with --resume to go on)"
+    return " before any epoch was saved (run the same command to start again)"

@@ -176,7 +176,7 @@ def write_folder(target: Path, files: dict[str, bytes]) -> Path:
     try:
         os.chmod(tmp, 0o755)
         for name, data in files.items():
-            with open(tmp / name, "wb") as f:
+            with blamed_on(target / name), open(tmp / name, "wb") as f:
                 f.write(data)
                 f.flush()
                 os.fsync(f.fileno())

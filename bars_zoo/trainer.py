@@ -109,12 +109,24 @@ class Trainer:
                 f"{out} is the run directory of a `bars-zoo search`, not of a training run",
                 hint="give the training its own --out (train the .geno the search wrote)",
             )
+        if ddp.broadcast_object(out.exists() and not out.is_dir(), env):
+            raise ConfigError(
+                f"--out {out} is a file, not a folder",
+                hint="give --out a folder for the run's checkpoints, log and model",
+            )
         # rank 0 decides; every rank then reads the checkpoint (a shared file system is needed)
         exists = bool(ddp.broadcast_object((out / CHECKPOINT).is_file(), env))
         if exists and not cfg.resume:
+            finished = ddp.broadcast_object((out / RESULTS).is_file(), env)
             raise ConfigError(
-                f"{out} already holds a training run ({CHECKPOINT})",
-                hint="pass --resume to continue it, or choose another --out",
+                f"{out} already holds a {'finished ' if finished else ''}training run "
+                f"({RESULTS if finished else CHECKPOINT})",
+                hint=(
+                    "pass --resume to get its recorded result (nothing is trained again)"
+                    if finished
+                    else "pass --resume to continue it"
+                )
+                + ", or choose another --out",
             )
         if not exists:
             theirs = ddp.broadcast_object(_run_files(out), env)

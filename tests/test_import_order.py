@@ -61,7 +61,7 @@ LAYERS: list[tuple[str, ...]] = [
         "graphstep",
     ),
     ("search",),
-    ("cli", "commands", "__main__"),
+    ("cli", "commands", "__main__", "interrupts"),
 ]
 
 #: (importer, imported) edges against the direction, each kept on purpose (README, "Layout")

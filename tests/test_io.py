@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
+from typing import IO
 
 import pytest
+import torch
 
-from bars_zoo._io import atomic_write_text, probe_writable, remove_leftovers
+from bars_zoo import _io
+from bars_zoo import checkpoint as ckpt
+from bars_zoo._io import atomic_write_bytes, atomic_write_text, probe_writable, remove_leftovers
+from bars_zoo.folder import write_folder
 
 
 @pytest.mark.usefixtures("temp_files_refused")
@@ -55,3 +62,70 @@ def test_leftovers_of_killed_atomic_writes_go_and_nothing_else(tmp_path: Path) -
         ".model.xyz.tmp",
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+
+
+class _FullDisk:
+    """A file whose ``write`` fails as on a full disk once ``room`` bytes are written."""
+
+    def __init__(self, f: IO[bytes], room: int) -> None:
+        self._f, self.room = f, room
+
+    def write(self, data: bytes) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self._f.write(data)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._f, name)
+
+    def __enter__(self) -> _FullDisk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._f.close()
+
+
+@pytest.fixture
+def full_disk(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every file ``atomic_write_with`` opens has room for 20 kB (no mount needed)."""
+    real = os.fdopen
+    monkeypatch.setattr(_io.os, "fdopen", lambda *a, **k: _FullDisk(real(*a, **k), 20_000))
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_a_full_disk_during_torch_save_names_the_path_and_keeps_the_old_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "checkpoint.pt"
+    ckpt.save({"epoch": 1}, path)  # small: fits
+    with pytest.raises(OSError) as err:  # torch.save itself raises RuntimeError (unexpected pos)
+        ckpt.save({"epoch": 2, "w": torch.zeros(10_000)}, path)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(path)
+    assert ckpt.load(path)["epoch"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+@pytest.mark.usefixtures("full_disk")
+def test_a_full_disk_during_a_plain_write_names_the_path(tmp_path: Path) -> None:
+    with pytest.raises(OSError) as err:
+        atomic_write_bytes(tmp_path / "log.jsonl", b"x" * 50_000)
+    assert err.value.errno == errno.ENOSPC and err.value.filename == str(tmp_path / "log.jsonl")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_disk_while_a_model_folder_is_written_names_the_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = open
+
+    def tight(path: str, mode: str = "r", *a: object, **k: object) -> object:
+        f = real(path, mode, *a, **k)  # type: ignore[call-overload]
+        return _FullDisk(f, 10) if "w" in mode else f
+
+    monkeypatch.setattr("builtins.open", tight)
+    with pytest.raises(OSError) as err:
+        write_folder(tmp_path / "model", {"config.json": b"{" + b" " * 100 + b"}"})
+    assert err.value.errno == errno.ENOSPC
+    assert err.value.filename == str(tmp_path / "model" / "config.json")
+    assert list(tmp_path.iterdir()) == []

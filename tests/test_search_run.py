@@ -602,3 +602,18 @@ def test_each_epoch_logs_the_temperature_and_entropy_weight_its_steps_used(
     # the schedule's start, middle and end over the three architecture epochs
     assert [r["temperature"] for r in result.history] == pytest.approx([1, 1, 0.9**24.5, 0.9**49])
     assert "epoch 3/4 [search]" in caplog.text and f"tau {0.9**24.5:.3f}" in caplog.text
+
+
+def test_resuming_a_search_in_a_training_run_folder_refuses_without_a_delete_hint(tmp_path, capsys):
+    from bars_zoo import checkpoint as train_ckpt
+    from bars_zoo.training import CHECKPOINT_FORMAT
+
+    run = tmp_path / "trained"
+    run.mkdir()
+    train_ckpt.save({"format": CHECKPOINT_FORMAT, "epoch": 2}, run / "checkpoint.pt")
+    argv = ["search", "--preset", "tiny", "--dataset", "synthetic", "--run-dir", str(run)]
+    assert main([*argv, "--resume", "-o", str(tmp_path / "x.geno")]) == 2
+    err = capsys.readouterr().err
+    assert f"{run} is the run directory of a `bars-zoo train`, not of a search" in err
+    assert "delete" not in err
+    assert (run / "checkpoint.pt").is_file()

@@ -315,6 +315,25 @@ def test_training_into_a_folder_with_a_run_needs_resume(spec, tmp_path):
         small_run(spec, tmp_path)
 
 
+def test_training_a_finished_run_again_says_resume_returns_its_result(spec, tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not read")
+    (tmp_path / "results.json").write_text("{}")
+    with pytest.raises(ConfigError) as err:
+        train(spec, dataset="synthetic", epochs=1, out_dir=tmp_path)
+    assert "already holds a finished training run (results.json)" in str(err.value)
+    assert "pass --resume to get its recorded result" in str(err.value.hint)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_an_out_that_is_a_file_is_refused_in_one_line(spec, tmp_path, caplog, resume):
+    out = tmp_path / "g.geno"
+    out.write_text("bars 1\n")
+    with pytest.raises(ConfigError, match=r"--out .*g\.geno is a file, not a folder"):
+        train(spec, dataset="synthetic", epochs=1, out_dir=out, resume=resume)
+    assert not caplog.records  # no "no checkpoint ...: starting from scratch" first
+    assert out.read_text() == "bars 1\n"
+
+
 def test_unknown_training_option_is_a_config_error(spec, tmp_path):
     with pytest.raises(ConfigError, match="invalid training option warmup"):
         train(spec, dataset="synthetic", epochs=1, out_dir=tmp_path, warmup=5)

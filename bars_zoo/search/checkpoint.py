@@ -18,11 +18,13 @@ from typing import Any
 import torch
 
 from bars_zoo._io import atomic_write_bytes
-from bars_zoo.errors import CheckpointError, CheckpointMismatchError
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
 from bars_zoo.search.config import SearchConfig
+from bars_zoo.training import CHECKPOINT_FORMAT
 
 FORMAT = 1
 FILENAME = "checkpoint.pt"
+_TRAIN_FORMAT = CHECKPOINT_FORMAT.split("/")[0] + "/"  # "bars-zoo-train/", any version
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -48,6 +50,12 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
             hint="the file is corrupt or not a bars-zoo search checkpoint; delete the run "
             "directory to start over",
         ) from None
+    if isinstance(state, dict) and str(state.get("format", "")).startswith(_TRAIN_FORMAT):
+        raise ConfigError(  # a training run must not be "started over" by deleting it
+            f"{path.parent} is the run directory of a `bars-zoo train`, not of a search",
+            hint="give the search its own --run-dir / --out (a training run goes on with "
+            "`bars-zoo train ... --resume`)",
+        )
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a bars-zoo search checkpoint (format {FORMAT})",
