@@ -207,6 +207,7 @@ class Trainer:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         machine = hardware(device, env.world_size)  # recorded per epoch: a run may change machines
         started = time.perf_counter()
+        stopped_by = "stop-after"  # unless the time limit stops it first
         # --stop-after E: E more epochs in this call (as in `bars-zoo search`), so that the same
         # command plus --resume goes on slice by slice
         start = int(state["epoch"])
@@ -243,11 +244,14 @@ class Trainer:
             if env.is_main:
                 log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs, epoch_line(rec))
             if epoch + 1 < end and self._out_of_time(time.perf_counter() - started):
+                stopped_by = "time-limit"
                 break
         model = _for_the_caller(model)  # finished or not (stop_after, a time limit)
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             model.pretrained_cfg = self._cfg(None)  # type: ignore[assignment]
-            return TrainResult(model, out, False, state["epoch"], {}, state["history"])
+            return TrainResult(
+                model, out, False, state["epoch"], {}, state["history"], stopped_by=stopped_by
+            )
         return self._finish(model, state, fp, device, finished_before=start >= cfg.epochs)
 
     def _write_log(self, history: list[dict[str, Any]]) -> None:

@@ -213,6 +213,7 @@ class TrainResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
     model_dir: Path | None = None
+    stopped_by: str | None = None  # an unfinished call: "time-limit" or "stop-after"
 
 
 def train(

@@ -4,8 +4,8 @@ searched genotypes and the XNOR-ResNet-18 baseline, all with the public CLI.
     python scripts/fmnist_zoo.py --data-dir DIR --out DIR --minutes 12 --theta-under -0.2 --cuda-graph
     # run 3 (benchmarks/results/fmnist_zoo.md) added: --space bars-fmnist-m=48,96,192 --no-baseline ...
 
-1. ``bars-zoo search --preset fmnist --budget-ops B --time-limit T`` for the S/M/L budgets, in
-   parallel (the time limit ends a search after the epoch that passes it; it still derives).  A
+1. ``bars-zoo search --preset fmnist --budget-ops B --search-time T`` for the S/M/L budgets, in
+   parallel (the search time ends a search after the epoch that passes it; it still derives).  A
    search step is a long chain of small kernels that leaves most of the GPU idle, so three
    searches side by side take little longer than one (``--cuda-graph`` replays each search step as
    one CUDA graph; ``--space NAME=C,C,C`` gives one model another search space);
@@ -241,7 +241,7 @@ def main() -> int:
             "--run-dir",
             str(out / "search" / name),
             "--quiet",
-            "--time-limit",
+            "--search-time",
             f"{max(1, int(args.search_minutes * 60 - 80))}s",
             *(["--theta-under", str(args.theta_under)] if args.theta_under is not None else []),
             *(["--epochs", str(args.search_epochs)] if args.search_epochs else []),

@@ -15,7 +15,8 @@
 # S_RUN=DIR (carried) adds a run of bars-fmnist-s to go on with (e.g. runs/s100).
 #
 # Every job works in WORK, outside $OUT, and is resumable: a training ends after the epoch that
-# passes its time limit and keeps its checkpoint, a search that has written its genotype is not run
+# passes its --time-limit and keeps its checkpoint, a search ends after the epoch that passes its
+# --search-time (over all its calls) and derives, and one that has written its genotype is not run
 # again.  So the same command, called again on the still-warm machine (within its 30 s), goes on
 # where the first call stopped: give it the device time that is left in BUDGET_S.
 #
@@ -96,7 +97,7 @@ search_and_train() {
             --device "$DEVICE" --budget-ops none --budget-params "$2" --theta-under -0.2 \
             --base-channels "$WIDTHS" --stem-channels "${WIDTHS%%,*}" --epochs "$SEARCH_EPOCHS" \
             --warmup-epochs 2 --seed 0 --name "$1" --out "$geno" --run-dir "$WORK/search-$1" \
-            --resume --quiet --time-limit "$(( $(left) - 150 ))s" \
+            --resume --quiet --search-time "$(( $(left) - 150 ))s" \
             ${GRAPH:+"$GRAPH"} ${SUBSET:+--subset "$SUBSET"} >> "$WORK/logs/search-$1.log" 2>&1
         local rc=$?
         echo "[$(date +%T)] search $1 exited $rc"

@@ -166,6 +166,15 @@ def test_the_header_command_reproduces_the_settings_of_the_run(name):
     assert all(len(line) <= 100 for line in lines)
 
 
+def test_the_header_command_of_a_search_its_search_time_ended_gives_it_back_to_the_cli():
+    cfg = config_for("tiny", epochs=3, search_time_s=5400.0)
+    command = " ".join(line.removesuffix(" \\").strip() for line in reproduce(cfg, timed_out=True))
+    assert "--search-time 90m" in command and "--time-limit" not in command
+    args = build_parser().parse_args(["search", *shlex.split(command)[2:]])
+    assert config_for(args.preset, **_overrides(args)) == cfg
+    assert "--search-time" not in " ".join(reproduce(cfg))  # not when it ran every epoch
+
+
 def test_the_header_names_the_python_call_when_a_setting_has_no_option():
     cfg = config_for("tiny", weight_lr=1e-3, epochs=3)
     (line,) = reproduce(cfg)
@@ -174,13 +183,13 @@ def test_the_header_names_the_python_call_when_a_setting_has_no_option():
 
 
 def test_a_search_without_a_preset_writes_a_header_with_a_command_a_user_can_run():
-    cfg = CONFIGS["custom"]
+    cfg = CONFIGS["custom"].model_copy(update={"search_time_s": 5400.0})
     space = SearchSpace(cfg, SHAPE, 10)
     derived = Derived(_candidate(space, 2.3, 2.3e5), (_candidate(space, 2.3, 2.3e5),), 1, 0, True)
-    spec, text = genotype(space, derived, expected_ops=3e5, epochs_run=2, time_limit_s=5400)
+    spec, text = genotype(space, derived, expected_ops=3e5, epochs_run=2)
     head = text.split("\nbars 1")[0]
     assert "--preset custom" not in head
     assert "#   bars-zoo search --preset paper --dataset synthetic --subset 128 --epochs 3" in head
-    assert "--time-limit 90m" in head and "ended it after epoch 2 of 3" in head
+    assert "--search-time 90m" in head and "ended it after epoch 2 of 3" in head
     overrides = "subset=128,stem_channels=8,base_channels=8/16/32,warmup_epochs=1,batch_size=16"
     assert spec.meta["preset"] == "custom" and spec.meta["overrides"] == overrides

@@ -126,8 +126,10 @@ def test_dry_run_checks_the_checkpoint_a_resume_would_continue(tmp_path, capsys)
     assert "different settings (seed)" in capsys.readouterr().err
     assert main([*argv, "--resume"]) == 0
     assert "ready: resumes the search in" in capsys.readouterr().out
-    assert main([*argv, "--resume", "--time-limit", "0.001s"]) == 0
-    assert "after epoch 1/2 (its time limit is spent: it only derives)" in capsys.readouterr().out
+    assert main([*argv, "--resume", "--search-time", "0.001s"]) == 0
+    assert (
+        "after epoch 1/2 (its --search-time is spent: it only derives)" in capsys.readouterr().out
+    )
     (tmp_path / "r.run" / "checkpoint.pt").write_bytes(b"not a checkpoint")
     assert main([*argv, "--resume"]) == 1
     assert "cannot read the checkpoint" in capsys.readouterr().err
@@ -188,14 +190,14 @@ def test_a_resume_refuses_an_old_runs_out_that_holds_another_network(tmp_path):
 def test_a_resume_that_would_train_on_refuses_an_old_runs_out_and_says_what_to_do(tmp_path):
     cfg = config_for("tiny", dataset="synthetic", epochs=3)
     out = tmp_path / "old.geno"
-    search(cfg, out=out, progress=False, plots=False, time_limit_s=1e-6)  # derived at 1 of 3
+    search(cfg, out=out, progress=False, plots=False, search_time_s=1e-6)  # derived at 1 of 3
     _as_before_written_json(out)
     before = out.read_bytes()
     with pytest.raises(ConfigError, match=r"keeps no record of writing it .* would replace it"):
-        search(cfg, out=out, resume=True, progress=False, plots=False)
+        search(cfg, out=out, resume=True, progress=False, plots=False, search_time_s=1e9)
     assert out.read_bytes() == before
-    # with its time limit (used up) the resume only derives again: the file is kept
-    again = search(cfg, out=out, resume=True, progress=False, plots=False, time_limit_s=1e-6)
+    # with its search time (used up, and kept) the resume only derives again: the file is kept
+    again = search(cfg, out=out, resume=True, progress=False, plots=False)
     assert again.epochs_run == 1 and out.read_bytes() == before
 
 

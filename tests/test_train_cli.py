@@ -484,3 +484,14 @@ def test_the_trained_model_carries_the_runs_config_so_saving_it_again_keeps_it(g
         (0.5,) * 3,
         done.model.pretrained_cfg.top1,
     )
+
+
+def test_cli_time_limit_says_it_stopped_the_training(geno, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    args = ["train", geno, *FAST, "--epochs", "2", "--out", out, "--time-limit", "0.001s"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert (
+        "stopped by --time-limit after epoch 1/2; continue with the same command plus --resume"
+        in err
+    )

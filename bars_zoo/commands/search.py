@@ -23,7 +23,7 @@ from bars_zoo.commands.options import (
     set_threads,
     validated,
 )
-from bars_zoo.commands.train import parse_duration
+from bars_zoo.commands.train import parse_duration, stop_reason
 from bars_zoo.errors import ConfigError
 
 HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
@@ -95,8 +95,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--time-limit",
         metavar="T",
-        help="end the search after the epoch that passes T (200s, 90m, 2h) of search time, counted "
-        "over all calls of the run, and derive from there",
+        help="stop this call after the epoch that passes T (200s, 90m, 2h), as in train; the same "
+        "command plus --resume goes on (nothing is derived)",
+    )
+    p.add_argument(
+        "--search-time",
+        metavar="T",
+        help="end the search after the epoch that passes T of search time, counted over all "
+        "calls of the run (a resume keeps it), and derive from there",
     )
     add_threads(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
@@ -150,6 +156,11 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "theta_under": args.theta_under,
         "name": args.name,
         "amp": args.amp,
+        "search_time_s": (
+            parse_duration(args.search_time, "--search-time")
+            if args.search_time is not None
+            else None
+        ),
     }
     values = {k: v for k, v in given.items() if v is not None}
     for key in ("budget_ops", "budget_params"):
@@ -208,8 +219,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary(result, params), indent=2))
     elif not result.finished:
         print(
-            f"stopped after epoch {len(result.history)}/{cfg.epochs}; continue with --resume "
-            f"(run directory {result.run_dir})",
+            f"{stop_reason(result.stopped_by)} after epoch {len(result.history)}/{cfg.epochs}; "
+            f"continue with the same command plus --resume (run directory {result.run_dir})",
             file=sys.stderr,
         )
     else:
@@ -240,6 +251,7 @@ def summary(result: Any, params: int | None) -> dict[str, Any]:
         "note": result.note,
         "epochs_run": result.epochs_run,
         "epochs": result.config.epochs,
+        "stopped_by": result.stopped_by,
     }
 
 
@@ -292,8 +304,8 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
     if plan.resume_epoch:
         start = f"resumes the search in {plan.run_dir} after epoch {plan.resume_epoch}/{cfg.epochs}"
         done = plan.resume_epoch >= cfg.epochs
-        if done or time_is_up(plan.searched_s, plan.resume_epoch, time_limit_s):
-            start += f" ({'finished' if done else 'its time limit is spent'}: it only derives)"
+        if done or time_is_up(plan.searched_s, plan.resume_epoch, plan.config.search_time_s):
+            start += f" ({'finished' if done else 'its --search-time is spent'}: it only derives)"
     else:
         start = "starts a new search" + (f" in {plan.run_dir}" if plan.run_dir else "")
     out = f", writes {plan.out}" if plan.out is not None else ""

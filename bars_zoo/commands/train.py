@@ -106,19 +106,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="E",
         help="stop after E more epochs (the same command plus --resume then goes on)",
     )
-    p.add_argument("--time-limit", metavar="T", help="stop after the epoch that passes T (90m, 2h)")
+    p.add_argument(
+        "--time-limit",
+        metavar="T",
+        help="stop this call after the epoch that passes T (90m, 2h); the same command plus "
+        "--resume goes on",
+    )
     add_progress(p)
     p.add_argument(
         "--json", action="store_true", help="print the results as JSON on stdout (no epoch lines)"
     )
 
 
-def parse_duration(text: str) -> float:
-    """``3600``, ``90s``, ``45m``, ``2h`` -> seconds."""
+def parse_duration(text: str, flag: str = "--time-limit") -> float:
+    """``3600``, ``90s``, ``45m``, ``2h`` -> seconds (a bad one is an error naming ``flag``)."""
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
     if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f"bad --time-limit {text!r}", hint="give seconds or a number with s/m/h")
+        raise ConfigError(f"bad {flag} {text!r}", hint="give seconds or a number with s/m/h")
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
+def stop_reason(stopped_by: str | None) -> str:
+    """``stopped by --time-limit`` / ``stopped`` : how a call that did not finish says why."""
+    return "stopped by --time-limit" if stopped_by == "time-limit" else "stopped"
 
 
 def recorded_command(args: argparse.Namespace) -> str:
@@ -207,13 +217,14 @@ def run(args: argparse.Namespace) -> int:
         "out_dir": str(result.out_dir),
         "model_dir": str(result.model_dir) if result.model_dir else None,
         "metrics": result.metrics,
+        "stopped_by": result.stopped_by,
     }
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not result.finished:
         print(
-            f"stopped after epoch {result.epochs_done}/{args.epochs}; continue with the same "
-            "command plus --resume",
+            f"{stop_reason(result.stopped_by)} after epoch {result.epochs_done}/{args.epochs}; "
+            "continue with the same command plus --resume",
             file=sys.stderr,
         )
     else:

@@ -3,7 +3,7 @@
 One file, ``<run dir>/checkpoint.pt``, rewritten after every epoch (temporary file + rename, so a crash
 leaves the previous epoch's checkpoint intact).  It holds tensors, state dicts, numbers and strings
 only and is read with ``torch.load(weights_only=True)``: nothing is unpickled.  Contents: the config
-fingerprint and JSON, the number of finished epochs, supernet and alpha state dicts, both optimiser
+fingerprint and JSON, the precision the run uses (``amp``: ``bf16`` or ``off``), the number of finished epochs, supernet and alpha state dicts, both optimiser
 states, the Gumbel generator's state, torch's global CPU (and CUDA) RNG states, and the per-epoch
 history as JSON.
 """
@@ -64,7 +64,8 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
     if state.get("fingerprint") != config.fingerprint():
         theirs = json.loads(state.get("config", "{}"))
         ours = config.model_dump(mode="json")
-        diff = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
+        keys = (ours.keys() | theirs.keys()) - {"search_time_s"}  # not in the fingerprint
+        diff = sorted(k for k in keys if ours.get(k) != theirs.get(k))
         raise CheckpointMismatchError(
             f"the checkpoint in {path.parent} belongs to a search with different settings "
             f"({', '.join(diff) or 'unknown'})",

@@ -101,6 +101,9 @@ class SearchConfig(BaseModel):
     derive_max_draws: Annotated[int, Field(ge=1, le=100_000)] = 512
     # numerics
     amp: Literal["auto", "bf16", "off"] = "auto"
+    # how long the whole run may search (seconds of its epochs, over every call): when spent, the
+    # search ends and derives.  Not in the fingerprint: a resume may give a new one
+    search_time_s: Annotated[float, Field(gt=0.0)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -141,8 +144,9 @@ class SearchConfig(BaseModel):
     def fingerprint(self) -> str:
         """A short hash of every setting: a checkpoint only resumes a run with the same one.
 
-        Settings added after 0.1.0 are left out while unset, so older runs keep their hashes."""
-        values = self.model_dump(mode="json")
+        Settings added after 0.1.0 are left out while unset, so older runs keep their hashes;
+        ``search_time_s`` always (it says where a run ends, not how it goes)."""
+        values = self.model_dump(mode="json", exclude={"search_time_s"})
         if values["budget_params"] is None:
             del values["budget_params"]
         blob = json.dumps(values, sort_keys=True).encode()

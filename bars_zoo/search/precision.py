@@ -3,17 +3,23 @@ autocast context factory the supernet steps run under.
 
 ``amp="auto"`` is bf16 on CUDA devices that support it and on CPUs that multiply bf16 natively
 (AVX512-BF16 or AMX, read from ``/proc/cpuinfo``), fp32 elsewhere; ``"bf16"`` and ``"off"`` say so.
+A run records the mode it began with (:func:`run_precision`): a resume with ``"auto"`` keeps it on
+any machine, so a run never switches precision half-way.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from bars_zoo.errors import ConfigError
 from bars_zoo.search.config import SearchConfig
+
+log = logging.getLogger("bars_zoo.search")
 
 
 def _cpu_has_native_bf16() -> bool:
@@ -35,13 +41,45 @@ def use_bf16(amp: str, device: torch.device) -> bool:
     return device.type == "cpu" and _cpu_has_native_bf16()
 
 
-def autocast_for(cfg: SearchConfig, device: torch.device, cache: bool = True) -> Callable[[], Any]:
-    """bf16 autocast or nothing; ``cache=False`` while steps are captured as CUDA graphs."""
-    if not use_bf16(cfg.amp, device):
+def mode_name(bf16: bool) -> str:
+    return "bf16" if bf16 else "off"
+
+
+def run_precision(amp: str, device: torch.device, recorded: bool | None) -> bool:
+    """Whether a run uses bf16 on ``device``.  ``recorded``: the mode its checkpoint was made in
+    (``None``: a new run, or a checkpoint from before the mode was recorded), which a resume with
+    ``amp="auto"`` keeps (``"bf16"``/``"off"`` are part of the run's fingerprint: they cannot
+    differ from the mode recorded); a CUDA device without bf16 cannot go on with a bf16 run."""
+    if recorded is None or amp != "auto":
+        return use_bf16(amp, device)
+    if recorded and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(
+            f"this search began in bf16 (--amp auto chose it on its first machine), and {device} "
+            "has no bf16: resuming in fp32 would switch its precision half-way",
+            hint="resume on a device with bf16 (any CPU, or a CUDA GPU from Ampere on), or start "
+            "a new search (another --run-dir / --out) with --amp off",
+        )
+    if recorded != use_bf16(amp, device):
+        log.info(
+            "--amp auto: keeping the run's precision (%s), which it began with; on %s a new run "
+            "would use %s",
+            mode_name(recorded),
+            device,
+            mode_name(not recorded),
+        )
+    return recorded
+
+
+def autocast_for(
+    cfg: SearchConfig, device: torch.device, cache: bool = True, *, bf16: bool | None = None
+) -> Callable[[], Any]:
+    """bf16 autocast or nothing; ``cache=False`` while steps are captured as CUDA graphs.
+    ``bf16``: the run's mode (:func:`run_precision`), else ``cfg.amp`` resolved on ``device``."""
+    if not (use_bf16(cfg.amp, device) if bf16 is None else bf16):
         return contextlib.nullcontext
     return lambda: torch.autocast(
         device_type=device.type, dtype=torch.bfloat16, cache_enabled=cache
     )
 
 
-__all__ = ["autocast_for", "use_bf16"]
+__all__ = ["autocast_for", "mode_name", "run_precision", "use_bf16"]

@@ -30,6 +30,7 @@ from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
+from bars_zoo.search.precision import run_precision
 from bars_zoo.search.space import SearchSpace
 
 log = logging.getLogger("bars_zoo.search")
@@ -42,14 +43,25 @@ _MAX_GENO_BYTES = 1 << 20  # an --out larger than this is no genotype a search w
 class Plan:
     """A search that passed every check before its first epoch: what, where, from which epoch."""
 
-    config: SearchConfig
+    config: SearchConfig  # with the run's recorded search_time_s when the call gives none
     device: torch.device
     out: Path | None
     run_dir: Path | None
     space: SearchSpace
     resume_epoch: int = 0  # finished epochs of the checkpoint it continues (0: a new search)
-    searched_s: float = 0.0  # seconds those epochs searched (what a time limit counts)
+    searched_s: float = 0.0  # seconds those epochs searched (what search_time_s counts)
     keep_out: bool = False  # --out of an old run directory: kept if it holds the derived network
+    bf16: bool = False  # the run's precision (a resume keeps the one it began with)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    """What the checkpoint a resume continues says about the run (all unset for a new run)."""
+
+    epoch: int = 0
+    searched_s: float = 0.0
+    search_time_s: float | None = None
+    bf16: bool | None = None  # None: not recorded (a checkpoint from before it was)
 
 
 def preflight(
@@ -97,23 +109,28 @@ def preflight(
     _check_budgets(space)
     if out_path is not None:
         _check_out_path(out_path, rdir)
-    epoch, searched = _checkpoint_state(cfg, rdir, resume)
+    rec = _checkpoint_state(cfg, rdir, resume)
+    epoch, searched = rec.epoch, rec.searched_s
+    if cfg.search_time_s is None and rec.search_time_s is not None:  # a resume keeps it
+        cfg = cfg.model_copy(update={"search_time_s": rec.search_time_s})
+        space = SearchSpace(cfg, info.input_shape, info.num_classes)  # its config: the run's
+    bf16 = run_precision(cfg.amp, dev, rec.bf16)
     keep_out = False
     if out_path is not None and out_path.exists():
-        more = epoch < cfg.epochs and not time_is_up(searched, epoch, time_limit_s)
+        more = epoch < cfg.epochs and not time_is_up(searched, epoch, cfg.search_time_s)
         keep_out = _check_existing_out(out_path, rdir, cfg, epoch, trains_on=more)
     if out_path is not None:
         _check_writable(out_path.parent, keep=hold is not None, what=f"--out {out_path}")
     if rdir is not None:
         _check_writable(rdir, keep=hold is not None, what=f"run directory {rdir}")
         _lock(rdir, hold)
-    return Plan(cfg, dev, out_path, rdir, space, epoch, searched, keep_out)
+    return Plan(cfg, dev, out_path, rdir, space, epoch, searched, keep_out, bf16)
 
 
-def time_is_up(searched_s: float, epochs_done: int, time_limit_s: float | None) -> bool:
+def time_is_up(searched_s: float, epochs_done: int, search_time_s: float | None) -> bool:
     """Whether a search that has searched ``searched_s`` seconds over ``epochs_done`` epochs has
-    reached its time limit (the first epoch always runs)."""
-    return time_limit_s is not None and epochs_done > 0 and searched_s >= time_limit_s
+    spent its search time (the first epoch always runs)."""
+    return search_time_s is not None and epochs_done > 0 and searched_s >= search_time_s
 
 
 def search_halves(cfg: SearchConfig, data_dir: str | Path | None) -> tuple[ImageSet, ImageSet]:
@@ -187,9 +204,13 @@ def _lock(rdir: Path, hold: contextlib.ExitStack | None) -> None:
         )
 
 
-def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> tuple[int, float]:
-    """``(finished epochs, seconds searched)`` of the checkpoint a resume continues; a
-    checkpoint without ``resume``, or one of other settings, is refused."""
+def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> _Recorded:
+    """The finished epochs, seconds searched, search time and precision of the checkpoint a
+    resume continues; a checkpoint without ``resume``, or one of other settings, is refused.
+
+    A checkpoint from before ``search_time_s`` was a setting, of a run that derived before its
+    last epoch (``written.json``), was ended by the whole-run ``--time-limit`` of that version:
+    its search time counts as spent, so that it derives again rather than train on."""
     path = rdir / ckpt.FILENAME if rdir is not None else None
     if path is not None and path.exists() and not resume:
         raise ConfigError(
@@ -199,11 +220,19 @@ def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> tup
         )
     if resume and path is None:
         raise ConfigError("resume needs a run directory", hint="pass run_dir or out")
-    if not resume or path is None or not path.exists():
-        return 0, 0.0
+    if not resume or rdir is None or path is None or not path.exists():
+        return _Recorded()
     state = ckpt.load_checkpoint(path, cfg, mmap=True)  # the tensors are not read
-    history = json.loads(state["history"])
-    return int(state["epoch"]), ckpt.search_seconds(history)
+    epoch, searched = int(state["epoch"]), ckpt.search_seconds(json.loads(state["history"]))
+    settings = json.loads(state.get("config", "{}"))
+    if "search_time_s" in settings:
+        limit = settings["search_time_s"]
+    elif epoch < cfg.epochs and (rdir / WRITTEN).is_file():
+        limit = searched  # see above: that run's time was spent
+    else:
+        limit = None
+    bf16 = {"bf16": True, "off": False}.get(state.get("amp", ""))
+    return _Recorded(epoch, searched, limit, bf16)
 
 
 def _check_existing_out(

@@ -39,6 +39,7 @@ CLI_OPTIONS = {
     "seed": "--seed",
     "name": "--name",
     "amp": "--amp",
+    "search_time_s": "--search-time",
 }
 _WIDTH = 96  # header lines are wrapped at about this many characters
 
@@ -49,16 +50,20 @@ def base_preset(cfg: SearchConfig) -> str:
 
 
 def changed_settings(cfg: SearchConfig) -> dict[str, Any]:
-    """The settings of ``cfg`` that differ from its preset's (``preset`` itself left out)."""
+    """The settings of ``cfg`` that differ from its preset's (``preset`` itself and
+    ``search_time_s``, which says where a run ends and not what it searches, left out)."""
     base = config_for(base_preset(cfg)).model_dump()
-    return {k: v for k, v in cfg.model_dump().items() if k != "preset" and v != base[k]}
+    skip = {"preset", "search_time_s"}
+    return {k: v for k, v in cfg.model_dump().items() if k not in skip and v != base[k]}
 
 
-def reproduce(cfg: SearchConfig, *, time_limit_s: float | None = None) -> list[str]:
+def reproduce(cfg: SearchConfig, *, timed_out: bool = False) -> list[str]:
     """The command (as lines, wrapped) that runs this search again: a ``bars-zoo search`` line
-    when every changed setting has an option, else the Python call.  ``time_limit_s``: the time
-    limit that ended the search (its epochs then depend on the machine's speed)."""
+    when every changed setting has an option, else the Python call.  ``timed_out``: its
+    ``search_time_s`` ended the search (the command names it: its epochs then depend on the
+    machine's speed)."""
     changed = changed_settings(cfg)
+    time_s = cfg.search_time_s if timed_out else None
     by_cli = all(
         k in CLI_OPTIONS and (v is not None or k.startswith("budget_")) for k, v in changed.items()
     )
@@ -70,12 +75,12 @@ def reproduce(cfg: SearchConfig, *, time_limit_s: float | None = None) -> list[s
                 words += [flag, _option_value(key, settings[key])]
         if cfg.dataset == "cifar10":
             words += ["--data-dir", "DIR"]  # no default: where the user keeps CIFAR-10
-        if time_limit_s is not None:
-            words += ["--time-limit", _duration(time_limit_s)]
+        if time_s is not None:
+            words += ["--search-time", _duration(time_s)]
         return _wrap([shlex.quote(w) for w in words], " \\")
     args = [f"preset={base_preset(cfg)!r}", *(f"{k}={v!r}" for k, v in settings.items())]
-    if time_limit_s is not None:
-        args.append(f"time_limit_s={time_limit_s!r}")
+    if time_s is not None:
+        args.append(f"search_time_s={time_s!r}")
     args = [f"{a}," for a in args[:-1]] + [f"{args[-1]})"]
     return _wrap(["bars_zoo.search(" + args[0], *args[1:]], "")
 
@@ -119,12 +124,11 @@ def genotype(
     expected_ops: float,
     *,
     epochs_run: int | None = None,
-    time_limit_s: float | None = None,
 ) -> tuple[NetworkSpec, str]:
     """The winner as a spec with its provenance in ``meta``, and its canonical, checked text.
 
-    ``epochs_run`` (a search ended early by its time limit, ``time_limit_s``) is recorded in
-    ``meta epochs`` and in the header's command.
+    ``epochs_run`` (a search ended early by its ``search_time_s``) is recorded in ``meta
+    epochs`` and in the header's command.
     """
     from bars_zoo import __version__
 
@@ -165,12 +169,12 @@ def genotype(
     budget = (
         f" under a budget of {cfg.budget_text()}" if cfg.budget_ops or cfg.budget_params else ""
     )
-    limit = time_limit_s if epochs_run is not None else None
     found = f"{cfg.name}: found by the BARS search (Zhao et al. 2021) on {cfg.dataset}{budget}."
-    command = [f"#   {line}" for line in reproduce(cfg, time_limit_s=limit)]  # "#": kept indented
+    timed_out = epochs_run is not None
+    command = [f"#   {line}" for line in reproduce(cfg, timed_out=timed_out)]  # "#": kept indented
     notes = []
-    if epochs_run is not None:
-        notes.append(f"The time limit ended it after epoch {epochs_run} of {cfg.epochs}.")
+    if timed_out:
+        notes.append(f"Its --search-time ended it after epoch {epochs_run} of {cfg.epochs}.")
     note = derived.fallback_note()
     if note is not None:
         notes.append(f"Note: {note} (meta derived={derived.derived}).")

@@ -18,7 +18,8 @@ class SearchResult:
     """What a search produced.  ``spec``/``path`` are ``None`` when it stopped early (``stop_after``).
 
     ``finished``: a genotype was derived.  ``epochs_run`` below ``config.epochs`` with ``finished``
-    means a time limit ended the search early (its genotype's ``meta epochs`` says so too).
+    means its ``search_time_s`` ended the search early (its genotype's ``meta epochs`` says so
+    too).  ``stopped_by``: what ended an unfinished call, ``"time-limit"`` or ``"stop-after"``.
     ``derived``: ``"sampled"`` (the best draw within the budget), or a fallback when no draw fit:
     ``"shrunk"`` (the closest draw made smaller) or ``"cheapest"`` (the space's cheapest network);
     ``None`` when nothing was derived.  ``note`` says the same in a sentence (``None`` when sampled).
@@ -38,6 +39,7 @@ class SearchResult:
     expected_ops: float | None = None
     ops: float | None = None
     alphas: dict[str, torch.Tensor] = field(default_factory=dict)
+    stopped_by: str | None = None
 
 
 __all__ = ["SearchResult"]

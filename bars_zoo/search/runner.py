@@ -36,7 +36,7 @@ from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive
 from bars_zoo.search.plots import PLOT_FILES, write_plots
-from bars_zoo.search.precision import autocast_for
+from bars_zoo.search.precision import autocast_for, mode_name
 from bars_zoo.search.preflight import WRITTEN, Plan, preflight, search_halves, sha256, time_is_up
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.provenance import genotype
@@ -82,11 +82,13 @@ def search(
     :class:`SearchConfig` field (``epochs=3``, ``budget_ops=20e6`` ...).  ``run_dir`` (default
     ``<out>.run`` next to ``out``; none when both are ``None``) receives checkpoints, logs and plots;
     ``resume`` continues the run found there.  ``stop_after`` ends this call after that many epochs,
-    leaving a resumable checkpoint.  ``time_limit_s`` ends the search after the epoch that passes
-    that many seconds of search - counted over all calls of the run, so a resumed or time-sliced
-    run keeps its limit - and derives from the distributions reached so far (the genotype's
-    ``meta epochs`` then reads ``"K of N (time limit)"``); it also applies when that epoch is the
-    last one ``stop_after`` allows.  Everything that can be checked before the first epoch is
+    and ``time_limit_s`` after the epoch that passes that many seconds of this call (as
+    ``bars_zoo.train``'s), each leaving a resumable checkpoint and deriving nothing.  The setting
+    ``search_time_s`` (an override like any other) instead ends the *search* after the epoch that
+    passes that many seconds of search - counted over all calls of the run, and kept by a resume
+    that gives none - and derives from the distributions reached so far (the genotype's ``meta
+    epochs`` then reads ``"K of N (time limit)"``); it also applies when that epoch is the last
+    one ``stop_after`` or ``time_limit_s`` allows.  Everything that can be checked before the first epoch is
     (:func:`~bars_zoo.search.preflight.preflight`, which ``--dry-run`` runs too).  ``progress``: tqdm bars (default: when stderr
     is a terminal).  ``cuda_graph`` replays each weights / alpha step as one CUDA graph (CUDA
     devices only; the same trajectory, many times faster for launch-bound supernets).
@@ -127,10 +129,11 @@ def _run_search(
 ) -> SearchResult:
     cfg, rdir, out_path = run.cfg, run.run_dir, run.plan.out
     run.start(resume)
-    timed_out = run.train(stop_after, time_limit_s)
+    stopped_by = run.train(stop_after, time_limit_s)
+    timed_out = stopped_by == "search-time"
     if timed_out and run.epoch <= cfg.warmup_epochs:
         log.warning(
-            "the time limit ended the search in its warm-up (epoch %d of %d warm-up epochs): the "
+            "its search time ended the search in its warm-up (epoch %d of %d warm-up epochs): the "
             "architecture was never updated, so the derived network is a draw from the initial "
             "(uniform) distributions",
             run.epoch,
@@ -138,11 +141,9 @@ def _run_search(
         )
     if run.epoch < cfg.epochs and not timed_out:
         run.finish_plots(plots)
-        return run.result(None, None, None)
+        return run.result(None, None, None, stopped_by=stopped_by)
     derived = derive(run.net, run.arch, run.val_loader, run.derive_generator(), run.autocast)
-    spec, text = run.make_spec(
-        derived, epochs_run=run.epoch if timed_out else None, time_limit_s=time_limit_s
-    )
+    spec, text = run.make_spec(derived, epochs_run=run.epoch if timed_out else None)
     if out_path is not None:
         if run.plan.keep_out:
             text = _kept(out_path, spec, rdir)
@@ -205,7 +206,7 @@ class _Run:
         self.net = Supernet(self.space).to(device)
         self.arch = ArchParams(self.space).to(device)
         self.gumbel = torch.Generator().manual_seed(cfg.seed)
-        self.autocast = autocast_for(cfg, device, cache=not cuda_graph)
+        self.autocast = autocast_for(cfg, device, cache=not cuda_graph, bf16=plan.bf16)
         self.stepper = SearchSteps(
             cfg, self.net, self.arch, self.gumbel, self.autocast, cuda_graph=cuda_graph
         )
@@ -251,6 +252,7 @@ class _Run:
         state = {
             "fingerprint": self.cfg.fingerprint(),
             "config": json.dumps(self.cfg.model_dump(mode="json")),
+            "amp": mode_name(self.plan.bf16),  # what a resume with --amp auto keeps
             "epoch": self.epoch,
             "supernet": self.net.state_dict(),
             "arch": self.arch.state_dict(),
@@ -273,30 +275,42 @@ class _Run:
 
     # ------------------------------------------------------------------ training
 
-    def train(self, stop_after: int | None, time_limit_s: float | None = None) -> bool:
-        """Run epochs; return whether the time limit ended the search before its last epoch.
+    def train(self, stop_after: int | None, time_limit_s: float | None = None) -> str | None:
+        """Run epochs; return what ended them before the last epoch: ``"search-time"`` (the
+        search is over: derive), ``"time-limit"`` or ``"stop-after"`` (this call is over), or
+        ``None`` (all epochs done).
 
-        The time limit counts the seconds of all the run's epochs, over every call (a resumed or
-        time-sliced run included), and is checked after each epoch - also the last one a
-        ``stop_after`` allows, so that a run whose time is up derives instead of stopping."""
+        ``search_time_s`` counts the seconds of all the run's epochs, over every call (a resumed
+        or time-sliced run included), and is checked after each epoch - also the last one a
+        ``stop_after`` or ``time_limit_s`` allows, so that a run whose time is up derives instead
+        of stopping.  ``time_limit_s`` counts this call's seconds, as in training."""
         cfg = self.cfg
         end = cfg.epochs if stop_after is None else min(cfg.epochs, self.epoch + stop_after)
+        started, ran = time.perf_counter(), 0  # this call's first epoch always runs
         while True:
             searched = ckpt.search_seconds(self.history)
-            if self.epoch < cfg.epochs and time_is_up(searched, self.epoch, time_limit_s):
+            if self.epoch < cfg.epochs and time_is_up(searched, self.epoch, cfg.search_time_s):
                 log.warning(
-                    "time limit reached after epoch %d of %d (%.0f s searched): deriving from the "
-                    "distributions so far",
+                    "search time spent after epoch %d of %d (%.0f s searched): deriving from "
+                    "the distributions so far",
                     self.epoch,
                     cfg.epochs,
                     searched,
                 )
-                return True
+                return "search-time"
             if self.epoch >= end:
-                return False
+                return None if self.epoch >= cfg.epochs else "stop-after"
+            if (
+                time_limit_s is not None
+                and ran > 0
+                and time.perf_counter() - started >= time_limit_s
+            ):
+                log.info("--time-limit passed after epoch %d of %d", self.epoch, cfg.epochs)
+                return "time-limit"
             record = self._epoch(self.epoch)
             self.history.append(record)
             self.epoch += 1
+            ran += 1
             self.save()
             log.info(epoch_summary(record, cfg))
 
@@ -359,17 +373,9 @@ class _Run:
     def derive_generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.cfg.seed * 7919 + 17)
 
-    def make_spec(
-        self, derived: Derived, epochs_run: int | None = None, time_limit_s: float | None = None
-    ) -> tuple[NetworkSpec, str]:
+    def make_spec(self, derived: Derived, epochs_run: int | None = None) -> tuple[NetworkSpec, str]:
         """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
-        spec, text = genotype(
-            self.space,
-            derived,
-            self.expected_ops(),
-            epochs_run=epochs_run,
-            time_limit_s=time_limit_s,
-        )
+        spec, text = genotype(self.space, derived, self.expected_ops(), epochs_run=epochs_run)
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,
@@ -396,7 +402,11 @@ class _Run:
             (self.run_dir / name).unlink(missing_ok=True)
 
     def result(
-        self, spec: NetworkSpec | None, path: Path | None, derived: Derived | None
+        self,
+        spec: NetworkSpec | None,
+        path: Path | None,
+        derived: Derived | None,
+        stopped_by: str | None = None,
     ) -> SearchResult:
         return SearchResult(
             config=self.cfg,
@@ -413,6 +423,7 @@ class _Run:
             expected_ops=self.expected_ops(),
             ops=derived.best.ops if derived else None,
             alphas={k: v.detach().cpu().clone() for k, v in self.arch.state_dict().items()},
+            stopped_by=stopped_by,
         )
 
 

@@ -1,0 +1,39 @@
+"""A search run keeps the precision it began with: ``--amp auto`` on a resume is the recorded mode,
+not what ``auto`` would choose on the new machine."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bars_zoo.errors import ConfigError
+from bars_zoo.search import precision, search
+from bars_zoo.search.presets import config_for
+
+
+def _amp_of(run_dir) -> str:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["amp"]
+
+
+@pytest.mark.parametrize("began, resumed_on", [(True, False), (False, True)])
+def test_a_resumed_auto_search_keeps_the_precision_it_began_with(
+    began, resumed_on, tmp_path, monkeypatch
+):
+    cfg = config_for("tiny", dataset="synthetic", epochs=2)  # amp="auto"
+    out = tmp_path / "p.geno"
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: began)
+    search(cfg, out=out, progress=False, plots=False, stop_after=1)
+    mode = "bf16" if began else "off"
+    assert _amp_of(tmp_path / "p.run") == mode
+    monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: resumed_on)  # another machine
+    result = search(cfg, out=out, resume=True, progress=False, plots=False, stop_after=1)
+    assert result.epochs_run == 2 and _amp_of(tmp_path / "p.run") == mode
+
+
+def test_a_bf16_search_refuses_to_resume_on_a_cuda_device_without_bf16(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    cuda = torch.device("cuda")
+    with pytest.raises(ConfigError, match=r"began in bf16 .* has no bf16"):
+        precision.run_precision("auto", cuda, recorded=True)
+    assert precision.run_precision("auto", cuda, recorded=False) is False
+    assert precision.run_precision("auto", cuda, recorded=None) is False  # a new run: as before
