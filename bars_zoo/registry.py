@@ -42,6 +42,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
 from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
+from bars_zoo.knowndata import DATASET_NORMALIZATION, dataset_for
 from bars_zoo.weightsdir import (
     WEIGHTS_DIR_ENV,
     weights_dir,
@@ -59,15 +60,6 @@ SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
 BARS_PAPER = "https://arxiv.org/abs/2011.10804"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-
-#: Normalisation of the data sets bars-zoo trains on (as in ``bars_zoo.data``), used for the
-#: ``pretrained_cfg`` of architecture-only models; a real entry records its own mean/std.
-DATASET_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "fashion-mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
-
 
 class PretrainedCfg(BaseModel):
     """How a set of weights was made and how to feed the model (``model.pretrained_cfg``).
@@ -149,20 +141,15 @@ class PretrainedCfg(BaseModel):
 
 
 def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
-    """A config for an architecture without weights: shapes from ``spec``; the data set ``dataset``,
-    else the one the genotype's ``meta dataset=`` names when it is one of
-    :data:`DATASET_NORMALIZATION`'s, else guessed by input size (1x28x28 Fashion-MNIST, 3x32x32
-    CIFAR-10, 3x224x224 ImageNet); its normalisation (else mean 0 / std 1) and its class names
+    """A config for an architecture without weights: shapes from ``spec``; the data set
+    ``dataset``, else :func:`bars_zoo.knowndata.dataset_for`'s (the genotype's ``meta dataset=``
+    unless it contradicts the input, else a known data set of the same input and classes); its
+    normalisation (else mean 0 / std 1) and its class names
     (:data:`bars_zoo.classnames.DATASET_CLASSES`) as ``labels`` when they are as many as the
     genotype's classes."""
     shape = tuple(spec.input_shape)
-    meta = getattr(spec, "meta", None) or {}
-    if dataset is None and meta.get("dataset") in DATASET_NORMALIZATION:
-        dataset = meta["dataset"]
     if dataset is None:
-        dataset = {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}.get(shape)
-        if dataset is None and shape == (3, 224, 224):
-            dataset = "imagenet"
+        dataset = dataset_for(spec)
     mean, std = DATASET_NORMALIZATION.get(dataset or "", ((0.0,) * shape[0], (1.0,) * shape[0]))
     if len(mean) != shape[0]:
         mean, std = (0.0,) * shape[0], (1.0,) * shape[0]
