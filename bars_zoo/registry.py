@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
+from bars_zoo.backbone import Backbone
 from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
 from bars_zoo.knowndata import DATASET_NORMALIZATION, dataset_for
@@ -60,6 +61,7 @@ SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
 BARS_PAPER = "https://arxiv.org/abs/2011.10804"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
+
 
 class PretrainedCfg(BaseModel):
     """How a set of weights was made and how to feed the model (``model.pretrained_cfg``).
@@ -89,6 +91,8 @@ class PretrainedCfg(BaseModel):
     hub_repo: str | None = None
     revision: str | None = None
     sha256: str | None = None
+    # the pretrained model the backbone comes from, after a new classifier (for_new_classifier)
+    backbone: Backbone | None = None
 
     def untrained(self) -> PretrainedCfg:
         """This configuration for the architecture alone (``load(..., pretrained=False)``): how
@@ -102,15 +106,29 @@ class PretrainedCfg(BaseModel):
             "hub_repo",
             "revision",
             "sha256",
+            "backbone",
         )
         return self.model_copy(update=dict.fromkeys(drop))
+
+    def records_weights(self, *, backbone: bool = True) -> bool:
+        """Whether this configuration describes trained weights: a top-1, training command or
+        Hub repo of its own, or (``backbone``) a pretrained :attr:`backbone`."""
+        own = (self.top1, self.train_command, self.hub_repo, self.backbone if backbone else None)
+        return any(v is not None for v in own)
 
     def for_new_classifier(self, num_classes: int) -> PretrainedCfg:
         """This configuration once the classifier is replaced by a fresh one for ``num_classes``
         classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
-        backbone (input size, mean/std, data set it learnt on) stays; the labels and whatever
-        described the published weights (:meth:`untrained`: top-1, command, Hub pin) go."""
-        return self.untrained().model_copy(update={"num_classes": num_classes, "labels": ()})
+        backbone (input size, mean/std) stays; the data set and labels (the new classifier's are
+        unknown until the user gives them) and whatever described the published weights
+        (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
+        pretrained model the backbone comes from (this one when it describes trained weights of
+        its own, else the backbone it already names; none for untrained weights)."""
+        backbone = self.backbone
+        if self.records_weights(backbone=False):
+            backbone = Backbone.of(self)
+        update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
+        return self.untrained().model_copy(update=update)
 
     def top1_split(self) -> str:
         """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
@@ -195,13 +213,10 @@ class ModelConfig(BaseModel):
 
     def records_training(self) -> bool:
         """Whether the folder says its weights were trained: packed (the form of a finished
-        model), or a ``top1``, ``train_command`` or ``hub_repo`` in its ``pretrained_cfg``.  A
-        folder ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor
-        does ``save_pretrained(..., packed=False)`` without them."""
-        cfg = self.pretrained_cfg
-        return self.packed or any(
-            v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
-        )
+        model), or a ``top1``, ``train_command``, ``hub_repo`` or pretrained ``backbone`` in its ``pretrained_cfg`` (:meth:`PretrainedCfg.records_weights`).  A folder
+        ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor does
+        ``save_pretrained(..., packed=False)`` without them."""
+        return self.packed or self.pretrained_cfg.records_weights()
 
 
 def read_config(folder: Path) -> ModelConfig:
@@ -386,6 +401,7 @@ __all__ = [
     "GENOTYPE_FILE",
     "SOURCE_PREFIXES",
     "WEIGHTS_FILE",
+    "Backbone",
     "ModelConfig",
     "PretrainedCfg",
     "add_entry",
