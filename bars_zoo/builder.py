@@ -180,9 +180,11 @@ class BarsNet(nn.Module):
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         """Replace the classifier with a freshly initialised one for ``num_classes`` classes (on the
         old one's device and dtype), for fine-tuning on another data set; everything before it
-        keeps its weights.  ``.spec`` becomes the spec with ``num_classes``; a ``pretrained_cfg``
-        stops describing the old weights' classifier (its ``for_new_classifier``: no top-1, no
-        labels), so that a folder saved from the model claims neither.
+        keeps its weights.  ``.spec`` becomes the spec with ``num_classes`` (its ``meta`` without
+        the numbers of the old network, ``meta dataset=`` as ``searched_on``); a
+        ``pretrained_cfg`` stops describing the old weights' classifier (its
+        ``for_new_classifier``: no top-1, labels or data set; the backbone's source recorded), so
+        that a folder saved from the model claims none of them.
 
         Raises :class:`ConfigError` for a ``num_classes`` that is not a whole number from 1 to
         ``Limits.MAX_CLASSES``, and for a ``global_pool`` other than ``None`` or ``"avg"``
@@ -190,7 +192,14 @@ class BarsNet(nn.Module):
         """
         n = check_num_classes(num_classes)
         check_global_pool(global_pool)
-        spec = ensure_valid(self.spec.model_copy(update={"num_classes": n}))
+        # search provenance that states the whole network's numbers (its classifier's included:
+        # OPs, params, whether it met its budget) or calls its data set the model's would
+        # contradict the card: dropped, the data set kept as searched_on (searched on it)
+        stale = ("ops", "bops", "flops", "params", "expected_ops", "candidate_ops", "budget_met")
+        meta = {k: v for k, v in self.spec.meta.items() if k not in (*stale, "dataset")}
+        if "dataset" in self.spec.meta:
+            meta.setdefault("searched_on", self.spec.meta["dataset"])
+        spec = ensure_valid(self.spec.model_copy(update={"num_classes": n, "meta": meta}))
         old = self.head.fc
         self.head.fc = nn.Linear(
             old.in_features, n, device=old.weight.device, dtype=old.weight.dtype

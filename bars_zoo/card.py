@@ -56,6 +56,10 @@ def front_matter(spec: NetworkSpec, cfg: PretrainedCfg) -> dict[str, Any]:
     hub_id, display = HUB_DATASETS.get(cfg.dataset or "", (None, cfg.dataset))
     if hub_id:
         meta["datasets"] = [hub_id]
+    # a new classifier on a published backbone: the Hub's fine-tune link (a Hub repo id only)
+    source = cfg.backbone.model if cfg.backbone else ""
+    if source.startswith("hf-hub:"):
+        meta["base_model"] = source[len("hf-hub:") :].split("@")[0]
     meta["metrics"] = ["accuracy"]
     # a top-1 on part of the test split (a --subset run) is no benchmark result either
     if cfg.top1 is not None and cfg.top1_images is None and hub_id:
@@ -126,9 +130,14 @@ def render_card(
     if cfg.top1 is not None:
         top1 = f"{cfg.top1:.2f}% on {cfg.top1_split()}"
     s = spec.stem
+    dataset = cfg.dataset or "unknown"
+    if cfg.backbone is not None and cfg.dataset is None:
+        dataset += (
+            " (a new classifier; give it: `save_pretrained(..., pretrained_cfg={'dataset': ...})`)"
+        )
     rows = [
         ("architecture", f"`{spec.name}` (genotype in `genotype.geno`)"),
-        ("data set", cfg.dataset or "unknown"),
+        ("data set", dataset),
         ("input", f"{c}x{h}x{w}, normalised with mean {list(cfg.mean)}, std {list(cfg.std)}"),
         ("classes", str(cfg.num_classes)),
         ("top-1 accuracy", top1),
@@ -139,15 +148,27 @@ def render_card(
             else "latent float32 (for further training)",
         ),
     ]
+    if cfg.backbone is not None:
+        rows.insert(
+            1,
+            (
+                "backbone",
+                f"pretrained: {cfg.backbone.describe()}; the {cfg.num_classes}-class classifier "
+                "is new",
+            ),
+        )
     if cfg.labels:
         rows.append(("labels", ", ".join(cfg.labels)))
+    title = spec.name
+    if cfg.backbone is not None:
+        title += f": a {cfg.num_classes}-class classifier on the {cfg.backbone.model} backbone"
     out = [
         "---",
         meta.rstrip("\n"),
         "---",
         GENERATED_MARK,
         "",
-        f"# {spec.name}",
+        f"# {title}",
         "",
         "A binary neural network (1-bit weights and activations inside every cell; full-precision "
         "stem and classifier) in the search space of BARS, built and loaded with the `bars-zoo` "

@@ -40,8 +40,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
+from bars_zoo.backbone import Backbone
 from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
+from bars_zoo.knowndata import DATASET_NORMALIZATION, dataset_for
 from bars_zoo.weightsdir import (
     WEIGHTS_DIR_ENV,
     weights_dir,
@@ -59,14 +61,6 @@ SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
 BARS_PAPER = "https://arxiv.org/abs/2011.10804"
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-
-#: Normalisation of the data sets bars-zoo trains on (as in ``bars_zoo.data``), used for the
-#: ``pretrained_cfg`` of architecture-only models; a real entry records its own mean/std.
-DATASET_NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "fashion-mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-    "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-}
 
 
 class PretrainedCfg(BaseModel):
@@ -97,6 +91,8 @@ class PretrainedCfg(BaseModel):
     hub_repo: str | None = None
     revision: str | None = None
     sha256: str | None = None
+    # the pretrained model the backbone comes from, after a new classifier (for_new_classifier)
+    backbone: Backbone | None = None
 
     def untrained(self) -> PretrainedCfg:
         """This configuration for the architecture alone (``load(..., pretrained=False)``): how
@@ -110,15 +106,29 @@ class PretrainedCfg(BaseModel):
             "hub_repo",
             "revision",
             "sha256",
+            "backbone",
         )
         return self.model_copy(update=dict.fromkeys(drop))
+
+    def records_weights(self, *, backbone: bool = True) -> bool:
+        """Whether this configuration describes trained weights: a top-1, training command or
+        Hub repo of its own, or (``backbone``) a pretrained :attr:`backbone`."""
+        own = (self.top1, self.train_command, self.hub_repo, self.backbone if backbone else None)
+        return any(v is not None for v in own)
 
     def for_new_classifier(self, num_classes: int) -> PretrainedCfg:
         """This configuration once the classifier is replaced by a fresh one for ``num_classes``
         classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
-        backbone (input size, mean/std, data set it learnt on) stays; the labels and whatever
-        described the published weights (:meth:`untrained`: top-1, command, Hub pin) go."""
-        return self.untrained().model_copy(update={"num_classes": num_classes, "labels": ()})
+        backbone (input size, mean/std) stays; the data set and labels (the new classifier's are
+        unknown until the user gives them) and whatever described the published weights
+        (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
+        pretrained model the backbone comes from (this one when it describes trained weights of
+        its own, else the backbone it already names; none for untrained weights)."""
+        backbone = self.backbone
+        if self.records_weights(backbone=False):
+            backbone = Backbone.of(self)
+        update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
+        return self.untrained().model_copy(update=update)
 
     def top1_split(self) -> str:
         """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
@@ -149,20 +159,15 @@ class PretrainedCfg(BaseModel):
 
 
 def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
-    """A config for an architecture without weights: shapes from ``spec``; the data set ``dataset``,
-    else the one the genotype's ``meta dataset=`` names when it is one of
-    :data:`DATASET_NORMALIZATION`'s, else guessed by input size (1x28x28 Fashion-MNIST, 3x32x32
-    CIFAR-10, 3x224x224 ImageNet); its normalisation (else mean 0 / std 1) and its class names
+    """A config for an architecture without weights: shapes from ``spec``; the data set
+    ``dataset``, else :func:`bars_zoo.knowndata.dataset_for`'s (the genotype's ``meta dataset=``
+    unless it contradicts the input, else a known data set of the same input and classes); its
+    normalisation (else mean 0 / std 1) and its class names
     (:data:`bars_zoo.classnames.DATASET_CLASSES`) as ``labels`` when they are as many as the
     genotype's classes."""
     shape = tuple(spec.input_shape)
-    meta = getattr(spec, "meta", None) or {}
-    if dataset is None and meta.get("dataset") in DATASET_NORMALIZATION:
-        dataset = meta["dataset"]
     if dataset is None:
-        dataset = {(1, 28, 28): "fashion-mnist", (3, 32, 32): "cifar10"}.get(shape)
-        if dataset is None and shape == (3, 224, 224):
-            dataset = "imagenet"
+        dataset = dataset_for(spec)
     mean, std = DATASET_NORMALIZATION.get(dataset or "", ((0.0,) * shape[0], (1.0,) * shape[0]))
     if len(mean) != shape[0]:
         mean, std = (0.0,) * shape[0], (1.0,) * shape[0]
@@ -208,13 +213,10 @@ class ModelConfig(BaseModel):
 
     def records_training(self) -> bool:
         """Whether the folder says its weights were trained: packed (the form of a finished
-        model), or a ``top1``, ``train_command`` or ``hub_repo`` in its ``pretrained_cfg``.  A
-        folder ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor
-        does ``save_pretrained(..., packed=False)`` without them."""
-        cfg = self.pretrained_cfg
-        return self.packed or any(
-            v is not None for v in (cfg.top1, cfg.train_command, cfg.hub_repo)
-        )
+        model), or a ``top1``, ``train_command``, ``hub_repo`` or pretrained ``backbone`` in its ``pretrained_cfg`` (:meth:`PretrainedCfg.records_weights`).  A folder
+        ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor does
+        ``save_pretrained(..., packed=False)`` without them."""
+        return self.packed or self.pretrained_cfg.records_weights()
 
 
 def read_config(folder: Path) -> ModelConfig:
@@ -399,6 +401,7 @@ __all__ = [
     "GENOTYPE_FILE",
     "SOURCE_PREFIXES",
     "WEIGHTS_FILE",
+    "Backbone",
     "ModelConfig",
     "PretrainedCfg",
     "add_entry",

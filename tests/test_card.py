@@ -156,3 +156,12 @@ def test_card_command_on_a_non_model_folder_fails_with_a_hint(tmp_path: Path, ca
     (tmp_path / "config.json").write_text("{}")  # a model folder with a part missing: broken
     assert main(["card", str(tmp_path)]) == 1
     assert "has no model.safetensors" in capsys.readouterr().err
+
+
+def test_a_new_classifier_on_a_hub_backbone_links_it_as_base_model(spec):
+    trained = default_cfg(spec).model_copy(
+        update={"top1": 90.0, "hub_repo": "org/net", "revision": "a" * 40, "sha256": "b" * 64}
+    )
+    cfg = trained.for_new_classifier(3)
+    meta = parse_front_matter(render_card(spec, cfg, packed=True, complexity_summary=""))
+    assert meta["base_model"] == "org/net" and "datasets" not in meta

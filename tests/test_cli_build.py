@@ -289,3 +289,52 @@ def test_build_output_replacing_its_own_folder_serialises_the_weights_once(
     monkeypatch.setattr(folder, "weights_bytes", counted)
     assert _run(["build", "tiny.geno", "-o", "net"], capsys)[0] == 0  # replaces its own folder
     assert len(calls) == 1
+
+
+def _example_with_meta(tmp_path: Path, **update: object) -> Path:
+    spec = bars_zoo.load_genotype("example")  # 3x32x32, 10 classes: the shape of CIFAR-10
+    meta = update.pop("meta", {})
+    spec = spec.model_copy(update={"meta": {**spec.meta, **meta}, **update})  # type: ignore[dict-item]
+    path = tmp_path / "net.geno"
+    path.write_text(bars_zoo.format(spec))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("meta", "classes", "recorded"),
+    [
+        ({"dataset": "svhn"}, 10, "svhn"),
+        ({"dataset": "cifar100"}, 100, "cifar100"),
+        ({}, 100, None),  # the shape of CIFAR-10, not its classes
+    ],
+)
+def test_build_output_records_a_data_set_bars_zoo_does_not_know_without_cifar10s_claims(
+    meta, classes, recorded, tmp_path, capsys
+):
+    geno = _example_with_meta(tmp_path, meta=meta, num_classes=classes)
+    status, _, _ = _run(["build", str(geno), "-o", str(tmp_path / "out")], capsys)
+    assert status == 0
+    cfg = read_config(tmp_path / "out").pretrained_cfg
+    assert (cfg.dataset, cfg.mean, cfg.std, cfg.labels) == (recorded, (0.0,) * 3, (1.0,) * 3, ())
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert "datasets:" not in card and "uoft-cs" not in card and "airplane" not in card
+
+
+@pytest.mark.parametrize(
+    ("dataset", "classes", "why"),
+    [
+        ("fashion-mnist", 10, "fashion-mnist has 1x28x28 images"),
+        ("imagenet", 10, "imagenet has 3x224x224 images and 1000 classes"),
+        ("cifar10", 5, "input is 3x32x32 with 5 classes"),
+    ],
+)
+def test_build_output_refuses_a_meta_data_set_that_contradicts_the_input_with_a_warning(
+    dataset, classes, why, tmp_path, capsys, caplog
+):
+    geno = _example_with_meta(tmp_path, meta={"dataset": dataset}, num_classes=classes)
+    status, _, _ = _run(["build", str(geno), "-o", str(tmp_path / "out")], capsys)
+    assert status == 0
+    assert f"meta dataset={dataset!r} is not trusted" in caplog.text and why in caplog.text
+    cfg = read_config(tmp_path / "out").pretrained_cfg
+    assert (cfg.dataset, cfg.mean, cfg.std, cfg.labels) == (None, (0.0,) * 3, (1.0,) * 3, ())
+    assert "datasets:" not in (tmp_path / "out" / "README.md").read_text()

@@ -258,3 +258,23 @@ def test_eval_cli_without_data_dir_for_a_data_set_without_default_location_is_us
     assert main(["eval", _saved(tmp_path), "--dataset", dataset, "--device", "cpu"]) == 2
     err = capsys.readouterr().err
     assert "needs --data-dir: it has no default location" in err and "hint: pass --data-dir" in err
+
+
+def test_eval_cli_refuses_a_data_set_the_models_config_names_as_the_configs_not_the_users(
+    tmp_path, capsys
+):
+    model = tiny_model("3x8x8")
+    bars_zoo.save_pretrained(model, tmp_path / "m", pretrained_cfg={"dataset": "my-data"})
+    assert main(["eval", str(tmp_path / "m"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "the model's config names data set 'my-data', which bars-zoo cannot load" in err
+    assert "pass --dataset" in err and "unknown data set" not in err
+
+
+def test_eval_cli_of_a_new_classifier_asks_for_its_data_set_not_the_backbones(tmp_path, capsys):
+    model = bars_zoo.load("bars-fmnist-s", num_classes=5)
+    bars_zoo.save_pretrained(model, tmp_path / "ft5")
+    assert main(["eval", str(tmp_path / "ft5"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert "does not record the data set" in err and "bars-fmnist-s backbone" in err
+    assert "fashion-mnist has" not in err

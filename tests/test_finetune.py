@@ -73,7 +73,14 @@ def test_reset_classifier_drops_the_old_top1_and_labels_from_pretrained_cfg(
     model.reset_classifier(4)  # the same count, but a fresh classifier: the old claims go
     cfg = model.pretrained_cfg
     assert (cfg.num_classes, cfg.labels, cfg.top1, cfg.sha256) == (4, (), None, None)
-    assert (cfg.dataset, cfg.mean, cfg.input_size) == ("synthetic", (0.0,), (1, 10, 10))
+    assert (cfg.mean, cfg.input_size) == ((0.0,), (1, 10, 10))  # how to feed the backbone
+    assert cfg.dataset is None  # the new classifier's data set: unknown until the user gives it
+    assert cfg.backbone is not None
+    assert (cfg.backbone.dataset, cfg.backbone.num_classes, cfg.backbone.top1) == (
+        "synthetic",
+        4,
+        77.5,
+    )
 
 
 def test_load_with_num_classes_keeps_the_backbone_and_makes_a_new_classifier(
@@ -99,7 +106,8 @@ def test_a_model_loaded_with_num_classes_saves_and_reloads_without_the_old_accur
     assert (config.pretrained_cfg.num_classes, config.pretrained_cfg.top1) == (3, None)
     assert config.pretrained_cfg.labels == ()
     card = (out / "README.md").read_text(encoding="utf-8")
-    assert "77.5" not in card and "model-index" not in card
+    assert "| top-1 accuracy | not measured |" in card and "model-index" not in card
+    assert "(4 classes, top-1 77.50%); the 3-class classifier is new" in card  # the backbone's
     again = bars_zoo.load(out)
     x = _x(model)
     assert again.spec.num_classes == 3 and again.pretrained_cfg.top1 is None
@@ -231,3 +239,49 @@ def test_load_checks_its_arguments_in_signature_order(tiny_folder: Path) -> None
         bars_zoo.load(tiny_folder, num_classes=0, device="gpu")
     with pytest.raises(ConfigError, match="num_classes must be from 1"):
         bars_zoo.load(tiny_folder, num_classes=0, device="cpu")
+
+
+def test_a_new_classifier_card_names_the_backbones_data_set_and_not_as_the_models(
+    tmp_path: Path,
+) -> None:
+    torch.manual_seed(0)
+    out = bars_zoo.save_pretrained(bars_zoo.load("bars-fmnist-s", num_classes=5), tmp_path / "ft5")
+    cfg = read_config(out).pretrained_cfg
+    assert (cfg.dataset, cfg.labels, cfg.num_classes) == (None, (), 5)
+    assert cfg.backbone is not None and cfg.backbone.model == "bars-fmnist-s"
+    assert (cfg.backbone.dataset, cfg.backbone.num_classes) == ("fashion-mnist", 10)
+    card = (out / "README.md").read_text(encoding="utf-8")
+    assert "datasets:" not in card and "zalando" not in card  # not indexed as Fashion-MNIST
+    assert "| data set | unknown (a new classifier" in card
+    assert "| backbone | pretrained: bars-fmnist-s on fashion-mnist (10 classes" in card
+    assert (
+        card.count("\n# bars-fmnist-s: a 5-class classifier on the bars-fmnist-s backbone\n") == 1
+    )
+
+
+def test_reset_classifier_drops_the_meta_numbers_of_the_old_network_and_keeps_searched_on() -> None:
+    model = bars_zoo.load("bars-fmnist-s")
+    assert {"ops", "params", "dataset"} <= set(model.spec.meta)
+    model.reset_classifier(5)
+    meta = model.spec.meta
+    assert not {"ops", "params", "expected_ops", "candidate_ops", "budget_met", "dataset"} & set(
+        meta
+    )
+    assert meta["searched_on"] == "fashion-mnist" and meta["seed"] == "0"  # search history stays
+
+
+def test_a_new_classifier_on_a_pretrained_backbone_records_training(tmp_path: Path) -> None:
+    out = bars_zoo.save_pretrained(
+        bars_zoo.load("bars-fmnist-s", num_classes=5), tmp_path / "ft5", packed=False
+    )
+    assert read_config(out).records_training()  # its backbone is trained
+    untrained = bars_zoo.load(out, pretrained=False)  # the architecture alone: no backbone
+    assert untrained.pretrained_cfg.backbone is None
+    fresh = bars_zoo.load("bars-fmnist-s", pretrained=False, num_classes=5)
+    assert fresh.pretrained_cfg.backbone is None  # an untrained backbone is none
+
+
+def test_a_second_new_classifier_keeps_naming_the_pretrained_backbone(tmp_path: Path) -> None:
+    out = bars_zoo.save_pretrained(bars_zoo.load("bars-fmnist-s", num_classes=5), tmp_path / "a")
+    model = bars_zoo.load(out, num_classes=3)
+    assert model.pretrained_cfg.backbone == read_config(out).pretrained_cfg.backbone

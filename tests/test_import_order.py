@@ -28,6 +28,8 @@ LAYERS: list[tuple[str, ...]] = [
         "zoo",
         "registry",
         "classnames",
+        "knowndata",
+        "backbone",
         "lookup",
         "weightsdir",
         "hub",

@@ -335,3 +335,19 @@ def test_list_models_untrained_false_leaves_out_weights_folders_that_record_no_t
     assert "fresh" not in trained and "example" not in trained and "bars-fmnist-m" in trained
     every = bars_zoo.list_models(untrained=False)
     assert "fresh" not in every and "example" in every  # the zoo's genotype stays
+
+
+def test_list_marks_a_new_classifier_folder_by_its_backbone_not_as_untrained(
+    tmp_path, offline, monkeypatch, capsys
+):
+    root = tmp_path / "weights"
+    model = bars_zoo.load("bars-fmnist-s", num_classes=5)
+    save_pretrained(model, root / "ft5-latent", packed=False)  # a fine-tuning start
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
+    assert "ft5-latent" in bars_zoo.list_models(pretrained=True, untrained=False)
+    assert main(["list", "--json", "ft5-latent"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert (row["untrained"], row["backbone"], row["dataset"]) == (False, "bars-fmnist-s", None)
+    assert main(["list", "ft5-latent"]) == 0
+    line = capsys.readouterr().out.splitlines()[2]
+    assert line.endswith("$BARS_ZOO_WEIGHTS_DIR (new classifier, backbone from bars-fmnist-s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -135,16 +136,69 @@ def test_default_cfg_gives_the_class_names_of_its_data_set_when_the_classes_matc
     assert registry.default_cfg(fmnist).labels == FASHION_CLASSES
 
 
-def test_default_cfg_takes_the_data_set_the_genotypes_meta_names_over_the_shape_guess():
+def _with(spec, *, meta=None, channels=None, classes=None):
+    update = {"meta": {**spec.meta, **(meta or {})}}
+    if channels is not None:
+        update["input"] = spec.input.model_copy(update={"channels": channels})
+    if classes is not None:
+        update["num_classes"] = classes
+    return spec.model_copy(update=update)
+
+
+def test_default_cfg_records_a_meta_data_set_it_does_not_know_as_named_without_labels():
+    spec = bars_zoo.load_genotype("example")  # 3x32x32, 10 classes: the shape guess is CIFAR-10
+    c = registry.default_cfg(_with(spec, meta={"dataset": "svhn"}))
+    assert (c.dataset, c.mean, c.std, c.labels) == ("svhn", (0.0,) * 3, (1.0,) * 3, ())
+    c = registry.default_cfg(_with(spec, meta={"dataset": "cifar100"}, classes=100))
+    assert (c.dataset, c.mean, c.labels) == ("cifar100", (0.0,) * 3, ())
+
+
+def test_default_cfg_reads_a_known_data_set_however_the_meta_spells_it():
     spec = bars_zoo.load_genotype("example")
-    meta = {**spec.meta, "dataset": "fashion-mnist"}
-    gray = spec.model_copy(
-        update={"input": spec.input.model_copy(update={"channels": 1}), "meta": meta}
+    c = registry.default_cfg(_with(spec, meta={"dataset": "CIFAR-10"}))
+    assert (c.dataset, c.mean) == ("cifar10", registry.DATASET_NORMALIZATION["cifar10"][0])
+
+
+def test_default_cfg_shape_guess_refuses_a_data_set_of_other_class_count():
+    spec = bars_zoo.load_genotype("example")
+    c = registry.default_cfg(_with(spec, classes=100))  # 3x32x32 but not CIFAR-10's 10 classes
+    assert (c.dataset, c.mean, c.labels) == (None, (0.0,) * 3, ())
+
+
+@pytest.mark.parametrize(
+    ("dataset", "channels", "classes", "why"),
+    [
+        ("fashion-mnist", None, None, "fashion-mnist has 1x28x28 images and 10 classes"),
+        ("imagenet", None, None, "imagenet has 3x224x224 images and 1000 classes"),
+        ("cifar10", None, 5, "the genotype's input is 3x32x32 with 5 classes"),
+        ("fashion-mnist", 1, None, "the genotype's input is 1x32x32"),
+    ],
+)
+def test_default_cfg_refuses_a_meta_data_set_that_contradicts_the_input(
+    dataset, channels, classes, why, caplog
+):
+    spec = _with(
+        bars_zoo.load_genotype("example"),
+        meta={"dataset": dataset},
+        channels=channels,
+        classes=classes,
     )
-    c = registry.default_cfg(gray)  # 1x32x32: no shape guess, the meta says Fashion-MNIST
-    assert (c.dataset, c.mean, c.labels[0]) == ("fashion-mnist", (0.286,), "T-shirt/top")
-    unknown = gray.model_copy(update={"meta": {**meta, "dataset": "my-photos"}})
-    assert registry.default_cfg(unknown).dataset is None
+    with caplog.at_level(logging.WARNING, logger="bars_zoo"):
+        c = registry.default_cfg(spec)
+    c_in = spec.input_shape[0]
+    assert (c.dataset, c.mean, c.std, c.labels) == (None, (0.0,) * c_in, (1.0,) * c_in, ())
+    assert f"meta dataset={dataset!r} is not trusted" in caplog.text
+    assert why in caplog.text
+
+
+def test_known_data_sets_agree_with_the_loaders():
+    from bars_zoo.data import DATASETS
+    from bars_zoo.knowndata import KNOWN_DATA
+
+    for name, known in KNOWN_DATA.items():
+        info = DATASETS[name]
+        assert (known.input_shape, known.num_classes) == (info.input_shape, info.num_classes)
+        assert (known.mean, known.std) == (info.mean, info.std)
 
 
 # --------------------------------------------------------------------------- the data file

@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from bars_zoo.data import DATASETS
     from bars_zoo.evaluation import default_device, evaluate, load_model, run_holdout
 
     if args.batch_size < 1:
@@ -51,9 +52,16 @@ def run(args: argparse.Namespace) -> int:
         cfg = getattr(model, "pretrained_cfg", None)
         dataset = getattr(cfg, "dataset", None)
         if dataset is None:
+            backbone = getattr(cfg, "backbone", None)
+            new = f" (a new classifier on the {backbone.model} backbone)" if backbone else ""
             raise ConfigError(
-                f"{args.model} does not record the data set it was trained on",
+                f"{args.model} does not record the data set it was trained on{new}",
                 hint="pass --dataset",
+            )
+        if dataset not in DATASETS:  # a name the user gave save_pretrained, not one we load
+            raise ConfigError(
+                f"the model's config names data set {dataset!r}, which bars-zoo cannot load",
+                hint=f"pass --dataset (one of: {', '.join(DATASETS)})",
             )
     require_data_dir(dataset, args.data_dir)
     metrics = evaluate(

@@ -25,7 +25,8 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
     """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
     the genotype is only in a Hub repo), weights (where ``load`` takes them from), untrained
     (those weights are a folder that records no training, :func:`bars_zoo.lookup.untrained_weights`;
-    ``None`` without weights), top-1."""
+    ``None`` without weights), backbone (the pretrained model a new classifier's backbone comes
+    from), top-1."""
     from bars_zoo import registry, weightsdir
     from bars_zoo.complexity import complexity
     from bars_zoo.lookup import local_genotype, untrained_weights
@@ -54,6 +55,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
                 "weights": weights,
                 "untrained": untrained_weights(name),  # None without weights
                 "dataset": cfg.dataset if cfg else None,
+                "backbone": cfg.backbone.model if cfg and cfg.backbone else None,
                 "top1": cfg.top1 if cfg else None,
                 "top1_images": cfg.top1_images if cfg else None,
             }
@@ -94,6 +96,8 @@ def run(args: argparse.Namespace) -> int:
         if r["top1"] is not None:
             part = f" on {r['top1_images']:,} test images" if r["top1_images"] else ""
             top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%{part})"
+        elif r["backbone"] is not None:
+            top1 = f" (new classifier, backbone from {r['backbone']})"
         elif r["untrained"]:
             top1 = " (untrained: no training recorded)"
         print(
