@@ -47,6 +47,7 @@ LAYERS: list[tuple[str, ...]] = [
     # data/train
     (
         "data",
+        "imagefolder",
         "traindata",
         "batches",
         "recipes",
