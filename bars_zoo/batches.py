@@ -8,10 +8,12 @@ so a run resumed from a checkpoint sees exactly the batches an uninterrupted run
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from bars_zoo.data import ImageSet
@@ -20,25 +22,58 @@ from bars_zoo.errors import ConfigError
 
 @dataclass(frozen=True)
 class Augment:
-    """Batch augmentation: random crop after ``pad`` pixels of zero padding, horizontal flip,
-    cutout (DeVries & Taylor 2017) of a ``cutout`` x ``cutout`` square (0 = off)."""
+    """Batch augmentation: random crop after ``pad`` pixels of zero padding, or (``resized_crop``)
+    a random resized crop (area 8-100 %, aspect ratio 3/4-4/3, scaled back bilinearly, as
+    torchvision's ``RandomResizedCrop`` on ImageNet), horizontal flip, cutout (DeVries & Taylor
+    2017) of a ``cutout`` x ``cutout`` square (0 = off)."""
 
     pad: int = 0
     flip: bool = False
     cutout: int = 0
+    resized_crop: bool = False
 
     @classmethod
-    def for_dataset(cls, name: str, *, cutout: bool = False) -> Augment:
+    def for_dataset(
+        cls, name: str, *, cutout: bool = False, input_shape: tuple[int, int, int] | None = None
+    ) -> Augment:
+        """The recipe's augmentation; an image folder's is scaled to its ``input_shape``: small
+        images (side <= 64) a padded crop (pad = side / 8, CIFAR-10's 4 on 32x32), larger ones the
+        random resized crop; flip; cutout of half the side when ``cutout``."""
         if name == "fashion-mnist":
             return cls(pad=2, flip=True, cutout=8 if cutout else 0)
         if name == "cifar10":
             return cls(pad=4, flip=True, cutout=16 if cutout else 0)
+        if name == "imagefolder" and input_shape is not None:
+            side = min(input_shape[1:])
+            hole = side // 2 if cutout else 0
+            if side <= 64:
+                return cls(pad=max(1, round(side / 8)), flip=True, cutout=hole)
+            return cls(resized_crop=True, flip=True, cutout=hole)
         return cls()
+
+
+def _resized_crop(x: Tensor, g: torch.Generator) -> Tensor:
+    """A random resized crop of each image of a float batch (B, C, H, W), back to H x W."""
+    b, _, h, w = x.shape
+    scale = torch.empty(b).uniform_(0.08, 1.0, generator=g)
+    ratio = torch.empty(b).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g).exp()
+    cw = (h * w * scale * ratio).sqrt().round().clamp(1, w).long()
+    ch = (h * w * scale / ratio).sqrt().round().clamp(1, h).long()
+    y0 = (torch.rand(b, generator=g) * (h - ch + 1)).long()
+    x0 = (torch.rand(b, generator=g) * (w - cw + 1)).long()
+    out = torch.empty_like(x)
+    for i in range(b):
+        top, left, hh, ww = int(y0[i]), int(x0[i]), int(ch[i]), int(cw[i])
+        crop = x[i : i + 1, :, top : top + hh, left : left + ww]  # (1, C, hh, ww)
+        out[i] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
+    return out
 
 
 def _augment(x: Tensor, aug: Augment, g: torch.Generator) -> Tensor:
     """Augment a float batch (B, C, H, W) with randomness drawn from ``g`` (on the CPU)."""
     b, c, h, w = x.shape
+    if aug.resized_crop:
+        x = _resized_crop(x, g)
     if aug.pad:
         p = aug.pad
         xp = torch.nn.functional.pad(x, (p, p, p, p))  # (B, C, H+2p, W+2p)

@@ -11,6 +11,8 @@ Where the data is looked for:
 * ``cifar10``: ``--data-dir`` holding torchvision's ``cifar-10-batches-py`` (read with a restricted
   unpickler that only rebuilds plain arrays) or the binary ``cifar-10-batches-bin``;
 * ``imagenet``: ``--data-dir`` with ``train/`` and ``val/`` class folders;
+* ``imagefolder``: a user's own ``--data-dir`` with ``train/`` and ``val/`` (or ``test/``) class
+  folders, read at the genotype's input shape (:mod:`bars_zoo.imagefolder`);
 * ``synthetic``: generated, learnable stand-ins of any shape (tests, smoke runs).
 """
 
@@ -64,16 +66,23 @@ DATASETS: dict[str, DatasetInfo] = {
         "imagenet", (3, 224, 224), 1000, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     ),
     "synthetic": DatasetInfo("synthetic", (3, 32, 32), 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
+    # a user's folder: shape from the genotype, classes and mean/std from the folder
+    # (bars_zoo.imagefolder.folder_info); this placeholder has none of them
+    "imagefolder": DatasetInfo("imagefolder", (3, 224, 224), 0, (), ()),
 }
 
 
 def dataset_info(name: str, input_shape: tuple[int, int, int] | None = None) -> DatasetInfo:
-    """The :class:`DatasetInfo` of ``name`` (``synthetic`` may take any ``input_shape``)."""
+    """The :class:`DatasetInfo` of ``name`` (``synthetic`` may take any ``input_shape``;
+    ``imagefolder``'s takes it, without classes or normalisation: see
+    :func:`bars_zoo.imagefolder.folder_info`)."""
     if name not in DATASETS:
         raise ConfigError(
             f"unknown data set {name!r}", hint=f"choose one of: {', '.join(DATASETS)}"
         )
     info = DATASETS[name]
+    if name == "imagefolder" and input_shape is not None:
+        return DatasetInfo(name, input_shape, 0, (), ())
     if name == "synthetic" and input_shape is not None and input_shape != info.input_shape:
         c = input_shape[0]
         return DatasetInfo("synthetic", input_shape, info.num_classes, (0.5,) * c, (0.25,) * c)
@@ -236,6 +245,10 @@ def load_images(
         data = make_synthetic(split, seed=seed)
     elif name == "imagenet":
         raise ConfigError("ImageNet is not an in-memory data set", hint="use imagenet_loader()")
+    elif name == "imagefolder":
+        raise ConfigError(
+            "an image folder is read at a genotype's shape", hint="use imagefolder.load_folder()"
+        )
     else:
         dataset_info(name)  # raises the unknown-name error
         raise AssertionError(name)  # pragma: no cover

@@ -183,6 +183,11 @@ class DatasetNotFoundError(BarsError):
     """A data set is not where it was looked for."""
 
 
+class DatasetError(BarsError):
+    """A data set's files are there but cannot be used: an image that cannot be decoded, an image
+    folder whose splits have different class folders."""
+
+
 class CheckpointError(BarsError):
     """A checkpoint is missing, corrupt, or belongs to a different run."""
 
@@ -212,6 +217,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointMismatchError",
     "ConfigError",
+    "DatasetError",
     "DatasetNotFoundError",
     "DeployError",
     "Diagnostic",

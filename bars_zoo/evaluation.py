@@ -26,7 +26,15 @@ from tqdm import tqdm
 
 from bars_zoo.batches import BatchLoader
 from bars_zoo.builder import non_float32, unwrap_model
-from bars_zoo.data import ImageSet, dataset_info, load_images, make_synthetic, sample
+from bars_zoo.data import (
+    DATASETS,
+    DatasetInfo,
+    ImageSet,
+    dataset_info,
+    load_images,
+    make_synthetic,
+    sample,
+)
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, UnknownModelError
 from bars_zoo.recipes import holdout, recipe
@@ -108,9 +116,25 @@ def official_images(
     input_shape: tuple[int, int, int] | None = None,
     num_classes: int | None = None,
     seed: int = 0,
+    info: DatasetInfo | None = None,
 ) -> ImageSet:
     """The official ``train`` or ``test`` images of an in-memory data set (``subset``: a seeded
-    sample of that many).  ``synthetic`` takes its shape from ``input_shape``/``num_classes``."""
+    sample of that many).  ``synthetic`` takes its shape from ``input_shape``/``num_classes``;
+    ``imagefolder`` is read at ``input_shape`` and normalised as ``info`` says (default: measured
+    on the folder, :func:`bars_zoo.imagefolder.folder_info`)."""
+    if dataset == "imagefolder":
+        from bars_zoo.imagefolder import folder_info, load_folder
+
+        if info is None:
+            if input_shape is None:
+                raise ConfigError(
+                    "an image folder is read at a model's input shape, and this model has none",
+                    hint="evaluate a bars-zoo model (its genotype's `input` line gives the shape)",
+                )
+            info = folder_info(data_dir, input_shape)
+        return load_folder(
+            data_dir, "test" if split == "test" else "train", info, subset=subset, seed=seed
+        )
     if dataset == "synthetic":  # fixed splits, like a real data set's: --subset samples them
         data = make_synthetic(
             "test" if split == "test" else "train",
@@ -135,6 +159,7 @@ def split_images(
     val_fraction: float | None = None,
     split_seed: int = 0,
     pool: int | None = None,
+    info: DatasetInfo | None = None,
 ) -> ImageSet:
     """The images of ``split``: ``test``, or ``train``/``val`` of the training set after the
     hold-out (:func:`bars_zoo.recipes.holdout` with the recipe's ``val_fraction``, or a run's).
@@ -156,6 +181,7 @@ def split_images(
         input_shape=input_shape,
         num_classes=num_classes,
         seed=split_seed,
+        info=info,
     )
     if split == "test":
         return data
@@ -171,10 +197,20 @@ def split_images(
     return part if subset is None else sample(part, subset, split_seed)
 
 
-def check_compatible(model: nn.Module, dataset: str) -> None:
-    """Refuse a data set whose image shape or class count the model was not built for."""
+def check_compatible(model: nn.Module, dataset: str, info: DatasetInfo | None = None) -> None:
+    """Refuse a data set whose image shape or class count the model was not built for (an image
+    folder is read at the model's shape: only its class count, from ``info``, can differ)."""
     spec = getattr(unwrap_model(model), "spec", None)
     if spec is None or dataset == "synthetic":
+        return
+    if dataset == "imagefolder":
+        if info is not None and info.num_classes != spec.num_classes:
+            raise ConfigError(
+                f"{spec.name} has {spec.num_classes} classes, but the image folder {info.name} "
+                f"has {info.num_classes} class folders ({', '.join(info.classes)})",
+                hint=f"train a genotype with `classes={info.num_classes}` on its `input` line, "
+                "or fine-tune weights with --init (their classifier is replaced)",
+            )
         return
     info = dataset_info(dataset)
     if tuple(spec.input_shape) != info.input_shape or spec.num_classes != info.num_classes:
@@ -287,11 +323,22 @@ def evaluate(
         raise TypeError(
             f"evaluate takes a model, a model name or a folder, got {type(model).__name__}{hint}"
         )
+    if dataset not in DATASETS:
+        raise ConfigError(
+            f"unknown data set {dataset!r}",
+            hint=f"choose one of: {', '.join(DATASETS)} (a model trained on an image folder "
+            "records the folder's name: evaluate it with --dataset imagefolder --data-dir DIR)",
+        )
     dev = default_device(device)
     if holdout_from is None and isinstance(model, str | os.PathLike):
         holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
-    check_compatible(net, dataset)
+    folder = None
+    if dataset == "imagefolder":
+        from bars_zoo.imagefolder import model_folder_info
+
+        folder = model_folder_info(net, data_dir)
+    check_compatible(net, dataset, folder)
     other = non_float32(net)
     if other:  # the images are float32; --amp (bf16 autocast) is the way to evaluate in less
         raise ConfigError(
@@ -322,6 +369,7 @@ def evaluate(
             val_fraction=run.get("val_fraction"),
             split_seed=run.get("split_seed") or 0,
             pool=run.get("subset"),
+            info=folder,
         )
         batches = BatchLoader(images, batch_size, shuffle=False, device=dev)
     show = progress if progress is not None else sys.stderr.isatty()

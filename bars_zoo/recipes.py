@@ -8,6 +8,9 @@
   tower: binary networks of this size underfit far more than they overfit, so the recipe keeps
   augmentation light and relies on long cosine schedules.
 * synthetic: the Fashion-MNIST settings, for tests and smoke runs.
+* imagefolder (a user's own images; our choice): the CIFAR-10 optimiser without cutout or auxiliary
+  tower, 10 % held out; augmentation scaled to the image size (:meth:`bars_zoo.batches.Augment.
+  for_dataset`).
 
 Model selection uses a validation split held out from the *training* set (``val_fraction``, seeded by
 ``split_seed``); the test split is evaluated once, at the end, and never used to choose anything.
@@ -41,6 +44,7 @@ RECIPES: dict[str, Recipe] = {
     # 5000 of the 60000 training images held out: 55000 train / 5000 validation.
     "fashion-mnist": Recipe(lr=2e-3, epochs=100, cutout=False, aux_weight=0.0, val_fraction=1 / 12),
     "synthetic": Recipe(lr=2e-3, epochs=5, cutout=False, aux_weight=0.0, val_fraction=0.1),
+    "imagefolder": Recipe(lr=2e-3, epochs=100, cutout=False, aux_weight=0.0, val_fraction=0.1),
 }
 
 

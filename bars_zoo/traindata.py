@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from bars_zoo.batches import Augment, BatchLoader
-from bars_zoo.data import imagenet_loader, sample
+from bars_zoo.data import DatasetInfo, imagenet_loader, sample
 from bars_zoo.distributed import DistEnv
 from bars_zoo.errors import ConfigError
 from bars_zoo.evaluation import official_images
@@ -59,6 +59,7 @@ class TrainingData:
     test: Iterable[tuple[Tensor, Tensor]]
     global_batch: int
     test_split_images: int
+    info: DatasetInfo | None = None  # an image folder's classes and normalisation
 
 
 def training_data(
@@ -69,6 +70,11 @@ def training_data(
         return _imagenet(cfg, env, device)
     val_fraction = float(cfg.val_fraction or 0.0)
     shape, classes = spec.input_shape, spec.num_classes
+    info = None
+    if cfg.dataset == "imagefolder":  # measured once, then every split is normalised with it
+        from bars_zoo.imagefolder import folder_info
+
+        info = folder_info(cfg.data_dir, shape)
 
     def images(split: str, subset: int | None = cfg.subset) -> Any:
         return official_images(
@@ -79,6 +85,7 @@ def training_data(
             seed=cfg.split_seed,
             input_shape=shape,
             num_classes=classes,
+            info=info,
         )
 
     train_set, val_set = holdout(images("train"), val_fraction, cfg.split_seed)
@@ -87,7 +94,7 @@ def training_data(
             f"--batch-size {cfg.batch_size} is larger than the {len(train_set)} training images",
             hint="use a smaller --batch-size or a larger --subset",
         )
-    aug = Augment.for_dataset(cfg.dataset, cutout=bool(cfg.cutout))
+    aug = Augment.for_dataset(cfg.dataset, cutout=bool(cfg.cutout), input_shape=shape)
     train = BatchLoader(
         train_set,
         cfg.batch_size,
@@ -113,7 +120,9 @@ def training_data(
     test_split = images("test", None)
     test_set = test_split if cfg.subset is None else sample(test_split, cfg.subset, cfg.split_seed)
     test = eval_batches(test_set)
-    return TrainingData(EpochBatches(train, device), val, test, cfg.batch_size, len(test_split))
+    return TrainingData(
+        EpochBatches(train, device), val, test, cfg.batch_size, len(test_split), info
+    )
 
 
 def _imagenet(cfg: TrainConfig, env: DistEnv, device: torch.device) -> TrainingData:

@@ -25,6 +25,7 @@ from bars_zoo import distributed as ddp
 from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
+from bars_zoo.data import DatasetInfo
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import (
     accumulate,
@@ -87,6 +88,7 @@ class Trainer:
         self.out = Path(config.out_dir).expanduser()
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
         self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
+        self.info: DatasetInfo | None = None  # an image folder's classes and normalisation
 
     # ------------------------------------------------------------------ setup
 
@@ -154,6 +156,8 @@ class Trainer:
         model = net.model
         data = training_data(self.spec, cfg, env, device)
         self.test_batches, self.test_split_images = data.test, data.test_split_images
+        self.info = data.info
+        check_compatible(model, cfg.dataset, data.info)
         steps = len(data.train)
         # the run folder is made and write-probed once the run's settings and data are checked,
         # before the first epoch (a usage error above leaves nothing behind)
@@ -181,7 +185,7 @@ class Trainer:
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
-        fields = trajectory(self.spec, cfg)
+        fields = trajectory(self.spec, cfg, self.info)
         fp = ckpt.fingerprint(fields)
         saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
@@ -263,7 +267,7 @@ class Trainer:
         model again records the right normalisation."""
         if model_dir is not None and (model_dir / CONFIG_FILE).is_file():
             return read_config(model_dir).pretrained_cfg
-        return run_cfg(self.spec, self.cfg.dataset)
+        return run_cfg(self.spec, self.cfg.dataset, self.info)
 
     def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``
@@ -370,7 +374,7 @@ class Trainer:
         }
         model_dir = None
         if env.is_main:
-            model_dir = publish(model, out / MODEL_DIR, results)
+            model_dir = publish(model, out / MODEL_DIR, results, self.info)
             atomic_write_text(out / RESULTS, json.dumps(results, indent=2) + "\n")
         ddp.barrier(env)
         model.pretrained_cfg = self._cfg(model_dir)  # type: ignore[assignment]

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bars_zoo import checkpoint as ckpt
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT
-from bars_zoo.data import dataset_info
+from bars_zoo.data import DatasetInfo, dataset_info
 from bars_zoo.distributed import env_from_environ
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import parse
@@ -47,7 +47,7 @@ from bars_zoo.spec import NetworkSpec
 
 log = logging.getLogger(__name__)
 
-Dataset = Literal["fashion-mnist", "cifar10", "imagenet", "synthetic"]
+Dataset = Literal["fashion-mnist", "cifar10", "imagenet", "imagefolder", "synthetic"]
 CHECKPOINT_FORMAT = "bars-zoo-train/1"
 
 
@@ -165,23 +165,35 @@ def model_from_checkpoint(
     spec = parse(state["genotype"])
     model = build(spec)
     model.load_state_dict(weights)
-    dataset = json.loads(state["fields"])["dataset"]
-    model.pretrained_cfg = run_cfg(spec, dataset)  # type: ignore[assignment]
+    fields = json.loads(state["fields"])
+    info = folder_record(spec, fields.get("folder"))
+    model.pretrained_cfg = run_cfg(spec, fields["dataset"], info)  # type: ignore[assignment]
     model.eval()
     return model.to(device) if device is not None else model
 
 
-def run_cfg(spec: NetworkSpec, dataset: str) -> PretrainedCfg:
+def folder_record(spec: NetworkSpec, record: dict[str, Any] | None) -> DatasetInfo | None:
+    """The :class:`DatasetInfo` of an image folder from a run's record of it (:func:`trajectory`'s
+    ``folder``: name, classes, mean, std); ``None`` for a run on another data set."""
+    if not record:
+        return None
+    classes = tuple(record["classes"])
+    mean, std = tuple(record["mean"]), tuple(record["std"])
+    return DatasetInfo(record["name"], spec.input_shape, len(classes), mean, std, classes)
+
+
+def run_cfg(spec: NetworkSpec, dataset: str, info: DatasetInfo | None = None) -> PretrainedCfg:
     """How a training run of ``spec`` on ``dataset`` feeds its model: input size, classes, the data
     set's mean/std as the run normalises it (:func:`bars_zoo.data.dataset_info`; synthetic data
     of any shape included) and its class names.  The one source of the ``pretrained_cfg`` of every
     model a run yields: :func:`train`'s (unfinished), :func:`model_from_checkpoint`'s and, with
-    the test top-1, command and hardware added, the model folder's (:func:`publish`)."""
-    info = dataset_info(dataset, spec.input_shape)
+    the test top-1, command and hardware added, the model folder's (:func:`publish`).  ``info``:
+    an image folder's (:func:`bars_zoo.imagefolder.folder_info`), recorded under its own name."""
+    info = info or dataset_info(dataset, spec.input_shape)
     c, h, w = spec.input_shape
     return PretrainedCfg(
         architecture=spec.name,
-        dataset=dataset,
+        dataset=info.name if dataset == "imagefolder" else dataset,
         input_size=(c, h, w),
         mean=info.mean,
         std=info.std,
@@ -262,7 +274,12 @@ def train(
 
     init = resolve_init(config.init, genotype)  # "pretrained": the genotype's zoo name
     config = config.model_copy(update={"init": init})
-    spec = run_spec(resolve_spec(genotype), config.dataset, init)
+    classes: tuple[str, ...] = ()
+    if config.dataset == "imagefolder":  # checked before anything is written
+        from bars_zoo.imagefolder import folder_classes
+
+        classes = folder_classes(config.data_dir)
+    spec = run_spec(resolve_spec(genotype), config.dataset, init, classes)
     return Trainer(spec, config.resolved(), env_from_environ()).run()
 
 
@@ -286,16 +303,29 @@ def hardware(device: torch.device, world_size: int) -> str:
     return f"{world_size} x {where}" if world_size > 1 else where
 
 
-def trajectory(spec: NetworkSpec, config: TrainConfig) -> dict[str, Any]:
-    """The fingerprinted fields of a run: its trajectory-defining settings and its genotype."""
+def trajectory(
+    spec: NetworkSpec, config: TrainConfig, info: DatasetInfo | None = None
+) -> dict[str, Any]:
+    """The fingerprinted fields of a run: its trajectory-defining settings and its genotype; for
+    an image folder also its name, class names and mean/std (``folder``: resuming on a folder
+    with other classes or images is refused, and the run's model is fed as it was trained)."""
     fields: dict[str, Any] = {k: getattr(config, k) for k in TRAJECTORY_FIELDS}
     fields["genotype"] = format_spec(spec)
+    if config.dataset == "imagefolder" and info is not None:
+        fields["folder"] = {
+            "name": info.name,
+            "classes": list(info.classes),
+            "mean": list(info.mean),
+            "std": list(info.std),
+        }
     if config.init is not None:  # absent when unset: runs from before --init keep their fingerprint
         fields["init"] = config.init
     return fields
 
 
-def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
+def publish(
+    model: BarsNet, folder: Path, results: dict[str, Any], info: DatasetInfo | None = None
+) -> Path:
     """Write ``model`` as a packed hub-format folder (:func:`bars_zoo.folder.save_pretrained`) whose
     ``pretrained_cfg`` records the test top-1 (percent; ``top1_images`` when a ``--subset`` run
     measured it on part of the test split), training command and hardware."""
@@ -309,7 +339,7 @@ def publish(model: BarsNet, folder: Path, results: dict[str, Any]) -> Path:
         # PretrainedCfg has no wall-time field: the card states it beside the hardware
         "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",
     }
-    cfg = run_cfg(model.spec, results["dataset"]).model_copy(update=provenance)
+    cfg = run_cfg(model.spec, results["dataset"], info).model_copy(update=provenance)
     return save_pretrained(model, folder, packed=True, pretrained_cfg=cfg)
 
 
@@ -338,6 +368,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "evaluate",
+    "folder_record",
     "format_duration",
     "hardware",
     "model_from_checkpoint",

@@ -51,13 +51,23 @@ def resolve_init(init: str | None, genotype: object) -> str | None:
     )
 
 
-def run_spec(spec: NetworkSpec, dataset: str, init: str | None) -> NetworkSpec:
+def run_spec(
+    spec: NetworkSpec, dataset: str, init: str | None, classes: tuple[str, ...] = ()
+) -> NetworkSpec:
     """The spec a run trains.  From random weights: the genotype.  From ``init`` on a real data
     set: the genotype with the data set's class count (the classifier is the one part the weights
-    need not share)."""
+    need not share).  ``classes``: an image folder's class names (its class count); from random
+    weights the genotype must have as many."""
+    if dataset == "imagefolder" and init is None and len(classes) != spec.num_classes:
+        raise ConfigError(
+            f"{spec.name} has {spec.num_classes} classes, but the image folder has "
+            f"{len(classes)} class folders ({', '.join(classes)})",
+            hint=f"write `classes={len(classes)}` on the genotype's `input` line, or fine-tune "
+            "weights of the architecture with --init (their classifier is replaced)",
+        )
     if init is None or dataset == "synthetic":  # synthetic data has the genotype's classes
         return spec
-    n = dataset_info(dataset).num_classes
+    n = len(classes) if dataset == "imagefolder" else dataset_info(dataset).num_classes
     return (
         spec if n == spec.num_classes else ensure_valid(spec.model_copy(update={"num_classes": n}))
     )
@@ -106,8 +116,10 @@ def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
     want = dataset_info(dataset, spec.input_shape).input_shape
     have = source.spec.input_shape
     if have != want:
+        # an image folder is read at the genotype's shape: the genotype is what differs
+        what = f"{spec.name} reads" if dataset == "imagefolder" else f"{dataset} has"
         raise ConfigError(
-            f"--init {init}: its weights take {_shape(have)} images, but {dataset} has "
+            f"--init {init}: its weights take {_shape(have)} images, but {what} "
             f"{_shape(want)} images",
             hint="fine-tuning keeps the input shape: choose a data set of "
             f"{_shape(have)} images, or leave --init out and train a genotype whose `input` line "

@@ -49,6 +49,7 @@ LAYERS: list[tuple[str, ...]] = [
     # data/train
     (
         "data",
+        "imagefolder",
         "traindata",
         "batches",
         "recipes",

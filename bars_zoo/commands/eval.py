@@ -21,8 +21,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="NAME, DIR, local-dir:PATH or hf-hub:org/repo")
     p.add_argument(
         "--dataset",
-        choices=("fashion-mnist", "cifar10", "imagenet", "synthetic"),
-        help="data set (default: the one the model was trained on)",
+        choices=("fashion-mnist", "cifar10", "imagenet", "imagefolder", "synthetic"),
+        help="data set (default: the one the model was trained on; a model trained on an image "
+        "folder: --dataset imagefolder --data-dir DIR)",
     )
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")

@@ -117,6 +117,10 @@ _NO_DEFAULT_DIR = {
         "download=True) on a machine with internet) or cifar-10-batches-bin/",
     ),
     "imagenet": ("ImageNet", "DIR with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG"),
+    "imagefolder": (
+        "--dataset imagefolder",
+        "DIR with DIR/train/<class>/*.png|*.jpg ... and DIR/val/<class>/ (or DIR/test/<class>/)",
+    ),
 }
 
 

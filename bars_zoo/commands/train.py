@@ -28,7 +28,7 @@ from bars_zoo.errors import ConfigError
 
 HELP = "train a genotype (zoo name or .geno file); checkpoints every epoch, --resume continues"
 
-DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
+DATASETS = ("fashion-mnist", "cifar10", "imagenet", "imagefolder", "synthetic")
 
 #: options that do not change the trained weights, left out of the recorded training command
 _NOT_RECORDED = {
@@ -47,7 +47,13 @@ FLAGS = {"out_dir": "--out", "time_limit_s": "--time-limit", "sync_bn": "--no-sy
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("genotype", metavar="GENOTYPE", help="zoo name (bars-b) or path to a .geno file")
-    p.add_argument("--dataset", required=True, choices=DATASETS)
+    p.add_argument(
+        "--dataset",
+        required=True,
+        choices=DATASETS,
+        help="imagefolder: your own images, --data-dir DIR with train/ and val/ (or test/) class "
+        "folders, read at the genotype's input shape",
+    )
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--epochs", required=True, type=int, metavar="N", help="length of the schedule")
     p.add_argument(

@@ -1,0 +1,267 @@
+"""A user's own images: ``--dataset imagefolder --data-dir DIR`` (torchvision ``ImageFolder``
+conventions).
+
+``DIR/train/<class>/*.png`` (or .jpg, .jpeg, .bmp, .gif, .ppm, .pgm, .tif, .tiff, .webp) holds the
+training images, ``DIR/test/<class>/`` or else ``DIR/val/<class>/`` the evaluation ("test") split.
+Class names are the sorted names of the class folders (hidden ones skipped), label ``i`` the
+``i``-th; both splits must have the same class folders.
+
+Images are read with PIL, converted to the genotype's channel count (1: grayscale ``L``, 3:
+``RGB``), scaled so that they cover the genotype's ``H x W`` and center-cropped to it
+(``ImageOps.fit``; an image of that size is left as it is), and kept in memory as ``uint8``
+(:class:`bars_zoo.data.ImageSet`), so batching, the held-out split, ``--subset`` and exact resumes
+work as for the other in-memory data sets.  The normalisation (per-channel mean/std) is measured
+once on a seeded sample of :data:`STATS_SAMPLE` training images at that size and recorded in the
+run's ``pretrained_cfg``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from bars_zoo.builder import unwrap_model
+from bars_zoo.data import DATASETS, DatasetInfo, ImageSet, Split
+from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError
+
+log = logging.getLogger(__name__)
+
+#: file name endings read as images (lower-cased), as torchvision's ``ImageFolder`` reads
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
+#: training images the mean/std are measured on (a seeded sample; all of them when fewer)
+STATS_SAMPLE = 1000
+#: the name under which a model records the data set it learnt on: the folder's own name, unless
+#: that is a data set bars-zoo knows (a folder called ``cifar10`` is not CIFAR-10)
+_RESERVED = ("fashion-mnist", "cifar10", "imagenet", "synthetic", "imagefolder")
+_LAYOUT = "DIR/train/<class>/*.png|*.jpg ... and DIR/val/<class>/ (or DIR/test/<class>/)"
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """The files of an image folder: its split folders, class names and ``(path, label)`` lists."""
+
+    root: Path
+    classes: tuple[str, ...]
+    train: tuple[tuple[Path, int], ...]
+    eval_dir: Path | None  # test/ or val/, None when neither exists
+
+    @property
+    def name(self) -> str:
+        name = self.root.resolve().name or "imagefolder"
+        return f"imagefolder:{name}" if name in _RESERVED else name
+
+
+def _root(data_dir: str | os.PathLike[str] | None) -> Path:
+    if data_dir is None:
+        raise ConfigError(
+            "--dataset imagefolder needs --data-dir", hint=f"pass --data-dir {_LAYOUT}"
+        )
+    root = Path(data_dir).expanduser()
+    if not root.is_dir():
+        what = "not a folder" if root.exists() else "no such folder"
+        raise ConfigError(f"--data-dir {root}: {what}", hint=f"give a folder laid out as {_LAYOUT}")
+    return root
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
+
+
+def _class_dirs(split_dir: Path) -> list[Path]:
+    return sorted(
+        (p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith(".")),
+        key=lambda p: p.name,
+    )
+
+
+def _files(split_dir: Path, classes: tuple[str, ...]) -> tuple[tuple[Path, int], ...]:
+    """Every image of a split as ``(path, label)``, class by class in sorted file order; refuses
+    a split without class folders and a class folder without images."""
+    found = _class_dirs(split_dir)
+    if not found:
+        raise DatasetNotFoundError(
+            f"{split_dir} has no class folders",
+            hint=f"put each class's images in a folder of its own: {_LAYOUT}",
+        )
+    out: list[tuple[Path, int]] = []
+    for label, name in enumerate(classes):
+        images = sorted(p for p in (split_dir / name).rglob("*") if p.is_file() and _is_image(p))
+        if not images:
+            raise DatasetNotFoundError(
+                f"the class folder {split_dir / name} holds no images",
+                hint=f"add images ({', '.join(IMAGE_SUFFIXES)}) or remove the folder",
+            )
+        out += [(p, label) for p in images]
+    return tuple(out)
+
+
+def scan(data_dir: str | os.PathLike[str] | None) -> FolderLayout:
+    """The layout of ``data_dir``: its ``train/`` classes and files and its evaluation split
+    (``test/``, else ``val/``).  Refuses a missing folder or ``train/``, a class folder without
+    images, and an evaluation split whose class folders are not ``train/``'s (naming those that
+    differ)."""
+    root = _root(data_dir)
+    train_dir = root / "train"
+    if not train_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"{root} has no train/ folder", hint=f"lay the images out as {_LAYOUT}"
+        )
+    classes = tuple(p.name for p in _class_dirs(train_dir))
+    train = _files(train_dir, classes)
+    eval_dir = next((root / s for s in ("test", "val") if (root / s).is_dir()), None)
+    if eval_dir is not None:
+        theirs = tuple(p.name for p in _class_dirs(eval_dir))
+        if theirs != classes:
+            only_train = sorted(set(classes) - set(theirs))
+            only_eval = sorted(set(theirs) - set(classes))
+            parts = [f"only in train/: {', '.join(only_train)}"] if only_train else []
+            parts += [f"only in {eval_dir.name}/: {', '.join(only_eval)}"] if only_eval else []
+            raise DatasetError(
+                f"{root}: train/ and {eval_dir.name}/ have different class folders "
+                f"({'; '.join(parts)})",
+                hint="both splits need one folder per class, with the same names",
+            )
+    return FolderLayout(root, classes, train, eval_dir)
+
+
+def folder_classes(data_dir: str | os.PathLike[str] | None) -> tuple[str, ...]:
+    """The class names of an image folder (sorted class-folder names of ``train/``)."""
+    return scan(data_dir).classes
+
+
+def _read(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image as uint8 (C, H, W): converted to ``C`` channels, scaled to cover ``H x W`` and
+    center-cropped to it."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    c, h, w = shape
+    try:
+        with Image.open(path) as opened:
+            img = opened.convert("L" if c == 1 else "RGB")
+            if img.size != (w, h):
+                img = ImageOps.fit(img, (w, h), method=Image.Resampling.BILINEAR)
+            arr = np.asarray(img, dtype=np.uint8)
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise DatasetError(
+            f"cannot read the image {path}: {exc}",
+            hint="replace or remove the file (it is not an image PIL can decode)",
+        ) from None
+    return arr[None] if c == 1 else arr.transpose(2, 0, 1)  # (C, H, W)
+
+
+def _check_channels(shape: tuple[int, int, int]) -> None:
+    if shape[0] not in (1, 3):
+        raise ConfigError(
+            f"an image folder gives 1 (grayscale) or 3 (RGB) channels, but the genotype's input "
+            f"line asks for {shape[0]}",
+            hint="write `input 1xHxW` or `input 3xHxW` in the genotype",
+        )
+
+
+def _load(files: list[tuple[Path, int]], shape: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+    images = np.empty((len(files), *shape), dtype=np.uint8)
+    for i, (path, _) in enumerate(files):
+        images[i] = _read(path, shape)
+    labels = np.asarray([label for _, label in files], dtype=np.int64)
+    return torch.from_numpy(images), torch.from_numpy(labels)
+
+
+def _pick(n: int, k: int, seed: int) -> list[int]:
+    """A seeded sample of ``k`` of ``n`` indices in their original order (all when ``k >= n``)."""
+    if k >= n:
+        return list(range(n))
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:k]
+    return idx.sort().values.tolist()
+
+
+def folder_info(
+    data_dir: str | os.PathLike[str] | None, input_shape: tuple[int, int, int]
+) -> DatasetInfo:
+    """The :class:`DatasetInfo` of an image folder read at ``input_shape``: its name, class names
+    and the mean/std of a seeded sample of :data:`STATS_SAMPLE` training images (4 decimals)."""
+    _check_channels(input_shape)
+    layout = scan(data_dir)
+    files = [layout.train[i] for i in _pick(len(layout.train), STATS_SAMPLE, 0)]
+    images, _ = _load(files, input_shape)
+    x = images.double().div_(255).transpose(0, 1).reshape(input_shape[0], -1)  # (C, N*H*W)
+    mean = tuple(round(float(v), 4) for v in x.mean(dim=1))
+    std = tuple(max(round(float(v), 4), 1e-4) for v in x.std(dim=1))
+    info = DatasetInfo(layout.name, input_shape, len(layout.classes), mean, std, layout.classes)
+    log.info("%s: %d classes, mean %s, std %s", layout.root, len(layout.classes), mean, std)
+    return info
+
+
+def load_folder(
+    data_dir: str | os.PathLike[str] | None,
+    split: Split,
+    info: DatasetInfo,
+    *,
+    subset: int | None = None,
+    seed: int = 0,
+) -> ImageSet:
+    """The ``train`` or ``test`` images of an image folder at ``info.input_shape`` (``subset``: a
+    seeded sample of that many, the only ones read).  ``info`` (:func:`folder_info`, or a trained
+    model's record of it) gives the normalisation; its class names must be the folder's."""
+    _check_channels(info.input_shape)
+    if subset is not None and subset < 1:
+        raise ConfigError(f"--subset must be positive, got {subset}")
+    layout = scan(data_dir)
+    if info.classes and info.classes != layout.classes:
+        raise DatasetError(
+            f"{layout.root} has the classes {', '.join(layout.classes)}, but the model was trained "
+            f"on {', '.join(info.classes)}",
+            hint="evaluate on a folder with the model's class folders",
+        )
+    if split == "train":
+        files = layout.train
+    else:
+        if layout.eval_dir is None:
+            raise DatasetNotFoundError(
+                f"{layout.root} has neither test/ nor val/: there is no split to evaluate on",
+                hint=f"add one: {_LAYOUT}",
+            )
+        files = _files(layout.eval_dir, layout.classes)
+        log.info("evaluation split of %s: %s/", layout.root, layout.eval_dir.name)
+    chosen = [files[i] for i in _pick(len(files), subset or len(files), seed)]
+    images, labels = _load(chosen, info.input_shape)
+    named = replace(info, name=info.name if info.name != "imagefolder" else layout.name)
+    return ImageSet(images, labels, named)
+
+
+def model_folder_info(
+    model: nn.Module, data_dir: str | os.PathLike[str] | None
+) -> DatasetInfo | None:
+    """How ``model`` reads an image folder: at its genotype's shape, normalised with the mean/std
+    its ``pretrained_cfg`` records (measured on the folder when it records none).  A model that
+    learnt on an image folder also records its class names, which the folder must have."""
+    net = unwrap_model(model)
+    spec, cfg = getattr(net, "spec", None), getattr(net, "pretrained_cfg", None)
+    if spec is None:
+        return None
+    mean, std = tuple(getattr(cfg, "mean", ())), tuple(getattr(cfg, "std", ()))
+    if len(mean) != spec.input_shape[0] or len(std) != len(mean):
+        return folder_info(data_dir, spec.input_shape)
+    learnt_on = getattr(cfg, "dataset", None)
+    own = learnt_on not in DATASETS  # an image folder's name (or unknown): its labels are ours
+    labels = tuple(getattr(cfg, "labels", ())) if own else ()
+    classes = labels or folder_classes(data_dir)
+    name = learnt_on if own and learnt_on else "imagefolder"
+    return DatasetInfo(name, spec.input_shape, len(classes), mean, std, classes)
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "STATS_SAMPLE",
+    "FolderLayout",
+    "folder_classes",
+    "folder_info",
+    "load_folder",
+    "model_folder_info",
+    "scan",
+]
