@@ -62,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if dataset not in DATASETS:  # a name the user gave save_pretrained, not one we load
             raise ConfigError(
                 f"the model's config names data set {dataset!r}, which bars-zoo cannot load",
-                hint=f"pass --dataset (one of: {', '.join(DATASETS)})",
+                hint="pass --dataset: a model trained on an image folder records the folder's "
+                "name, evaluate it with --dataset imagefolder --data-dir DIR; otherwise one of: "
+                f"{', '.join(d for d in DATASETS if d != 'imagefolder')}",
             )
     require_data_dir(dataset, args.data_dir)
     metrics = evaluate(
