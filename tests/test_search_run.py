@@ -617,3 +617,22 @@ def test_resuming_a_search_in_a_training_run_folder_refuses_without_a_delete_hin
     assert f"{run} is the run directory of a `bars-zoo train`, not of a search" in err
     assert "delete" not in err
     assert (run / "checkpoint.pt").is_file()
+
+
+def test_searching_in_a_training_run_folder_without_resume_refuses_without_a_delete_hint(
+    tmp_path, capsys
+):
+    from bars_zoo import checkpoint as train_ckpt
+    from bars_zoo.training import CHECKPOINT_FORMAT
+
+    run = tmp_path / "trained"
+    run.mkdir()
+    train_ckpt.save({"format": CHECKPOINT_FORMAT, "epoch": 2}, run / "checkpoint.pt")
+    argv = ["search", "--preset", "tiny", "--dataset", "synthetic", "--run-dir", str(run)]
+    for dry in ([], ["--dry-run"]):  # the dry run's preflight is the search's
+        assert main([*argv, *dry, "-o", str(tmp_path / "x.geno")]) == 2
+        err = capsys.readouterr().err
+        assert f"{run} is the run directory of a `bars-zoo train`, not of a search" in err
+        assert "delete" not in err and "already holds a search checkpoint" not in err
+    assert sorted(p.name for p in run.iterdir()) == ["checkpoint.pt"]
+    assert not (tmp_path / "x.geno").exists()

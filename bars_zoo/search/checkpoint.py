@@ -50,12 +50,7 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
             hint="the file is corrupt or not a bars-zoo search checkpoint; delete the run "
             "directory to start over",
         ) from None
-    if isinstance(state, dict) and str(state.get("format", "")).startswith(_TRAIN_FORMAT):
-        raise ConfigError(  # a training run must not be "started over" by deleting it
-            f"{path.parent} is the run directory of a `bars-zoo train`, not of a search",
-            hint="give the search its own --run-dir / --out (a training run goes on with "
-            "`bars-zoo train ... --resume`)",
-        )
+    _refuse_training_run(state, path)
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(
             f"{path} is not a bars-zoo search checkpoint (format {FORMAT})",
@@ -72,6 +67,26 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
             hint="resume with the same preset and options, or use another --run-dir / --out",
         )
     return state
+
+
+def refuse_training_run(path: Path) -> None:
+    """Refuse the checkpoint ``path`` when ``bars-zoo train`` wrote it: its folder is a training
+    run's, which a search must not write in nor advise to delete.  A file it cannot read passes
+    (:func:`load_checkpoint` says what is wrong with it)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # not readable: not known to be a training run's either
+        return
+    _refuse_training_run(state, path)
+
+
+def _refuse_training_run(state: object, path: Path) -> None:
+    if isinstance(state, dict) and str(state.get("format", "")).startswith(_TRAIN_FORMAT):
+        raise ConfigError(  # a training run must not be "started over" by deleting it
+            f"{path.parent} is the run directory of a `bars-zoo train`, not of a search",
+            hint="give the search its own --run-dir / --out (a training run goes on with "
+            "`bars-zoo train ... --resume`)",
+        )
 
 
 def search_seconds(history: list[dict[str, Any]]) -> float:
@@ -96,6 +111,7 @@ def set_rng_state(state: dict[str, Any], device: torch.device) -> None:
 __all__ = [
     "FILENAME",
     "load_checkpoint",
+    "refuse_training_run",
     "rng_state",
     "save_checkpoint",
     "search_seconds",

@@ -213,6 +213,7 @@ def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> _Re
     its search time counts as spent, so that it derives again rather than train on."""
     path = rdir / ckpt.FILENAME if rdir is not None else None
     if path is not None and path.exists() and not resume:
+        ckpt.refuse_training_run(path)
         raise ConfigError(
             f"{rdir} already holds a search checkpoint",
             hint="pass --resume to continue that run, or delete the directory / choose another "
