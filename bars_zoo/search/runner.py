@@ -16,7 +16,6 @@ run (bit for bit on the same device).
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import logging
 import sys
@@ -25,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm import tqdm
 
 from bars_zoo._io import atomic_write_text, remove_leftovers
 from bars_zoo.batches import Augment, BatchLoader
@@ -35,21 +33,16 @@ from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.derive import Derived, derive
+from bars_zoo.search.epoch import run_epoch
 from bars_zoo.search.plots import PLOT_FILES, write_plots
 from bars_zoo.search.precision import autocast_for, mode_name
 from bars_zoo.search.preflight import WRITTEN, Plan, preflight, search_halves, sha256, time_is_up
 from bars_zoo.search.presets import config_for, with_overrides
 from bars_zoo.search.provenance import genotype
-from bars_zoo.search.records import arch_record, epoch_summary
+from bars_zoo.search.records import epoch_summary
 from bars_zoo.search.result import SearchResult
 from bars_zoo.search.steps import SearchSteps
-from bars_zoo.search.strategy import (
-    ArchParams,
-    entropy_weight,
-    is_warmup,
-    temperature,
-    weight_lr,
-)
+from bars_zoo.search.strategy import ArchParams
 from bars_zoo.search.supernet import Supernet
 from bars_zoo.spec import NetworkSpec
 
@@ -315,58 +308,16 @@ class _Run:
             log.info(epoch_summary(record, cfg))
 
     def _epoch(self, epoch: int) -> dict[str, Any]:
-        cfg, steps = self.cfg, self.stepper
-        tau, lam, lr = temperature(cfg, epoch), entropy_weight(cfg, epoch), weight_lr(cfg, epoch)
-        steps.set_lr(lr)
-        warm = is_warmup(cfg, epoch)
-        self.loader_a.set_epoch(epoch)
-        self.loader_b.set_epoch(epoch)
-        batches_b = iter(self.loader_b) if not warm else None
-        zero = torch.zeros((), device=self.device)
-        st = {k: zero.clone() for k in ("w_loss", "w_acc", "a_loss", "a_acc", "factor", "entropy")}
-        t0 = time.perf_counter()
-        bar = tqdm(
-            itertools.islice(self.loader_a, self.steps),
-            total=self.steps,
-            desc=f"search {epoch + 1}/{cfg.epochs}" + (" warm-up" if warm else ""),
-            disable=not self.progress,
-            leave=False,
-            file=sys.stderr,
+        return run_epoch(
+            self.stepper,
+            self.space,
+            self.loader_a,
+            self.loader_b,
+            self.steps,
+            epoch,
+            self.device,
+            progress=self.progress,
         )
-        self.net.train()
-        for xa, ya in bar:
-            loss, acc = steps.weights_step(xa, ya, tau)
-            st["w_loss"] += loss
-            st["w_acc"] += acc
-            if batches_b is None:
-                continue
-            xb, yb = next(batches_b)
-            ce, acc, parts = steps.arch_step(xb, yb, tau, epoch)
-            st["a_loss"] += ce
-            st["a_acc"] += acc
-            st["factor"] += parts["factor"]
-            st["entropy"] += parts["entropy"]
-        bar.close()
-        n = self.steps
-        mean = {k: float(v) / n for k, v in st.items()}
-        rec: dict[str, Any] = {
-            "epoch": epoch,
-            "phase": "warmup" if warm else "search",
-            "steps": n,
-            "seconds": round(time.perf_counter() - t0, 3),
-            "lr": lr,
-            "temperature": tau,
-            "entropy_weight": lam,
-            "train_loss": mean["w_loss"],
-            "train_acc": mean["w_acc"],
-            "val_loss": None if warm else mean["a_loss"],
-            "val_acc": None if warm else mean["a_acc"],
-            "complexity_factor": None if warm else mean["factor"],
-        }
-        graphs = steps.graph_status()
-        if graphs is not None:
-            rec["cuda_graph"] = graphs
-        return {**rec, **arch_record(self.space, self.arch)}
 
     # ------------------------------------------------------------------ outputs
 
