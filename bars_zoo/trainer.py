@@ -2,8 +2,9 @@
 
 Steps, per epoch: train on the epoch's batches (:mod:`bars_zoo.trainepoch`), evaluate the
 held-out validation split (tallies summed over ranks), checkpoint (:mod:`bars_zoo.traincheckpoint`),
-log.  Around the epochs: the run folder's checks and lock before the first, and at the end the test
-evaluation, ``results.json`` and the published model folder.
+log.  Around the epochs: the run folder's checks and lock before the first
+(:mod:`bars_zoo.trainfolder`), and at the end the test evaluation, ``results.json`` and the
+published model folder.
 """
 
 from __future__ import annotations
@@ -22,16 +23,15 @@ from torch import Tensor, nn
 
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
-from bars_zoo._io import atomic_write_text, folder_lock, remove_leftovers, unwritable
+from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import BarsNet, build
-from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
+from bars_zoo.checkpoint import BEST, LOG, MODEL_DIR, RESULTS
 from bars_zoo.data import DatasetInfo
 from bars_zoo.errors import CheckpointError, ConfigError
 from bars_zoo.evaluation import (
     accumulate,
     check_compatible,
     default_device,
-    is_search_run,
     summarize,
 )
 from bars_zoo.graphstep import GraphedStep, make_capturable, make_eager
@@ -46,6 +46,7 @@ from bars_zoo.spec import NetworkSpec
 from bars_zoo.traincheckpoint import RunCheckpoint
 from bars_zoo.traindata import training_data
 from bars_zoo.trainepoch import epoch_line, record, step_fn, train_epoch
+from bars_zoo.trainfolder import check_run_folder, claim_run_folder
 from bars_zoo.training import (
     TrainConfig,
     TrainResult,
@@ -68,16 +69,6 @@ def cosine_lambda(total_steps: int) -> Any:
         return 0.5 * (1.0 + math.cos(math.pi * min(step, total_steps) / max(1, total_steps)))
 
     return f
-
-
-# what a run writes in its --out folder besides CHECKPOINT
-_OUTPUTS = (BEST, LOG, RESULTS, MODEL_DIR)
-
-
-def _run_files(out: Path) -> str:
-    """The training-run files other than the checkpoint already in ``out`` (comma-separated;
-    empty when none)."""
-    return ", ".join(n for n in _OUTPUTS if (out / n).exists())
 
 
 class Trainer:
@@ -106,40 +97,7 @@ class Trainer:
 
     def _run(self, device: torch.device) -> TrainResult:
         cfg, env, out = self.cfg, self.env, self.out
-        if ddp.broadcast_object(is_search_run(out), env):
-            raise ConfigError(
-                f"{out} is the run directory of a `bars-zoo search`, not of a training run",
-                hint="give the training its own --out (train the .geno the search wrote)",
-            )
-        if ddp.broadcast_object(out.exists() and not out.is_dir(), env):
-            raise ConfigError(
-                f"--out {out} is a file, not a folder",
-                hint="give --out a folder for the run's checkpoints, log and model",
-            )
-        # rank 0 decides; every rank then reads the checkpoint (a shared file system is needed)
-        exists = bool(ddp.broadcast_object((out / CHECKPOINT).is_file(), env))
-        if exists and not cfg.resume:
-            finished = ddp.broadcast_object((out / RESULTS).is_file(), env)
-            raise ConfigError(
-                f"{out} already holds a {'finished ' if finished else ''}training run "
-                f"({RESULTS if finished else CHECKPOINT})",
-                hint=(
-                    "pass --resume to get its recorded result (nothing is trained again)"
-                    if finished
-                    else "pass --resume to continue it"
-                )
-                + ", or choose another --out",
-            )
-        if not exists:
-            theirs = ddp.broadcast_object(_run_files(out), env)
-            if theirs:
-                raise ConfigError(
-                    f"{out} holds the files of another training run or of yours ({theirs}) but no "
-                    f"{CHECKPOINT} to resume",
-                    hint="choose another --out (nothing was written)",
-                )
-        if cfg.resume and not exists:
-            log.warning("no checkpoint in %s: starting from scratch", out)
+        exists = check_run_folder(out, cfg.resume, env)
         self._check_speed_switches(device)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -159,28 +117,7 @@ class Trainer:
         self.info = data.info
         check_compatible(model, cfg.dataset, data.info)
         steps = len(data.train)
-        # the run folder is made and write-probed once the run's settings and data are checked,
-        # before the first epoch (a usage error above leaves nothing behind)
-        problem = ddp.broadcast_object(unwritable(out) if env.is_main else None, env)
-        if problem:
-            raise ConfigError(
-                f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
-            )
-        # one run per folder: a second one would clean up, and then overwrite, the first's files
-        taken = self._held.enter_context(folder_lock(out)) if env.is_main else True
-        if ddp.broadcast_object(not taken if env.is_main else None, env):
-            raise ConfigError(
-                f"another training run is writing in {out} right now",
-                hint="wait for it to end (then --resume), or choose another --out",
-            )
-        if not exists and ddp.broadcast_object((out / CHECKPOINT).is_file(), env):
-            raise ConfigError(
-                f"{out} already holds a training run ({CHECKPOINT}), started while this one loaded",
-                hint="pass --resume to continue it, or choose another --out",
-            )
-        if env.is_main:
-            for path in remove_leftovers(out, (CHECKPOINT, *_OUTPUTS)):
-                log.info("removed %s, left by an interrupted write", path.name)
+        claim_run_folder(out, env, self._held, exists=exists)
         opt = torch.optim.Adam(
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )

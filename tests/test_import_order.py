@@ -55,6 +55,7 @@ LAYERS: list[tuple[str, ...]] = [
         "recipes",
         "training",
         "trainer",
+        "trainfolder",
         "traincheckpoint",
         "traininit",
         "trainepoch",
