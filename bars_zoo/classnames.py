@@ -1,6 +1,6 @@
 """Class names of the data sets bars-zoo knows, in label order, without torch.
 
-``bars_zoo.data`` reads its data sets with these names; ``bars_zoo.registry.default_cfg`` gives
+``bars_zoo.data`` reads its data sets with these names; ``bars_zoo.pretrainedcfg.default_cfg`` gives
 them as the ``labels`` of an architecture-only model whose data set it knows and whose classes are
 as many (``bars-zoo build FILE -o DIR``; :func:`bars_zoo.knowndata.dataset_for` decides the data
 set), so that they are the same wherever a model's configuration comes from.  ImageNet's

@@ -2,7 +2,7 @@
 
 A model folder's ``pretrained_cfg`` names the data set of the model, its normalisation and class
 names; for an architecture alone (``bars-zoo build FILE -o DIR``, ``load(name,
-pretrained=False)``) :func:`bars_zoo.registry.default_cfg` fills them in from
+pretrained=False)``) :func:`bars_zoo.pretrainedcfg.default_cfg` fills them in from
 :func:`dataset_for`, which claims only what the genotype supports:
 
 - the data set its ``meta dataset=`` line names (spelt as ``--dataset`` spells it: ``CIFAR-10`` is

@@ -20,8 +20,8 @@ with :func:`bars_zoo._resources.resource_dir`)::
 Weights for an entry are found, in order: bundled in ``bars_zoo/pretrained/<name>/``, in
 ``$BARS_ZOO_WEIGHTS_DIR/<name>/``, in the Hugging Face cache, on the Hub (``hub_repo`` at the pinned
 ``revision``).  :func:`bars_zoo.publish.register_bundled` adds a bundled entry in one call; editing the
-JSON by hand works too.  The configs mirror timm's ``pretrained_cfg`` (a config kept apart from the
-architecture).  This module is torch-free, so ``list_models(pretrained=True)`` stays instant.
+JSON by hand works too.  The configs (:class:`~bars_zoo.pretrainedcfg.PretrainedCfg`, re-exported
+here) mirror timm's ``pretrained_cfg`` (a config kept apart from the architecture).  This module is torch-free, so ``list_models(pretrained=True)`` stays instant.
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bars_zoo._io import atomic_write_text
 from bars_zoo._resources import resource_dir
 from bars_zoo.backbone import Backbone
-from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
-from bars_zoo.knowndata import DATASET_NORMALIZATION, dataset_for
+from bars_zoo.knowndata import DATASET_NORMALIZATION
+from bars_zoo.pretrainedcfg import BARS_PAPER, SHA256_RE, PretrainedCfg, default_cfg
 from bars_zoo.weightsdir import (
     WEIGHTS_DIR_ENV,
     weights_dir,
@@ -58,130 +58,7 @@ REGISTRY_FILE = "registry.json"
 #: Name prefixes ``load`` reads as a source, not as a name (``bars_zoo.hub.LOCAL_PREFIX``,
 #: ``bars_zoo.hubclient.HUB_PREFIX``): a ``$BARS_ZOO_WEIGHTS_DIR`` folder so named never loads.
 SOURCE_PREFIXES = ("local-dir:", "hf-hub:")
-BARS_PAPER = "https://arxiv.org/abs/2011.10804"
-SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 COMMIT_RE = re.compile(r"^[0-9a-f]{40}$")
-
-
-class PretrainedCfg(BaseModel):
-    """How a set of weights was made and how to feed the model (``model.pretrained_cfg``).
-
-    ``mean``/``std`` (one value per input channel) and ``input_size`` ``(C, H, W)`` are what a
-    preprocessing pipeline needs; the rest is provenance.  ``hub_repo``/``revision``/``sha256``
-    pin the published file.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    architecture: Annotated[str, Field(min_length=1, max_length=64)]
-    dataset: str | None = None
-    input_size: tuple[int, int, int]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-    num_classes: Annotated[int, Field(ge=1)]
-    labels: tuple[str, ...] = ()
-    top1: Annotated[float, Field(ge=0, le=100)] | None = None
-    # the test images top1 was measured on, when fewer than the whole test split (a --subset
-    # run); None: the whole split
-    top1_images: Annotated[int, Field(ge=1)] | None = None
-    license: str = "apache-2.0"
-    paper: str = BARS_PAPER
-    train_command: str | None = None
-    hardware: str | None = None
-    hub_repo: str | None = None
-    revision: str | None = None
-    sha256: str | None = None
-    # the pretrained model the backbone comes from, after a new classifier (for_new_classifier)
-    backbone: Backbone | None = None
-
-    def untrained(self) -> PretrainedCfg:
-        """This configuration for the architecture alone (``load(..., pretrained=False)``): how
-        to feed the model stays, what described the published weights (accuracy, training
-        command, hardware, Hub pin) goes, so that saving the model claims none of it."""
-        drop = (
-            "top1",
-            "top1_images",
-            "train_command",
-            "hardware",
-            "hub_repo",
-            "revision",
-            "sha256",
-            "backbone",
-        )
-        return self.model_copy(update=dict.fromkeys(drop))
-
-    def records_weights(self, *, backbone: bool = True) -> bool:
-        """Whether this configuration describes trained weights: a top-1, training command or
-        Hub repo of its own, or (``backbone``) a pretrained :attr:`backbone`."""
-        own = (self.top1, self.train_command, self.hub_repo, self.backbone if backbone else None)
-        return any(v is not None for v in own)
-
-    def for_new_classifier(self, num_classes: int) -> PretrainedCfg:
-        """This configuration once the classifier is replaced by a fresh one for ``num_classes``
-        classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
-        backbone (input size, mean/std) stays; the data set and labels (the new classifier's are
-        unknown until the user gives them) and whatever described the published weights
-        (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
-        pretrained model the backbone comes from (this one when it describes trained weights of
-        its own, else the backbone it already names; none for untrained weights)."""
-        backbone = self.backbone
-        if self.records_weights(backbone=False):
-            backbone = Backbone.of(self)
-        update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
-        return self.untrained().model_copy(update=update)
-
-    def top1_split(self) -> str:
-        """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
-        ``"2,000 images of the fashion-mnist test split"`` (a ``--subset`` run)."""
-        split = f"{self.dataset or 'unknown'} test split"
-        if self.top1_images is None:
-            return f"the full {split}"
-        return f"{self.top1_images:,} images of the {split}"
-
-    @model_validator(mode="after")
-    def _consistent(self) -> PretrainedCfg:
-        c = self.input_size[0]
-        if len(self.mean) != c or len(self.std) != c:
-            raise ValueError(f"mean and std need one value per input channel ({c})")
-        if any(s <= 0 for s in self.std):
-            raise ValueError("std values must be positive")
-        if self.labels and len(self.labels) != self.num_classes:
-            raise ValueError(f"labels has {len(self.labels)} names for {self.num_classes} classes")
-        if self.sha256 is not None and not SHA256_RE.match(self.sha256):
-            raise ValueError("sha256 must be 64 lowercase hex digits")
-        if self.hub_repo is not None and self.hub_repo.count("/") != 1:
-            raise ValueError("hub_repo must look like 'org/name'")
-        return self
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (tuples as lists), as stored in ``config.json`` and the registry."""
-        return json.loads(self.model_dump_json())
-
-
-def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
-    """A config for an architecture without weights: shapes from ``spec``; the data set
-    ``dataset``, else :func:`bars_zoo.knowndata.dataset_for`'s (the genotype's ``meta dataset=``
-    unless it contradicts the input, else a known data set of the same input and classes); its
-    normalisation (else mean 0 / std 1) and its class names
-    (:data:`bars_zoo.classnames.DATASET_CLASSES`) as ``labels`` when they are as many as the
-    genotype's classes."""
-    shape = tuple(spec.input_shape)
-    if dataset is None:
-        dataset = dataset_for(spec)
-    mean, std = DATASET_NORMALIZATION.get(dataset or "", ((0.0,) * shape[0], (1.0,) * shape[0]))
-    if len(mean) != shape[0]:
-        mean, std = (0.0,) * shape[0], (1.0,) * shape[0]
-    return PretrainedCfg(
-        architecture=spec.name,
-        dataset=dataset,
-        input_size=(shape[0], shape[1], shape[2]),
-        mean=mean,
-        std=std,
-        num_classes=spec.num_classes,
-        labels=labels
-        if len(labels := DATASET_CLASSES.get(dataset or "", ())) == spec.num_classes
-        else (),
-    )
 
 
 # --------------------------------------------------------------------------- config.json

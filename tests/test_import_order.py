@@ -27,6 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "zoo",
         "registry",
+        "pretrainedcfg",
         "classnames",
         "knowndata",
         "backbone",
