@@ -66,7 +66,7 @@ export PYTHONUNBUFFERED=1
 python3 -c "import torch, bars_zoo; print(torch.__version__, bars_zoo.__version__, \
     torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')" || exit 1
 
-mkdir -p "$WORK/runs" "$WORK/logs" "$WORK/geno"
+mkdir -p "$OUT" "$WORK/runs" "$WORK/logs" "$WORK/geno"  # $OUT exists on the device, not in a CPU smoke run
 if [ -n "$S_RUN" ] && [ -d "$S_RUN" ] && [ ! -d "$WORK/runs/bars-fmnist-s" ]; then
     cp -r "$S_RUN" "$WORK/runs/bars-fmnist-s"
     TRAIN="$TRAIN bars-fmnist-s"
