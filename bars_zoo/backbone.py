@@ -8,7 +8,7 @@ a model folder saved from it neither claims the old model's data set nor looks u
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -16,7 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field
 class Backbone(BaseModel):
     """The pretrained model whose weights a model with a new classifier keeps before it
     (``PretrainedCfg.backbone``): its name (its architecture, or ``hf-hub:ORG/REPO@REV`` when
-    published), the data set it learnt, its classes and its measured top-1 there."""
+    published), the data set it learnt, its classes and its measured top-1 there.  ``classifier``:
+    whether the model has a new classifier (the default) or kept the pretrained one (a
+    fine-tuning run on a data set of the same class count)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -25,9 +27,10 @@ class Backbone(BaseModel):
     num_classes: Annotated[int, Field(ge=1)]
     top1: Annotated[float, Field(ge=0, le=100)] | None = None
     top1_images: Annotated[int, Field(ge=1)] | None = None
+    classifier: Literal["new", "kept"] = "new"
 
     @classmethod
-    def of(cls, cfg: Any) -> Backbone:
+    def of(cls, cfg: Any, classifier: Literal["new", "kept"] = "new") -> Backbone:
         """The backbone of the model ``cfg`` (a ``PretrainedCfg`` of trained weights) describes."""
         name = cfg.architecture
         if cfg.hub_repo is not None:
@@ -38,6 +41,7 @@ class Backbone(BaseModel):
             num_classes=cfg.num_classes,
             top1=cfg.top1,
             top1_images=cfg.top1_images,
+            classifier=classifier,
         )
 
     def describe(self) -> str:

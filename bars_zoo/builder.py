@@ -28,7 +28,14 @@ from torch import Tensor, nn
 from bars_zoo.cells import Cell
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, SpecError
-from bars_zoo.spec import Limits, NetworkSpec, ensure_valid, feature_channels, placements
+from bars_zoo.spec import (
+    Limits,
+    NetworkSpec,
+    ensure_valid,
+    feature_channels,
+    placements,
+    with_new_classifier,
+)
 
 
 def check_num_classes(num_classes: Any) -> int:
@@ -192,14 +199,7 @@ class BarsNet(nn.Module):
         """
         n = check_num_classes(num_classes)
         check_global_pool(global_pool)
-        # search provenance that states the whole network's numbers (its classifier's included:
-        # OPs, params, whether it met its budget) or calls its data set the model's would
-        # contradict the card: dropped, the data set kept as searched_on (searched on it)
-        stale = ("ops", "bops", "flops", "params", "expected_ops", "candidate_ops", "budget_met")
-        meta = {k: v for k, v in self.spec.meta.items() if k not in (*stale, "dataset")}
-        if "dataset" in self.spec.meta:
-            meta.setdefault("searched_on", self.spec.meta["dataset"])
-        spec = ensure_valid(self.spec.model_copy(update={"num_classes": n, "meta": meta}))
+        spec = with_new_classifier(self.spec, n)
         old = self.head.fc
         self.head.fc = nn.Linear(
             old.in_features, n, device=old.weight.device, dtype=old.weight.dtype

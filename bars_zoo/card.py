@@ -148,20 +148,29 @@ def render_card(
             else "latent float32 (for further training)",
         ),
     ]
-    if cfg.backbone is not None:
+    title = spec.name
+    bb = cfg.backbone
+    if bb is not None and cfg.records_weights(backbone=False):
+        # trained from pretrained weights (train --init): the run's own data set and top-1 are
+        # the rows above; this one says where its weights started
+        head = (
+            "its classifier kept"
+            if bb.classifier == "kept"
+            else f"with a new {cfg.num_classes}-class classifier ({bb.num_classes} before)"
+        )
+        rows.insert(1, ("backbone", f"fine-tuned from {bb.describe()}, {head}"))
+        title += f", fine-tuned from {bb.model}"
+    elif bb is not None:
         rows.insert(
             1,
             (
                 "backbone",
-                f"pretrained: {cfg.backbone.describe()}; the {cfg.num_classes}-class classifier "
-                "is new",
+                f"pretrained: {bb.describe()}; the {cfg.num_classes}-class classifier is new",
             ),
         )
+        title += f": a {cfg.num_classes}-class classifier on the {bb.model} backbone"
     if cfg.labels:
         rows.append(("labels", ", ".join(cfg.labels)))
-    title = spec.name
-    if cfg.backbone is not None:
-        title += f": a {cfg.num_classes}-class classifier on the {cfg.backbone.model} backbone"
     out = [
         "---",
         meta.rstrip("\n"),

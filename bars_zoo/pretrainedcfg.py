@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -85,11 +85,19 @@ class PretrainedCfg(BaseModel):
         (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
         pretrained model the backbone comes from (this one when it describes trained weights of
         its own, else the backbone it already names; none for untrained weights)."""
-        backbone = self.backbone
-        if self.records_weights(backbone=False):
-            backbone = Backbone.of(self)
+        backbone = self.as_backbone()
         update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
         return self.untrained().model_copy(update=update)
+
+    def as_backbone(self, classifier: Literal["new", "kept"] = "new") -> Backbone | None:
+        """Where a model that starts from these weights has its backbone from (a new classifier,
+        a fine-tuning run): this model when it describes trained weights of its own, else the
+        backbone it already names (with ``classifier`` set); ``None`` for untrained weights."""
+        if self.records_weights(backbone=False):
+            return Backbone.of(self, classifier)
+        if self.backbone is None:
+            return None
+        return self.backbone.model_copy(update={"classifier": classifier})
 
     def top1_split(self) -> str:
         """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or

@@ -51,6 +51,7 @@ from bars_zoo.training import (
     TrainConfig,
     TrainResult,
     hardware,
+    init_backbone,
     publish,
     python_command,
     run_cfg,
@@ -80,6 +81,7 @@ class Trainer:
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
         self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
         self.info: DatasetInfo | None = None  # an image folder's classes and normalisation
+        self.init: dict[str, Any] | None = None  # the record of the weights the run started from
 
     # ------------------------------------------------------------------ setup
 
@@ -105,6 +107,8 @@ class Trainer:
         model = build(self.spec)
         # pretrained weights to start from; a resumed run's come from its checkpoint instead
         start_from = apply_init(model, cfg.init, cfg.dataset) if cfg.init and not exists else None
+        if start_from is not None and env.is_main:  # shown by the train CLI, as the epochs are
+            log.info("initialised from %s (classifier %s)", cfg.init, start_from["classifier"])
         check_compatible(model, cfg.dataset)
         net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
         if env.distributed and cfg.sync_bn:
@@ -133,6 +137,7 @@ class Trainer:
             log.info("resumed %s at epoch %d", out, state["epoch"])
             if env.is_main:  # the checkpoint's history: a crash may have come before the log
                 self._write_log(state["history"])
+        self.init = state.get("init")
         stepper: nn.Module = net
         if env.distributed:
             ids = [device.index] if device.type == "cuda" else None
@@ -204,7 +209,7 @@ class Trainer:
         model again records the right normalisation."""
         if model_dir is not None and (model_dir / CONFIG_FILE).is_file():
             return read_config(model_dir).pretrained_cfg
-        return run_cfg(self.spec, self.cfg.dataset, self.info)
+        return run_cfg(self.spec, self.cfg.dataset, self.info, init_backbone(self.init))
 
     def _recorded(self, cfg: TrainConfig) -> dict[str, Any] | None:
         """The ``results.json`` of this finished run, unless it was made with another ``--select``

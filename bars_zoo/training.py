@@ -32,6 +32,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bars_zoo import checkpoint as ckpt
+from bars_zoo.backbone import Backbone
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, CHECKPOINT
 from bars_zoo.data import DatasetInfo, dataset_info
@@ -167,7 +168,8 @@ def model_from_checkpoint(
     model.load_state_dict(weights)
     fields = json.loads(state["fields"])
     info = folder_record(spec, fields.get("folder"))
-    model.pretrained_cfg = run_cfg(spec, fields["dataset"], info)  # type: ignore[assignment]
+    backbone = init_backbone(state.get("init"))
+    model.pretrained_cfg = run_cfg(spec, fields["dataset"], info, backbone)  # type: ignore[assignment]
     model.eval()
     return model.to(device) if device is not None else model
 
@@ -182,13 +184,27 @@ def folder_record(spec: NetworkSpec, record: dict[str, Any] | None) -> DatasetIn
     return DatasetInfo(record["name"], spec.input_shape, len(classes), mean, std, classes)
 
 
-def run_cfg(spec: NetworkSpec, dataset: str, info: DatasetInfo | None = None) -> PretrainedCfg:
+def init_backbone(record: dict[str, Any] | None) -> Backbone | None:
+    """The :class:`Backbone` a run's ``init`` record (:func:`bars_zoo.traininit.apply_init`)
+    names: where its weights started; ``None`` for a run from random weights (or one recorded
+    before backbones were)."""
+    data = (record or {}).get("backbone")
+    return Backbone.model_validate(data) if data else None
+
+
+def run_cfg(
+    spec: NetworkSpec,
+    dataset: str,
+    info: DatasetInfo | None = None,
+    backbone: Backbone | None = None,
+) -> PretrainedCfg:
     """How a training run of ``spec`` on ``dataset`` feeds its model: input size, classes, the data
     set's mean/std as the run normalises it (:func:`bars_zoo.data.dataset_info`; synthetic data
     of any shape included) and its class names.  The one source of the ``pretrained_cfg`` of every
     model a run yields: :func:`train`'s (unfinished), :func:`model_from_checkpoint`'s and, with
     the test top-1, command and hardware added, the model folder's (:func:`publish`).  ``info``:
-    an image folder's (:func:`bars_zoo.imagefolder.folder_info`), recorded under its own name."""
+    an image folder's (:func:`bars_zoo.imagefolder.folder_info`), recorded under its own name.
+    ``backbone``: the pretrained weights an ``--init`` run started from (:func:`init_backbone`)."""
     info = info or dataset_info(dataset, spec.input_shape)
     c, h, w = spec.input_shape
     return PretrainedCfg(
@@ -199,6 +215,7 @@ def run_cfg(spec: NetworkSpec, dataset: str, info: DatasetInfo | None = None) ->
         std=info.std,
         num_classes=spec.num_classes,
         labels=info.classes if len(info.classes) == spec.num_classes else (),
+        backbone=backbone,
     )
 
 
@@ -339,7 +356,8 @@ def publish(
         # PretrainedCfg has no wall-time field: the card states it beside the hardware
         "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",
     }
-    cfg = run_cfg(model.spec, results["dataset"], info).model_copy(update=provenance)
+    backbone = init_backbone(results.get("init"))
+    cfg = run_cfg(model.spec, results["dataset"], info, backbone).model_copy(update=provenance)
     return save_pretrained(model, folder, packed=True, pretrained_cfg=cfg)
 
 
@@ -371,6 +389,7 @@ __all__ = [
     "folder_record",
     "format_duration",
     "hardware",
+    "init_backbone",
     "model_from_checkpoint",
     "publish",
     "python_command",

@@ -13,7 +13,6 @@ resumed run continues from its checkpoint and never reads the weights again.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ from bars_zoo.builder import BarsNet
 from bars_zoo.data import dataset_info
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import ConfigError, WeightsNotPublishedError
-from bars_zoo.spec import NetworkSpec, ensure_valid
-
-log = logging.getLogger(__name__)
+from bars_zoo.spec import NetworkSpec, with_new_classifier
 
 #: ``--init pretrained``: the published weights of the zoo name given as GENOTYPE
 PRETRAINED = "pretrained"
@@ -68,9 +65,7 @@ def run_spec(
     if init is None or dataset == "synthetic":  # synthetic data has the genotype's classes
         return spec
     n = len(classes) if dataset == "imagefolder" else dataset_info(dataset).num_classes
-    return (
-        spec if n == spec.num_classes else ensure_valid(spec.model_copy(update={"num_classes": n}))
-    )
+    return spec if n == spec.num_classes else with_new_classifier(spec, n)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -134,13 +129,18 @@ def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
             f"with (bars-zoo show {init}), or leave --init out",
         )
     record: dict[str, Any] = {"weights": init, "classes": source.num_classes}
-    if source.num_classes != spec.num_classes:
+    replaced = source.num_classes != spec.num_classes
+    # where the run's weights start (its model card's backbone row); the run's own data set and
+    # top-1 are recorded beside it once it is trained
+    cfg = getattr(source, "pretrained_cfg", None)
+    backbone = cfg.as_backbone("new" if replaced else "kept") if cfg is not None else None
+    record["backbone"] = backbone.model_dump(mode="json") if backbone is not None else None
+    if replaced:
         source.reset_classifier(spec.num_classes)
         record["classifier"] = f"replaced: {record['classes']} -> {spec.num_classes} classes"
     else:
         record["classifier"] = "kept"
     model.load_state_dict(source.state_dict())
-    log.info("initialised from %s (classifier %s)", init, record["classifier"])
     return record
 
 

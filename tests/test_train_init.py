@@ -6,6 +6,7 @@ init, and a resumed run continues from its checkpoint without reading the weight
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,12 @@ def test_train_from_init_starts_from_the_init_weights(tmp_path, first_step):
     assert set(first_step) == set(source)
     assert all(torch.equal(first_step[k], source[k]) for k in source)
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["init"] == {"weights": name, "classes": 10, "classifier": "kept"}
+    assert results["init"] == {
+        "weights": name,
+        "classes": 10,
+        "classifier": "kept",
+        "backbone": None,  # the weights record no training of their own
+    }
     assert results["config"]["init"] == name
     assert f"init={name!r}" in results["command"]  # the Python call, as the card records it
     assert result.finished
@@ -141,3 +147,72 @@ def test_resume_of_an_init_run_continues_like_an_uninterrupted_one(tmp_path):
     assert resumed.metrics == whole.metrics
     results = json.loads((tmp_path / "sliced" / "results.json").read_text())
     assert results["init"]["classifier"] == "replaced: 4 -> 10 classes"
+
+
+# --------------------------------------------------------------------------- the run's record
+
+# the search provenance of a 10-class network (its numbers include its classifier's)
+SEARCHED = 'meta dataset="fashion-mnist" ops="1.61M" params="449.1k" budget_met="true"\n'
+
+
+def _pets(tmp_path: Path, text: str, top1: float = 91.5) -> str:
+    """Pretrained weights of ``text`` (recording a fashion-mnist top-1) and their name."""
+    spec = bars_zoo.parse(text)
+    cfg = {"dataset": "fashion-mnist", "top1": top1}
+    bars_zoo.save_pretrained(bars_zoo.build(spec), tmp_path / "src", pretrained_cfg=cfg)
+    return f"local-dir:{tmp_path / 'src'}"
+
+
+def test_train_init_with_new_classes_records_the_spec_and_backbone_as_load_num_classes_does(
+    tmp_path,
+):
+    from test_imagefolder import _train, genotype, make_folder
+
+    text = genotype("1x28x28", classes=10) + SEARCHED
+    source = _pets(tmp_path, text)
+    result = _train(make_folder(tmp_path / "pets"), tmp_path / "run", text, init=source)
+    assert result.model_dir is not None
+    saved = bars_zoo.load(f"local-dir:{result.model_dir}")
+    expected = bars_zoo.load(source, num_classes=3)  # the Python path: one spec for both
+    assert saved.spec == expected.spec
+    assert saved.spec.meta == {"searched_on": "fashion-mnist"}
+    backbone = saved.pretrained_cfg.backbone
+    assert backbone == expected.pretrained_cfg.backbone
+    assert (backbone.dataset, backbone.top1, backbone.classifier) == ("fashion-mnist", 91.5, "new")
+    assert saved.pretrained_cfg.dataset == "pets"  # its own data set and top-1 stay its own
+    card = (result.model_dir / "README.md").read_text()
+    assert "| backbone | fine-tuned from tiny-folder on fashion-mnist (10 classes" in card
+    assert "with a new 3-class classifier" in card
+    assert "ops=" not in card and "budget_met" not in card
+
+
+def test_train_init_keeping_the_classifier_records_where_the_weights_started(tmp_path):
+    from test_imagefolder import _train, genotype, make_folder
+
+    text = genotype("1x28x28", classes=3)
+    source = _pets(tmp_path, text)
+    result = _train(make_folder(tmp_path / "pets"), tmp_path / "run", text, init=source)
+    assert result.model_dir is not None
+    saved = bars_zoo.load(f"local-dir:{result.model_dir}")
+    assert saved.pretrained_cfg.backbone is not None
+    assert saved.pretrained_cfg.backbone.classifier == "kept"
+    assert result.model.pretrained_cfg.backbone == saved.pretrained_cfg.backbone
+    card = (result.model_dir / "README.md").read_text()
+    assert "fine-tuned from tiny-folder on fashion-mnist" in card
+    assert "its classifier kept" in card
+
+
+def test_train_cli_shows_the_init_line_without_verbose(tmp_path, caplog):
+    from test_imagefolder import genotype, make_folder
+
+    text = genotype("1x28x28", classes=10)
+    source = _pets(tmp_path, text)
+    geno = tmp_path / "net.geno"
+    geno.write_text(text)
+    data = make_folder(tmp_path / "pets")
+    args = ["train", str(geno), "--dataset", "imagefolder", "--data-dir", str(data)]
+    args += ["--init", source, "--epochs", "1", "--batch-size", "8", "-o", str(tmp_path / "run")]
+    assert logging.getLogger().level == logging.WARNING  # INFO shows only where the CLI says
+    assert main([*args, "--device", "cpu"]) == 0
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("initialised from local-dir:" in m and "10 -> 3 classes" in m for m in shown)

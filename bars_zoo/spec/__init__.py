@@ -18,7 +18,14 @@ The package: ``_model`` (vocabulary, :class:`Limits`, the frozen models), ``_sha
 
 from __future__ import annotations
 
-from bars_zoo.spec._checks import Problem, check_spec, ensure_valid, validate_fields
+from bars_zoo.spec._checks import (
+    STALE_WITH_CLASSIFIER,
+    Problem,
+    check_spec,
+    ensure_valid,
+    validate_fields,
+    with_new_classifier,
+)
 from bars_zoo.spec._model import (
     BINARY_OPS,
     CELL_OPS,
@@ -66,6 +73,7 @@ __all__ = [
     "NODE_PATTERN",
     "PARAM_FREE_OPS",
     "SOURCE_PATTERN",
+    "STALE_WITH_CLASSIFIER",
     "STEM_OPS",
     "CellOp",
     "CellPlacement",
@@ -95,4 +103,5 @@ __all__ = [
     "stem_output",
     "uses_input",
     "validate_fields",
+    "with_new_classifier",
 ]

@@ -336,3 +336,29 @@ def ensure_valid(spec: NetworkSpec) -> NetworkSpec:
             hint=errors[0].hint or "fix the fields named above",
         )
     return spec
+
+
+#: ``meta`` keys that state the whole network's numbers (its classifier's included: OPs, params,
+#: whether it met its search budget): stale once the classifier is replaced
+STALE_WITH_CLASSIFIER = (
+    "ops",
+    "bops",
+    "flops",
+    "params",
+    "expected_ops",
+    "candidate_ops",
+    "budget_met",
+)
+
+
+def with_new_classifier(spec: NetworkSpec, num_classes: int) -> NetworkSpec:
+    """``spec`` with a classifier for ``num_classes`` classes (``reset_classifier``, ``load(name,
+    num_classes=N)``, a fine-tuning run on a data set of another class count).  Its ``meta``
+    loses the search provenance that states the whole network's numbers
+    (:data:`STALE_WITH_CLASSIFIER`) and ``dataset=``, which would call the old data set the new
+    model's; that data set is kept as ``searched_on`` (the architecture was searched on it).
+    Raises :class:`SpecError` for a class count out of bounds."""
+    meta = {k: v for k, v in spec.meta.items() if k not in (*STALE_WITH_CLASSIFIER, "dataset")}
+    if "dataset" in spec.meta:
+        meta.setdefault("searched_on", spec.meta["dataset"])
+    return ensure_valid(spec.model_copy(update={"num_classes": num_classes, "meta": meta}))
