@@ -19,7 +19,7 @@ from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
 from bars_zoo.checkpoint import BEST, CHECKPOINT
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError
-from bars_zoo.training import CHECKPOINT_FORMAT
+from bars_zoo.training import CHECKPOINT_FORMAT, fingerprinted
 from bars_zoo.trainnet import TrainNet
 
 
@@ -68,12 +68,19 @@ class RunCheckpoint:
         ckpt.save({**best, "model": weights}, self.out / BEST)
 
     def restore(
-        self, net: TrainNet, opt: Any, sched: Any, env: ddp.DistEnv, select: str
+        self,
+        net: TrainNet,
+        opt: Any,
+        sched: Any,
+        env: ddp.DistEnv,
+        select: str,
+        data_dir: str | None = None,
     ) -> dict[str, Any]:
         """Load ``checkpoint.pt`` into ``net``, ``opt``, ``sched`` and the RNGs, bring ``best.pt``
-        up to it, and return its state (epoch, best, history, elapsed_s, init).  Refuses a checkpoint
-        of another run, and (``select == "best"``) a lost ``best.pt`` that held the best epoch."""
-        out, fields, fp = self.out, self.fields, self.fp
+        up to it, and return its state (epoch, best, history, elapsed_s, init).  Refuses a
+        checkpoint of another run (``data_dir``: the image folder whose change it names), and
+        (``select == "best"``) a lost ``best.pt`` that held the best epoch."""
+        out, fp = self.out, self.fp
         saved = ckpt.load(out / CHECKPOINT)
         if saved.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(
@@ -81,17 +88,7 @@ class RunCheckpoint:
                 hint="it was written by another tool or version; train into a new --out",
             )
         if saved["fingerprint"] != fp:
-            stored = json.loads(saved["fields"])
-            genotype_changed = stored.pop("genotype", None) != fields["genotype"]
-            current = {k: v for k, v in fields.items() if k != "genotype"}
-            diff = ckpt.describe_mismatch(stored, current) if stored != current else ""
-            what = "; ".join(
-                x for x in (diff, "the genotype differs" if genotype_changed else "") if x
-            )
-            raise CheckpointMismatchError(
-                f"the checkpoint in {out} belongs to a different run: {what}",
-                hint="resume with the settings it was started with, or train into a new --out",
-            )
+            raise self._mismatch(json.loads(saved["fields"]), data_dir)
         net.model.load_state_dict(saved["model"])
         if net.aux is not None:
             net.aux.load_state_dict(saved["aux"])
@@ -117,6 +114,32 @@ class RunCheckpoint:
         keys = ("epoch", "best", "history", "elapsed_s")
         # init: the record of the weights the run started from (absent in older checkpoints)
         return {**{k: saved[k] for k in keys}, "init": saved.get("init")}
+
+    def _mismatch(self, stored: dict[str, Any], data_dir: str | None) -> CheckpointMismatchError:
+        """The error for a checkpoint whose fingerprint is not this run's: the image folder's
+        change in words (:func:`bars_zoo.imagefiles.describe_change`), the settings that differ
+        as ``key: stored -> current``."""
+        stored, current = dict(fingerprinted(stored)), dict(fingerprinted(self.fields))
+        was, now = stored.pop("folder", None), current.pop("folder", None)
+        data = None
+        if was and now:  # (a change of data set is the `dataset` field's)
+            from bars_zoo.imagefiles import describe_change
+
+            data = describe_change(was.get("files"), now["files"], data_dir)
+        genotype_changed = stored.pop("genotype", None) != current.pop("genotype", None)
+        parts = [ckpt.describe_mismatch(stored, current)] if stored != current else []
+        parts += ["the genotype differs"] if genotype_changed else []
+        if data and not parts:  # only the images changed: the settings were the same
+            return CheckpointMismatchError(
+                f"cannot resume the run in {self.out}: {data}",
+                hint="restore the folder as the run started with it, or start a new run "
+                "with another -o",
+            )
+        what = "; ".join([*parts, *([data] if data else [])])
+        return CheckpointMismatchError(
+            f"the checkpoint in {self.out} belongs to a different run: {what}",
+            hint="resume with the settings it was started with, or train into a new --out",
+        )
 
 
 __all__ = ["RunCheckpoint", "epoch_of"]

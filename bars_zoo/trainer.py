@@ -50,6 +50,7 @@ from bars_zoo.trainfolder import check_run_folder, claim_run_folder
 from bars_zoo.training import (
     TrainConfig,
     TrainResult,
+    fingerprinted,
     hardware,
     init_backbone,
     publish,
@@ -127,13 +128,13 @@ class Trainer:
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
         fields = trajectory(self.spec, cfg, self.info)
-        fp = ckpt.fingerprint(fields)
+        fp = ckpt.fingerprint(fingerprinted(fields))
         saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
         state["elapsed_s"] = 0.0
         state["init"] = start_from
         if exists and cfg.resume:
-            state = saver.restore(net, opt, sched, env, cfg.select)
+            state = saver.restore(net, opt, sched, env, cfg.select, cfg.data_dir)
             log.info("resumed %s at epoch %d", out, state["epoch"])
             if env.is_main:  # the checkpoint's history: a crash may have come before the log
                 self._write_log(state["history"])

@@ -323,21 +323,37 @@ def hardware(device: torch.device, world_size: int) -> str:
 def trajectory(
     spec: NetworkSpec, config: TrainConfig, info: DatasetInfo | None = None
 ) -> dict[str, Any]:
-    """The fingerprinted fields of a run: its trajectory-defining settings and its genotype; for
-    an image folder also its name, class names and mean/std (``folder``: resuming on a folder
-    with other classes or images is refused, and the run's model is fed as it was trained)."""
+    """The recorded fields of a run: its trajectory-defining settings and its genotype; for an
+    image folder also its name, class names, mean/std (``folder``: the run's model is fed as it
+    was trained) and the record of its files (``folder.files``,
+    :func:`bars_zoo.imagefiles.file_record`: resuming on a folder with other classes or images
+    is refused).  :func:`fingerprinted` says which of them the fingerprint hashes."""
     fields: dict[str, Any] = {k: getattr(config, k) for k in TRAJECTORY_FIELDS}
     fields["genotype"] = format_spec(spec)
     if config.dataset == "imagefolder" and info is not None:
+        from bars_zoo.imagefiles import file_record
+
         fields["folder"] = {
             "name": info.name,
             "classes": list(info.classes),
             "mean": list(info.mean),
             "std": list(info.std),
+            "files": file_record(config.data_dir),
         }
     if config.init is not None:  # absent when unset: runs from before --init keep their fingerprint
         fields["init"] = config.init
     return fields
+
+
+def fingerprinted(fields: dict[str, Any]) -> dict[str, Any]:
+    """The part of :func:`trajectory`'s fields a run's fingerprint hashes: all of them but an
+    image folder's name (a copy of the folder elsewhere resumes) and mean/std (measured on its
+    files, which ``folder.files`` records)."""
+    folder = fields.get("folder")
+    if not folder:
+        return fields
+    kept = {k: v for k, v in folder.items() if k not in ("name", "mean", "std")}
+    return {**fields, "folder": kept}
 
 
 def publish(
@@ -386,6 +402,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "evaluate",
+    "fingerprinted",
     "folder_record",
     "format_duration",
     "hardware",
