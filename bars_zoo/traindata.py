@@ -92,7 +92,8 @@ def training_data(
     if len(train_set) < cfg.batch_size:
         raise ConfigError(
             f"--batch-size {cfg.batch_size} is larger than the {len(train_set)} training images",
-            hint="use a smaller --batch-size or a larger --subset",
+            hint=f"give --batch-size {len(train_set)} or less"
+            + (" or a larger --subset" if cfg.subset is not None else ""),
         )
     aug = Augment.for_dataset(cfg.dataset, cutout=bool(cfg.cutout), input_shape=shape)
     train = BatchLoader(

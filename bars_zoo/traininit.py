@@ -105,7 +105,8 @@ def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
     except WeightsNotPublishedError as exc:
         raise ConfigError(
             f"--init {init}: {exc.message}",
-            hint=f"leave --init out to train from random weights, or give {_SOURCES}",
+            hint="leave --init out to train from random weights, or name published weights of "
+            "the architecture: --init NAME, --init local-dir:DIR or --init hf-hub:ORG/REPO",
         ) from None
     spec = model.spec
     want = dataset_info(dataset, spec.input_shape).input_shape

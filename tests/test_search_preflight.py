@@ -54,7 +54,7 @@ REFUSALS = {  # name: (extra argv or a function of tmp_path giving it, message, 
     "unknown-device": (["--device", "tpu"], "unknown device", 2),
     "threads": (["--threads", "0"], "--threads must be at least 1", 2),
     "stop-after": (["--stop-after", "0"], "--stop-after must be at least 1", 2),
-    "time-limit": (["--time-limit", "0s"], "bad --time-limit", 2),
+    "time-limit": (["--time-limit", "0s"], "--time-limit must be positive", 2),
     "out-is-a-folder": (lambda tmp: ["--out", str(tmp)], "is a folder", 2),
     "out-is-the-run-dir": (
         lambda tmp: ["--out", str(tmp / "x.run")],

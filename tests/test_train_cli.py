@@ -495,3 +495,37 @@ def test_cli_time_limit_says_it_stopped_the_training(geno, tmp_path, capsys):
         "stopped by --time-limit after epoch 1/2; continue with the same command plus --resume"
         in err
     )
+
+
+@pytest.mark.parametrize("text", ["0", "0s", "-5m", "+0h"])
+def test_time_limits_refuse_durations_not_above_zero_saying_so(text):
+    with pytest.raises(ConfigError, match="--search-time must be positive") as err:
+        parse_duration(text, "--search-time")
+    assert "s/m/h" not in str(err.value.hint)
+
+
+def test_cli_time_limit_given_with_equals_refuses_a_negative_duration(geno, tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--time-limit=-5m"]
+    assert main(args) == 2
+    assert "--time-limit must be positive, got '-5m'" in capsys.readouterr().err
+
+
+def test_batch_size_above_the_training_images_hints_the_largest_without_subset(tmp_path):
+    from test_imagefolder import _train, genotype, make_folder
+
+    data = make_folder(tmp_path / "pets")  # 36 training images, 4 held out: 32 left
+    with pytest.raises(ConfigError, match="larger than the 32 training images") as err:
+        _train(data, tmp_path / "run", genotype("1x28x28"), batch_size=256)
+    assert err.value.hint == "give --batch-size 32 or less"
+
+
+def test_train_init_pretrained_on_a_name_without_weights_hints_other_weights(tmp_path):
+    import bars_zoo
+
+    with pytest.raises(ConfigError, match="--init bars-a") as err:
+        bars_zoo.train(
+            "bars-a", dataset="synthetic", epochs=1, out_dir=tmp_path / "r", init="pretrained"
+        )
+    hint = str(err.value.hint)
+    assert "--init pretrained" not in hint and "--init local-dir:DIR" in hint

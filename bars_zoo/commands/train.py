@@ -125,10 +125,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def parse_duration(text: str, flag: str = "--time-limit") -> float:
-    """``3600``, ``90s``, ``45m``, ``2h`` -> seconds (a bad one is an error naming ``flag``)."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
-    if not m or float(m.group(1)) <= 0:
-        raise ConfigError(f"bad {flag} {text!r}", hint="give seconds or a number with s/m/h")
+    """``3600``, ``90s``, ``45m``, ``2h`` -> seconds (a bad one, or one not above 0, is an error
+    naming ``flag``)."""
+    m = re.fullmatch(r"\s*([-+]?[0-9]*\.?[0-9]+)\s*([smh]?)\s*", text)
+    if not m:
+        raise ConfigError(
+            f"bad {flag} {text!r}", hint="give seconds or a number with s/m/h, e.g. 90s, 45m, 2h"
+        )
+    if float(m.group(1)) <= 0:
+        raise ConfigError(
+            f"{flag} must be positive, got {text!r}", hint="give a duration above 0, e.g. 30m"
+        )
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
 
