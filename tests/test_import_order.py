@@ -51,6 +51,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "data",
         "imagefolder",
+        "imagefiles",
         "traindata",
         "batches",
         "recipes",
