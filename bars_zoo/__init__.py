@@ -8,6 +8,7 @@ ARchitectures" (2021).  ::
     spec = bars_zoo.load_genotype("bars-b")     # the architecture, from genotypes/bars-b.geno
     net = bars_zoo.build(spec)                  # untrained nn.Module
     print(bars_zoo.complexity(spec))            # BOPs / FLOPs / OPs / params / packed size
+    x = bars_zoo.preprocess(["shoe.png"], model)  # image files -> the normalised batch
 
 Importing ``bars_zoo`` (and ``bars_zoo.dsl``/``bars_zoo.spec``) does not import torch: the
 torch-backed parts of the API are loaded on first use.
@@ -42,6 +43,7 @@ _LAZY: dict[str, str] = {
     "evaluate": "bars_zoo.training",
     "deploy": "bars_zoo.deploy",
     "load_deployed": "bars_zoo.deploy",
+    "preprocess": "bars_zoo.images",
 }
 
 _CALLABLE_MODULES = frozenset({"deploy", "search"})

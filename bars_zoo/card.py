@@ -220,12 +220,18 @@ def render_card(
         "## Usage",
         "",
         "```python",
-        "import torch, bars_zoo",
+        "import bars_zoo",
         f'model = bars_zoo.load("{name}")  # eval mode; files verified by sha256',
-        "cfg = model.pretrained_cfg  # .mean, .std, .input_size",
-        "x = torch.randn(2, *cfg.input_size)  # images normalised with cfg.mean / cfg.std",
-        "logits = model(x)",
+        "# your image files (or PIL images, uint8 tensors), of any size -> the model's batch",
+        f'x = bars_zoo.preprocess(["image.png"], model)  # (1, {c}, {h}, {w}), normalised',
+        "probs = model(x).softmax(dim=1)",
         "```",
+        "",
+        "`bars_zoo.preprocess` reads each image upright (EXIF orientation), converts it to "
+        f"{'grayscale' if c == 1 else 'RGB'} (16-bit scaled to 8 bits, transparency on black), "
+        f"scales it to cover {h}x{w} and center-crops it (as training read its images), scales the "
+        "pixels to 0-1 and normalises them with the mean/std above "
+        "(`model.pretrained_cfg.mean`/`.std`).",
         "",
         *(
             [f"`bars-zoo pull {name}` fetches and verifies the files for offline use.", ""]

@@ -6,9 +6,10 @@ training images, ``DIR/test/<class>/`` or else ``DIR/val/<class>/`` the evaluati
 Class names are the sorted names of the class folders (hidden ones skipped), label ``i`` the
 ``i``-th; both splits must have the same class folders.
 
-Images are read with PIL, converted to the genotype's channel count (1: grayscale ``L``, 3:
-``RGB``), scaled so that they cover the genotype's ``H x W`` and center-cropped to it
-(``ImageOps.fit``; an image of that size is left as it is), and kept in memory as ``uint8``
+Images are read by :func:`bars_zoo.images.read_image` (upright by their EXIF orientation, 16-bit
+scaled to 8 bits, transparency on black, converted to the genotype's channel count - 1: grayscale
+``L``, 3: ``RGB`` - scaled to cover the genotype's ``H x W`` and center-cropped to it; images over
+Pillow's pixel limit refused, naming the file), and kept in memory as ``uint8``
 (:class:`bars_zoo.data.ImageSet`), so batching, the held-out split, ``--subset`` and exact resumes
 work as for the other in-memory data sets.  The normalisation (per-channel mean/std) is measured
 once on a seeded sample of :data:`STATS_SAMPLE` training images at that size and recorded in the
@@ -22,13 +23,13 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
 from bars_zoo.builder import unwrap_model
 from bars_zoo.data import DATASETS, DatasetInfo, ImageSet, Split
 from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError
+from bars_zoo.images import read_image
 
 log = logging.getLogger(__name__)
 
@@ -135,26 +136,6 @@ def folder_classes(data_dir: str | os.PathLike[str] | None) -> tuple[str, ...]:
     return scan(data_dir).classes
 
 
-def _read(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    """One image as uint8 (C, H, W): converted to ``C`` channels, scaled to cover ``H x W`` and
-    center-cropped to it."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    c, h, w = shape
-    try:
-        with Image.open(path) as opened:
-            img = opened.convert("L" if c == 1 else "RGB")
-            if img.size != (w, h):
-                img = ImageOps.fit(img, (w, h), method=Image.Resampling.BILINEAR)
-            arr = np.asarray(img, dtype=np.uint8)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise DatasetError(
-            f"cannot read the image {path}: {exc}",
-            hint="replace or remove the file (it is not an image PIL can decode)",
-        ) from None
-    return arr[None] if c == 1 else arr.transpose(2, 0, 1)  # (C, H, W)
-
-
 def _check_channels(shape: tuple[int, int, int]) -> None:
     if shape[0] not in (1, 3):
         raise ConfigError(
@@ -165,11 +146,11 @@ def _check_channels(shape: tuple[int, int, int]) -> None:
 
 
 def _load(files: list[tuple[Path, int]], shape: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
-    images = np.empty((len(files), *shape), dtype=np.uint8)
+    images = torch.empty((len(files), *shape), dtype=torch.uint8)  # (N, C, H, W)
     for i, (path, _) in enumerate(files):
-        images[i] = _read(path, shape)
-    labels = np.asarray([label for _, label in files], dtype=np.int64)
-    return torch.from_numpy(images), torch.from_numpy(labels)
+        images[i] = read_image(path, shape)
+    labels = torch.tensor([label for _, label in files], dtype=torch.int64)
+    return images, labels
 
 
 def _pick(n: int, k: int, seed: int) -> list[int]:

@@ -165,3 +165,20 @@ def test_a_new_classifier_on_a_hub_backbone_links_it_as_base_model(spec):
     cfg = trained.for_new_classifier(3)
     meta = parse_front_matter(render_card(spec, cfg, packed=True, complexity_summary=""))
     assert meta["base_model"] == "org/net" and "datasets" not in meta
+
+
+@pytest.mark.parametrize("name", ["bars-fmnist-m", "xnor-resnet18-fmnist"])
+def test_card_usage_prepares_a_real_image_with_preprocess(name, tmp_path, monkeypatch):
+    from PIL import Image
+
+    card = (Path(bars_zoo.__file__).parent / "pretrained" / name / "README.md").read_text()
+    usage = card.split("## Usage", 1)[1]
+    code = usage.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "torch.randn" not in code and "bars_zoo.preprocess(" in code
+    assert "scales it to cover 28x28 and center-crops it" in usage
+    monkeypatch.chdir(tmp_path)
+    Image.new("RGB", (40, 30), "white").save("image.png")  # the snippet's image.png
+    ns: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), ns)
+    probs = ns["probs"]
+    assert isinstance(probs, torch.Tensor) and probs.shape == (1, 10)

@@ -50,6 +50,7 @@ LAYERS: list[tuple[str, ...]] = [
     # data/train
     (
         "data",
+        "images",
         "imagefolder",
         "imagefiles",
         "traindata",

@@ -3,6 +3,11 @@
 Loads a bundled pretrained model (default ``bars-fmnist-m``) from the package, offline, classifies
 the bundled Fashion-MNIST test images, and prints the predictions, the accuracy on them and the
 model's complexity.
+
+``--images DIR`` classifies a folder of one's own instead: its images are prepared by
+:func:`bars_zoo.preprocess`, exactly as training and evaluation on an image folder read them
+(upright, 16-bit and transparency handled, converted to the model's channels; an image of another
+size than the model's input scaled to cover it and center-cropped, never stretched).
 """
 
 from __future__ import annotations
@@ -11,7 +16,6 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from bars_zoo._resources import resource_dir
 from bars_zoo.errors import ConfigError, IntegrityError
@@ -70,39 +74,6 @@ def read_samples(folder: Path) -> tuple[str | None, list[dict[str, object]]]:
     return (dataset if isinstance(dataset, str) else None), rows
 
 
-def _open_image(path: Path, mode: str, size: tuple[int, int]) -> Any:
-    """The image at ``path`` as it is shown (EXIF orientation applied), 16-bit samples scaled to
-    8 bits, transparent pixels black (the data sets' background), converted to ``mode`` and
-    resized; or an :class:`IntegrityError`."""
-    import warnings
-
-    from PIL import Image, ImageOps
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                img: Image.Image = ImageOps.exif_transpose(opened)
-                if img.mode.startswith("I;16"):  # convert() would clip 16-bit values at 255
-                    img = img.point(lambda v: v / 257, "L")  # type: ignore[arg-type,operator]
-                if img.mode in ("RGBA", "LA", "PA") or "transparency" in img.info:
-                    rgba = img.convert("RGBA")
-                    img = Image.alpha_composite(Image.new("RGBA", rgba.size, "black"), rgba)
-                return img.convert(mode).resize(size)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise IntegrityError(
-            f"the sample image {path} is too large to open safely ({e})",
-            hint="use images of a few hundred pixels; they are resized to the model's input",
-        ) from e
-    except PermissionError:  # not readable: the CLI says so (exit status 2)
-        raise
-    except OSError as e:  # missing, or not an image (UnidentifiedImageError)
-        raise IntegrityError(
-            f"cannot read the sample image {path}: {e.strerror or e}",
-            hint="labels.json names image files in its own folder (PNG, JPEG, ...)",
-        ) from e
-
-
 def weights_origin(model: str) -> str:
     """Where ``bars_zoo.load(model)`` (offline) took the weights from, in words."""
     from bars_zoo import registry
@@ -123,11 +94,9 @@ def weights_origin(model: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the demo never touches the network
-    import numpy as np
     import torch
 
     import bars_zoo
-    from bars_zoo.data import DatasetInfo, normalize
 
     bundled = resource_dir("pretrained") / "samples"
     folder = Path(args.images).expanduser() if args.images is not None else bundled
@@ -140,9 +109,6 @@ def run(args: argparse.Namespace) -> int:
             f"{cfg.dataset}: its predictions would mean nothing",
             hint=f"use a model trained on {shown}, or images of {cfg.dataset}",
         )
-    c, h, w = cfg.input_size
-    info = DatasetInfo(cfg.dataset or "?", (c, h, w), cfg.num_classes, cfg.mean, cfg.std)
-    mode = "L" if c == 1 else "RGB"
     for row in rows:
         label = int(str(row["label"]))
         if not 0 <= label < cfg.num_classes:
@@ -151,12 +117,7 @@ def run(args: argparse.Namespace) -> int:
                 f"has {cfg.num_classes} classes",
                 hint=f"labels are class indices 0..{cfg.num_classes - 1}",
             )
-    pixels = []
-    for row in rows:
-        img = _open_image(folder / str(row["file"]), mode, (w, h))
-        arr = np.asarray(img, dtype=np.uint8).reshape(h, w, c).transpose(2, 0, 1)
-        pixels.append(torch.from_numpy(arr.copy()))
-    x = normalize(torch.stack(pixels), info).to(args.device)  # (N, C, H, W)
+    x = bars_zoo.preprocess([folder / str(row["file"]) for row in rows], model)  # (N, C, H, W)
     with torch.inference_mode():
         probs = model(x).softmax(dim=1).cpu()
     conf, pred = probs.max(dim=1)

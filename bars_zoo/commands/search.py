@@ -34,7 +34,13 @@ _DATASETS = ("fashion-mnist", "cifar10", "synthetic")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=_PRESETS, default="paper", help="settings to start from")
-    p.add_argument("--dataset", choices=_DATASETS, help="data set (default: the preset's)")
+    p.add_argument(
+        "--dataset",
+        choices=(*_DATASETS, "imagefolder"),  # imagefolder: accepted only to be refused, with why
+        metavar="{" + ",".join(_DATASETS) + "}",
+        help="data set (default: the preset's); to use your own images, search here, then train "
+        "the genotype with train --dataset imagefolder",
+    )
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--subset", type=int, metavar="N", help="search on N training images")
     p.add_argument("--epochs", type=int, metavar="N", help="search epochs")
@@ -180,7 +186,20 @@ def _config(args: argparse.Namespace) -> Any:
     return validated(SearchConfig, values, CLI_OPTIONS, "search")
 
 
+def _refuse_imagefolder(args: argparse.Namespace) -> None:
+    """The search reads a built-in data set of a fixed shape and class count (its search space,
+    resume checks and provenance rest on that); a folder of one's own is trained on instead."""
+    if args.dataset == "imagefolder":
+        raise ConfigError(
+            "the search runs on fashion-mnist, cifar10 or synthetic, not on an image folder",
+            hint="search there (--dataset fashion-mnist for grayscale, cifar10 for RGB), then "
+            "train the genotype on your images with `bars-zoo train GENOTYPE --dataset "
+            "imagefolder --data-dir DIR` (write the genotype's input line and classes=K for them)",
+        )
+
+
 def run(args: argparse.Namespace) -> int:
+    _refuse_imagefolder(args)
     if args.json and args.dry_run:
         raise ConfigError(
             "--json is the search's result, and --dry-run searches nothing",
