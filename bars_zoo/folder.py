@@ -337,6 +337,24 @@ def load_folder(
     return model.to(device) if device is not None else model
 
 
+def folder_card(folder: str | os.PathLike[str], *, load_name: str | None = None) -> str:
+    """The generated ``README.md`` text of a model folder, from its ``config.json``,
+    ``genotype.geno`` and file sizes: what :func:`write_card` writes (and ``register_bundled`` and
+    ``push`` through it), without writing it."""
+    path = Path(folder)
+    config = read_config(path)
+    spec = read_genotype(path / GENOTYPE_FILE)
+    sizes = {f: (path / f).stat().st_size for f in FOLDER_FILES[:3] if (path / f).is_file()}
+    return render_card(
+        spec,
+        config.pretrained_cfg,
+        packed=config.packed,
+        complexity_summary=complexity(spec).summary(),
+        files=sizes,
+        load_name=load_name,
+    )
+
+
 def write_card(
     folder: str | os.PathLike[str], *, load_name: str | None = None, force: bool = False
 ) -> Path:
@@ -355,24 +373,14 @@ def write_card(
             f"{path / CARD_FILE} was written by hand; refusing to replace it",
             hint="move it away first, or pass --force (force=True) to overwrite it",
         )
-    config = read_config(path)
-    spec = read_genotype(path / GENOTYPE_FILE)
-    sizes = {f: (path / f).stat().st_size for f in FOLDER_FILES[:3] if (path / f).is_file()}
-    text = render_card(
-        spec,
-        config.pretrained_cfg,
-        packed=config.packed,
-        complexity_summary=complexity(spec).summary(),
-        files=sizes,
-        load_name=load_name,
-    )
-    atomic_write_text(path / CARD_FILE, text)
+    atomic_write_text(path / CARD_FILE, folder_card(path, load_name=load_name))
     return path / CARD_FILE
 
 
 __all__ = [
     "FOLDER_FILES",
     "check_target",
+    "folder_card",
     "folder_files",
     "load_folder",
     "local_folder",

@@ -1,6 +1,7 @@
 """Bundle the models produced by ``scripts/fmnist_zoo.py`` into the package.
 
     python scripts/bundle_fmnist_zoo.py ZOO_DIR [--only NAME ...]   # ZOO_DIR = the unpacked zoo.tar.gz
+    python scripts/bundle_fmnist_zoo.py --cards                      # only re-render the bundled cards
 
 For every trained run: the searched genotype goes to ``genotypes/<name>.geno`` (the search's own
 text plus a header line with the training result), the model folder is registered with
@@ -9,6 +10,11 @@ the accuracy on a fixed slice of the test split is recorded in ``tests/data/bund
 so that the test suite can check that every bundled model reproduces it.  ``--only`` bundles some
 of the runs and leaves the other bundled models as they are (choose between runs by their
 *validation* accuracy, never the test accuracy).
+
+The model cards are written by :func:`bars_zoo.folder.write_card` (through ``register_bundled``),
+loading the zoo name.  After a change of the card code, ``--cards`` rewrites the card of every
+bundled model the same way and touches nothing else (``tests/test_bundled_models.py`` checks that
+each bundled card is what the card code renders).
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import argparse
 import json
 from pathlib import Path
 
+from bars_zoo import registry
 from bars_zoo._io import atomic_write_text
 from bars_zoo.checkpoint import LOG
+from bars_zoo.folder import write_card
 from bars_zoo.publish import register_bundled
 
 REPO = Path(__file__).resolve().parent.parent
@@ -48,11 +56,25 @@ def on_machines(run: Path, hardware: str) -> str:
     return hardware if len(seen) > 1 else f"one {hardware}"
 
 
+def write_bundled_cards() -> None:
+    """Re-render the card of every bundled model (the weights and configs stay as they are)."""
+    for name in registry.pretrained_names():
+        folder = registry.bundled_dir(name)
+        if folder.is_dir():
+            print(write_card(folder, load_name=name))
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("zoo", type=Path)
+    ap.add_argument("zoo", type=Path, nargs="?")
     ap.add_argument("--only", nargs="+", metavar="NAME", help="bundle only these runs")
+    ap.add_argument("--cards", action="store_true", help="only re-render the bundled cards")
     args = ap.parse_args()
+    if args.cards:
+        write_bundled_cards()
+        return 0
+    if args.zoo is None:
+        ap.error("give ZOO_DIR (or --cards)")
     out = REPO / "tests" / "data" / "bundled_slices.json"
     slices: dict[str, dict[str, int]] = json.loads(out.read_text()) if out.is_file() else {}
     for run in sorted((args.zoo / "runs").iterdir()):

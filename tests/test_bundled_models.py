@@ -13,6 +13,7 @@ import torch
 import bars_zoo
 from bars_zoo._resources import resource_dir
 from bars_zoo.data import FMNIST_DIR, load_images, normalize
+from bars_zoo.folder import folder_card
 from bars_zoo.registry import pretrained_names
 
 SLICES = json.loads((Path(__file__).parent / "data" / "bundled_slices.json").read_text())
@@ -32,6 +33,24 @@ def test_bundled_weights_match_the_registry_sha256(name):
     registry = json.loads((resource_dir("pretrained") / "registry.json").read_text())["models"]
     data = (resource_dir("pretrained") / name / "model.safetensors").read_bytes()
     assert hashlib.sha256(data).hexdigest() == registry[name]["sha256"]
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_model_card_is_what_the_card_code_renders_today(name):
+    """A bundled ``README.md`` equals, character for character, the card ``register_bundled``
+    writes for it now (:func:`bars_zoo.folder.folder_card` of the bundled folder, loading
+    ``name``), so a change of the card code updates the bundled cards in the same commit
+    (``python scripts/bundle_fmnist_zoo.py --cards`` rewrites them with ``write_card``, weights
+    untouched) or fails here.
+
+    The whole text is compared: a card holds nothing volatile.  It has no date and does not
+    print the running bars_zoo version; everything comes from the bundled ``config.json`` (the
+    version that saved it included), ``genotype.geno``, the complexity counter, and the file
+    sizes of the bundled files themselves.  A change of the counter's numbers or of their
+    formatting therefore also shows up here, as it should: the card would print them."""
+    folder = resource_dir("pretrained") / name
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert card == folder_card(folder, load_name=name)
 
 
 @pytest.mark.parametrize("name", BUNDLED)
