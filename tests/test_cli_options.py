@@ -4,6 +4,7 @@ share, ``-o`` wherever ``--out`` is, and ``show --layers``."""
 from __future__ import annotations
 
 import argparse
+import re
 
 import pytest
 
@@ -116,3 +117,47 @@ def test_a_wrong_amp_mode_after_the_positional_is_an_invalid_choice(argv, capsys
     err = capsys.readouterr().err
     assert "argument --amp: invalid choice: 'fp8' (choose from bf16, off)" in err
     assert "unrecognized arguments" not in err
+
+
+def _shared_actions() -> dict[str, dict[str, argparse.Action]]:
+    """option -> {command: its action}, for every option of SHARED_OPTIONS, over every command."""
+    from bars_zoo.cli import COMMANDS, build_parser
+    from bars_zoo.commands.options import SHARED_OPTIONS
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    found: dict[str, dict[str, argparse.Action]] = {o: {} for o in SHARED_OPTIONS}
+    for command in COMMANDS:
+        for action in sub.choices[command]._actions:
+            for option in SHARED_OPTIONS:
+                if option in action.option_strings:
+                    found[option][command] = action
+    return found
+
+
+#: shared options whose metavar and help say what differs between commands: only the spelling
+#: (and for --amp the metavar) must agree
+_OWN_TEXT = {"--out": 1, "--amp": 2}  # how many of (spellings, metavar, help) to compare
+
+
+def test_shared_options_read_the_same_in_every_command_help() -> None:
+    """Spellings, metavar and help (up to the stated default) of a shared option agree, so the
+    subcommands' --help cannot drift apart again."""
+    for option, actions in _shared_actions().items():
+        assert len(actions) >= 2, f"{option} is shared by fewer than two commands: {actions}"
+        seen = {
+            command: (
+                tuple(a.option_strings),
+                a.metavar,
+                re.sub(r" \(default: .*\)$", "", a.help or ""),
+            )[: _OWN_TEXT.get(option, 3)]
+            for command, a in actions.items()
+        }
+        assert len(set(seen.values())) == 1, f"{option} differs between commands: {seen}"
+
+
+def test_shared_options_with_a_default_state_it_in_their_help() -> None:
+    for option, actions in _shared_actions().items():
+        for command, a in actions.items():
+            if a.default not in (None, False) and option != "--amp":
+                assert "(default: " in (a.help or ""), f"{command} {option} hides its default"

@@ -351,3 +351,18 @@ def test_list_marks_a_new_classifier_folder_by_its_backbone_not_as_untrained(
     assert main(["list", "ft5-latent"]) == 0
     line = capsys.readouterr().out.splitlines()[2]
     assert line.endswith("$BARS_ZOO_WEIGHTS_DIR (new classifier, backbone from bars-fmnist-s)")
+
+
+def test_list_trained_leaves_out_weights_folders_that_record_no_training(
+    example_folders, tmp_path, offline, monkeypatch, capsys
+):
+    root = tmp_path / "weights"
+    spec = bars_zoo.load_genotype("example").model_copy(update={"name": "mine"})
+    save_pretrained(bars_zoo.build(spec), root / "fresh", packed=False)  # what build -o writes
+    shutil.copytree(example_folders / "mine", root / "mine")
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
+    assert main(["list", "--trained", "--json"]) == 0
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert names == set(bars_zoo.list_models(pretrained=True, untrained=False))
+    assert "mine" in names and "bars-fmnist-m" in names
+    assert "fresh" not in names and "example" not in names

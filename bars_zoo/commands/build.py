@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from bars_zoo.registry import PretrainedCfg
     from bars_zoo.spec import NetworkSpec
 
+from bars_zoo.commands.options import add_output, add_seed
+
 HELP = "build a genotype's untrained model, run a zero batch through it, and save it (-o DIR)"
 
 _MAX_SEED = 2**64 - 1  # torch.manual_seed takes 64-bit seeds
@@ -43,17 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="NAME|FILE|-",
         help="a zoo name (bars-b; any name `bars-zoo list` lists), a .geno file, or - for standard input",
     )
-    p.add_argument(
-        "-o",
-        "--output",
-        "--out",
+    add_output(
+        p,
+        dest="output",
         metavar="DIR",
         help="write an untrained model folder (latent float weights) that "
         "bars_zoo.load('local-dir:DIR') loads",
     )
-    p.add_argument(
-        "--seed", type=_seed, default=0, metavar="N", help="seed of the initial weights (0)"
-    )
+    add_seed(p, "%(default)s", type=_seed, default=0)
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

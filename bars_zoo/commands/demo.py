@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from bars_zoo._resources import resource_dir
+from bars_zoo.commands.options import add_device
 from bars_zoo.errors import ConfigError, IntegrityError
 
 HELP = "classify bundled sample images with a bundled pretrained model (offline)"
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="folder with labels.json and its images (default: the bundled samples)",
     )
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, ...")
+    add_device(p, default="cpu", default_text="cpu")
 
 
 def read_samples(folder: Path) -> tuple[str | None, list[dict[str, object]]]:

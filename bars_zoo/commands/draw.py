@@ -1,9 +1,11 @@
-"""``bars-zoo draw NAME|FILE -o cells.svg``: draw every cell of a genotype and its macro layout."""
+"""``bars-zoo draw NAME|FILE|- -o cells.svg``: draw every cell of a genotype and its macro layout."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from bars_zoo.commands.options import add_output
 
 HELP = "draw a genotype's cells and macro layout with graphviz (svg, png, pdf or dot source)"
 
@@ -14,14 +16,13 @@ CELL_VIEWS = ("auto", "graph", "table")  # and to bars_zoo.draw.CELL_VIEWS
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model",
-        metavar="NAME|FILE",
+        metavar="NAME|FILE|-",
         help="a zoo name (bars-b; any name `bars-zoo list` lists), a .geno file, or '-' to read a "
         "genotype from standard input",
     )
-    p.add_argument(
-        "-o",
-        "--output",
-        "--out",
+    add_output(
+        p,
+        dest="output",
         required=True,
         metavar="PATH",
         help="file to write (cells.svg, cells.png); '-' writes to standard output (needs --format)",

@@ -7,6 +7,8 @@ import json
 
 from bars_zoo.commands.options import (
     add_amp,
+    add_batch_size,
+    add_device,
     add_threads,
     check_workers,
     require_data_dir,
@@ -28,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--split", choices=("test", "val", "train"), default="test")
     p.add_argument("--subset", type=int, metavar="N", help="evaluate a seeded sample of N images")
-    p.add_argument("--batch-size", type=int, default=500, metavar="B")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    add_batch_size(p, "%(default)s", default=500)
+    add_device(p)
     p.add_argument(
         "--workers", type=int, default=8, metavar="N", help="ImageNet loader worker processes"
     )

@@ -1,4 +1,4 @@
-"""``bars-zoo list [PATTERN] [--pretrained] [--json]``: the zoo, with costs and where weights are."""
+"""``bars-zoo list [PATTERN] [--pretrained|--trained] [--json]``: the zoo, with costs and where weights are."""
 
 from __future__ import annotations
 
@@ -17,11 +17,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="shell-style pattern, e.g. 'bars-*'",
     )
-    p.add_argument("--pretrained", action="store_true", help="only models with weights")
+    p.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="only models with weights (bundled, $BARS_ZOO_WEIGHTS_DIR or pinned on the Hub); "
+        "weights that record no training (a `bars-zoo build -o` folder) are marked "
+        "'(untrained: no training recorded)'",
+    )
+    p.add_argument(
+        "--trained",
+        action="store_true",
+        help="only models with trained weights: --pretrained without the untrained ones "
+        "(list_models(pretrained=True, untrained=False))",
+    )
     p.add_argument("--json", action="store_true", help="print machine-readable rows")
 
 
-def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
+def rows(pattern: str, pretrained: bool, trained: bool = False) -> list[dict[str, Any]]:
     """One dict per model: name, input, classes, BOPs/FLOPs/params/packed bytes (``None`` when
     the genotype is only in a Hub repo), weights (where ``load`` takes them from), untrained
     (those weights are a folder that records no training, :func:`bars_zoo.lookup.untrained_weights`;
@@ -34,7 +46,7 @@ def rows(pattern: str, pretrained: bool) -> list[dict[str, Any]]:
 
     out = []
     # a $BARS_ZOO_WEIGHTS_DIR folder load refuses is not listed: list_models logs why (stderr)
-    for name in list_models(pattern, pretrained=pretrained):
+    for name in list_models(pattern, pretrained=pretrained or trained, untrained=not trained):
         cfg = registry.get(name)
         weights = registry.weights_source(name, cfg)
         spec = local_genotype(name)  # None: only in a Hub repo not yet pulled
@@ -76,12 +88,18 @@ def _size(n: int | None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    table = rows(args.pattern, args.pretrained)
+    table = rows(args.pattern, args.pretrained, args.trained)
     if args.json:
         print(json.dumps(table, indent=2))
         return 0
     if not table:
-        what = "pretrained models" if args.pretrained else "models"
+        what = (
+            "trained models"
+            if args.trained
+            else "pretrained models"
+            if args.pretrained
+            else "models"
+        )
         print(f"no {what} match {args.pattern!r}")
         if not any(c in args.pattern for c in "*?["):
             print(f"  hint: patterns match whole names; try '{args.pattern}*'")

@@ -64,6 +64,72 @@ def misread_amp(words: Sequence[str], fixed: Sequence[str], extra: Sequence[str]
     return None
 
 
+def default_note(help: str, default: str) -> str:
+    """``help (default: default)``: how every shared option states its default, so that a test can
+    compare the rest of the help across commands (:data:`SHARED_OPTIONS`)."""
+    return f"{help} (default: {default})"
+
+
+def add_output(
+    p: argparse.ArgumentParser, *, dest: str, metavar: str, help: str, **kwargs: Any
+) -> None:
+    """``-o/--out/--output``, the same three spellings in the same order everywhere."""
+    p.add_argument("-o", "--out", "--output", dest=dest, metavar=metavar, help=help, **kwargs)
+
+
+def add_batch_size(p: argparse.ArgumentParser, default_text: str, **kwargs: Any) -> None:
+    """``--batch-size B``; ``default_text`` is how the help states the default."""
+    p.add_argument(
+        "--batch-size",
+        type=kwargs.pop("type", int),
+        metavar="B",
+        help=default_note("images per step", default_text),
+        **kwargs,
+    )
+
+
+def add_seed(p: argparse.ArgumentParser, default_text: str, **kwargs: Any) -> None:
+    p.add_argument(
+        "--seed",
+        type=kwargs.pop("type", int),
+        metavar="SEED",
+        help=default_note("random seed", default_text),
+        **kwargs,
+    )
+
+
+def add_device(
+    p: argparse.ArgumentParser,
+    default: str | None = None,
+    default_text: str = "cuda when available, else cpu",
+) -> None:
+    p.add_argument(
+        "--device",
+        default=default,
+        metavar="DEVICE",
+        help=default_note("cpu, cuda, cuda:1 ...", default_text),
+    )
+
+
+def add_stop_after(p: argparse.ArgumentParser) -> None:
+    """``--stop-after N``: N more epochs in this call (train and search count them alike)."""
+    p.add_argument(
+        "--stop-after",
+        type=int,
+        metavar="N",
+        help="stop this call after N more epochs; the same command plus --resume goes on",
+    )
+
+
+def add_time_limit(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--time-limit",
+        metavar="T",
+        help="stop this call after the epoch that passes T (200s, 90m, 2h); the same command "
+        "plus --resume goes on",
+    )
+
+
 def add_progress(p: argparse.ArgumentParser) -> None:
     """``--progress/--no-progress`` (bars; default: when stderr is a terminal) and ``--quiet``."""
     p.add_argument(
@@ -181,13 +247,36 @@ def validated(
         raise flag_error(exc, flags, command) from None
 
 
+#: the options several commands share, each added by one function of this module (a test
+#: checks that their spellings, metavars and help agree in every command that has them)
+SHARED_OPTIONS = (
+    "--amp",
+    "--batch-size",
+    "--device",
+    "--out",
+    "--progress",
+    "--quiet",
+    "--seed",
+    "--stop-after",
+    "--threads",
+    "--time-limit",
+)
+
 __all__ = [
     "AMP_MODES",
+    "SHARED_OPTIONS",
     "add_amp",
+    "add_batch_size",
+    "add_device",
+    "add_output",
     "add_progress",
+    "add_seed",
+    "add_stop_after",
     "add_threads",
+    "add_time_limit",
     "bare_amp",
     "check_workers",
+    "default_note",
     "flag",
     "flag_error",
     "progress_of",

@@ -16,8 +16,14 @@ from typing import Any
 
 from bars_zoo.commands.options import (
     add_amp,
+    add_batch_size,
+    add_device,
+    add_output,
     add_progress,
+    add_seed,
+    add_stop_after,
     add_threads,
+    add_time_limit,
     progress_of,
     require_data_dir,
     set_threads,
@@ -26,7 +32,10 @@ from bars_zoo.commands.options import (
 from bars_zoo.commands.train import parse_duration, stop_reason
 from bars_zoo.errors import ConfigError
 
-HELP = "search a binary architecture under an OPs budget (BARS) and write it as a .geno file"
+HELP = (
+    "search a binary architecture (BARS) under a complexity budget (OPs and/or parameters, or "
+    "none) and write it as a .geno file"
+)
 
 _PRESETS = ("paper", "fmnist", "tiny")
 _DATASETS = ("fashion-mnist", "cifar10", "synthetic")
@@ -45,7 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--subset", type=int, metavar="N", help="search on N training images")
     p.add_argument("--epochs", type=int, metavar="N", help="search epochs")
     p.add_argument("--warmup-epochs", type=int, metavar="N", help="weights-only epochs first")
-    p.add_argument("--batch-size", type=int, metavar="N")
+    add_batch_size(p, "the preset's")
     p.add_argument(
         "--base-channels",
         metavar="C,C,...",
@@ -71,21 +80,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="complexity exponent under the budget (default 0; negative, e.g. -0.2, fills the budget)",
     )
-    p.add_argument("--seed", type=int, metavar="S")
+    add_seed(p, "the preset's")
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
-    p.add_argument(
-        "-o",
-        "--out",
-        "--output",
+    add_output(
+        p,
+        dest="out",
         metavar="FILE.geno",
         default="searched.geno",
-        help="genotype to write",
+        help="genotype to write (default: %(default)s)",
     )
     p.add_argument(
         "--run-dir", metavar="DIR", help="checkpoints, log.jsonl, plots (default: OUT with .run)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    add_device(p)
     add_amp(
         p,
         ("auto", "bf16", "off"),
@@ -97,18 +105,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="replay each search step as one CUDA graph (CUDA only; much faster)",
     )
-    p.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs (resume later)")
-    p.add_argument(
-        "--time-limit",
-        metavar="T",
-        help="stop this call after the epoch that passes T (200s, 90m, 2h), as in train; the same "
-        "command plus --resume goes on (nothing is derived)",
-    )
+    add_stop_after(p)
+    add_time_limit(p)
     p.add_argument(
         "--search-time",
         metavar="T",
         help="end the search after the epoch that passes T of search time, counted over all "
-        "calls of the run (a resume keeps it), and derive from there",
+        "calls of the run (a resume keeps it), and derive from there (--stop-after and "
+        "--time-limit stop without deriving)",
     )
     add_threads(p)
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")

@@ -17,8 +17,14 @@ from typing import Any
 
 from bars_zoo.commands.options import (
     add_amp,
+    add_batch_size,
+    add_device,
+    add_output,
     add_progress,
+    add_seed,
+    add_stop_after,
     add_threads,
+    add_time_limit,
     progress_of,
     require_data_dir,
     set_threads,
@@ -56,13 +62,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
     p.add_argument("--epochs", required=True, type=int, metavar="N", help="length of the schedule")
-    p.add_argument(
-        "-o",
-        "--out",
-        "--output",
-        required=True,
-        metavar="DIR",
-        help="output folder (checkpoints, log, model)",
+    add_output(
+        p, dest="out", required=True, metavar="DIR", help="output folder (checkpoints, log, model)"
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
@@ -71,22 +72,51 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="fine-tune: start from 'pretrained' (GENOTYPE's published weights), a model NAME, "
         "local-dir:DIR or hf-hub:ORG/REPO of the same architecture (default: random weights)",
     )
-    p.add_argument("--batch-size", type=int, default=256, metavar="B", help="global batch (256)")
+    add_batch_size(p, "%(default)s, over all processes under torchrun", default=256)
     p.add_argument("--lr", type=float, help="Adam learning rate (recipe: 2e-3, ImageNet 1e-3)")
-    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.add_argument("--seed", type=int, default=0)
+    add_device(p)
+    add_seed(p, "%(default)s", default=0)
     p.add_argument(
         "--subset", type=int, metavar="N", help="use N images of each split (smoke runs)"
     )
-    p.add_argument("--val-fraction", type=float, metavar="F", help="held-out share of train")
-    p.add_argument("--split-seed", type=int, default=0, help="seed of the held-out split")
+    p.add_argument(
+        "--val-fraction",
+        type=float,
+        metavar="F",
+        help="share of train held out for model selection (default: the recipe's: 1/12 for "
+        "fashion-mnist, 0 for imagenet, else 0.1)",
+    )
+    p.add_argument(
+        "--split-seed",
+        type=int,
+        default=0,
+        metavar="SEED",
+        help="seed of the held-out split (default: %(default)s)",
+    )
     p.add_argument("--aux-weight", type=float, metavar="W", help="auxiliary tower (CIFAR-10: 0.4)")
     p.add_argument(
         "--cutout", action=argparse.BooleanOptionalAction, help="cutout (CIFAR-10 default: on)"
     )
-    p.add_argument("--label-smoothing", type=float, default=0.0, metavar="E")
-    p.add_argument("--weight-decay", type=float, default=0.0, metavar="WD")
-    p.add_argument("--select", choices=("best", "last"), default="best", help="epoch to publish")
+    p.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        metavar="E",
+        help="label smoothing of the loss (default: %(default)s)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=float,
+        default=0.0,
+        metavar="WD",
+        help="Adam weight decay (default: %(default)s)",
+    )
+    p.add_argument(
+        "--select",
+        choices=("best", "last"),
+        default="best",
+        help="epoch to publish: best validation top-1 or the last (default: %(default)s)",
+    )
     p.add_argument("--no-sync-bn", action="store_true", help="per-process BN statistics under DDP")
     add_amp(
         p,
@@ -105,19 +135,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=8, metavar="N", help="ImageNet loader worker processes"
     )
     add_threads(p)
-    p.add_argument("--eval-batch-size", type=int, default=500, metavar="B")
     p.add_argument(
-        "--stop-after",
+        "--eval-batch-size",
         type=int,
-        metavar="E",
-        help="stop after E more epochs (the same command plus --resume then goes on)",
+        default=500,
+        metavar="B",
+        help="batch of the validation and test passes (default: %(default)s)",
     )
-    p.add_argument(
-        "--time-limit",
-        metavar="T",
-        help="stop this call after the epoch that passes T (90m, 2h); the same command plus "
-        "--resume goes on",
-    )
+    add_stop_after(p)
+    add_time_limit(p)
     add_progress(p)
     p.add_argument(
         "--json", action="store_true", help="print the results as JSON on stdout (no epoch lines)"
