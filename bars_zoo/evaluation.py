@@ -225,39 +225,64 @@ def check_compatible(model: nn.Module, dataset: str, info: DatasetInfo | None = 
 _NAMES_HINT = "give a zoo name (bars-zoo list), a model folder, local-dir:PATH or hf-hub:ORG/REPO"
 
 
-def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) -> nn.Module:
-    """A trained model from a zoo name, ``local-dir:PATH``, a model folder or a training out dir.
+def model_source(ref: str | os.PathLike[str]) -> str:
+    """The name :func:`bars_zoo.hub.load` takes for a model given on the command line: a finished
+    training output folder is its ``model/`` folder, a model folder (or its weights file) is
+    ``local-dir:``, anything else is a name as it is.  The commands that read a model (``eval``,
+    ``deploy``) resolve it here, so that they accept the same things.
 
-    Model folders and names go through :func:`bars_zoo.hub.load`; a training output folder yields
-    its ``model/`` folder when training finished, else the weights of its checkpoint (best
-    validation epoch first).
-    """
+    A search run directory is refused; a training folder whose run has not finished stays
+    ``local-dir:`` of itself (loading it says how to finish the run)."""
     text = os.fspath(ref)
     if not text.strip():  # Path("") is the current folder: an unset variable must not mean it
         raise UnknownModelError("no model was given (an empty name)", hint=_NAMES_HINT)
-    path = Path(text)
+    if text.startswith(("local-dir:", "hf-hub:")):
+        return text
+    path = Path(text).expanduser()
     if path.is_file() and path.suffix == ".safetensors":  # the weights file of a model folder
-        return _hub_load(f"local-dir:{path}", device)
-    if path.is_dir():
-        if is_search_run(path):
-            raise UnknownModelError(
-                f"{path} is a `bars-zoo search` run directory, not a trained model",
-                hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
-                "then evaluate the training folder",
-            )
-        if (path / "model" / "config.json").is_file():
-            return _hub_load(f"local-dir:{path / 'model'}", device)
-        if (path / "config.json").is_file():
-            return _hub_load(f"local-dir:{path}", device)
-        if (path / "checkpoint.pt").is_file():
-            from bars_zoo.training import model_from_checkpoint
-
-            return model_from_checkpoint(path, device=device)
+        return f"local-dir:{path}"
+    if not path.is_dir():
+        return text
+    if is_search_run(path):
         raise UnknownModelError(
-            f"{path} is neither a model folder nor a training output folder",
-            hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
+            f"{path} is a `bars-zoo search` run directory, not a trained model",
+            hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
+            "then evaluate the training folder",
         )
-    return _hub_load(text, device)
+    if (path / "model" / "config.json").is_file():
+        return f"local-dir:{path / 'model'}"
+    if (path / "config.json").is_file() or (path / "checkpoint.pt").is_file():
+        return f"local-dir:{path}"
+    raise UnknownModelError(
+        f"{path} is neither a model folder nor a training output folder",
+        hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
+    )
+
+
+def unfinished_run(ref: str | os.PathLike[str]) -> bool:
+    """Whether ``ref`` is a training output folder without its ``model/`` folder yet."""
+    path = Path(os.fspath(ref)).expanduser()
+    return (
+        path.is_dir()
+        and (path / "checkpoint.pt").is_file()
+        and not (path / "config.json").is_file()
+        and not (path / "model" / "config.json").is_file()
+    )
+
+
+def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) -> nn.Module:
+    """A trained model from a zoo name, ``local-dir:PATH``, a model folder or a training out dir.
+
+    Names and folders resolve through :func:`model_source` and load with
+    :func:`bars_zoo.hub.load`; a training output folder yields its ``model/`` folder when training
+    finished, else the weights of its checkpoint (best validation epoch first).
+    """
+    source = model_source(ref)
+    if unfinished_run(ref):
+        from bars_zoo.training import model_from_checkpoint
+
+        return model_from_checkpoint(Path(os.fspath(ref)).expanduser(), device=device)
+    return _hub_load(source, device)
 
 
 def is_search_run(path: Path) -> bool:
@@ -387,8 +412,10 @@ __all__ = [
     "default_device",
     "evaluate",
     "load_model",
+    "model_source",
     "official_images",
     "run_holdout",
     "split_images",
     "summarize",
+    "unfinished_run",
 ]

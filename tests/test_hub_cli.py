@@ -125,8 +125,8 @@ def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
     }
 
 
-@pytest.mark.parametrize("command", [["card"], ["deploy", "-o", "OUT"], ["push", "RUN", "org/x"]])
-def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path, capsys, command):
+@pytest.mark.parametrize("command", [["card"], ["push", "RUN", "org/x"]])
+def test_card_push_of_a_training_folder_name_its_model_subfolder(tmp_path, capsys, command):
     run = tmp_path / "run"
     run.mkdir()
     torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
@@ -140,6 +140,35 @@ def test_card_deploy_push_of_a_training_folder_name_its_model_subfolder(tmp_path
     err = capsys.readouterr().err
     assert "training output folder" in err and str(run / "model") in err
     assert "pickle" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def _training_folder(tmp_path: Path, finished: bool) -> Path:
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    torch.save({"format": "bars-zoo-train/1"}, run / "best.pt")
+    if finished:
+        torch.manual_seed(0)
+        save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), run / "model")
+    return run
+
+
+def test_deploy_accepts_a_finished_training_folder_like_eval(tmp_path, capsys):
+    from bars_zoo.evaluation import model_source
+
+    run = _training_folder(tmp_path, finished=True)
+    assert model_source(run) == f"local-dir:{run / 'model'}"  # what eval loads
+    assert main(["deploy", str(run), "-o", str(tmp_path / "out"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["check_bit_exact"] is True
+    assert (tmp_path / "out" / "model.safetensors").is_file()
+
+
+def test_deploy_of_an_unfinished_training_folder_says_to_finish_the_run(tmp_path, capsys):
+    run = _training_folder(tmp_path, finished=False)
+    assert main(["deploy", str(run), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "training output folder" in err and "--resume" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from bars_zoo.spec import NetworkSpec
 
+from bars_zoo.commands.options import add_output
+
 HELP = "convert a pretrained model into a packed XNOR-popcount inference folder (docs/deploy.md)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "model", metavar="NAME|DIR", help="zoo name, model folder, local-dir: or hf-hub:"
+        "model",
+        metavar="NAME|DIR",
+        help="zoo name, model folder, finished `bars-zoo train` --out folder (its model/), "
+        "local-dir: or hf-hub: (what eval takes, but a finished model: no checkpoint)",
     )
-    p.add_argument("-o", "--output", "--out", required=True, metavar="DIR", help="folder to write")
+    add_output(p, dest="output", required=True, metavar="DIR", help="folder to write")
     p.add_argument(
         "--revision", metavar="REV", help="Hub branch, tag or commit (hf-hub: and registry names)"
     )
@@ -64,11 +69,10 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bars_zoo.deploy import deploy, save
+    from bars_zoo.evaluation import model_source
     from bars_zoo.hub import load
 
-    name = args.model
-    if Path(name).expanduser().is_dir() and not name.startswith(("local-dir:", "hf-hub:")):
-        name = f"local-dir:{name}"
+    name = model_source(args.model)  # what eval accepts: a finished training folder too
     kwargs = {"revision": args.revision} if args.revision else {}
     model = load(name, **kwargs).cpu().eval()
     deployed = deploy(model)
