@@ -9,7 +9,7 @@ read and is wrong (a genotype with errors, a model folder that fails its checks,
 found changes) or the work failed (Hub unreachable, data set missing, disk full); 2 the command
 line cannot be acted on (argparse's usage errors, a bad option value, a file, folder or name that
 does not exist or cannot be read); 130 interrupted (Ctrl-C), 143 terminated (SIGTERM: SLURM,
-Kubernetes, ``timeout``), both reported in the same one line (:mod:`bars_zoo.interrupts`); 141
+Kubernetes, ``timeout``, which itself reports 124 unless ``--preserve-status``), both reported in the same one line (:mod:`bars_zoo.interrupts`); 141
 standard output closed.  A :class:`~bars_zoo.errors.BarsError` is printed as its message, never
 as a traceback.
 """

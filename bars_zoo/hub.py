@@ -158,7 +158,7 @@ def locate(
 
 
 def _no_weights(name: str, registered: bool) -> Exception:
-    from bars_zoo.zoo import close_names, list_models
+    from bars_zoo.zoo import list_models, unknown_model_hint
 
     zoo = list_models(warn=False)
     if name in zoo or registered:
@@ -179,11 +179,8 @@ def _no_weights(name: str, registered: bool) -> Exception:
             + _root_note(),
         )
     known = sorted(set(zoo) | set(registry.entries()))
-    close = close_names(name, known)
-    hint = (
-        f"did you mean {' or '.join(repr(c) for c in close)}?"
-        if close
-        else "see `bars-zoo list`; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
+    hint = unknown_model_hint(
+        name, known, "; other sources are written local-dir:PATH or hf-hub:ORG/REPO"
     )
     path = Path(name).expanduser() if name.strip() else None
     if path is not None and path.is_dir():  # a folder given as a bare path

@@ -85,6 +85,15 @@ def close_names(name: str, known: list[str]) -> list[str]:
     return [lower[c] for c in close]
 
 
+def unknown_model_hint(name: str, known: list[str], also: str = "") -> str:
+    """The hint of every "unknown model" error (``show``, ``eval``, ``load`` ...): up to three
+    close names, else every known name and (``also``) what else the caller accepts."""
+    close = close_names(name, known)
+    if close:
+        return f"did you mean {' or '.join(repr(c) for c in close)}?"
+    return f"known models: {', '.join(known) or 'none'} (`bars-zoo list` describes them){also}"
+
+
 def genotype_path(name: str) -> Path:
     """The ``.geno`` file of a zoo name, or ``name`` itself when it is a path to a file.
 
@@ -124,12 +133,7 @@ def genotype_path(name: str) -> Path:
             f"no genotype file {name!r}",
             hint="check the path, or give a zoo name (see `bars-zoo list`)",
         )
-    close = close_names(name, list(bundled))
-    hint = (
-        f"did you mean {' or '.join(repr(c) for c in close)}?"
-        if close
-        else f"known models: {', '.join(bundled) or 'none'}"
-    )
+    hint = unknown_model_hint(name, list(bundled), "; or give a .geno file")
     raise UnknownModelError(f"unknown model {name!r}", hint=hint)
 
 

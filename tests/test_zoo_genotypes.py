@@ -278,3 +278,29 @@ def test_a_name_like_no_zoo_model_gets_no_far_fetched_suggestion(capsys):
     err = capsys.readouterr().err
     assert "unknown model 'nonexist'" in err and "did you mean" not in err
     assert "known models: bars-a" in err
+
+
+def test_show_and_eval_give_an_unknown_name_the_same_hint(capsys):
+    assert main(["show", "nonexist"]) == 2
+    shown = capsys.readouterr().err
+    assert main(["eval", "nonexist"]) == 2
+    evaluated = capsys.readouterr().err
+    listing = "hint: known models: bars-a, bars-b"
+    assert listing in shown and listing in evaluated
+    # the same list of names, up to what else each command accepts
+    assert (
+        shown.split("`bars-zoo list` describes them")[0]
+        == (evaluated.split("`bars-zoo list` describes them")[0])
+    )
+
+
+def test_readme_genotype_example_is_the_zoo_example_file() -> None:
+    """`bars-zoo show example` shows the network the README's genotype-language section prints."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## The genotype language", 1)[1]
+    block = re.search(r"```\n(.*?)```\n", section, re.S)
+    assert block is not None
+    assert block.group(1) == (root / "genotypes" / "example.geno").read_text(encoding="utf-8")
