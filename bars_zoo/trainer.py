@@ -58,7 +58,7 @@ from bars_zoo.training import (
     run_cfg,
     trajectory,
 )
-from bars_zoo.traininit import apply_init
+from bars_zoo.traininit import init_weights
 from bars_zoo.trainnet import TrainNet
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,9 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed)
         model = build(self.spec)
-        # pretrained weights to start from; a resumed run's come from its checkpoint instead
-        start_from = apply_init(model, cfg.init, cfg.dataset) if cfg.init and not exists else None
-        if start_from is not None and env.is_main:  # shown by the train CLI, as the epochs are
-            log.info("initialised from %s (classifier %s)", cfg.init, start_from["classifier"])
+        # pretrained weights to start from, checked now and loaded once every check has passed;
+        # a resumed run's come from its checkpoint instead
+        weights = init_weights(self.spec, cfg.init, cfg.dataset) if cfg.init and not exists else None
         check_compatible(model, cfg.dataset)
         net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
         if env.distributed and cfg.sync_bn:
@@ -123,6 +122,11 @@ class Trainer:
         check_compatible(model, cfg.dataset, data.info)
         steps = len(data.train)
         claim_run_folder(out, env, self._held, exists=exists)
+        # the run starts: only now is the init applied and announced (a refused command line
+        # must not read as a run that began)
+        start_from = weights.apply(model) if weights is not None else None
+        if start_from is not None and env.is_main:  # shown by the train CLI, as the epochs are
+            log.info("initialised from %s (classifier %s)", cfg.init, start_from["classifier"])
         opt = torch.optim.Adam(
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )

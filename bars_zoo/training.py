@@ -185,7 +185,7 @@ def folder_record(spec: NetworkSpec, record: dict[str, Any] | None) -> DatasetIn
 
 
 def init_backbone(record: dict[str, Any] | None) -> Backbone | None:
-    """The :class:`Backbone` a run's ``init`` record (:func:`bars_zoo.traininit.apply_init`)
+    """The :class:`Backbone` a run's ``init`` record (:func:`bars_zoo.traininit.init_weights`)
     names: where its weights started; ``None`` for a run from random weights (or one recorded
     before backbones were)."""
     data = (record or {}).get("backbone")
