@@ -82,6 +82,7 @@ class Trainer:
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
         self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
         self.info: DatasetInfo | None = None  # an image folder's classes and normalisation
+        self.test_split: str | None = None  # an image folder's evaluation split ("NAME/val")
         self.init: dict[str, Any] | None = None  # the record of the weights the run started from
 
     # ------------------------------------------------------------------ setup
@@ -108,7 +109,9 @@ class Trainer:
         model = build(self.spec)
         # pretrained weights to start from, checked now and loaded once every check has passed;
         # a resumed run's come from its checkpoint instead
-        weights = init_weights(self.spec, cfg.init, cfg.dataset) if cfg.init and not exists else None
+        weights = (
+            init_weights(self.spec, cfg.init, cfg.dataset) if cfg.init and not exists else None
+        )
         check_compatible(model, cfg.dataset)
         net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
         if env.distributed and cfg.sync_bn:
@@ -118,7 +121,7 @@ class Trainer:
         model = net.model
         data = training_data(self.spec, cfg, env, device)
         self.test_batches, self.test_split_images = data.test, data.test_split_images
-        self.info = data.info
+        self.info, self.test_split = data.info, data.test_split
         check_compatible(model, cfg.dataset, data.info)
         steps = len(data.train)
         claim_run_folder(out, env, self._held, exists=exists)
@@ -310,6 +313,7 @@ class Trainer:
             "dataset": cfg.dataset,
             "metrics": metrics,
             "test_split_images": self.test_split_images,
+            **({"test_split": self.test_split} if self.test_split else {}),  # an image folder's
             "epochs": cfg.epochs,
             "wall_time_s": round(state["elapsed_s"], 1),
             "hardware": hw,
