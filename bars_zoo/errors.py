@@ -188,6 +188,13 @@ class DatasetError(BarsError):
     folder whose splits have different class folders."""
 
 
+class ImageNotFoundError(DatasetError):
+    """An image file named by the user (to :func:`bars_zoo.preprocess`, in a ``labels.json``)
+    does not exist or is a folder: like any other missing file, a usage error (exit status 2)."""
+
+    exit_code = 2
+
+
 class CheckpointError(BarsError):
     """A checkpoint is missing, corrupt, or belongs to a different run."""
 
@@ -223,6 +230,7 @@ __all__ = [
     "Diagnostic",
     "GenotypeError",
     "HubError",
+    "ImageNotFoundError",
     "IntegrityError",
     "MissingDependencyError",
     "OfflineError",

@@ -131,6 +131,19 @@ def scan(data_dir: str | os.PathLike[str] | None) -> FolderLayout:
     return FolderLayout(root, classes, train, eval_dir)
 
 
+def split_name(data_dir: str | os.PathLike[str] | None, split: str) -> str:
+    """Where the images of ``split`` (``test``, ``train`` or ``val``) come from, in words:
+    ``"sketches/val"`` for ``test`` when the folder has no ``test/``, ``"sketches/test"`` when it
+    has; ``"sketches/train"`` without its held-out share (``train``) or that share (``val``)."""
+    layout = scan(data_dir)
+    name = layout.root.resolve().name
+    if split == "test":
+        return f"{name}/{layout.eval_dir.name if layout.eval_dir else 'test'}"
+    if split == "val":
+        return f"the share of {name}/train held out for validation"
+    return f"{name}/train without its held-out share"
+
+
 def folder_classes(data_dir: str | os.PathLike[str] | None) -> tuple[str, ...]:
     """The class names of an image folder (sorted class-folder names of ``train/``)."""
     return scan(data_dir).classes
@@ -245,4 +258,5 @@ __all__ = [
     "load_folder",
     "model_folder_info",
     "scan",
+    "split_name",
 ]

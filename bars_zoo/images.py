@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bars_zoo.errors import ConfigError, DatasetError
+from bars_zoo.errors import ConfigError, DatasetError, ImageNotFoundError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -91,8 +91,9 @@ def prepare_image(img: PILImage.Image, shape: tuple[int, int, int], name: object
 
 def read_image(path: str | os.PathLike[str], shape: tuple[int, int, int]) -> Tensor:
     """The image file at ``path`` as the ``uint8`` tensor ``(C, H, W)`` of ``shape``; a file that
-    is missing, not an image PIL can decode, truncated or too large is a :class:`DatasetError`
-    naming it (one that may not be read stays a :class:`PermissionError`, which the CLI names)."""
+    is not an image PIL can decode, truncated or too large is a :class:`DatasetError` naming it,
+    a missing file (or a folder) an :class:`ImageNotFoundError` (``no such file: PATH``, exit
+    status 2), and one that may not be read stays a :class:`PermissionError`, which the CLI names."""
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -103,6 +104,14 @@ def read_image(path: str | os.PathLike[str], shape: tuple[int, int, int]) -> Ten
                 return prepare_image(opened, shape, path)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise _too_large(path) from None
+    except FileNotFoundError:
+        raise ImageNotFoundError(
+            f"no such file: {path}", hint="check the path (a missing image cannot be read)"
+        ) from None
+    except IsADirectoryError:
+        raise ImageNotFoundError(
+            f"{path} is a folder, not an image file", hint="name the image files in it"
+        ) from None
     except PermissionError:
         raise
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as exc:

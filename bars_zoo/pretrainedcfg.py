@@ -45,6 +45,10 @@ class PretrainedCfg(BaseModel):
     # the test images top1 was measured on, when fewer than the whole test split (a --subset
     # run); None: the whole split
     top1_images: Annotated[int, Field(ge=1)] | None = None
+    # a model trained on an image folder: the folder split top1 was measured on ("sketches/val":
+    # DIR/val/ when DIR has no test/) and how many images it has; None: the data set's test split
+    test_split: str | None = None
+    test_split_images: Annotated[int, Field(ge=1)] | None = None
     license: str = "apache-2.0"
     paper: str = BARS_PAPER
     train_command: str | None = None
@@ -62,6 +66,8 @@ class PretrainedCfg(BaseModel):
         drop = (
             "top1",
             "top1_images",
+            "test_split",
+            "test_split_images",
             "train_command",
             "hardware",
             "hub_repo",
@@ -101,7 +107,15 @@ class PretrainedCfg(BaseModel):
 
     def top1_split(self) -> str:
         """What ``top1`` was measured on, in words: ``"the full fashion-mnist test split"`` or
-        ``"2,000 images of the fashion-mnist test split"`` (a ``--subset`` run)."""
+        ``"2,000 images of the fashion-mnist test split"`` (a ``--subset`` run); for an image
+        folder the split folder itself: ``"the 40 images of sketches/val"``, ``"20 of the 40
+        images of sketches/val"``."""
+        if self.test_split is not None:
+            if self.test_split_images is None:
+                part = f"{self.top1_images:,} images of " if self.top1_images is not None else ""
+                return part + self.test_split
+            part = f"{self.top1_images:,} of " if self.top1_images is not None else ""
+            return f"{part}the {self.test_split_images:,} images of {self.test_split}"
         split = f"{self.dataset or 'unknown'} test split"
         if self.top1_images is None:
             return f"the full {split}"

@@ -60,6 +60,7 @@ class TrainingData:
     global_batch: int
     test_split_images: int
     info: DatasetInfo | None = None  # an image folder's classes and normalisation
+    test_split: str | None = None  # an image folder's evaluation split: "NAME/val" or "NAME/test"
 
 
 def training_data(
@@ -70,11 +71,12 @@ def training_data(
         return _imagenet(cfg, env, device)
     val_fraction = float(cfg.val_fraction or 0.0)
     shape, classes = spec.input_shape, spec.num_classes
-    info = None
+    info, test_name = None, None
     if cfg.dataset == "imagefolder":  # measured once, then every split is normalised with it
-        from bars_zoo.imagefolder import folder_info
+        from bars_zoo.imagefolder import folder_info, split_name
 
         info = folder_info(cfg.data_dir, shape)
+        test_name = split_name(cfg.data_dir, "test")
 
     def images(split: str, subset: int | None = cfg.subset) -> Any:
         return official_images(
@@ -122,7 +124,7 @@ def training_data(
     test_set = test_split if cfg.subset is None else sample(test_split, cfg.subset, cfg.split_seed)
     test = eval_batches(test_set)
     return TrainingData(
-        EpochBatches(train, device), val, test, cfg.batch_size, len(test_split), info
+        EpochBatches(train, device), val, test, cfg.batch_size, len(test_split), info, test_name
     )
 
 

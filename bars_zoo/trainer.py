@@ -58,7 +58,7 @@ from bars_zoo.training import (
     run_cfg,
     trajectory,
 )
-from bars_zoo.traininit import apply_init
+from bars_zoo.traininit import init_weights
 from bars_zoo.trainnet import TrainNet
 
 log = logging.getLogger(__name__)
@@ -82,6 +82,7 @@ class Trainer:
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
         self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
         self.info: DatasetInfo | None = None  # an image folder's classes and normalisation
+        self.test_split: str | None = None  # an image folder's evaluation split ("NAME/val")
         self.init: dict[str, Any] | None = None  # the record of the weights the run started from
 
     # ------------------------------------------------------------------ setup
@@ -106,10 +107,11 @@ class Trainer:
             torch.backends.cudnn.benchmark = True
         torch.manual_seed(cfg.seed)
         model = build(self.spec)
-        # pretrained weights to start from; a resumed run's come from its checkpoint instead
-        start_from = apply_init(model, cfg.init, cfg.dataset) if cfg.init and not exists else None
-        if start_from is not None and env.is_main:  # shown by the train CLI, as the epochs are
-            log.info("initialised from %s (classifier %s)", cfg.init, start_from["classifier"])
+        # pretrained weights to start from, checked now and loaded once every check has passed;
+        # a resumed run's come from its checkpoint instead
+        weights = (
+            init_weights(self.spec, cfg.init, cfg.dataset) if cfg.init and not exists else None
+        )
         check_compatible(model, cfg.dataset)
         net = TrainNet(model, float(cfg.aux_weight or 0.0)).to(device)
         if env.distributed and cfg.sync_bn:
@@ -119,10 +121,15 @@ class Trainer:
         model = net.model
         data = training_data(self.spec, cfg, env, device)
         self.test_batches, self.test_split_images = data.test, data.test_split_images
-        self.info = data.info
+        self.info, self.test_split = data.info, data.test_split
         check_compatible(model, cfg.dataset, data.info)
         steps = len(data.train)
         claim_run_folder(out, env, self._held, exists=exists)
+        # the run starts: only now is the init applied and announced (a refused command line
+        # must not read as a run that began)
+        start_from = weights.apply(model) if weights is not None else None
+        if start_from is not None and env.is_main:  # shown by the train CLI, as the epochs are
+            log.info("initialised from %s (classifier %s)", cfg.init, start_from["classifier"])
         opt = torch.optim.Adam(
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )
@@ -306,6 +313,7 @@ class Trainer:
             "dataset": cfg.dataset,
             "metrics": metrics,
             "test_split_images": self.test_split_images,
+            **({"test_split": self.test_split} if self.test_split else {}),  # an image folder's
             "epochs": cfg.epochs,
             "wall_time_s": round(state["elapsed_s"], 1),
             "hardware": hw,

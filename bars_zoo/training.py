@@ -185,7 +185,7 @@ def folder_record(spec: NetworkSpec, record: dict[str, Any] | None) -> DatasetIn
 
 
 def init_backbone(record: dict[str, Any] | None) -> Backbone | None:
-    """The :class:`Backbone` a run's ``init`` record (:func:`bars_zoo.traininit.apply_init`)
+    """The :class:`Backbone` a run's ``init`` record (:func:`bars_zoo.traininit.init_weights`)
     names: where its weights started; ``None`` for a run from random weights (or one recorded
     before backbones were)."""
     data = (record or {}).get("backbone")
@@ -368,6 +368,9 @@ def publish(
         "top1": round(100.0 * results["metrics"]["test_top1"], 2),
         # a --subset run measured its top-1 on part of the test split: the record says so
         "top1_images": measured_on if partial else None,
+        # an image folder's evaluation split is a folder of its own (DIR/val/ without DIR/test/)
+        "test_split": results.get("test_split"),
+        "test_split_images": results.get("test_split_images") if "test_split" in results else None,
         "train_command": results["command"],
         # PretrainedCfg has no wall-time field: the card states it beside the hardware
         "hardware": f"{results['hardware']}; trained in {format_duration(results['wall_time_s'])}",

@@ -14,8 +14,11 @@ resumed run continues from its checkpoint and never reads the weights again.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from torch import Tensor
 
 from bars_zoo.builder import BarsNet
 from bars_zoo.data import dataset_info
@@ -68,6 +71,20 @@ def run_spec(
     return spec if n == spec.num_classes else with_new_classifier(spec, n)
 
 
+@dataclass(frozen=True)
+class InitWeights:
+    """Checked weights a run starts from: ``state`` fits the run's model, ``record`` is what
+    ``results.json`` keeps of them (``weights``, ``classes``, ``classifier``, ``backbone``)."""
+
+    state: dict[str, Tensor]
+    record: dict[str, Any]
+
+    def apply(self, model: BarsNet) -> dict[str, Any]:
+        """Load the weights into ``model``; return the record."""
+        model.load_state_dict(self.state)
+        return self.record
+
+
 def _shape(shape: tuple[int, ...]) -> str:
     return "x".join(map(str, shape))
 
@@ -93,11 +110,12 @@ def first_difference(genotype: NetworkSpec, weights: NetworkSpec) -> str | None:
     return None
 
 
-def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
-    """Load the weights ``init`` names into ``model`` (built from :func:`run_spec`), replacing
-    their classifier when its class count is not the model's; return the run's record of it.
-    Raises :class:`ConfigError` (before anything is written) for weights of another input shape
-    or architecture, or a name without published weights."""
+def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
+    """Read and check the weights ``init`` names for a run of ``spec`` (from :func:`run_spec`),
+    their classifier replaced when its class count is not the spec's; return them with the run's
+    record of them, to be loaded (:meth:`InitWeights.apply`) once every other check of the run
+    has passed.  Raises :class:`ConfigError` (before anything is written) for weights of another
+    input shape or architecture, or a name without published weights."""
     from bars_zoo.hub import load
 
     try:
@@ -108,7 +126,6 @@ def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
             hint="leave --init out to train from random weights, or name published weights of "
             "the architecture: --init NAME, --init local-dir:DIR or --init hf-hub:ORG/REPO",
         ) from None
-    spec = model.spec
     want = dataset_info(dataset, spec.input_shape).input_shape
     have = source.spec.input_shape
     if have != want:
@@ -141,8 +158,14 @@ def apply_init(model: BarsNet, init: str, dataset: str) -> dict[str, Any]:
         record["classifier"] = f"replaced: {record['classes']} -> {spec.num_classes} classes"
     else:
         record["classifier"] = "kept"
-    model.load_state_dict(source.state_dict())
-    return record
+    return InitWeights(source.state_dict(), record)
 
 
-__all__ = ["PRETRAINED", "apply_init", "first_difference", "resolve_init", "run_spec"]
+__all__ = [
+    "PRETRAINED",
+    "InitWeights",
+    "first_difference",
+    "init_weights",
+    "resolve_init",
+    "run_spec",
+]

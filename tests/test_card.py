@@ -83,6 +83,23 @@ def test_a_top1_on_part_of_the_test_split_is_stated_and_not_indexed(spec):
     assert "91.25% on the full fashion-mnist test split" in whole
 
 
+def test_a_top1_on_an_image_folder_names_the_split_folder_not_a_test_split(spec):
+    whole = card_for(
+        spec, dataset="sketches", top1=35.0, test_split="sketches/val", test_split_images=40
+    )
+    assert "| top-1 accuracy | 35.00% on the 40 images of sketches/val |" in whole
+    part = card_for(
+        spec,
+        dataset="sketches",
+        top1=35.0,
+        top1_images=20,
+        test_split="sketches/val",
+        test_split_images=40,
+    )
+    assert "35.00% on 20 of the 40 images of sketches/val |" in part
+    assert "test split" not in whole + part
+
+
 def test_card_body_has_complexity_usage_citation_and_genotype(spec):
     text = card_for(spec, hub_repo="org/carded", train_command="bars-zoo train carded")
     c = complexity(spec)

@@ -52,7 +52,6 @@ SAMPLE = "fmnist-test-00064.png"
         ('{"images": [{"label": 1}]}', "file"),
         ('{"images": [{"file": "' + SAMPLE + '", "label": "Dress"}]}', "label"),
         ('{"images": [{"file": "' + SAMPLE + '", "label": 10}]}', "label"),
-        ('{"images": [{"file": "missing.png", "label": 1}]}', "missing.png"),
         ('{"images": [{"file": "labels.json", "label": 1}]}', "labels.json"),
     ],
 )
@@ -150,3 +149,11 @@ def test_demo_refuses_an_image_too_large_to_open_safely(tmp_path, capsys, monkey
 def test_demo_names_a_missing_images_folder(tmp_path, capsys):
     assert main(["demo", "--images", str(tmp_path / "nope")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_demo_refuses_a_labels_json_naming_a_missing_file_as_a_usage_error(tmp_path, capsys):
+    (tmp_path / "labels.json").write_text('{"images": [{"file": "missing.png", "label": 1}]}')
+    assert main(["demo", "--images", str(tmp_path)]) == 2  # a file that does not exist
+    err = capsys.readouterr().err
+    assert f"error: no such file: {tmp_path / 'missing.png'}" in err
+    assert "PIL can decode" not in err and "Traceback" not in err

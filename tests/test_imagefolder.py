@@ -152,6 +152,26 @@ def test_eval_cli_on_an_imagefolder_matches_the_run_and_refuses_other_classes(tm
     assert "the model was trained on cat, dog, emu" in capsys.readouterr().err
 
 
+def test_imagefolder_without_test_names_its_val_folder_in_results_card_and_eval(tmp_path, capsys):
+    data = make_folder(tmp_path / "sketches")  # train/ and val/, no test/
+    geno = tmp_path / "net.geno"
+    geno.write_text(genotype("1x28x28"))
+    run = tmp_path / "runs" / "sketches"
+    common = ["--dataset", "imagefolder", "--data-dir", str(data), "--device", "cpu"]
+    args = ["train", str(geno), *common, "--epochs", "1", "--batch-size", "8", "-o", str(run)]
+    assert main(args) == 0
+    summary = capsys.readouterr().out
+    assert "(sketches/val)" in summary and "(held out of sketches/train, epoch 1)" in summary
+    results = json.loads((run / "results.json").read_text())
+    assert (results["test_split"], results["test_split_images"]) == ("sketches/val", 18)
+    card = (run / "model" / "README.md").read_text()
+    assert "% on the 18 images of sketches/val |" in card and "test split" not in card
+    assert main(["eval", str(run), *common]) == 0
+    assert f"{run} on sketches/val (18 images): top-1" in capsys.readouterr().out
+    assert main(["eval", str(run), *common, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split_folder"] == "sketches/val"
+
+
 def test_resume_on_an_imagefolder_reaches_the_uninterrupted_weights(tmp_path):
     data = make_folder(tmp_path / "pets")
     text = genotype("1x28x28")

@@ -14,7 +14,7 @@ from PIL import Image
 import bars_zoo
 from bars_zoo.cli import main
 from bars_zoo.data import normalize
-from bars_zoo.errors import ConfigError, DatasetError
+from bars_zoo.errors import ConfigError, DatasetError, ImageNotFoundError
 from bars_zoo.imagefolder import folder_info, load_folder, model_folder_info
 
 SHAPE = (1, 28, 28)
@@ -129,5 +129,17 @@ def test_preprocess_refuses_what_is_not_an_image_and_models_without_a_cfg():
         bars_zoo.preprocess(torch.zeros(28, 28), model)
     with pytest.raises(ConfigError, match="no pretrained_cfg"):
         bars_zoo.preprocess(torch.zeros(28, 28, dtype=torch.uint8), bars_zoo.build(model.spec))
-    with pytest.raises(DatasetError, match=r"cannot read the image .*nope\.png"):
-        bars_zoo.preprocess("nope.png", model)
+    from test_demo import SAMPLES
+
+    with pytest.raises(DatasetError, match=r"cannot read the image .*labels\.json"):
+        bars_zoo.preprocess(SAMPLES / "labels.json", model)  # a file, not an image
+
+
+def test_preprocess_refuses_a_missing_file_as_missing_not_as_undecodable(tmp_path):
+    model = bars_zoo.load("bars-fmnist-m")
+    with pytest.raises(ImageNotFoundError, match=r"^no such file: .*nope\.png") as caught:
+        bars_zoo.preprocess([tmp_path / "nope.png"], model)
+    assert "PIL can decode" not in str(caught.value) and caught.value.exit_code == 2
+    assert isinstance(caught.value, DatasetError)  # still caught as before
+    with pytest.raises(ImageNotFoundError, match="is a folder, not an image file"):
+        bars_zoo.preprocess([tmp_path], model)

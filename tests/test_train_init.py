@@ -216,3 +216,22 @@ def test_train_cli_shows_the_init_line_without_verbose(tmp_path, caplog):
     assert main([*args, "--device", "cpu"]) == 0
     shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert any("initialised from local-dir:" in m and "10 -> 3 classes" in m for m in shown)
+
+
+def test_train_cli_refuses_a_batch_larger_than_the_images_before_announcing_the_init(
+    tmp_path, caplog, capsys
+):
+    from test_imagefolder import genotype, make_folder
+
+    text = genotype("1x28x28", classes=10)
+    source = _pets(tmp_path, text)
+    geno = tmp_path / "net.geno"
+    geno.write_text(text)
+    data = make_folder(tmp_path / "pets")  # 36 training images, 32 after the held-out 10 %
+    args = ["train", str(geno), "--dataset", "imagefolder", "--data-dir", str(data)]
+    args += ["--init", source, "--epochs", "1", "-o", str(tmp_path / "run"), "--device", "cpu"]
+    assert main(args) == 2  # the recipe's --batch-size 256
+    assert "--batch-size 256 is larger than the 32 training images" in capsys.readouterr().err
+    shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert not any("initialised from" in m for m in shown)  # no line reads as a run begun
+    assert not (tmp_path / "run").exists()

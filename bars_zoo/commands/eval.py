@@ -83,12 +83,17 @@ def run(args: argparse.Namespace) -> int:
     )
     spec = getattr(model, "spec", None)
     result = {"model": args.model, "dataset": dataset, "split": args.split, **metrics}
+    where = f"{dataset} {args.split}"
+    if dataset == "imagefolder":  # its "test" split is DIR/test/ or DIR/val/: name the folder
+        from bars_zoo.imagefolder import split_name
+
+        where = result["split_folder"] = split_name(args.data_dir, args.split)
     if spec is not None:
         result["architecture"] = spec.name
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        line = f"{args.model} on {dataset} {args.split} ({metrics['n']} images): "
+        line = f"{args.model} on {where} ({metrics['n']} images): "
         line += f"top-1 {100 * metrics['top1']:.2f}%"
         if "top5" in metrics:
             line += f", top-5 {100 * metrics['top5']:.2f}%"

@@ -258,6 +258,11 @@ def run(args: argparse.Namespace) -> int:
         "metrics": result.metrics,
         "stopped_by": result.stopped_by,
     }
+    # an image folder's test split is a folder of its own (DIR/val/ without DIR/test/), and its
+    # "val" the share of DIR/train/ held out: both named, not to be taken for each other
+    folder = getattr(result.model.pretrained_cfg, "test_split", None) if result.finished else None
+    if folder:
+        summary["test_split"] = folder
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not result.finished:
@@ -268,11 +273,14 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         m = result.metrics
-        parts = [f"test top-1 {100 * m['test_top1']:.2f}%"]
+        parts = [f"test top-1 {100 * m['test_top1']:.2f}%" + (f" ({folder})" if folder else "")]
         if "test_top5" in m:
             parts.append(f"top-5 {100 * m['test_top5']:.2f}%")
         if "val_top1" in m:
-            parts.append(f"val top-1 {100 * m['val_top1']:.2f}% (epoch {m['selected_epoch']})")
+            held = f"held out of {folder.rsplit('/', 1)[0]}/train, " if folder else ""
+            parts.append(
+                f"val top-1 {100 * m['val_top1']:.2f}% ({held}epoch {m['selected_epoch']})"
+            )
         print(", ".join(parts))
         print(f"model folder: {result.model_dir}")
     return 0
