@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tiny_net import EDIT_BASE
+
 from bars_zoo.dsl import check
 from bars_zoo.spec import NetworkSpec, check_spec
 
@@ -227,3 +229,43 @@ def test_a_node_in_a_cycle_is_told_that_no_move_or_renumbering_fixes_it() -> Non
         "node-order",
         "no move or renumbering fixes it: it and 'n2' take input from each other",
     )
+
+
+_FROM_ZERO = "cell 'normal' numbers its nodes from n0; nodes start at n1"
+
+
+def _cell(*lines: str) -> str:
+    old = "  n1 <- in: bconv3x3\n  n2 <- in: shortcut, n1: bconv3x3\n"
+    return EDIT_BASE.replace(old, "".join(f"  {ln}\n" for ln in lines), 1)
+
+
+def test_a_cell_from_n0_with_a_gap_is_the_n0_error_and_one_missing_node_as_written() -> None:
+    text = _cell("n0 <- in: bconv3x3", "n1 <- in: shortcut, n0: bconv3x3", "n3 <- n1: bconv3x3")
+    assert _errors(text) == [
+        f"6: {_FROM_ZERO}",
+        "8: node 'n2' is missing (the node after 'n1' is 'n3')",
+    ]
+    hint = check(text).errors[0].hint
+    assert hint is not None and hint.endswith("n0 -> n1, n1 -> n2, n3 -> n4")
+
+
+def test_a_cell_from_n0_that_skips_n1_is_not_told_n0_is_not_a_node_name() -> None:
+    text = _cell("n0 <- in: bconv3x3", "n2 <- in: shortcut, n0: bconv3x3")
+    assert _errors(text) == [
+        f"6: {_FROM_ZERO}",
+        "7: node 'n1' is missing (the node after 'n0' is 'n2')",
+    ]
+
+
+def test_a_cell_from_n0_with_a_repeated_line_names_the_repeat_as_written() -> None:
+    text = _cell("n0 <- in: bconv3x3", "n1 <- in: shortcut, n0: bconv3x3", "n1 <- n0: bconv3x3")
+    doc = check(text)
+    assert _errors(text) == [f"6: {_FROM_ZERO}", "8: node 'n1' is defined twice (first on line 7)"]
+    assert doc.errors[1].hint == "rename this one: is it 'n2', which no node defines?"
+
+
+def test_a_cell_from_n0_names_an_undefined_edge_source_as_written() -> None:
+    text = _cell("n0 <- in: bconv3x3", "n1 <- in: shortcut, n5: bconv3x3")
+    doc = check(text)
+    assert _errors(text) == [f"6: {_FROM_ZERO}", "7: edge from undefined node 'n5'"]
+    assert doc.errors[1].hint == "edges come from 'in' or an earlier node (in, n0)"

@@ -11,7 +11,7 @@ import dataclasses
 import re
 from typing import Any
 
-from bars_zoo.dsl._cross import Doubts
+from bars_zoo.dsl._cross import Doubts, unshift
 from bars_zoo.dsl._source import Source, suggest
 from bars_zoo.dsl._syntax import Node, Stmt, Word
 from bars_zoo.dsl._values import BAD, Path, Reader
@@ -19,6 +19,7 @@ from bars_zoo.spec import CELL_OPS, EDGE_OPS, NODE_PATTERN, SOURCE_PATTERN, Cell
 
 _NODE_NAME = re.compile(NODE_PATTERN)
 _SOURCE = re.compile(SOURCE_PATTERN)
+_WRITTEN_NODE = re.compile(r"n(?:0|[1-9][0-9]{0,8})")  # a node name, n0 included
 
 _CELL_STANDINS = {
     "stride": 1,
@@ -90,10 +91,14 @@ class CellReader(Reader):
                 "empty-cell", f"cell '{name}' has no nodes", name.pos, "add 'n1 <- in: bconv3x3'"
             )
             ok = False
-        if _zero_based(nodes):
+        if nodes and nodes[0].name.text == "n0":
+            # one error for the numbering from n0; the rest is checked as if renumbered, and
+            # pass 2 names the nodes as written (``Doubts.zero_based``)
             self._renumber_error(name, nodes)
             nodes = _shifted(nodes)
+            self.doubts.zero_based.add(path)
             level = level or "edges"  # its warnings would name the shifted nodes
+        first_error = len(self.errors)
         d["nodes"] = []
         written: list[str] = []  # the node names as written, misnamed ones included
         for ni, node in enumerate(nodes):
@@ -102,6 +107,11 @@ class CellReader(Reader):
             written.append(node.name.text)
             if not clean:
                 level = level or "edges"
+        if path in self.doubts.zero_based:  # errors about the renumbered nodes, as written
+            self.errors[first_error:] = [
+                dataclasses.replace(e, message=unshift(e.message), hint=e.hint and unshift(e.hint))
+                for e in self.errors[first_error:]
+            ]
         spec = self.validated(CellSpec, d, path) if ok else None
         if spec is None:
             self.doubts.failed_cells.add(name.text)
@@ -176,7 +186,8 @@ class CellReader(Reader):
 
     def _renumber_error(self, cell: Word, nodes: list[Node]) -> None:
         """One error for a cell numbered from ``n0``: the whole renumbering, not one per node."""
-        steps = [f"n{i} -> n{i + 1}" for i in range(len(nodes))]
+        nums = sorted({int(n.name.text[1:]) for n in nodes if _WRITTEN_NODE.fullmatch(n.name.text)})
+        steps = [f"n{i} -> n{i + 1}" for i in nums]
         shown = ", ".join(steps if len(steps) <= 6 else [*steps[:5], "...", steps[-1]])
         self.error(
             "node-order",
@@ -197,18 +208,14 @@ class CellReader(Reader):
         )
 
 
-def _zero_based(nodes: list[Node]) -> bool:
-    """Whether the nodes are named exactly ``n0, n1, ..., n(K-1)``: numbered from zero."""
-    return bool(nodes) and [n.name.text for n in nodes] == [f"n{i}" for i in range(len(nodes))]
-
-
 def _shifted(nodes: list[Node]) -> list[Node]:
-    """The nodes of a zero-based cell renumbered from ``n1``, edges from them included (the
-    positions stay those of the words as written)."""
-    own = {f"n{i}": f"n{i + 1}" for i in range(len(nodes))}
+    """The nodes of a cell numbered from ``n0`` renumbered up by one, edges from them included
+    (the positions stay those of the words as written)."""
 
     def up(w: Word) -> Word:
-        return dataclasses.replace(w, text=own[w.text]) if w.text in own else w
+        if not _WRITTEN_NODE.fullmatch(w.text):
+            return w
+        return dataclasses.replace(w, text=f"n{int(w.text[1:]) + 1}")
 
     return [
         dataclasses.replace(n, name=up(n.name), edges=tuple((up(s), op) for s, op in n.edges))

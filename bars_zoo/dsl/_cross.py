@@ -9,6 +9,7 @@ the input or stem failed) is dropped, so that every reported error is real.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +50,7 @@ class Doubts:
 
     poisoned: dict[Path, str] = field(default_factory=dict)  # cell -> "edges" | "options"
     failed_cells: set[str] = field(default_factory=set)  # references to these are not checked
+    zero_based: set[Path] = field(default_factory=set)  # cells numbered from n0, read shifted
     nameless_cell: bool = False  # a cell line without a name failed: any unknown cell may be it
     layout_incomplete: bool = False  # a stage or downsample line failed
     sizes_unknown: bool = False  # the input or the stem failed
@@ -76,6 +78,17 @@ class Doubts:
             close = difflib.get_close_matches(item.cell, self.failed_cells, n=1, cutoff=0.75)
             return item.cell in self.failed_cells or bool(close)
         return False
+
+
+_NODE_REF = re.compile(r"\bn([1-9][0-9]*)\b")
+_RULE = "n1, n2, ..."  # "nodes are named n1, n2, ...": the rule, not node names
+
+
+def unshift(text: str) -> str:
+    """``text`` about a cell numbered from ``n0`` and checked renumbered up by one, with its
+    node names as written (``'n3'`` -> ``'n2'``)."""
+    parts = text.split(_RULE)
+    return _RULE.join(_NODE_REF.sub(lambda m: f"n{int(m.group(1)) - 1}", t) for t in parts)
 
 
 def cross_check(
@@ -108,6 +121,9 @@ def cross_check(
         msg = p.message
         if p.first is not None:  # what this finding repeats is written further up
             msg += f" (first on line {reader.locate(p.first)[0]})"
-        diag = reader.diag(p.code, msg, reader.locate(p.path), p.hint, p.severity)
+        hint = p.hint
+        if p.path[:2] in doubts.zero_based:  # checked renumbered: name the nodes as written
+            msg, hint = unshift(msg), hint and unshift(hint)
+        diag = reader.diag(p.code, msg, reader.locate(p.path), hint, p.severity)
         (errors if p.severity == "error" else warnings).append(diag)
     return spec, errors, warnings
