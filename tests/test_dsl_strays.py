@@ -65,3 +65,18 @@ def test_a_byte_order_mark_inside_the_file_is_named_at_its_line() -> None:
     code, line, col, msg, _ = _only(text.encode("utf-8"))
     assert (code, line, col) == ("not-text", 14, 1)
     assert msg == "the file contains a byte order mark (U+FEFF) inside the file"
+
+
+def test_a_byte_order_mark_inside_the_file_does_not_hide_the_other_errors() -> None:
+    text = BASE.replace("stage s1", "\ufeffstage s1").replace("channels=32", "channels=3x2")
+    doc = check(text, "t.geno")
+    assert [(d.code, d.line, d.column) for d in doc.errors] == [
+        ("not-text", 12, 1),
+        ("bad-value", 14, 20),
+    ], [d.render() for d in doc.errors]
+
+
+def test_a_run_of_byte_order_marks_is_one_error_and_the_file_is_otherwise_clean() -> None:
+    code, line, col, msg, _ = _only(BASE.replace("head", "\ufeff\ufeff\ufeffhead"))
+    assert (code, line, col) == ("not-text", 15, 1)
+    assert msg == "the file contains a byte order mark (U+FEFF) inside the file"

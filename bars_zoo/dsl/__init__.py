@@ -28,7 +28,15 @@ from typing import Any
 from bars_zoo.dsl._assemble import Assembler, version_error
 from bars_zoo.dsl._codes import ERROR_CODES, WARNING_CODES
 from bars_zoo.dsl._printer import Anchor, Comments, collect, format
-from bars_zoo.dsl._source import KEYWORDS, SourceError, decode, scan, suggest, whole_file
+from bars_zoo.dsl._source import (
+    KEYWORDS,
+    SourceError,
+    decode,
+    scan,
+    stray_boms,
+    suggest,
+    whole_file,
+)
 from bars_zoo.dsl._stray import strays
 from bars_zoo.dsl._syntax import Stmt, parse_chunk
 from bars_zoo.errors import Diagnostic, GenotypeError
@@ -81,6 +89,14 @@ def _check(data: str | bytes, fname: str) -> Document:
         text = decode(data, fname)
     except SourceError as exc:
         return Document(None, [exc.diag], [])
+    text, boms = stray_boms(text, fname)
+    doc = _check_text(text, fname)
+    if not boms:
+        return doc
+    return Document(None, _capped(_sorted(boms + doc.errors)), doc.warnings)
+
+
+def _check_text(text: str, fname: str) -> Document:
     src = scan(text, fname)
     if not src.chunks:
         hint = f"a genotype starts with the line 'bars {FORMAT_VERSION}'; see docs/genotype-language.md"

@@ -99,7 +99,8 @@ def whole_file(
 
 
 def decode(data: str | bytes, filename: str) -> str:
-    """Bounded, validated text with ``\\n`` line ends; raises :class:`SourceError`."""
+    """Bounded, validated text with ``\\n`` line ends; raises :class:`SourceError`.  A byte order
+    mark is removed from the start; others are left for :func:`stray_boms`."""
     limit = Limits.MAX_FILE_BYTES
     if isinstance(data, bytes):
         if len(data) > limit:
@@ -114,8 +115,6 @@ def decode(data: str | bytes, filename: str) -> str:
         text = data
     text = text.removeprefix("\ufeff")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if "\ufeff" in text:  # one is allowed first (removed above); another is a pasting accident
-        raise SourceError(_stray_bom(text, text.index("\ufeff"), filename))
     bad = BAD_CHAR.search(text)
     if bad is not None:
         raise SourceError(_control_char(text, bad.start(), filename))
@@ -164,6 +163,16 @@ def _control_char(text: str, at: int, filename: str) -> Diagnostic:
         column=at - line_start + 1,
         source_line=text[line_start : min(line_end, line_start + 400)],
     )
+
+
+def stray_boms(text: str, filename: str) -> tuple[str, list[Diagnostic]]:
+    """One error per run of byte order marks left in decoded ``text`` (one is allowed first, and
+    :func:`decode` removed it; another is a pasting accident), and the text with each of them
+    read as a space, so that the rest of the file is still checked."""
+    if "\ufeff" not in text:
+        return text, []
+    found = [_stray_bom(text, m.start(), filename) for m in re.finditer("\ufeff+", text)]
+    return text.replace("\ufeff", " "), found
 
 
 def _stray_bom(text: str, at: int, filename: str) -> Diagnostic:
