@@ -595,3 +595,29 @@ def test_two_ops_on_one_edge_are_not_told_to_add_a_comma() -> None:
     doc = check(BASE.replace("n2 <- in: shortcut, n1: bconv3x3", "n2 <- in: shortcut bconv3x3"))
     assert [d.code for d in doc.errors] == ["syntax"]
     assert "','" not in (doc.errors[0].hint or ""), doc.errors[0].render()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "line", "meant"),
+    [
+        ("head avgpool linear", "head AvgPool linear", 15, "avgpool"),
+        ("head avgpool linear", "head avgpool Linear", 15, "linear"),
+        ("stage s2", "Stage s2", 14, "stage"),
+        ("cell reduce", "CELL reduce", 9, "cell"),
+    ],
+)
+def test_a_head_word_or_keyword_in_the_wrong_case_is_refused_with_its_lower_case_spelling(
+    old: str, new: str, line: int, meant: str
+) -> None:
+    doc = check(BASE.replace(old, new, 1))
+    assert [d.line for d in doc.errors] == [line], [d.render() for d in doc.errors]
+    assert (doc.errors[0].hint or "").startswith(f"did you mean '{meant}'? (lower case)")
+
+
+@pytest.mark.parametrize(("value", "whole"), [("96.5", "96"), ("16.0", "16"), ("8.", "8")])
+def test_a_decimal_number_is_refused_with_a_whole_number_to_write(value: str, whole: str) -> None:
+    doc = check(BASE.replace("channels=32", f"channels={value}", 1))
+    assert [(d.line, d.message) for d in doc.errors] == [
+        (14, f"'channels' takes a whole number, got '{value}'")
+    ], [d.render() for d in doc.errors]
+    assert doc.errors[0].hint == f"write a whole number such as {whole}"

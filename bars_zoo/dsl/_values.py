@@ -293,14 +293,19 @@ class Reader:
 
 
 _SUFFIXED = re.compile(r"([0-9]+(?:\.[0-9]+)?)([kKmMgG])")
+_DECIMAL = re.compile(r"[0-9]+\.[0-9]*|\.[0-9]+")
 _SCALE = {"k": 10**3, "m": 10**6, "g": 10**9}
 
 
 def _suffix_hint(text: str, hi: int | None) -> str | None:
-    """For ``96k``: the plain number to write (numbers here take no unit suffix)."""
+    """For ``96k``: the plain number to write (numbers here take no unit suffix); for ``96.5``,
+    a whole number to write instead."""
     m = _SUFFIXED.fullmatch(text)
     if m is None:
-        return None
+        if not _DECIMAL.fullmatch(text):
+            return None
+        plain = min(int(float(text)), hi) if hi is not None else int(float(text))
+        return f"write a whole number such as {plain}"
     full = float(m.group(1)) * _SCALE[m.group(2).lower()]
     if full.is_integer() and (hi is None or full <= hi):
         return f"numbers here take no unit suffix: write {int(full)}"
