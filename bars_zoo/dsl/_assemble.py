@@ -259,11 +259,12 @@ class Assembler(CellReader):
                 return
             if w.text != want[i]:
                 close = suggest(w.text, [want[i]], 0.5)
+                case = " (lower case)" if w.text.lower() == want[i] else ""
                 self.error(
                     "bad-head",
                     f"unsupported head layer '{w}'",
                     w.pos,
-                    f"did you mean '{close}'? " + hint if close else hint,
+                    f"did you mean '{close}'?{case} " + hint if close else hint,
                 )
                 return
         line = self.src.scanned[st.line - 1].code.rstrip()

@@ -101,7 +101,7 @@ def unknown_statement(src: Source, chunk: Chunk) -> Diagnostic:
         )
     close = word.lower() if word.lower() in KEYWORDS else suggest(word, KEYWORDS)
     hint = (
-        f"did you mean '{close}'?"
+        f"did you mean '{close}'?" + (" (lower case)" if close == word.lower() else "")
         if close
         else lookalike_hint(word) or "a statement starts with one of: " + ", ".join(KEYWORDS)
     )
