@@ -269,3 +269,12 @@ def test_a_cell_from_n0_names_an_undefined_edge_source_as_written() -> None:
     doc = check(text)
     assert _errors(text) == [f"6: {_FROM_ZERO}", "7: edge from undefined node 'n5'"]
     assert doc.errors[1].hint == "edges come from 'in' or an earlier node (in, n0)"
+
+
+def test_a_quote_that_swallows_a_cells_brace_is_one_error_at_the_string_not_a_closed_cell() -> None:
+    # `cell" normal3 ... {`: the '{' is inside an unterminated string, so the line holds no '}'
+    # to point at; the node lines below are the cell's own, not nodes outside a cell
+    text = ZOO.replace("cell normal3 ", 'cell" normal3 ', 1)
+    doc = check(text, "m.geno")
+    assert [(d.code, d.message) for d in doc.errors] == [("syntax", "unterminated string")]
+    assert all(d.column >= 1 for d in doc.errors)

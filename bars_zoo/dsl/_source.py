@@ -306,7 +306,11 @@ def scan(text: str, filename: str) -> Source:
         if keyword == "cell" and depth <= 0 and any("{" in line(k).code for k in range(i, j + 1)):
             end = _orphan_nodes(line, j + 1, n)
             if end is not None:
-                early, j = j, end
+                # closed early when its last line holds the '}'; with none, its '{' is inside an
+                # unterminated string (`cell" normal1 ... {`): the nodes are its own, and that
+                # string is the one error
+                early = j if "}" in line(j).code else None
+                j = end
         chunks.append(Chunk(i, j, keyword, closed=depth <= 0, early_close=early))
         words += sum(len(_WORDS.findall(scanned[k].code)) for k in range(i, j + 1))
         if len(chunks) > Limits.MAX_STATEMENTS:
