@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from bars_zoo._io import atomic_write_with
-from bars_zoo.errors import CheckpointError
+from bars_zoo.errors import CheckpointError, option
 
 # the files of a `bars-zoo train` run folder (--out): named here, below both the trainer and the
 # model-folder loader that recognises such a folder
@@ -50,7 +50,8 @@ def load(
     if not p.is_file():
         raise CheckpointError(
             f"no checkpoint at {p}",
-            hint="under torchrun on several machines, --out must be on a file system they share",
+            hint=f"under torchrun on several machines, {option('out_dir')} must be on a file system they "
+            "share",
         )
     try:
         obj = torch.load(p, map_location=map_location, weights_only=True, mmap=mmap)

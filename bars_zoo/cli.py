@@ -227,7 +227,7 @@ def _run(
         say(str(err))
         return err.exit_code
     except BarsError as err:
-        say(f"error: {err}")
+        say(f"error: {err.render(cli=True)}")
         return err.exit_code
     except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from bars_zoo.classnames import CIFAR10_CLASSES, FASHION_CLASSES
-from bars_zoo.errors import ConfigError, DatasetNotFoundError
+from bars_zoo.errors import ConfigError, DatasetNotFoundError, option
 
 Split = Literal["train", "test"]
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -144,8 +144,8 @@ def load_fashion_mnist(split: Split, data_dir: str | os.PathLike[str] | None = N
     if img_path is None or lbl_path is None:
         raise DatasetNotFoundError(
             f"Fashion-MNIST {split} files not found in {root}",
-            hint="install them with `apt-get install dataset-fashion-mnist` (Debian) or pass --data-dir "
-            f"DIR holding {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz",
+            hint="install them with `apt-get install dataset-fashion-mnist` (Debian) or pass "
+            f"{option('data_dir', 'DIR')} holding {prefix}-images-idx3-ubyte.gz and {prefix}-labels-idx1-ubyte.gz",
         )
     images = torch.from_numpy(_read_idx(img_path).copy()).unsqueeze(1)  # (N, 1, 28, 28)
     labels = torch.from_numpy(_read_idx(lbl_path).astype(np.int64))
@@ -176,9 +176,9 @@ def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> Image
     """CIFAR-10 (Krizhevsky 2009) from torchvision's python layout or the binary release."""
     if data_dir is None:
         raise DatasetNotFoundError(
-            "CIFAR-10 needs --data-dir",
+            f"CIFAR-10 needs {option('data_dir')}",
             hint="download it with torchvision (`torchvision.datasets.CIFAR10(DIR, download=True)`) on a "
-            "machine with internet, then pass --data-dir DIR",
+            f"machine with internet, then pass {option('data_dir', 'DIR')}",
         )
     root = Path(data_dir).expanduser()
     names = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
@@ -200,7 +200,7 @@ def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> Image
     else:
         raise DatasetNotFoundError(
             f"CIFAR-10 {split} batches not found under {root}",
-            hint="pass --data-dir pointing at the folder that holds cifar-10-batches-py/ "
+            hint=f"pass {option('data_dir')} pointing at the folder that holds cifar-10-batches-py/ "
             "(torchvision's layout) or cifar-10-batches-bin/",
         )
     return ImageSet(
@@ -259,7 +259,7 @@ def sample(data: ImageSet, n: int, seed: int = 0) -> ImageSet:
     """A seeded random sample of ``n`` images of ``data`` in their original order (all when
     ``n >= len(data)``)."""
     if n < 1:
-        raise ConfigError(f"--subset must be positive, got {n}")
+        raise ConfigError(f"{option('subset')} must be positive, got {n}")
     if n >= len(data):
         return data
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
@@ -303,7 +303,7 @@ def imagenet_loader(
     if root is None or not root.is_dir():
         raise DatasetNotFoundError(
             f"ImageNet {sub}/ folder not found" + (f" under {data_dir}" if data_dir else ""),
-            hint="pass --data-dir DIR with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG",
+            hint=f"pass {option('data_dir', 'DIR')} with DIR/train/<class>/*.JPEG and DIR/val/<class>/*.JPEG",
         )
     info = DATASETS["imagenet"]
     norm = transforms.Normalize(info.mean, info.std)

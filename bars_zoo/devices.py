@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 
 
 def resolve_device(device: torch.device | str | None) -> torch.device:
@@ -16,13 +16,13 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise ConfigError(
-            f"unknown device {device!r}", hint="use cpu, cuda, cuda:1 ... (--device)"
+            f"unknown device {device!r}", hint=f"use cpu, cuda, cuda:1 ... ({option('device')})"
         ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(
                 f"device {str(device)!r} was asked for but CUDA is not available",
-                hint="use the cpu (--device cpu)",
+                hint=f"use the cpu ({option('device', 'cpu')})",
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ConfigError(
@@ -33,7 +33,7 @@ def resolve_device(device: torch.device | str | None) -> torch.device:
     elif dev.type != "cpu":  # meta holds no data: nothing to train or classify with
         raise ConfigError(
             f"device {device!r} is not supported (bars-zoo runs on cpu and cuda)",
-            hint="use cpu or cuda (--device cpu, --device cuda)",
+            hint=f"use cpu or cuda ({option('device', 'cpu')}, {option('device', 'cuda')})",
         )
     return dev
 

@@ -8,15 +8,52 @@ Every error says what went wrong *and* what to change (``hint``).  Genotype erro
        7 |   n2 <- n1: bconv33
          |             ^^^^^^^
       = help: did you mean 'bconv3x3'?
+
+A message or hint names an option by its Python keyword through :func:`option`, never as ``--flag``
+text: the CLI (:meth:`BarsError.render` with ``cli=True``) shows ``--resume`` / ``--out runs/x``,
+while ``str(exc)``, ``exc.message`` and ``exc.hint`` show a Python caller ``resume=True`` /
+``out_dir="runs/x"``, the keywords they pass.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
 Severity = Literal["error", "warning"]
+
+# Python keyword -> its command-line flag, where that is not the keyword with `-` for `_`
+_FLAGS = {"out_dir": "--out", "time_limit_s": "--time-limit", "search_time_s": "--search-time"}
+_OPT = re.compile(r"\{opt:([a-z_]+)(?:=([^{}]*))?\}")
+# written as is in Python: a constant, a number, an upper-case placeholder, a quoted repr
+_BARE = re.compile(r"True|False|None|-?[0-9][0-9.e+-]*|[A-Z][A-Z_]*|'.*'|\".*\"")
+
+
+def option(keyword: str, value: object = None) -> str:
+    """The marker for an option in an error's text: ``option("resume", True)``, ``option("out_dir")``,
+    ``option("batch_size", 64)``, ``option("init", "NAME")`` (an upper-case value is a placeholder)."""
+    return f"{{opt:{keyword}}}" if value is None else f"{{opt:{keyword}={value}}}"
+
+
+def flag(keyword: str) -> str:
+    """The command-line flag of a Python keyword: ``out_dir`` -> ``--out``."""
+    return _FLAGS.get(keyword, "--" + keyword.replace("_", "-"))
+
+
+def render_options(text: str, *, cli: bool) -> str:
+    """``text`` with its :func:`option` markers as a command line (``cli``) or a Python call spells them."""
+
+    def one(m: re.Match[str]) -> str:
+        keyword, value = m.group(1), m.group(2)
+        if cli:
+            return flag(keyword) if value in (None, "True") else f"{flag(keyword)} {value}"
+        if value is None:
+            return keyword
+        return f"{keyword}={value}" if _BARE.fullmatch(value) else f'{keyword}="{value}"'
+
+    return _OPT.sub(one, text)
 
 
 class BarsError(Exception):
@@ -30,14 +67,21 @@ class BarsError(Exception):
     exit_code = 1
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
+        self.raw_message = message  # with the option() markers, for an error that wraps this one
+        self.raw_hint = hint
+        self.message = render_options(message, cli=False)
+        self.hint = render_options(hint, cli=False) if hint is not None else None
         super().__init__(self.__str__())
 
+    def render(self, *, cli: bool = False) -> str:
+        """The message and hint, options spelt as flags (``cli``) or as Python keywords."""
+        message = render_options(self.raw_message, cli=cli)
+        if self.raw_hint:
+            return f"{message}\n  hint: {render_options(self.raw_hint, cli=cli)}"
+        return message
+
     def __str__(self) -> str:
-        if self.hint:
-            return f"{self.message}\n  hint: {self.hint}"
-        return self.message
+        return self.render()
 
 
 @dataclass(frozen=True)
@@ -130,6 +174,9 @@ class GenotypeError(BarsError):
         if self.code == "unreadable":  # the file named could not be read: nothing was checked
             self.exit_code = 2
         super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+    def render(self, *, cli: bool = False) -> str:
+        return self.message
 
     def __str__(self) -> str:
         return self.message
@@ -242,4 +289,7 @@ __all__ = [
     "UnknownModelError",
     "UnsafeFileError",
     "WeightsNotPublishedError",
+    "flag",
+    "option",
+    "render_options",
 ]

@@ -36,7 +36,7 @@ from bars_zoo.data import (
     sample,
 )
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import ConfigError, UnknownModelError
+from bars_zoo.errors import ConfigError, UnknownModelError, option
 from bars_zoo.recipes import holdout, recipe
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ def split_images(
     if split not in SPLITS:
         raise ConfigError(f"unknown split {split!r}", hint=f"choose one of: {', '.join(SPLITS)}")
     if subset is not None and subset < 1:
-        raise ConfigError(f"--subset must be positive, got {subset}")
+        raise ConfigError(f"{option('subset')} must be positive, got {subset}")
     data = official_images(
         dataset,
         split,
@@ -190,7 +190,7 @@ def split_images(
     if split == "val" and val is None:
         raise ConfigError(
             f"no validation images: {dataset} with val_fraction 0 holds none out",
-            hint="use --split test",
+            hint=f"use {option('split', 'test')}",
         )
     part = train if split == "train" else val
     assert part is not None
@@ -209,7 +209,7 @@ def check_compatible(model: nn.Module, dataset: str, info: DatasetInfo | None = 
                 f"{spec.name} has {spec.num_classes} classes, but the image folder {info.name} "
                 f"has {info.num_classes} class folders ({', '.join(info.classes)})",
                 hint=f"train a genotype with `classes={info.num_classes}` on its `input` line, "
-                "or fine-tune weights with --init (their classifier is replaced)",
+                f"or fine-tune weights with {option('init')} (their classifier is replaced)",
             )
         return
     info = dataset_info(dataset)
@@ -352,7 +352,8 @@ def evaluate(
         raise ConfigError(
             f"unknown data set {dataset!r}",
             hint=f"choose one of: {', '.join(DATASETS)} (a model trained on an image folder "
-            "records the folder's name: evaluate it with --dataset imagefolder --data-dir DIR)",
+            f"records the folder's name: evaluate it with {option('dataset', 'imagefolder')} "
+            f"{option('data_dir', 'DIR')})",
         )
     dev = default_device(device)
     if holdout_from is None and isinstance(model, str | os.PathLike):
@@ -368,13 +369,15 @@ def evaluate(
     if other:  # the images are float32; --amp (bf16 autocast) is the way to evaluate in less
         raise ConfigError(
             f"evaluate needs a float32 model, this one holds {', '.join(other)} parameters",
-            hint="evaluate model.float() (with --amp / amp=True for bfloat16 autocast)",
+            hint=f"evaluate model.float() (with {option('amp', True)} for bfloat16 autocast)",
         )
     spec = getattr(unwrap_model(net), "spec", None)  # through a DataParallel / compile wrapper
     num_classes = spec.num_classes if spec is not None else dataset_info(dataset).num_classes
     if dataset == "imagenet":
         if split != "test":
-            raise ConfigError("ImageNet evaluates on its val/ folder only", hint="use --split test")
+            raise ConfigError(
+                "ImageNet evaluates on its val/ folder only", hint=f"use {option('split', 'test')}"
+            )
         from bars_zoo.data import imagenet_loader
 
         batches: Iterable[tuple[Tensor, Tensor]] = imagenet_loader(

@@ -28,7 +28,7 @@ from torch import nn
 
 from bars_zoo.builder import unwrap_model
 from bars_zoo.data import DATASETS, DatasetInfo, ImageSet, Split
-from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError
+from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError, option
 from bars_zoo.images import read_image
 
 log = logging.getLogger(__name__)
@@ -61,12 +61,15 @@ class FolderLayout:
 def _root(data_dir: str | os.PathLike[str] | None) -> Path:
     if data_dir is None:
         raise ConfigError(
-            "--dataset imagefolder needs --data-dir", hint=f"pass --data-dir {_LAYOUT}"
+            f"{option('dataset', 'imagefolder')} needs {option('data_dir')}",
+            hint=f"pass {option('data_dir')} {_LAYOUT}",
         )
     root = Path(data_dir).expanduser()
     if not root.is_dir():
         what = "not a folder" if root.exists() else "no such folder"
-        raise ConfigError(f"--data-dir {root}: {what}", hint=f"give a folder laid out as {_LAYOUT}")
+        raise ConfigError(
+            f"{option('data_dir', root)}: {what}", hint=f"give a folder laid out as {_LAYOUT}"
+        )
     return root
 
 
@@ -204,7 +207,7 @@ def load_folder(
     model's record of it) gives the normalisation; its class names must be the folder's."""
     _check_channels(info.input_shape)
     if subset is not None and subset < 1:
-        raise ConfigError(f"--subset must be positive, got {subset}")
+        raise ConfigError(f"{option('subset')} must be positive, got {subset}")
     layout = scan(data_dir)
     if info.classes and info.classes != layout.classes:
         raise DatasetError(

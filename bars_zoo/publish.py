@@ -20,7 +20,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo.card import GENERATED_MARK
-from bars_zoo.errors import ConfigError, HubError
+from bars_zoo.errors import ConfigError, HubError, option
 from bars_zoo.folder import (
     FOLDER_FILES,
     load_folder,
@@ -124,7 +124,7 @@ def _check_visibility(repo_id: str, private: bool, is_private: bool | None) -> N
             f"{repo_id} already exists and is public, so a private push would publish the model",
             hint=f"make the repo private first (its settings page on the Hub, or "
             f"huggingface_hub.HfApi().update_repo_settings({repo_id!r}, private=True)), or push "
-            "to a new repo, or leave --private out to publish it; nothing was uploaded",
+            f"to a new repo, or leave {option('private', True)} out to publish it; nothing was uploaded",
         )
     log.warning(
         "%s already exists and is private: it stays private (make it public on the Hub)", repo_id

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from torch import Tensor
 
 from bars_zoo.data import ImageSet, split_indices
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def holdout(data: ImageSet, val_fraction: float, seed: int) -> tuple[ImageSet, I
     if len(val_idx) == 0 or len(train_idx) == 0:
         raise ConfigError(
             f"cannot hold out {val_fraction:.3g} of {len(data)} images",
-            hint="use more images (--subset) or a different --val-fraction",
+            hint=f"use more images ({option('subset')}) or a different {option('val_fraction')}",
         )
     return data.subset(train_idx), data.subset(val_idx)
 

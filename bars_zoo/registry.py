@@ -152,7 +152,7 @@ def _read(path: str, mtime_ns: int) -> dict[str, PretrainedCfg]:
         try:
             out[name] = validate_entry(name, raw)
         except ConfigError as e:
-            raise IntegrityError(f"{path}: {e.message}", hint=e.hint) from e
+            raise IntegrityError(f"{path}: {e.raw_message}", hint=e.raw_hint) from e
     return out
 
 

@@ -18,7 +18,7 @@ from typing import Any
 from bars_zoo import checkpoint as ckpt
 from bars_zoo import distributed as ddp
 from bars_zoo.checkpoint import BEST, CHECKPOINT
-from bars_zoo.errors import CheckpointError, CheckpointMismatchError
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError, option
 from bars_zoo.training import CHECKPOINT_FORMAT, fingerprinted
 from bars_zoo.trainnet import TrainNet
 
@@ -85,7 +85,7 @@ class RunCheckpoint:
         if saved.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointError(
                 f"{out / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
-                hint="it was written by another tool or version; train into a new --out",
+                hint=f"it was written by another tool or version; train into a new {option('out_dir')}",
             )
         if saved["fingerprint"] != fp:
             raise self._mismatch(json.loads(saved["fields"]), data_dir)
@@ -108,8 +108,8 @@ class RunCheckpoint:
                 f"{out / BEST} is missing or damaged, and only it held the weights of epoch "
                 f"{best['epoch']}, the best on validation (the checkpoint is of epoch "
                 f"{saved['epoch']})",
-                hint="resume with --select last to publish the last epoch instead, or train into "
-                "a new --out",
+                hint=f"resume with {option('select', 'last')} to publish the last epoch instead, or "
+                f"train into a new {option('out_dir')}",
             )
         keys = ("epoch", "best", "history", "elapsed_s")
         # init: the record of the weights the run started from (absent in older checkpoints)
@@ -138,7 +138,7 @@ class RunCheckpoint:
         what = "; ".join([*parts, *([data] if data else [])])
         return CheckpointMismatchError(
             f"the checkpoint in {self.out} belongs to a different run: {what}",
-            hint="resume with the settings it was started with, or train into a new --out",
+            hint=f"resume with the settings it was started with, or train into a new {option('out_dir')}",
         )
 
 

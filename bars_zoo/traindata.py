@@ -20,7 +20,7 @@ from torch import Tensor
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.data import DatasetInfo, imagenet_loader, sample
 from bars_zoo.distributed import DistEnv
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 from bars_zoo.evaluation import official_images
 from bars_zoo.recipes import holdout
 from bars_zoo.spec import NetworkSpec
@@ -93,9 +93,10 @@ def training_data(
     train_set, val_set = holdout(images("train"), val_fraction, cfg.split_seed)
     if len(train_set) < cfg.batch_size:
         raise ConfigError(
-            f"--batch-size {cfg.batch_size} is larger than the {len(train_set)} training images",
-            hint=f"give --batch-size {len(train_set)} or less"
-            + (" or a larger --subset" if cfg.subset is not None else ""),
+            f"{option('batch_size', cfg.batch_size)} is larger than the {len(train_set)} training "
+            "images",
+            hint=f"give {option('batch_size', len(train_set))} or less"
+            + (f" or a larger {option('subset')}" if cfg.subset is not None else ""),
         )
     aug = Augment.for_dataset(cfg.dataset, cutout=bool(cfg.cutout), input_shape=shape)
     train = BatchLoader(
@@ -132,11 +133,11 @@ def _imagenet(cfg: TrainConfig, env: DistEnv, device: torch.device) -> TrainingD
     if cfg.val_fraction:
         raise ConfigError(
             "ImageNet training holds out no validation split (val/ is its test split)",
-            hint="leave --val-fraction unset for ImageNet",
+            hint=f"leave {option('val_fraction')} unset for ImageNet",
         )
     if cfg.batch_size % env.world_size:
         raise ConfigError(
-            f"--batch-size {cfg.batch_size} is not divisible by {env.world_size} processes",
+            f"{option('batch_size', cfg.batch_size)} is not divisible by {env.world_size} processes",
             hint="ImageNet shards whole batches: use a multiple of the process count",
         )
     per_rank = cfg.batch_size // env.world_size

@@ -27,7 +27,7 @@ from bars_zoo._io import atomic_write_text
 from bars_zoo.builder import BarsNet, build
 from bars_zoo.checkpoint import BEST, LOG, MODEL_DIR, RESULTS
 from bars_zoo.data import DatasetInfo
-from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.errors import CheckpointError, ConfigError, option
 from bars_zoo.evaluation import (
     accumulate,
     check_compatible,
@@ -250,17 +250,18 @@ class Trainer:
             return
         if device.type != "cuda":
             raise ConfigError(
-                f"--cuda-graph needs a CUDA device, but this run uses {device}",
-                hint="drop --cuda-graph, or train with --device cuda",
+                f"{option('cuda_graph')} needs a CUDA device, but this run uses {device}",
+                hint=f"drop {option('cuda_graph')}, or train with {option('device', 'cuda')}",
             )
         if self.env.distributed:
             raise ConfigError(
-                "--cuda-graph is not supported under torchrun/DistributedDataParallel",
-                hint="drop --cuda-graph for multi-process runs",
+                f"{option('cuda_graph')} is not supported under torchrun/DistributedDataParallel",
+                hint=f"drop {option('cuda_graph')} for multi-process runs",
             )
         if cfg.compile:
             raise ConfigError(
-                "--cuda-graph and --compile are alternatives", hint="choose one of them"
+                f"{option('cuda_graph')} and {option('compile')} are alternatives",
+                hint="choose one of them",
             )
 
     def _tally(
@@ -289,7 +290,8 @@ class Trainer:
             saved = ckpt.load(out / BEST)
             if saved.get("fingerprint") != fp:
                 raise CheckpointError(
-                    f"{out / BEST} belongs to a different run", hint="delete it and --resume"
+                    f"{out / BEST} belongs to a different run",
+                    hint=f"delete it and {option('resume', True)}",
                 )
             model.load_state_dict(saved["model"])
             selected = best["epoch"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from bars_zoo import distributed as ddp
 from bars_zoo._io import folder_lock, remove_leftovers, unwritable
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 from bars_zoo.evaluation import is_search_run
 
 log = logging.getLogger("bars_zoo.trainer")
@@ -32,12 +32,12 @@ def check_run_folder(out: Path, resume: bool, env: ddp.DistEnv) -> bool:
     if ddp.broadcast_object(is_search_run(out), env):
         raise ConfigError(
             f"{out} is the run directory of a `bars-zoo search`, not of a training run",
-            hint="give the training its own --out (train the .geno the search wrote)",
+            hint=f"give the training its own {option('out_dir')} (train the .geno the search wrote)",
         )
     if ddp.broadcast_object(out.exists() and not out.is_dir(), env):
         raise ConfigError(
-            f"--out {out} is a file, not a folder",
-            hint="give --out a folder for the run's checkpoints, log and model",
+            f"{option('out_dir', out)} is a file, not a folder",
+            hint=f"give {option('out_dir')} a folder for the run's checkpoints, log and model",
         )
     # rank 0 decides; every rank then reads the checkpoint (a shared file system is needed)
     exists = bool(ddp.broadcast_object((out / CHECKPOINT).is_file(), env))
@@ -47,11 +47,11 @@ def check_run_folder(out: Path, resume: bool, env: ddp.DistEnv) -> bool:
             f"{out} already holds a {'finished ' if finished else ''}training run "
             f"({RESULTS if finished else CHECKPOINT})",
             hint=(
-                "pass --resume to get its recorded result (nothing is trained again)"
+                f"pass {option('resume', True)} to get its recorded result (nothing is trained again)"
                 if finished
-                else "pass --resume to continue it"
+                else f"pass {option('resume', True)} to continue it"
             )
-            + ", or choose another --out",
+            + f", or choose another {option('out_dir')}",
         )
     if not exists:
         theirs = ddp.broadcast_object(_run_files(out), env)
@@ -59,7 +59,7 @@ def check_run_folder(out: Path, resume: bool, env: ddp.DistEnv) -> bool:
             raise ConfigError(
                 f"{out} holds the files of another training run or of yours ({theirs}) but no "
                 f"{CHECKPOINT} to resume",
-                hint="choose another --out (nothing was written)",
+                hint=f"choose another {option('out_dir')} (nothing was written)",
             )
     if resume and not exists:
         log.warning("no checkpoint in %s: starting from scratch", out)
@@ -76,19 +76,20 @@ def claim_run_folder(
     problem = ddp.broadcast_object(unwritable(out) if env.is_main else None, env)
     if problem:
         raise ConfigError(
-            f"--out {out}: cannot write in {problem}", hint="choose a folder you can write to"
+            f"{option('out_dir', out)}: cannot write in {problem}",
+            hint="choose a folder you can write to",
         )
     # one run per folder: a second one would clean up, and then overwrite, the first's files
     taken = held.enter_context(folder_lock(out)) if env.is_main else True
     if ddp.broadcast_object(not taken if env.is_main else None, env):
         raise ConfigError(
             f"another training run is writing in {out} right now",
-            hint="wait for it to end (then --resume), or choose another --out",
+            hint=f"wait for it to end (then {option('resume', True)}), or choose another {option('out_dir')}",
         )
     if not exists and ddp.broadcast_object((out / CHECKPOINT).is_file(), env):
         raise ConfigError(
             f"{out} already holds a training run ({CHECKPOINT}), started while this one loaded",
-            hint="pass --resume to continue it, or choose another --out",
+            hint=f"pass {option('resume', True)} to continue it, or choose another {option('out_dir')}",
         )
     if env.is_main:
         for path in remove_leftovers(out, (CHECKPOINT, *OUTPUTS)):

@@ -39,7 +39,7 @@ from bars_zoo.data import DatasetInfo, dataset_info
 from bars_zoo.distributed import env_from_environ
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import parse
-from bars_zoo.errors import CheckpointError, ConfigError
+from bars_zoo.errors import CheckpointError, ConfigError, option
 from bars_zoo.evaluation import evaluate
 from bars_zoo.folder import save_pretrained
 from bars_zoo.recipes import recipe
@@ -266,7 +266,10 @@ def train(
     ``"hf-hub:ORG/REPO"`` fine-tunes those weights (:mod:`bars_zoo.traininit`) instead of starting
     from random ones."""
     if not os.fspath(out_dir).strip():  # an unset $OUT in a script: not the current folder
-        raise ConfigError("--out is empty", hint="give the run a folder, e.g. --out runs/my-net")
+        raise ConfigError(
+            f"{option('out_dir')} is empty",
+            hint=f"give the run a folder, e.g. {option('out_dir', 'runs/my-net')}",
+        )
     try:
         config = TrainConfig(
             dataset=dataset,  # type: ignore[arg-type]

@@ -23,12 +23,13 @@ from torch import Tensor
 from bars_zoo.builder import BarsNet
 from bars_zoo.data import dataset_info
 from bars_zoo.dsl import format as format_spec
-from bars_zoo.errors import ConfigError, WeightsNotPublishedError
+from bars_zoo.errors import ConfigError, WeightsNotPublishedError, option
 from bars_zoo.spec import NetworkSpec, with_new_classifier
 
 #: ``--init pretrained``: the published weights of the zoo name given as GENOTYPE
 PRETRAINED = "pretrained"
-_SOURCES = "--init pretrained (the zoo name's own weights), NAME, local-dir:DIR or hf-hub:ORG/REPO"
+_SOURCES = f"{option('init', PRETRAINED)} (the zoo name's own weights), NAME, local-dir:DIR or hf-hub:ORG/REPO"
+_NAMED = f"{option('init', 'NAME')}, {option('init', 'local-dir:DIR')} or {option('init', 'hf-hub:ORG/REPO')}"
 
 
 def resolve_init(init: str | None, genotype: object) -> str | None:
@@ -37,7 +38,7 @@ def resolve_init(init: str | None, genotype: object) -> str | None:
     if init is None:
         return None
     if not isinstance(init, str) or not init.strip():
-        raise ConfigError(f"--init {init!r} names no weights", hint=f"give {_SOURCES}")
+        raise ConfigError(f"{option('init', repr(init))} names no weights", hint=f"give {_SOURCES}")
     if init != PRETRAINED:
         return init
     if isinstance(genotype, str) and not Path(genotype).expanduser().is_file():
@@ -46,8 +47,9 @@ def resolve_init(init: str | None, genotype: object) -> str | None:
         "a spec" if isinstance(genotype, NetworkSpec) else f"the file {os.fspath(genotype)!r}"  # type: ignore[call-overload]
     )
     raise ConfigError(
-        f"--init pretrained takes the published weights of a zoo name, but the genotype is {what}",
-        hint="name the weights: --init NAME, --init local-dir:DIR or --init hf-hub:ORG/REPO",
+        f"{option('init', PRETRAINED)} takes the published weights of a zoo name, but the genotype "
+        f"is {what}",
+        hint=f"name the weights: {_NAMED}",
     )
 
 
@@ -63,7 +65,7 @@ def run_spec(
             f"{spec.name} has {spec.num_classes} classes, but the image folder has "
             f"{len(classes)} class folders ({', '.join(classes)})",
             hint=f"write `classes={len(classes)}` on the genotype's `input` line, or fine-tune "
-            "weights of the architecture with --init (their classifier is replaced)",
+            f"weights of the architecture with {option('init')} (their classifier is replaced)",
         )
     if init is None or dataset == "synthetic":  # synthetic data has the genotype's classes
         return spec
@@ -122,9 +124,9 @@ def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
         source = load(init)
     except WeightsNotPublishedError as exc:
         raise ConfigError(
-            f"--init {init}: {exc.message}",
-            hint="leave --init out to train from random weights, or name published weights of "
-            "the architecture: --init NAME, --init local-dir:DIR or --init hf-hub:ORG/REPO",
+            f"{option('init', init)}: {exc.raw_message}",
+            hint=f"leave {option('init')} out to train from random weights, or name published "
+            f"weights of the architecture: {_NAMED}",
         ) from None
     want = dataset_info(dataset, spec.input_shape).input_shape
     have = source.spec.input_shape
@@ -132,19 +134,19 @@ def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
         # an image folder is read at the genotype's shape: the genotype is what differs
         what = f"{spec.name} reads" if dataset == "imagefolder" else f"{dataset} has"
         raise ConfigError(
-            f"--init {init}: its weights take {_shape(have)} images, but {what} "
+            f"{option('init', init)}: its weights take {_shape(have)} images, but {what} "
             f"{_shape(want)} images",
             hint="fine-tuning keeps the input shape: choose a data set of "
-            f"{_shape(have)} images, or leave --init out and train a genotype whose `input` line "
+            f"{_shape(have)} images, or leave {option('init')} out and train a genotype whose `input` line "
             f"is {_shape(want)}",
         )
     diff = first_difference(spec, source.spec)
     if diff is not None:
         raise ConfigError(
-            f"--init {init}: the weights are of another architecture than {spec.name!r}; the "
+            f"{option('init', init)}: the weights are of another architecture than {spec.name!r}; the "
             f"first difference: {diff}",
             hint="only the classifier may differ: train the genotype the weights were trained "
-            f"with (bars-zoo show {init}), or leave --init out",
+            f"with (bars-zoo show {init}), or leave {option('init')} out",
         )
     record: dict[str, Any] = {"weights": init, "classes": source.num_classes}
     replaced = source.num_classes != spec.num_classes

@@ -125,7 +125,7 @@ def test_a_subset_of_a_split_is_sampled_from_that_split_not_before_the_hold_out(
     assert all(bytes(x.numpy()) in rows for x in part.images)  # held-out images only
     again = split_images("synthetic", "val", subset=50, input_shape=(1, 8, 8))
     assert torch.equal(part.images, again.images)  # seeded
-    with pytest.raises(ConfigError, match="--subset must be positive"):
+    with pytest.raises(ConfigError, match="subset must be positive"):
         split_images("synthetic", "val", subset=0)
 
 

@@ -198,7 +198,7 @@ def test_search_with_cuda_graph_on_a_cpu_is_a_config_error(tmp_path):
     from bars_zoo.errors import ConfigError
     from bars_zoo.search import search
 
-    with pytest.raises(ConfigError, match="--cuda-graph needs a CUDA device"):
+    with pytest.raises(ConfigError, match="cuda_graph needs a CUDA device"):
         search(preset="tiny", device="cpu", out=tmp_path / "x.geno", cuda_graph=True)
     assert not (tmp_path / "x.run").exists()
 

@@ -217,7 +217,7 @@ def test_train_imagefolder_refuses_a_class_count_mismatch_without_init(tmp_path)
     data = make_folder(tmp_path / "pets")
     with pytest.raises(ConfigError, match=r"3 class folders \(cat, dog, emu\)") as err:
         _train(data, tmp_path / "run", genotype("1x28x28", classes=10))
-    assert "classes=3" in str(err.value.hint) and "--init" in str(err.value.hint)
+    assert "classes=3" in str(err.value.hint) and "init" in str(err.value.hint)
     assert not (tmp_path / "run").exists()
 
 

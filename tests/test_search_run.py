@@ -524,7 +524,7 @@ def test_the_cli_keeps_preset_values_for_options_left_out_and_none_for_budget_no
 
 @pytest.mark.parametrize("limit", [-1.0, 0.0])
 def test_a_time_limit_that_is_not_positive_is_refused(limit, tmp_path):
-    with pytest.raises(ConfigError, match="--time-limit must be positive"):
+    with pytest.raises(ConfigError, match="time_limit_s must be positive"):
         search(tiny(dataset="synthetic"), out=tmp_path / "x.geno", time_limit_s=limit)
     assert list(tmp_path.iterdir()) == []
 

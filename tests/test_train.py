@@ -311,7 +311,7 @@ def test_resume_refuses_a_run_with_different_settings(spec, tmp_path):
 @needs_fmnist
 def test_training_into_a_folder_with_a_run_needs_resume(spec, tmp_path):
     small_run(spec, tmp_path, stop_after=1)
-    with pytest.raises(ConfigError, match=r"(?s)already holds a training run.*--resume"):
+    with pytest.raises(ConfigError, match=r"(?s)already holds a training run.*resume=True"):
         small_run(spec, tmp_path)
 
 
@@ -321,14 +321,14 @@ def test_training_a_finished_run_again_says_resume_returns_its_result(spec, tmp_
     with pytest.raises(ConfigError) as err:
         train(spec, dataset="synthetic", epochs=1, out_dir=tmp_path)
     assert "already holds a finished training run (results.json)" in str(err.value)
-    assert "pass --resume to get its recorded result" in str(err.value.hint)
+    assert "pass resume=True to get its recorded result" in str(err.value.hint)
 
 
 @pytest.mark.parametrize("resume", [False, True])
 def test_an_out_that_is_a_file_is_refused_in_one_line(spec, tmp_path, caplog, resume):
     out = tmp_path / "g.geno"
     out.write_text("bars 1\n")
-    with pytest.raises(ConfigError, match=r"--out .*g\.geno is a file, not a folder"):
+    with pytest.raises(ConfigError, match=r"out_dir=\".*g\.geno\" is a file, not a folder"):
         train(spec, dataset="synthetic", epochs=1, out_dir=out, resume=resume)
     assert not caplog.records  # no "no checkpoint ...: starting from scratch" first
     assert out.read_text() == "bars 1\n"
@@ -351,7 +351,7 @@ def test_data_set_that_does_not_fit_the_genotype_is_refused(spec, tmp_path):
 
 def test_missing_cifar10_says_how_to_get_it(tmp_path):
     cifar = bars_zoo.parse(TINY_FMNIST.replace("input 1x28x28", "input 3x32x32"))
-    with pytest.raises(DatasetNotFoundError, match="CIFAR-10 needs --data-dir"):
+    with pytest.raises(DatasetNotFoundError, match="CIFAR-10 needs data_dir"):
         train(cifar, dataset="cifar10", epochs=1, out_dir=tmp_path, device="cpu")
     with pytest.raises(DatasetNotFoundError, match="not found under"):
         train(cifar, dataset="cifar10", epochs=1, out_dir=tmp_path, data_dir=tmp_path)

@@ -517,15 +517,15 @@ def test_batch_size_above_the_training_images_hints_the_largest_without_subset(t
     data = make_folder(tmp_path / "pets")  # 36 training images, 4 held out: 32 left
     with pytest.raises(ConfigError, match="larger than the 32 training images") as err:
         _train(data, tmp_path / "run", genotype("1x28x28"), batch_size=256)
-    assert err.value.hint == "give --batch-size 32 or less"
+    assert err.value.hint == "give batch_size=32 or less"
 
 
 def test_train_init_pretrained_on_a_name_without_weights_hints_other_weights(tmp_path):
     import bars_zoo
 
-    with pytest.raises(ConfigError, match="--init bars-a") as err:
+    with pytest.raises(ConfigError, match='init="bars-a"') as err:
         bars_zoo.train(
             "bars-a", dataset="synthetic", epochs=1, out_dir=tmp_path / "r", init="pretrained"
         )
     hint = str(err.value.hint)
-    assert "--init pretrained" not in hint and "--init local-dir:DIR" in hint
+    assert 'init="pretrained"' not in hint and 'init="local-dir:DIR"' in hint

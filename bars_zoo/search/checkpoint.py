@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from bars_zoo._io import atomic_write_bytes
-from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError
+from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError, option
 from bars_zoo.search.config import SearchConfig
 from bars_zoo.training import CHECKPOINT_FORMAT
 
@@ -42,7 +42,7 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
         state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except FileNotFoundError:
         raise CheckpointError(
-            f"no checkpoint at {path}", hint="start the search without --resume"
+            f"no checkpoint at {path}", hint=f"start the search without {option('resume', True)}"
         ) from None
     except Exception as err:  # truncated file, foreign format, pickled objects
         raise CheckpointError(
@@ -64,7 +64,7 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
         raise CheckpointMismatchError(
             f"the checkpoint in {path.parent} belongs to a search with different settings "
             f"({', '.join(diff) or 'unknown'})",
-            hint="resume with the same preset and options, or use another --run-dir / --out",
+            hint=f"resume with the same preset and options, or use another {option('run_dir')} / {option('out')}",
         )
     return state
 
@@ -84,7 +84,7 @@ def _refuse_training_run(state: object, path: Path) -> None:
     if isinstance(state, dict) and str(state.get("format", "")).startswith(_TRAIN_FORMAT):
         raise ConfigError(  # a training run must not be "started over" by deleting it
             f"{path.parent} is the run directory of a `bars-zoo train`, not of a search",
-            hint="give the search its own --run-dir / --out (a training run goes on with "
+            hint=f"give the search its own {option('run_dir')} / {option('out')} (a training run goes on with "
             "`bars-zoo train ... --resume`)",
         )
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 from bars_zoo.search.config import SearchConfig
 
 log = logging.getLogger("bars_zoo.search")
@@ -54,10 +54,10 @@ def run_precision(amp: str, device: torch.device, recorded: bool | None) -> bool
         return use_bf16(amp, device)
     if recorded and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError(
-            f"this search began in bf16 (--amp auto chose it on its first machine), and {device} "
+            f"this search began in bf16 ({option('amp', 'auto')} chose it on its first machine), and {device} "
             "has no bf16: resuming in fp32 would switch its precision half-way",
             hint="resume on a device with bf16 (any CPU, or a CUDA GPU from Ampere on), or start "
-            "a new search (another --run-dir / --out) with --amp off",
+            f"a new search (another {option('run_dir')} / {option('out')}) with {option('amp', 'off')}",
         )
     if recorded != use_bf16(amp, device):
         log.info(

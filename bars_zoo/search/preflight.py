@@ -27,7 +27,7 @@ import torch
 from bars_zoo._io import LOCK, check_file_path, folder_lock, unwritable
 from bars_zoo.data import ImageSet, dataset_info, load_images, split_indices
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.precision import run_precision
@@ -82,7 +82,8 @@ def preflight(
     out_path = Path(out).expanduser() if out is not None else None
     if out_path is not None and out_path.name in ("", ".", ".."):
         raise ConfigError(
-            f"--out {str(out)!r} is a folder, not a file", hint="give a file name, e.g. found.geno"
+            f"{option('out', repr(str(out)))} is a folder, not a file",
+            hint="give a file name, e.g. found.geno",
         )
     rdir = (
         Path(run_dir).expanduser()
@@ -92,8 +93,8 @@ def preflight(
     dev = resolve_device(device)
     if cuda_graph and dev.type != "cuda":
         raise ConfigError(
-            f"--cuda-graph needs a CUDA device, but this search runs on {dev}",
-            hint="drop --cuda-graph, or search with --device cuda",
+            f"{option('cuda_graph')} needs a CUDA device, but this search runs on {dev}",
+            hint=f"drop {option('cuda_graph')}, or search with {option('device', 'cuda')}",
         )
     if cfg.theta_under != 0 and cfg.budget_ops is None and cfg.budget_params is None:
         log.warning(
@@ -101,9 +102,9 @@ def preflight(
             cfg.theta_under,
         )
     if stop_after is not None and stop_after < 1:
-        raise ConfigError(f"--stop-after must be at least 1, got {stop_after}")
+        raise ConfigError(f"{option('stop_after')} must be at least 1, got {stop_after}")
     if time_limit_s is not None and not time_limit_s > 0:
-        raise ConfigError(f"--time-limit must be positive, got {time_limit_s} s")
+        raise ConfigError(f"{option('time_limit_s')} must be positive, got {time_limit_s} s")
     info = dataset_info(cfg.dataset)
     space = SearchSpace(cfg, info.input_shape, info.num_classes)
     _check_budgets(space)
@@ -120,7 +121,7 @@ def preflight(
         more = epoch < cfg.epochs and not time_is_up(searched, epoch, cfg.search_time_s)
         keep_out = _check_existing_out(out_path, rdir, cfg, epoch, trains_on=more)
     if out_path is not None:
-        _check_writable(out_path.parent, keep=hold is not None, what=f"--out {out_path}")
+        _check_writable(out_path.parent, keep=hold is not None, what=option("out", out_path))
     if rdir is not None:
         _check_writable(rdir, keep=hold is not None, what=f"run directory {rdir}")
         _lock(rdir, hold)
@@ -142,7 +143,7 @@ def search_halves(cfg: SearchConfig, data_dir: str | Path | None) -> tuple[Image
         raise ConfigError(
             f"each half of the {len(data)} training images is smaller than one batch "
             f"({cfg.batch_size})",
-            hint="use a larger --subset or a smaller --batch-size",
+            hint=f"use a larger {option('subset')} or a smaller {option('batch_size')}",
         )
     return data.subset(half_a), data.subset(half_b)
 
@@ -163,14 +164,14 @@ def _check_budgets(space: SearchSpace) -> None:
         raise ConfigError(
             f"the OPs budget {format_size(cfg.budget_ops, exact=True)} is below the cheapest "
             f"network of this search space ({format_size(lo_ops, exact=True)} OPs)",
-            hint="raise --budget-ops, or narrow the space (--base-channels); --dry-run shows "
+            hint=f"raise {option('budget_ops')}, or narrow the space ({option('base_channels')}); --dry-run shows "
             "the range",
         )
     if cfg.budget_params is not None and cfg.budget_params < lo_params:
         raise ConfigError(
             f"the parameter budget {format_size(cfg.budget_params, exact=True)} is below the "
             f"smallest network of this search space ({format_size(lo_params, exact=True)} params)",
-            hint="raise --budget-params, or narrow the space (--base-channels)",
+            hint=f"raise {option('budget_params')}, or narrow the space ({option('base_channels')})",
         )
 
 
@@ -179,12 +180,13 @@ def _check_out_path(out: Path, run_dir: Path | None) -> None:
         check_file_path(out)
     except OSError as err:
         raise ConfigError(
-            f"--out {out}: {err.filename} {err.strerror}", hint="give a file name, e.g. found.geno"
+            f"{option('out', out)}: {err.filename} {err.strerror}",
+            hint="give a file name, e.g. found.geno",
         ) from None
     if run_dir is not None and out.resolve() == run_dir.resolve():
         raise ConfigError(
-            f"--out {out} is also the run directory",
-            hint="give the genotype a .geno name, or pass another --run-dir",
+            f"{option('out', out)} is also the run directory",
+            hint=f"give the genotype a .geno name, or pass another {option('run_dir')}",
         )
 
 
@@ -200,7 +202,7 @@ def _lock(rdir: Path, hold: contextlib.ExitStack | None) -> None:
     if not free:
         raise ConfigError(
             f"another search is running in {rdir} right now",
-            hint="wait for it to end (then --resume), or choose another --run-dir / --out",
+            hint=f"wait for it to end (then {option('resume', True)}), or choose another {option('run_dir')} / {option('out')}",
         )
 
 
@@ -216,8 +218,8 @@ def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> _Re
         ckpt.refuse_training_run(path)
         raise ConfigError(
             f"{rdir} already holds a search checkpoint",
-            hint="pass --resume to continue that run, or delete the directory / choose another "
-            "--run-dir or --out",
+            hint=f"pass {option('resume', True)} to continue that run, or delete the directory / "
+            f"choose another {option('run_dir')} or {option('out')}",
         )
     if resume and path is None:
         raise ConfigError("resume needs a run directory", hint="pass run_dir or out")
@@ -252,13 +254,13 @@ def _check_existing_out(
                 f"{WRITTEN} was kept); the search goes on after epoch {epoch} of {cfg.epochs} and "
                 "would replace it when it ends",
                 hint=f"move it away (e.g. to {out.name}.bak) and run the same command again, or "
-                "choose another --out",
+                f"choose another {option('out')}",
             )
         return True
     raise ConfigError(
         f"{out} exists, and the search would replace it (this run did not write it, or it "
         "was changed since)",
-        hint="choose another --out, or delete the file first",
+        hint=f"choose another {option('out')}, or delete the file first",
     )
 
 

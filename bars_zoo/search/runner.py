@@ -28,7 +28,7 @@ import torch
 from bars_zoo._io import atomic_write_text, remove_leftovers
 from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
 from bars_zoo.graphstep import make_eager
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
@@ -164,7 +164,7 @@ def _kept(out: Path, spec: NetworkSpec, rdir: Path | None) -> str:
             f"{out} exists and holds another network than the one this run derives, and {rdir} "
             "keeps no record of writing it (its run began before written.json was kept)",
             hint=f"move it away (e.g. to {out.name}.bak) and run the same command again (the run "
-            "is over: it only derives again), or choose another --out",
+            f"is over: it only derives again), or choose another {option('out')}",
         )
     log.info("kept %s: it holds the network this run derives (recorded in %s)", out, WRITTEN)
     return text
