@@ -132,7 +132,7 @@ class Complexity(_Frozen):
         lines += [head, "-" * len(head)]
         for g in self.groups():
             lines.append(
-                f"{g.group:<10} {g.cells or '':>5} {_shape(g.out_shape):>12} {format_count(g.bops):>9} "
+                f"{g.group:<10} {g.cells or '':>5} {format_shape(g.out_shape):>12} {format_count(g.bops):>9} "
                 f"{format_count(g.flops):>9} {format_count(g.params):>9} {format_count(g.binary_params):>9} {format_count(g.fp_params):>9}"
             )
         lines.append("-" * len(head))
@@ -153,8 +153,8 @@ class Complexity(_Frozen):
             lines.append(f"[{g.group}]")
             for r in rs:
                 lines.append(
-                    f"{r.name:<34} {r.kind:<6} {r.op:<14} {_shape(r.in_shape):>12} "
-                    f"{_shape(r.out_shape):>12} {format_count(r.macs) if r.macs else '':>9} "
+                    f"{r.name:<34} {r.kind:<6} {r.op:<14} {format_shape(r.in_shape):>12} "
+                    f"{format_shape(r.out_shape):>12} {format_count(r.macs) if r.macs else '':>9} "
                     f"{format_count(r.params) if r.params else '':>9} {format_count(r.elem_ops) if r.elem_ops else '':>9}"
                 )
             lines.append(
@@ -390,7 +390,8 @@ def format_bytes(n: int) -> str:
     return f"{n} B"
 
 
-def _shape(s: Shape) -> str:
+def format_shape(s: tuple[int, ...]) -> str:
+    """``1x28x28``: a shape as the genotype's ``input`` line and the tables write it."""
     return "x".join(map(str, s))
 
 
@@ -402,4 +403,5 @@ __all__ = [
     "count",
     "format_bytes",
     "format_count",
+    "format_shape",
 ]

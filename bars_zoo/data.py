@@ -31,8 +31,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bars_zoo.classnames import CIFAR10_CLASSES, FASHION_CLASSES
+from bars_zoo.classnames import DATASET_CLASSES
 from bars_zoo.errors import ConfigError, DatasetNotFoundError, option
+from bars_zoo.knowndata import KNOWN_DATA
 
 Split = Literal["train", "test"]
 FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -51,20 +52,11 @@ class DatasetInfo:
 
 
 DATASETS: dict[str, DatasetInfo] = {
-    "fashion-mnist": DatasetInfo(
-        "fashion-mnist", (1, 28, 28), 10, (0.2860,), (0.3530,), FASHION_CLASSES
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10",
-        (3, 32, 32),
-        10,
-        (0.4914, 0.4822, 0.4465),
-        (0.2470, 0.2435, 0.2616),
-        CIFAR10_CLASSES,
-    ),
-    "imagenet": DatasetInfo(
-        "imagenet", (3, 224, 224), 1000, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-    ),
+    # the data sets bars-zoo reads: their images, classes and normalisation as knowndata has them
+    **{
+        name: DatasetInfo(name, *known, DATASET_CLASSES.get(name, ()))
+        for name, known in KNOWN_DATA.items()
+    },
     "synthetic": DatasetInfo("synthetic", (3, 32, 32), 10, (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)),
     # a user's folder: shape from the genotype, classes and mean/std from the folder
     # (bars_zoo.imagefolder.folder_info); this placeholder has none of them

@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 from typing import Any, NamedTuple
 
+from bars_zoo.complexity import format_shape
+
 log = logging.getLogger(__name__)
 
 
 class KnownData(NamedTuple):
-    """What bars-zoo's loaders give for a data set (``bars_zoo.data.DATASETS`` agrees)."""
+    """What bars-zoo's loaders give for a data set (``bars_zoo.data.DATASETS`` is built from it)."""
 
     input_shape: tuple[int, int, int]
     num_classes: int
@@ -54,10 +56,6 @@ def known_name(name: str) -> str | None:
     return next((k for k in KNOWN_DATA if k.replace("-", "") == key), None)
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
-
-
 def contradiction(dataset: str, shape: tuple[int, int, int], num_classes: int) -> str | None:
     """How known data set ``dataset`` contradicts an input of ``shape`` with ``num_classes``
     classes, in words (``None``: it does not, or bars-zoo does not know the data set)."""
@@ -65,8 +63,8 @@ def contradiction(dataset: str, shape: tuple[int, int, int], num_classes: int) -
     if known is None or (known.input_shape, known.num_classes) == (shape, num_classes):
         return None
     return (
-        f"{dataset} has {_shape(known.input_shape)} images and {known.num_classes} classes, "
-        f"the genotype's input is {_shape(shape)} with {num_classes} classes"
+        f"{dataset} has {format_shape(known.input_shape)} images and {known.num_classes} classes, "
+        f"the genotype's input is {format_shape(shape)} with {num_classes} classes"
     )
 
 

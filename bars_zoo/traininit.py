@@ -21,6 +21,7 @@ from typing import Any
 from torch import Tensor
 
 from bars_zoo.builder import BarsNet
+from bars_zoo.complexity import format_shape
 from bars_zoo.data import dataset_info
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import ConfigError, WeightsNotPublishedError, option
@@ -87,10 +88,6 @@ class InitWeights:
         return self.record
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "x".join(map(str, shape))
-
-
 def first_difference(genotype: NetworkSpec, weights: NetworkSpec) -> str | None:
     """The first line of the canonical genotype text where two architectures differ (names,
     ``meta`` and class counts aside), as ``genotype `LINE`, weights `LINE```; ``None`` if equal."""
@@ -134,11 +131,11 @@ def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
         # an image folder is read at the genotype's shape: the genotype is what differs
         what = f"{spec.name} reads" if dataset == "imagefolder" else f"{dataset} has"
         raise ConfigError(
-            f"{option('init', init)}: its weights take {_shape(have)} images, but {what} "
-            f"{_shape(want)} images",
+            f"{option('init', init)}: its weights take {format_shape(have)} images, but {what} "
+            f"{format_shape(want)} images",
             hint="fine-tuning keeps the input shape: choose a data set of "
-            f"{_shape(have)} images, or leave {option('init')} out and train a genotype whose `input` line "
-            f"is {_shape(want)}",
+            f"{format_shape(have)} images, or leave {option('init')} out and train a genotype whose `input` line "
+            f"is {format_shape(want)}",
         )
     diff = first_difference(spec, source.spec)
     if diff is not None:

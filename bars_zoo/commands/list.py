@@ -40,7 +40,7 @@ def rows(pattern: str, pretrained: bool, trained: bool = False) -> list[dict[str
     ``None`` without weights), backbone (the pretrained model a new classifier's backbone comes
     from), top-1."""
     from bars_zoo import registry, weightsdir
-    from bars_zoo.complexity import complexity
+    from bars_zoo.complexity import complexity, format_shape
     from bars_zoo.lookup import local_genotype, untrained_weights
     from bars_zoo.zoo import list_models
 
@@ -58,7 +58,7 @@ def rows(pattern: str, pretrained: bool, trained: bool = False) -> list[dict[str
         out.append(
             {
                 "name": name,
-                "input": "x".join(map(str, shape)) if shape else None,
+                "input": format_shape(shape) if shape else None,
                 "classes": spec.num_classes if spec else cfg.num_classes if cfg else None,
                 "bops": c.bops if c else None,
                 "flops": c.flops if c else None,
