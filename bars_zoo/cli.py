@@ -253,13 +253,10 @@ def _what_is_saved(args: argparse.Namespace) -> str:
     command = getattr(args, "command", None)
     if command == "train":
         folder: Path | None = Path(args.out).expanduser()
-    elif (
-        command == "search" and not args.dry_run
-    ):  # its run directory: --run-dir, else --out's .run
-        out = Path(args.out).expanduser() if args.out else None
-        folder = (
-            Path(args.run_dir).expanduser() if args.run_dir else out and out.with_suffix(".run")
-        )
+    elif command == "search" and not args.dry_run:
+        from bars_zoo.search.preflight import search_run_dir
+
+        folder = search_run_dir(args.out, args.run_dir)
     else:
         return ""
     if folder is not None and (folder / "checkpoint.pt").is_file():

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,6 +65,16 @@ class _Recorded:
     bf16: bool | None = None  # None: not recorded (a checkpoint from before it was)
 
 
+def search_run_dir(
+    out: str | os.PathLike[str] | None, run_dir: str | os.PathLike[str] | None
+) -> Path | None:
+    """The run directory of a search: ``run_dir``, else ``out`` with ``.run`` for its suffix
+    (``found.geno`` -> ``found.run``); ``None`` with neither."""
+    if run_dir is not None:
+        return Path(run_dir).expanduser()
+    return Path(out).expanduser().with_suffix(".run") if out is not None else None
+
+
 def preflight(
     cfg: SearchConfig,
     *,
@@ -85,11 +96,7 @@ def preflight(
             f"{option('out', repr(str(out)))} is a folder, not a file",
             hint="give a file name, e.g. found.geno",
         )
-    rdir = (
-        Path(run_dir).expanduser()
-        if run_dir is not None
-        else (out_path.with_suffix(".run") if out_path else None)
-    )
+    rdir = search_run_dir(out_path, run_dir)
     dev = resolve_device(device)
     if cuda_graph and dev.type != "cuda":
         raise ConfigError(
@@ -305,4 +312,12 @@ def _check_writable(folder: Path, *, keep: bool, what: str) -> None:
         )
 
 
-__all__ = ["WRITTEN", "Plan", "preflight", "search_halves", "sha256", "time_is_up"]
+__all__ = [
+    "WRITTEN",
+    "Plan",
+    "preflight",
+    "search_halves",
+    "search_run_dir",
+    "sha256",
+    "time_is_up",
+]
