@@ -168,7 +168,8 @@ class BarsNet(nn.Module):
         return self.head.pre_logits(x) if pre_logits else self.head(x)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, classes)
-        return self.forward_head(self.forward_features(x))
+        # forward_head(forward_features(x)), without forward_head's argument checks on every step
+        return self.head(self.forward_features(x))
 
     @property
     def num_features(self) -> int:
