@@ -136,6 +136,14 @@ def test_search_imagefolder_refuses_a_folder_of_one_class(tmp_path, capsys):
     assert "hint: put each class's images in a folder of its own" in err
 
 
+def test_search_imagefolder_refuses_a_folder_name_the_genotype_cannot_hold(tmp_path, capsys):
+    data = make_folder(tmp_path / "pets\tnew", mode="RGB", size=(16, 16))
+    assert main(_argv(data, tmp_path / "x.geno", "--dry-run")) == 1
+    err = capsys.readouterr().err
+    assert "the folder name 'pets\\tnew' holds control characters" in err
+    assert "hint: rename the folder" in err
+
+
 def test_search_input_shape_is_refused_for_a_built_in_data_set(tmp_path, capsys):
     argv = ["search", "--preset", "tiny", "--dataset", "synthetic", "--input-shape", "3x32x32"]
     assert main([*argv, "-o", str(tmp_path / "x.geno"), "--dry-run"]) == 2

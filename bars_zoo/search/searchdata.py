@@ -53,6 +53,13 @@ def search_data(cfg: SearchConfig, data_dir: str | os.PathLike[str] | None) -> S
             hint="put each class's images in a folder of its own under train/ (e.g. train/cat/, "
             "train/dog/)",
         )
+    if not layout.name.isprintable():  # found after the search, it would fail the genotype
+        raise DatasetError(
+            f"the folder name {layout.name!r} holds control characters, which the genotype's "
+            "meta dataset line (its name, as training records it) cannot",
+            hint="rename the folder (or link it under a plain name) and pass that as "
+            f"{option('data_dir')}",
+        )
     # the search reads train/ only: a change of the evaluation split does not concern it
     files = {**file_record(data_dir), "eval": None}
     return SearchData(layout.name, cfg.input_shape, len(layout.classes), data_dir, files)
