@@ -114,13 +114,3 @@ def test_search_json_of_a_stopped_run_says_it_has_not_finished(tmp_path, capsys)
 def test_search_json_with_dry_run_is_refused(tmp_path, capsys):
     assert main([*TINY, "--json", "--dry-run", "-o", str(tmp_path / "x.geno")]) == 2
     assert "--json is the search's result" in capsys.readouterr().err
-
-
-def test_search_refuses_an_imagefolder_saying_to_train_the_genotype_on_it(tmp_path, capsys):
-    out = tmp_path / "s.geno"
-    argv = ["search", "--preset", "tiny", "--dataset", "imagefolder", "--data-dir", str(tmp_path)]
-    assert main([*argv, "-o", str(out)]) == 2
-    err = capsys.readouterr().err
-    assert "the search runs on fashion-mnist, cifar10 or synthetic" in err
-    assert "train GENOTYPE --dataset imagefolder --data-dir DIR" in err
-    assert "invalid choice" not in err and list(tmp_path.iterdir()) == []

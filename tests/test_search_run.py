@@ -319,12 +319,12 @@ def test_shrinking_meets_a_parameter_budget_as_well():
     assert c.params <= limit and ops == c.ops
 
 
-def test_an_unset_parameter_budget_keeps_the_fingerprints_of_earlier_runs():
+def test_an_unset_parameter_budget_or_input_shape_keeps_the_fingerprints_of_earlier_runs():
     import hashlib
 
     cfg = tiny()
     old = cfg.model_dump(mode="json")
-    del old["budget_params"], old["search_time_s"]  # a config as 0.1.0 wrote it
+    del old["budget_params"], old["search_time_s"], old["input_shape"]  # as 0.1.0 wrote it
     blob = json.dumps(old, sort_keys=True).encode()
     assert cfg.fingerprint() == hashlib.sha256(blob).hexdigest()[:16]
     assert tiny(budget_params=1e5).fingerprint() != cfg.fingerprint()

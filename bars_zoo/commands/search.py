@@ -4,6 +4,8 @@ bars-zoo search --preset fmnist --dataset fashion-mnist --budget-ops 2M -o found
 bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --resume        # after a crash
 bars-zoo search --preset fmnist --budget-ops 2M -o found.geno --json          # result as JSON
 bars-zoo search --preset paper --dataset cifar10 --data-dir ~/data --budget-ops 18M --dry-run
+bars-zoo search --preset fmnist --dataset imagefolder --data-dir ~/pets --input-shape 3x32x32 \
+    --budget-ops 5M -o pets.geno     # then: bars-zoo train pets.geno --dataset imagefolder ...
 """
 
 from __future__ import annotations
@@ -38,19 +40,25 @@ HELP = (
 )
 
 _PRESETS = ("paper", "fmnist", "tiny")
-_DATASETS = ("fashion-mnist", "cifar10", "synthetic")
+_DATASETS = ("fashion-mnist", "cifar10", "synthetic", "imagefolder")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", choices=_PRESETS, default="paper", help="settings to start from")
     p.add_argument(
         "--dataset",
-        choices=(*_DATASETS, "imagefolder"),  # imagefolder: accepted only to be refused, with why
-        metavar="{" + ",".join(_DATASETS) + "}",
-        help="data set (default: the preset's); to use your own images, search here, then train "
-        "the genotype with train --dataset imagefolder",
+        choices=_DATASETS,
+        help="data set (default: the preset's); imagefolder: your own images, --data-dir DIR "
+        "with DIR/train/<class>/ folders (the search reads train/ only), read at --input-shape",
     )
     p.add_argument("--data-dir", metavar="DIR", help="where the data set lives")
+    p.add_argument(
+        "--input-shape",
+        metavar="CxHxW",
+        help="imagefolder only (required there): the shape every image is scaled and "
+        "center-cropped to, written as the genotype's input line, e.g. 3x32x32 (RGB) or 1x28x28 "
+        "(grayscale); the built-in data sets have their own",
+    )
     p.add_argument("--subset", type=int, metavar="N", help="search on N training images")
     p.add_argument("--epochs", type=int, metavar="N", help="search epochs")
     p.add_argument("--warmup-epochs", type=int, metavar="N", help="weights-only epochs first")
@@ -158,6 +166,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
         "base_channels": parse_channels(args.base_channels) if args.base_channels else None,
         "stem_channels": args.stem_channels,
         "dataset": args.dataset,
+        "input_shape": args.input_shape,  # text: SearchConfig reads it (a bad one is named)
         "subset": args.subset,
         "epochs": args.epochs,
         "warmup_epochs": args.warmup_epochs,
@@ -190,20 +199,7 @@ def _config(args: argparse.Namespace) -> Any:
     return validated(SearchConfig, values, CLI_OPTIONS, "search")
 
 
-def _refuse_imagefolder(args: argparse.Namespace) -> None:
-    """The search reads a built-in data set of a fixed shape and class count (its search space,
-    resume checks and provenance rest on that); a folder of one's own is trained on instead."""
-    if args.dataset == "imagefolder":
-        raise ConfigError(
-            "the search runs on fashion-mnist, cifar10 or synthetic, not on an image folder",
-            hint="search there (--dataset fashion-mnist for grayscale, cifar10 for RGB), then "
-            "train the genotype on your images with `bars-zoo train GENOTYPE --dataset "
-            "imagefolder --data-dir DIR` (write the genotype's input line and classes=K for them)",
-        )
-
-
 def run(args: argparse.Namespace) -> int:
-    _refuse_imagefolder(args)
     if args.json and args.dry_run:
         raise ConfigError(
             "--json is the search's result, and --dry-run searches nothing",
@@ -287,13 +283,17 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
     from bars_zoo.search.strategy import ArchParams
 
     assert isinstance(cfg, SearchConfig)
-    from bars_zoo.data import dataset_info
+    from bars_zoo.search.searchdata import search_data
 
-    info = dataset_info(cfg.dataset)
+    if cfg.dataset == "imagefolder":
+        require_data_dir(cfg.dataset, args.data_dir)
+    info = search_data(cfg, args.data_dir)  # an image folder's classes: its train/ folders
     space = SearchSpace(cfg, info.input_shape, info.num_classes)
     lo, hi = space.ops_range()
+    what = f"{cfg.dataset} {info.name}" if cfg.dataset == "imagefolder" else cfg.dataset
     print(
-        f"preset {cfg.preset}: {cfg.dataset} {'x'.join(map(str, info.input_shape))}, "
+        f"preset {cfg.preset}: {what} {'x'.join(map(str, info.input_shape))}, "
+        f"{info.num_classes} classes, "
         f"{space.num_cells} supernet cells ({space.num_stages} stages, {cfg.nodes} nodes/cell)"
     )
     for s, ch in enumerate(space.channels):
@@ -316,9 +316,10 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
         stop_after=args.stop_after,
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
+        data_dir=args.data_dir,
     )
     require_data_dir(cfg.dataset, args.data_dir)
-    half_a, half_b = search_halves(cfg, args.data_dir)
+    half_a, half_b = search_halves(cfg, plan.data)
     steps = min(len(half_a), len(half_b)) // cfg.batch_size
     print(
         f"  {cfg.epochs} epochs ({cfg.warmup_epochs} warm-up) x {steps} steps of batch "

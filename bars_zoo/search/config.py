@@ -15,9 +15,10 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, option
+from bars_zoo.spec import Limits
 
 PreprocessOp = Literal["bconv3x3", "bconv1x1"]
 ReduceOp = Literal["bconv3x3", "bconv1x1", "bfr"]
@@ -58,7 +59,9 @@ class SearchConfig(BaseModel):
     preset: str = "custom"
     name: Annotated[str, Field(min_length=1, max_length=64)] = "bars-searched"
     # data
-    dataset: Literal["fashion-mnist", "cifar10", "synthetic"] = "cifar10"
+    dataset: Literal["fashion-mnist", "cifar10", "synthetic", "imagefolder"] = "cifar10"
+    # (C, H, W) an image folder is read at (its images vary); the built-in sets' shape is fixed
+    input_shape: tuple[int, int, int] | None = None
     subset: Annotated[int, Field(ge=4)] | None = None
     augment: bool = True
     # search space
@@ -116,8 +119,15 @@ class SearchConfig(BaseModel):
             return {**PRESETS[data["preset"]], **data}
         return data
 
+    @field_validator("input_shape", mode="before")
+    @classmethod
+    def _shape_text(cls, value: Any) -> Any:
+        """``"3x64x64"`` (a genotype's ``input`` line spells it so) is ``(3, 64, 64)``."""
+        return parse_input_shape(value) if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _consistent(self) -> SearchConfig:
+        _check_input_shape(self.dataset, self.input_shape)
         if not self.base_channels:
             raise ValueError("base_channels needs at least one stage")
         if len(set(self.width_ratios)) != len(self.width_ratios) or not self.width_ratios:
@@ -147,8 +157,9 @@ class SearchConfig(BaseModel):
         Settings added after 0.1.0 are left out while unset, so older runs keep their hashes;
         ``search_time_s`` always (it says where a run ends, not how it goes)."""
         values = self.model_dump(mode="json", exclude={"search_time_s"})
-        if values["budget_params"] is None:
-            del values["budget_params"]
+        for key in ("budget_params", "input_shape"):
+            if values[key] is None:
+                del values[key]
         blob = json.dumps(values, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -171,6 +182,57 @@ class SearchConfig(BaseModel):
             return float(k)
         arch_epochs = self.epochs - self.warmup_epochs
         return k * (self.anneal_over - 1) / (arch_epochs - 1) if arch_epochs > 1 else 0.0
+
+
+_SHAPE = re.compile(r"^\s*([0-9]+)\s*x\s*([0-9]+)\s*x\s*([0-9]+)\s*$")
+_SHAPE_HINT = "write channels x height x width as a genotype's input line does, e.g. "
+
+
+def parse_input_shape(text: str) -> tuple[int, int, int]:
+    """``"3x64x64"`` -> ``(3, 64, 64)`` (the text of a genotype's ``input`` line); anything else
+    is a :class:`ConfigError`."""
+    m = _SHAPE.match(text.lower())
+    if m is None:
+        raise ConfigError(
+            f"cannot read {option('input_shape', repr(text))} as an image shape",
+            hint=_SHAPE_HINT + option("input_shape", "3x64x64") + " (RGB) or 1x28x28 (grayscale)",
+        )
+    c, h, w = (int(g) for g in m.groups())
+    return c, h, w
+
+
+def _check_input_shape(dataset: str, shape: tuple[int, int, int] | None) -> None:
+    """An image folder needs a shape of 1 or 3 channels and a size the genotype language allows;
+    a built-in data set has its own shape, so none may be given."""
+    if dataset != "imagefolder":
+        if shape is not None:
+            raise ConfigError(
+                f"{option('input_shape')} is for {option('dataset', 'imagefolder')}: the "
+                f"{dataset} images have a fixed shape",
+                hint=f"leave {option('input_shape')} out (the search reads {dataset} at its "
+                "own shape)",
+            )
+        return
+    if shape is None:
+        raise ConfigError(
+            f"{option('dataset', 'imagefolder')} needs {option('input_shape')}: the images of a "
+            "folder vary in size, and the search space is built for one",
+            hint=f"give the size to read them at, e.g. {option('input_shape', '3x32x32')} (RGB) "
+            "or 1x28x28 (grayscale); every image is scaled and center-cropped to it",
+        )
+    c, h, w = shape
+    if c not in (1, 3):
+        raise ConfigError(
+            f"{option('input_shape', 'x'.join(map(str, shape)))}: an image folder gives 1 "
+            f"(grayscale) or 3 (RGB) channels, not {c}",
+            hint=_SHAPE_HINT + option("input_shape", f"3x{h}x{w}"),
+        )
+    if not (1 <= h <= Limits.MAX_INPUT_SIZE and 1 <= w <= Limits.MAX_INPUT_SIZE):
+        raise ConfigError(
+            f"{option('input_shape', 'x'.join(map(str, shape)))}: height and width must be 1 .. "
+            f"{Limits.MAX_INPUT_SIZE}",
+            hint=_SHAPE_HINT + option("input_shape", "3x64x64"),
+        )
 
 
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")
@@ -211,4 +273,11 @@ def format_size(x: float, *, exact: bool = False) -> str:
     return f"{x / div:.{digits}g}{unit}"
 
 
-__all__ = ["MAX_SEARCH_NODES", "SearchConfig", "format_size", "parse_size", "resolve_channels"]
+__all__ = [
+    "MAX_SEARCH_NODES",
+    "SearchConfig",
+    "format_size",
+    "parse_input_shape",
+    "parse_size",
+    "resolve_channels",
+]

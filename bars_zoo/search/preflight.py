@@ -2,8 +2,9 @@
 
 A search should not fail after hours for a reason it could have seen at its start, and a dry run
 that passes should mean that the search starts.  Both therefore call :func:`preflight` (settings,
-device, budgets, ``--out``, the run directory, its lock and the checkpoint a resume continues) and
-:func:`search_halves` (the data set, cut into the two halves, each at least one batch).  The dry run
+the data set's shape and classes, device, budgets, ``--out``, the run directory, its lock and the
+checkpoint a resume continues, with an image folder's files) and :func:`search_halves` (the
+training images, cut into the two halves, each at least one batch).  The dry run
 leaves nothing behind: folders it makes to probe them are removed again and the lock is only tried.
 
 ``--out`` rules: an existing file is replaced only when the run directory's ``written.json`` holds
@@ -26,12 +27,19 @@ from pathlib import Path
 import torch
 
 from bars_zoo._io import LOCK, check_file_path, folder_lock, unwritable
-from bars_zoo.data import ImageSet, dataset_info, load_images, split_indices
+from bars_zoo.data import ImageSet, split_indices
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ConfigError, option
 from bars_zoo.search import checkpoint as ckpt
 from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.search.precision import run_precision
+from bars_zoo.search.searchdata import (
+    SearchData,
+    check_files,
+    search_data,
+    too_few_hint,
+    train_images,
+)
 from bars_zoo.search.space import SearchSpace
 
 log = logging.getLogger("bars_zoo.search")
@@ -49,6 +57,7 @@ class Plan:
     out: Path | None
     run_dir: Path | None
     space: SearchSpace
+    data: SearchData  # the data set's shape, classes and name (an image folder's files)
     resume_epoch: int = 0  # finished epochs of the checkpoint it continues (0: a new search)
     searched_s: float = 0.0  # seconds those epochs searched (what search_time_s counts)
     keep_out: bool = False  # --out of an old run directory: kept if it holds the derived network
@@ -85,6 +94,7 @@ def preflight(
     stop_after: int | None = None,
     time_limit_s: float | None = None,
     cuda_graph: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
     hold: contextlib.ExitStack | None = None,
 ) -> Plan:
     """Check a search request; raise the :class:`ConfigError` (or ``CheckpointError``) the search
@@ -112,16 +122,16 @@ def preflight(
         raise ConfigError(f"{option('stop_after')} must be at least 1, got {stop_after}")
     if time_limit_s is not None and not time_limit_s > 0:
         raise ConfigError(f"{option('time_limit_s')} must be positive, got {time_limit_s} s")
-    info = dataset_info(cfg.dataset)
-    space = SearchSpace(cfg, info.input_shape, info.num_classes)
+    data = search_data(cfg, data_dir)
+    space = SearchSpace(cfg, data.input_shape, data.num_classes)
     _check_budgets(space)
     if out_path is not None:
         _check_out_path(out_path, rdir)
-    rec = _checkpoint_state(cfg, rdir, resume)
+    rec = _checkpoint_state(cfg, rdir, resume, data)
     epoch, searched = rec.epoch, rec.searched_s
     if cfg.search_time_s is None and rec.search_time_s is not None:  # a resume keeps it
         cfg = cfg.model_copy(update={"search_time_s": rec.search_time_s})
-        space = SearchSpace(cfg, info.input_shape, info.num_classes)  # its config: the run's
+        space = SearchSpace(cfg, data.input_shape, data.num_classes)  # its config: the run's
     bf16 = run_precision(cfg.amp, dev, rec.bf16)
     keep_out = False
     if out_path is not None and out_path.exists():
@@ -132,7 +142,7 @@ def preflight(
     if rdir is not None:
         _check_writable(rdir, keep=hold is not None, what=f"run directory {rdir}")
         _lock(rdir, hold)
-    return Plan(cfg, dev, out_path, rdir, space, epoch, searched, keep_out, bf16)
+    return Plan(cfg, dev, out_path, rdir, space, data, epoch, searched, keep_out, bf16)
 
 
 def time_is_up(searched_s: float, epochs_done: int, search_time_s: float | None) -> bool:
@@ -141,16 +151,17 @@ def time_is_up(searched_s: float, epochs_done: int, search_time_s: float | None)
     return search_time_s is not None and epochs_done > 0 and searched_s >= search_time_s
 
 
-def search_halves(cfg: SearchConfig, data_dir: str | Path | None) -> tuple[ImageSet, ImageSet]:
-    """The training images cut into the two seeded halves (A: weights, B: architecture); each
-    must hold at least one batch."""
-    data = load_images(cfg.dataset, "train", data_dir=data_dir, subset=cfg.subset, seed=cfg.seed)
+def search_halves(cfg: SearchConfig, source: SearchData) -> tuple[ImageSet, ImageSet]:
+    """The training images (only those: an image folder's ``train/``) cut into the two seeded
+    halves (A: weights, B: architecture); each must hold at least one batch."""
+    data = train_images(cfg, source)
     half_a, half_b = split_indices(len(data), (0.5, 0.5), seed=cfg.seed)
     if min(len(half_a), len(half_b)) < cfg.batch_size:
         raise ConfigError(
             f"each half of the {len(data)} training images is smaller than one batch "
-            f"({cfg.batch_size})",
-            hint=f"use a larger {option('subset')} or a smaller {option('batch_size')}",
+            f"({cfg.batch_size}): the search trains the weights on one half and the "
+            "architecture on the other",
+            hint=too_few_hint(cfg, source, len(data)),
         )
     return data.subset(half_a), data.subset(half_b)
 
@@ -213,9 +224,12 @@ def _lock(rdir: Path, hold: contextlib.ExitStack | None) -> None:
         )
 
 
-def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> _Recorded:
+def _checkpoint_state(
+    cfg: SearchConfig, rdir: Path | None, resume: bool, data: SearchData
+) -> _Recorded:
     """The finished epochs, seconds searched, search time and precision of the checkpoint a
-    resume continues; a checkpoint without ``resume``, or one of other settings, is refused.
+    resume continues; a checkpoint without ``resume``, one of other settings, or one of an image
+    folder whose files changed since, is refused.
 
     A checkpoint from before ``search_time_s`` was a setting, of a run that derived before its
     last epoch (``written.json``), was ended by the whole-run ``--time-limit`` of that version:
@@ -233,6 +247,7 @@ def _checkpoint_state(cfg: SearchConfig, rdir: Path | None, resume: bool) -> _Re
     if not resume or rdir is None or path is None or not path.exists():
         return _Recorded()
     state = ckpt.load_checkpoint(path, cfg, mmap=True)  # the tensors are not read
+    check_files(data, json.loads(state.get("data_files", "null")), rdir)
     epoch, searched = int(state["epoch"]), ckpt.search_seconds(json.loads(state["history"]))
     settings = json.loads(state.get("config", "{}"))
     if "search_time_s" in settings:

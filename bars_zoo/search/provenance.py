@@ -27,6 +27,7 @@ log = logging.getLogger("bars_zoo.search")
 # SearchConfig field -> its option of `bars-zoo search`, in the order the command writes them
 CLI_OPTIONS = {
     "dataset": "--dataset",
+    "input_shape": "--input-shape",
     "subset": "--subset",
     "epochs": "--epochs",
     "warmup_epochs": "--warmup-epochs",
@@ -73,8 +74,8 @@ def reproduce(cfg: SearchConfig, *, timed_out: bool = False) -> list[str]:
         for key, flag in CLI_OPTIONS.items():
             if key in settings:
                 words += [flag, _option_value(key, settings[key])]
-        if cfg.dataset == "cifar10":
-            words += ["--data-dir", "DIR"]  # no default: where the user keeps CIFAR-10
+        if cfg.dataset in ("cifar10", "imagefolder"):
+            words += ["--data-dir", "DIR"]  # no default: where the user keeps the images
         if time_s is not None:
             words += ["--search-time", _duration(time_s)]
         return _wrap([shlex.quote(w) for w in words], " \\")
@@ -90,6 +91,8 @@ def _option_value(key: str, value: Any) -> str:
         return "none" if value is None else format_size(value, exact=True)
     if key == "base_channels":
         return ",".join(map(str, value))
+    if key == "input_shape":
+        return "x".join(map(str, value))
     return str(value)
 
 
@@ -124,22 +127,25 @@ def genotype(
     expected_ops: float,
     *,
     epochs_run: int | None = None,
+    dataset: str | None = None,
 ) -> tuple[NetworkSpec, str]:
     """The winner as a spec with its provenance in ``meta``, and its canonical, checked text.
 
     ``epochs_run`` (a search ended early by its ``search_time_s``) is recorded in ``meta
-    epochs`` and in the header's command.
+    epochs`` and in the header's command.  ``dataset``: the name ``meta dataset`` records
+    (default ``cfg.dataset``; an image folder's is its name, as ``bars-zoo train`` records it).
     """
     from bars_zoo import __version__
 
     cfg, best = space.config, derived.best
+    dataset = dataset or cfg.dataset
     stages = [f"s{s + 1}" for s in range(space.num_stages)]
     widths = zip(stages, best.choice.width, strict=True)
     depths = zip(stages, best.choice.depth, strict=True)
     meta = {
         "searched_by": "bars-zoo search (BARS, Zhao et al. 2021)",
         "preset": cfg.preset,
-        "dataset": cfg.dataset,
+        "dataset": dataset,
         "budget_ops": format_size(cfg.budget_ops, exact=True) if cfg.budget_ops else "none",
         **(
             {"budget_params": format_size(cfg.budget_params, exact=True)}
@@ -169,7 +175,10 @@ def genotype(
     budget = (
         f" under a budget of {cfg.budget_text()}" if cfg.budget_ops or cfg.budget_params else ""
     )
-    found = f"{cfg.name}: found by the BARS search (Zhao et al. 2021) on {cfg.dataset}{budget}."
+    where = dataset
+    if cfg.input_shape is not None:  # an image folder, read at this shape
+        where = f"the image folder {dataset} ({'x'.join(map(str, cfg.input_shape))} images)"
+    found = f"{cfg.name}: found by the BARS search (Zhao et al. 2021) on {where}{budget}."
     timed_out = epochs_run is not None
     command = [f"#   {line}" for line in reproduce(cfg, timed_out=timed_out)]  # "#": kept indented
     notes = []
@@ -198,7 +207,7 @@ def genotype(
 def overrides(cfg: SearchConfig) -> str:
     """Settings that differ from the preset's (beyond those with a meta line of their own); for
     a config made without a preset, from the paper's (its defaults)."""
-    own = {"name", "dataset", "budget_ops", "budget_params", "seed", "epochs"}
+    own = {"name", "dataset", "input_shape", "budget_ops", "budget_params", "seed", "epochs"}
     out = []
     for k, v in changed_settings(cfg).items():
         if k not in own:

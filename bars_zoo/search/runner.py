@@ -107,9 +107,10 @@ def search(
             stop_after=stop_after,
             time_limit_s=time_limit_s,
             cuda_graph=cuda_graph,
+            data_dir=data_dir,
             hold=held,
         )
-        run = _Run(plan, data_dir, progress, cuda_graph=cuda_graph)
+        run = _Run(plan, progress, cuda_graph=cuda_graph)
         return _run_search(run, resume, stop_after, time_limit_s, plots)
 
 
@@ -176,7 +177,6 @@ class _Run:
     def __init__(
         self,
         plan: Plan,
-        data_dir: str | Path | None,
         progress: bool | None,
         *,
         cuda_graph: bool = False,
@@ -184,8 +184,9 @@ class _Run:
         cfg, device = plan.config, plan.device
         self.plan, self.cfg, self.device, self.run_dir = plan, cfg, device, plan.run_dir
         self.progress = sys.stderr.isatty() if progress is None else progress
-        set_a, set_b = search_halves(cfg, data_dir)
-        aug = Augment.for_dataset(cfg.dataset) if cfg.augment else None
+        set_a, set_b = search_halves(cfg, plan.data)
+        shape = plan.data.input_shape  # an image folder's augmentation is scaled to it
+        aug = Augment.for_dataset(cfg.dataset, input_shape=shape) if cfg.augment else None
         self.loader_a = BatchLoader(
             set_a, cfg.batch_size, augment=aug, drop_last=True, device=device, seed=cfg.seed
         )
@@ -255,6 +256,8 @@ class _Run:
             "rng": ckpt.rng_state(self.device),
             "history": json.dumps(self.history),
         }
+        if self.plan.data.files is not None:  # an image folder's: a resume checks them
+            state["data_files"] = json.dumps(self.plan.data.files)
         ckpt.save_checkpoint(self.run_dir / ckpt.FILENAME, state)
         self.write_log()
 
@@ -326,7 +329,13 @@ class _Run:
 
     def make_spec(self, derived: Derived, epochs_run: int | None = None) -> tuple[NetworkSpec, str]:
         """The derived spec with provenance in ``meta`` and its canonical text; ``derive.json``."""
-        spec, text = genotype(self.space, derived, self.expected_ops(), epochs_run=epochs_run)
+        spec, text = genotype(
+            self.space,
+            derived,
+            self.expected_ops(),
+            epochs_run=epochs_run,
+            dataset=self.plan.data.name,
+        )
         if self.run_dir is not None:
             info = {
                 "draws": derived.draws,
