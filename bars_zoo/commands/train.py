@@ -160,7 +160,8 @@ def parse_duration(text: str, flag: str = "--time-limit") -> float:
         )
     if float(m.group(1)) <= 0:
         raise ConfigError(
-            f"{flag} must be positive, got {text!r}", hint="give a duration above 0, e.g. 30m"
+            f"{flag} must be positive, got {text!r}",
+            hint=f"write a duration above 0, e.g. {flag} 30m",
         )
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 
