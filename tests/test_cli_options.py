@@ -137,7 +137,11 @@ def _shared_actions() -> dict[str, dict[str, argparse.Action]]:
 
 #: shared options whose metavar and help say what differs between commands: only the spelling
 #: (and for --amp the metavar) must agree
-_OWN_TEXT = {"--out": 1, "--amp": 2}  # how many of (spellings, metavar, help) to compare
+_OWN_TEXT = {
+    "--out": 1,
+    "--amp": 2,
+    "--seed": 2,
+}  # how many of (spellings, metavar, help) to compare
 
 
 def test_shared_options_read_the_same_in_every_command_help() -> None:
@@ -154,6 +158,16 @@ def test_shared_options_read_the_same_in_every_command_help() -> None:
             for command, a in actions.items()
         }
         assert len(set(seen.values())) == 1, f"{option} differs between commands: {seen}"
+
+
+def test_seed_help_says_what_the_seed_seeds_in_each_command_and_refuses_a_bare_random_seed():
+    # build's --seed said only "random seed": it seeds the initial weights that -o writes
+    helps = {command: a.help or "" for command, a in _shared_actions()["--seed"].items()}
+    assert set(helps) == {"build", "search", "train"}
+    assert all(h.startswith("seed of ") and "random seed" not in h for h in helps.values()), helps
+    assert helps["build"].startswith("seed of the random initial weights (the ones -o writes)")
+    assert "initial weights" in helps["train"] and "batch order" in helps["train"]
+    assert "Gumbel" in helps["search"]
 
 
 def test_shared_options_with_a_default_state_it_in_their_help() -> None:

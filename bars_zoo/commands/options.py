@@ -119,12 +119,14 @@ def add_batch_size(p: argparse.ArgumentParser, default_text: str, **kwargs: Any)
     )
 
 
-def add_seed(p: argparse.ArgumentParser, default_text: str, **kwargs: Any) -> None:
+def add_seed(p: argparse.ArgumentParser, seeds: str, default_text: str, **kwargs: Any) -> None:
+    """``--seed SEED``; its help reads ``seed of <seeds>``: what it seeds in this command (build:
+    the random initial weights that -o writes; train: those and the batches)."""
     p.add_argument(
         "--seed",
         type=kwargs.pop("type", int),
         metavar="SEED",
-        help=default_note("random seed", default_text),
+        help=default_note(f"seed of {seeds}", default_text),
         **kwargs,
     )
 

@@ -75,7 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_batch_size(p, "%(default)s, over all processes under torchrun", default=256)
     p.add_argument("--lr", type=float, help="Adam learning rate (recipe: 2e-3, ImageNet 1e-3)")
     add_device(p)
-    add_seed(p, "%(default)s", default=0)
+    add_seed(
+        p,
+        "the random initial weights (those --init does not give), the batch order and the "
+        "augmentation (--split-seed: the held-out split)",
+        "%(default)s",
+        default=0,
+    )
     p.add_argument(
         "--subset", type=int, metavar="N", help="use N images of each split (smoke runs)"
     )
