@@ -148,6 +148,10 @@ class BarsNet(nn.Module):
             Cell(p.cell, p.c_in, p.c_out, p.stride) for p in placements(spec)
         )
         self.head = Head(feature_channels(spec), spec.num_classes)
+        # whether the weights are known to be trained although ``pretrained_cfg`` records no
+        # top-1, command or Hub repo (a packed model folder saved from your own loop): set by
+        # the folder loader; a new classifier then still records the backbone's source
+        self.trained_weights = False
 
     def forward_features(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C_last, h, w)
         x = self.stem(x)
@@ -209,7 +213,7 @@ class BarsNet(nn.Module):
         cfg = getattr(self, "pretrained_cfg", None)
         new_cfg = getattr(cfg, "for_new_classifier", None)
         if callable(new_cfg):
-            self.pretrained_cfg = new_cfg(n)
+            self.pretrained_cfg = new_cfg(n, trained=self.trained_weights)
 
 
 def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> BarsNet:

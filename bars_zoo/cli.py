@@ -88,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from bars_zoo.commands.options import bare_amp, misread_amp
+    from bars_zoo.commands.options import bare_amp, misread_amp, signed_durations
 
     parser = build_parser()
-    words = list(sys.argv[1:] if argv is None else argv)
+    words = signed_durations(sys.argv[1:] if argv is None else argv)
     fixed = bare_amp(words)
     _refuse_unknown_command(parser, fixed)
     args, extra = parser.parse_known_args(fixed)

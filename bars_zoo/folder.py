@@ -333,6 +333,8 @@ def load_folder(
     model = build(spec)
     load_tensors(model, tensors, packed=packed)
     model.pretrained_cfg = cfg or config.pretrained_cfg  # type: ignore[assignment]
+    # a packed folder is a finished model even when its pretrained_cfg records no top-1
+    model.trained_weights = config.records_training()
     model.eval()
     return model.to(device) if device is not None else model
 

@@ -83,23 +83,28 @@ class PretrainedCfg(BaseModel):
         own = (self.top1, self.train_command, self.hub_repo, self.backbone if backbone else None)
         return any(v is not None for v in own)
 
-    def for_new_classifier(self, num_classes: int) -> PretrainedCfg:
+    def for_new_classifier(self, num_classes: int, *, trained: bool = False) -> PretrainedCfg:
         """This configuration once the classifier is replaced by a fresh one for ``num_classes``
         classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
         backbone (input size, mean/std) stays; the data set and labels (the new classifier's are
         unknown until the user gives them) and whatever described the published weights
         (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
         pretrained model the backbone comes from (this one when it describes trained weights of
-        its own, else the backbone it already names; none for untrained weights)."""
-        backbone = self.as_backbone()
+        its own, else the backbone it already names; none for untrained weights).  ``trained``:
+        the weights are known to be trained although this records no top-1, command or Hub repo
+        (a packed folder of your own): the backbone is this model, its top-1 absent."""
+        backbone = self.as_backbone(trained=trained)
         update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
         return self.untrained().model_copy(update=update)
 
-    def as_backbone(self, classifier: Literal["new", "kept"] = "new") -> Backbone | None:
+    def as_backbone(
+        self, classifier: Literal["new", "kept"] = "new", *, trained: bool = False
+    ) -> Backbone | None:
         """Where a model that starts from these weights has its backbone from (a new classifier,
-        a fine-tuning run): this model when it describes trained weights of its own, else the
-        backbone it already names (with ``classifier`` set); ``None`` for untrained weights."""
-        if self.records_weights(backbone=False):
+        a fine-tuning run): this model when it describes trained weights of its own (or
+        ``trained`` says they are, with no backbone named), else the backbone it already names
+        (with ``classifier`` set); ``None`` for untrained weights."""
+        if self.records_weights(backbone=False) or (trained and self.backbone is None):
             return Backbone.of(self, classifier)
         if self.backbone is None:
             return None

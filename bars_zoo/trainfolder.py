@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from pathlib import Path
 
 from bars_zoo import distributed as ddp
@@ -96,10 +97,32 @@ def claim_run_folder(
             log.info("removed %s, left by an interrupted write", path.name)
 
 
+def finished_model_folder(ref: str | os.PathLike[str]) -> Path:
+    """The model folder that ``bars-zoo card DIR`` and ``push DIR`` work on: a finished training
+    run's ``--out`` folder is its ``model/`` folder, as ``eval`` and ``deploy`` read it
+    (:func:`bars_zoo.evaluation.model_source`); any other path is itself.  A run that has not
+    written its ``model/`` folder yet (:func:`bars_zoo.evaluation.unfinished_run`) is refused: it
+    has no model to describe or publish until training finishes."""
+    from bars_zoo.evaluation import unfinished_run
+    from bars_zoo.registry import CONFIG_FILE
+
+    path = Path(os.fspath(ref)).expanduser()
+    if unfinished_run(path):
+        raise ConfigError(
+            f"{path} is a `bars-zoo train` run that has not finished: it has no {MODEL_DIR}/ "
+            "folder to describe or publish yet",
+            hint="finish the training first: run the same `bars-zoo train` command with "
+            f"--resume; it writes {path / MODEL_DIR} at the end",
+        )
+    if (path / CHECKPOINT).is_file() and (path / MODEL_DIR / CONFIG_FILE).is_file():
+        return path / MODEL_DIR
+    return path
+
+
 def _run_files(out: Path) -> str:
     """The training-run files other than the checkpoint already in ``out`` (comma-separated;
     empty when none)."""
     return ", ".join(n for n in OUTPUTS if (out / n).exists())
 
 
-__all__ = ["OUTPUTS", "check_run_folder", "claim_run_folder"]
+__all__ = ["OUTPUTS", "check_run_folder", "claim_run_folder", "finished_model_folder"]

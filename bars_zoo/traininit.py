@@ -150,7 +150,10 @@ def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
     # where the run's weights start (its model card's backbone row); the run's own data set and
     # top-1 are recorded beside it once it is trained
     cfg = getattr(source, "pretrained_cfg", None)
-    backbone = cfg.as_backbone("new" if replaced else "kept") if cfg is not None else None
+    trained = bool(getattr(source, "trained_weights", False))
+    backbone = (
+        cfg.as_backbone("new" if replaced else "kept", trained=trained) if cfg is not None else None
+    )
     record["backbone"] = backbone.model_dump(mode="json") if backbone is not None else None
     if replaced:
         source.reset_classifier(spec.num_classes)

@@ -199,3 +199,33 @@ def test_card_usage_prepares_a_real_image_with_preprocess(name, tmp_path, monkey
     exec(compile(code, "README.md", "exec"), ns)
     probs = ns["probs"]
     assert isinstance(probs, torch.Tensor) and probs.shape == (1, 10)
+
+
+def _training_run(tmp_path: Path, spec, *, finished: bool) -> Path:
+    """A `bars-zoo train --out` folder: its checkpoint, and its model/ folder once finished."""
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    if finished:
+        save_pretrained(bars_zoo.build(spec), run / "model")
+    return run
+
+
+def test_card_command_takes_a_finished_training_run_folder_as_eval_does(tmp_path, spec, capsys):
+    # it refused runs/x with "give its model folder"; eval and deploy take the run folder
+    run = _training_run(tmp_path, spec, finished=True)
+    (run / "model" / "README.md").unlink()
+    assert main(["card", str(run)]) == 0
+    assert capsys.readouterr().out.strip() == str(run / "model" / "README.md")
+    assert GENERATED_MARK in (run / "model" / "README.md").read_text()
+    assert not (run / "README.md").exists()
+
+
+def test_card_command_refuses_an_unfinished_training_run_saying_to_finish_it(
+    tmp_path, spec, capsys
+):
+    run = _training_run(tmp_path, spec, finished=False)
+    assert main(["card", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished" in err and "finish the training first" in err and "--resume" in err
+    assert not (run / "README.md").exists()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bars_zoo.cli import build_parser, main
-from bars_zoo.commands.options import bare_amp
+from bars_zoo.commands.options import bare_amp, signed_durations
 
 
 def _subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -137,7 +137,11 @@ def _shared_actions() -> dict[str, dict[str, argparse.Action]]:
 
 #: shared options whose metavar and help say what differs between commands: only the spelling
 #: (and for --amp the metavar) must agree
-_OWN_TEXT = {"--out": 1, "--amp": 2}  # how many of (spellings, metavar, help) to compare
+_OWN_TEXT = {
+    "--out": 1,
+    "--amp": 2,
+    "--seed": 2,
+}  # how many of (spellings, metavar, help) to compare
 
 
 def test_shared_options_read_the_same_in_every_command_help() -> None:
@@ -156,8 +160,51 @@ def test_shared_options_read_the_same_in_every_command_help() -> None:
         assert len(set(seen.values())) == 1, f"{option} differs between commands: {seen}"
 
 
+def test_seed_help_says_what_the_seed_seeds_in_each_command_and_refuses_a_bare_random_seed():
+    # build's --seed said only "random seed": it seeds the initial weights that -o writes
+    helps = {command: a.help or "" for command, a in _shared_actions()["--seed"].items()}
+    assert set(helps) == {"build", "search", "train"}
+    assert all(h.startswith("seed of ") and "random seed" not in h for h in helps.values()), helps
+    assert helps["build"].startswith("seed of the random initial weights (the ones -o writes)")
+    assert "initial weights" in helps["train"] and "batch order" in helps["train"]
+    assert "Gumbel" in helps["search"]
+
+
 def test_shared_options_with_a_default_state_it_in_their_help() -> None:
     for option, actions in _shared_actions().items():
         for command, a in actions.items():
             if a.default not in (None, False) and option != "--amp":
                 assert "(default: " in (a.help or ""), f"{command} {option} hides its default"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "bars-b", "--dataset", "synthetic", "--epochs", "1", "-o", "r", "--time-limit"],
+        ["search", "--preset", "tiny", "--dataset", "synthetic", "--dry-run", "--time-limit"],
+        ["search", "--preset", "tiny", "--dataset", "synthetic", "--dry-run", "--search-time"],
+    ],
+)
+@pytest.mark.parametrize("value", ["-5m", "-0.5h", "-90", "0s"])
+def test_a_negative_or_zero_duration_written_with_a_space_refuses_with_what_to_write(
+    argv, value, tmp_path, monkeypatch, capsys
+):
+    # argparse took "-5m" for an option: "argument --time-limit: expected one argument"
+    monkeypatch.chdir(tmp_path)
+    try:
+        status = main([*argv, value])
+    except SystemExit as exc:  # argparse's own usage errors exit here
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert f"error: {argv[-1]} must be positive, got {value!r}" in err
+    assert f"e.g. {argv[-1]} 30m" in err
+    assert "expected one argument" not in err
+
+
+def test_signed_durations_joins_only_a_duration_flag_to_its_signed_value():
+    words = ["train", "g", "--time-limit", "-5m", "--lr", "-1", "--", "--search-time", "-1h"]
+    assert signed_durations(words) == [
+        "train", "g", "--time-limit=-5m", "--lr", "-1", "--", "--search-time", "-1h"
+    ]  # fmt: skip
+    assert signed_durations(["search", "--time-limit", "-v"]) == ["search", "--time-limit", "-v"]

@@ -614,6 +614,27 @@ def test_a_head_word_or_keyword_in_the_wrong_case_is_refused_with_its_lower_case
     assert (doc.errors[0].hint or "").startswith(f"did you mean '{meant}'? (lower case)")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "line", "meant"),
+    [
+        ("stage s2: channels=32", "stage s2: Channels=32", 14, "channels"),
+        ("depth=2 cell=normal\ndownsample", "Depth=2 cell=normal\ndownsample", 12, "depth"),
+        ("cell reduce stride=2", "cell reduce STRIDE=2", 9, "stride"),
+        ("input 3x32x32 classes=10", "input 3x32x32 Classes=10", 3, "classes"),
+        ("downsample cell=reduce", "downsample Cell=reduce", 13, "cell"),
+        ("shortcut=bfr op_shortcut", "shortcut=bfr Op_Shortcut", 9, "op_shortcut"),
+    ],
+)
+def test_an_option_name_in_the_wrong_case_is_refused_with_its_lower_case_spelling(
+    old: str, new: str, line: int, meant: str
+) -> None:
+    doc = check(BASE.replace(old, new, 1))
+    assert [(d.code, d.line) for d in doc.errors] == [("unknown-option", line)], [
+        d.render() for d in doc.errors
+    ]
+    assert doc.errors[0].hint == f"did you mean '{meant}'? (lower case)"
+
+
 @pytest.mark.parametrize(("value", "whole"), [("96.5", "96"), ("16.0", "16"), ("8.", "8")])
 def test_a_decimal_number_is_refused_with_a_whole_number_to_write(value: str, whole: str) -> None:
     doc = check(BASE.replace("channels=32", f"channels={value}", 1))

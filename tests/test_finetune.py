@@ -285,3 +285,24 @@ def test_a_second_new_classifier_keeps_naming_the_pretrained_backbone(tmp_path: 
     out = bars_zoo.save_pretrained(bars_zoo.load("bars-fmnist-s", num_classes=5), tmp_path / "a")
     model = bars_zoo.load(out, num_classes=3)
     assert model.pretrained_cfg.backbone == read_config(out).pretrained_cfg.backbone
+
+
+def test_a_new_classifier_on_an_own_packed_folder_without_a_top1_records_its_backbone(
+    tmp_path: Path,
+) -> None:
+    # it recorded no backbone at all: the folder's config names no top-1, command or Hub repo
+    out = bars_zoo.save_pretrained(
+        tiny_model(), tmp_path / "own", pretrained_cfg={"dataset": "synthetic"}
+    )  # packed: a finished model from your own training loop
+    assert read_config(out).records_training()
+    expected = {"model": "tiny", "dataset": "synthetic", "num_classes": 4, "top1": None}
+    for model in (bars_zoo.load(out, num_classes=3), bars_zoo.load(out)):
+        if model.spec.num_classes != 3:
+            model.reset_classifier(3)
+        backbone = model.pretrained_cfg.backbone
+        assert backbone is not None, "the trained backbone's source is lost"
+        assert backbone.model_dump(include=set(expected)) == expected
+        assert model.pretrained_cfg.top1 is None and model.pretrained_cfg.dataset is None
+    # unpacked and recording nothing (what `bars-zoo build -o` writes): untrained, no backbone
+    latent = bars_zoo.save_pretrained(tiny_model(), tmp_path / "latent", packed=False)
+    assert bars_zoo.load(latent, num_classes=3).pretrained_cfg.backbone is None

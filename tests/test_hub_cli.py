@@ -125,24 +125,6 @@ def test_push_prints_the_commit_and_how_to_pin_it(folder, monkeypatch, capsys):
     }
 
 
-@pytest.mark.parametrize("command", [["card"], ["push", "RUN", "org/x"]])
-def test_card_push_of_a_training_folder_name_its_model_subfolder(tmp_path, capsys, command):
-    run = tmp_path / "run"
-    run.mkdir()
-    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
-    torch.save({"format": "bars-zoo-train/1"}, run / "best.pt")
-    torch.manual_seed(0)
-    save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), run / "model")
-    args = [a.replace("OUT", str(tmp_path / "out")).replace("RUN", str(run)) for a in command]
-    if "RUN" not in command:
-        args.insert(1, str(run))
-    assert main(args) == 2  # the wrong folder was named: a usage error
-    err = capsys.readouterr().err
-    assert "training output folder" in err and str(run / "model") in err
-    assert "pickle" not in err
-    assert not (tmp_path / "out").exists()
-
-
 def _training_folder(tmp_path: Path, finished: bool) -> Path:
     run = tmp_path / "run"
     run.mkdir()

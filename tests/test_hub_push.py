@@ -338,3 +338,32 @@ def test_a_pull_request_push_says_where_to_merge_it(hub, caplog, monkeypatch):
     with caplog.at_level("WARNING", logger="bars_zoo.publish"):
         assert push_to_hub(tiny_model(), "org/tiny", create_pr=True) == SHA
     assert f"opened a pull request: {url}" in caplog.text
+
+
+def test_push_command_uploads_the_model_folder_of_a_finished_training_run(hub, tmp_path, capsys):
+    # it refused runs/x with "give its model folder"; eval and deploy take the run folder
+    from bars_zoo.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    folder = save_pretrained(tiny_model(), run / "model")
+    assert main(["push", str(run), "org/tiny"]) == 0
+    assert capsys.readouterr().out.strip() == SHA
+    assert (hub.uploaded / "model.safetensors").read_bytes() == (
+        folder / "model.safetensors"
+    ).read_bytes()
+
+
+def test_push_command_refuses_an_unfinished_training_run_before_talking_to_the_hub(
+    hub, tmp_path, capsys
+):
+    from bars_zoo.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    torch.save({"format": "bars-zoo-train/1"}, run / "checkpoint.pt")
+    assert main(["push", str(run), "org/tiny"]) == 2
+    err = capsys.readouterr().err
+    assert "has not finished" in err and "finish the training first" in err and "--resume" in err
+    assert hub.calls == []

@@ -366,3 +366,37 @@ def test_list_trained_leaves_out_weights_folders_that_record_no_training(
     assert names == set(bars_zoo.list_models(pretrained=True, untrained=False))
     assert "mine" in names and "bars-fmnist-m" in names
     assert "fresh" not in names and "example" not in names
+
+
+def test_list_names_the_split_a_top1_was_measured_on_and_refuses_to_call_it_test_images(
+    tmp_path, offline, monkeypatch, capsys
+):
+    # it said "on 20 test images" for a --subset run and for an image folder's val/ split alike
+    root = tmp_path / "weights"
+    spec = bars_zoo.load_genotype("example").model_copy(update={"name": "mine"})
+    records = {
+        "full": {"dataset": "fashion-mnist", "top1": 91.25},
+        "part": {"dataset": "fashion-mnist", "top1": 24.4, "top1_images": 2000},
+        "folder": {"dataset": "sketches", "top1": 35.0, "test_split": "sketches/val"}
+        | {"test_split_images": 40},
+        "folder-part": {"dataset": "sketches", "top1": 35.0, "test_split": "sketches/val"}
+        | {"test_split_images": 40, "top1_images": 20},
+    }
+    for name, record in records.items():
+        save_pretrained(bars_zoo.build(spec), root / name, packed=False, pretrained_cfg=record)
+    monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
+    assert main(["list", "--pretrained"]) == 0
+    table = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert table["full"].endswith("(fashion-mnist, top-1 91.25%)")
+    assert table["part"].endswith(
+        "(fashion-mnist, top-1 24.40% on 2,000 images of the fashion-mnist test split)"
+    )
+    assert table["folder"].endswith("(sketches, top-1 35.00% on the 40 images of sketches/val)")
+    assert table["folder-part"].endswith(
+        "(sketches, top-1 35.00% on 20 of the 40 images of sketches/val)"
+    )
+    assert not any("test images" in table[name] for name in records)
+    assert main(["list", "--json", "folder-part"]) == 0
+    row = json.loads(capsys.readouterr().out)[0]
+    assert row["top1_split"] == "20 of the 40 images of sketches/val"
+    assert row["full_test_split"] is False

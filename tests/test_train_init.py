@@ -31,11 +31,13 @@ GENOTYPE = two_stage("tiny-fmnist", "1x28x28", stem_stride=2)  # 10 classes
 
 
 def _source(folder: Path, classes: int = 10, text: str = GENOTYPE, seed: int = 7) -> str:
-    """A model folder of the genotype (``classes`` outputs, random weights): the weights to start
-    from.  Returns its ``local-dir:`` name."""
+    """A model folder of the genotype (``classes`` outputs, random latent weights that record no
+    training, as `bars-zoo build -o` writes): the weights to start from.  Returns its
+    ``local-dir:`` name."""
     spec = bars_zoo.parse(text).model_copy(update={"num_classes": classes})
     torch.manual_seed(seed)
-    bars_zoo.save_pretrained(bars_zoo.build(spec), folder, pretrained_cfg={"dataset": "synthetic"})
+    cfg = {"dataset": "synthetic"}
+    bars_zoo.save_pretrained(bars_zoo.build(spec), folder, packed=False, pretrained_cfg=cfg)
     return f"local-dir:{folder}"
 
 
@@ -235,3 +237,23 @@ def test_train_cli_refuses_a_batch_larger_than_the_images_before_announcing_the_
     shown = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
     assert not any("initialised from" in m for m in shown)  # no line reads as a run begun
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("classes", [3, 10])
+def test_train_init_from_an_own_packed_folder_without_a_top1_records_its_backbone(
+    tmp_path, classes
+):
+    # the run recorded no backbone: the folder's config names no top-1, command or Hub repo
+    from bars_zoo.traininit import init_weights
+
+    text = two_stage("own", "1x28x28").replace("classes=10", f"classes={classes}")
+    source = bars_zoo.parse(two_stage("own", "1x28x28"))
+    cfg = {"dataset": "fashion-mnist"}  # packed: a finished model from your own loop
+    bars_zoo.save_pretrained(bars_zoo.build(source), tmp_path / "own", pretrained_cfg=cfg)
+    record = init_weights(
+        bars_zoo.parse(text), f"local-dir:{tmp_path / 'own'}", "fashion-mnist"
+    ).record
+    assert record["backbone"] is not None
+    want = {"model": "own", "dataset": "fashion-mnist", "num_classes": 10, "top1": None}
+    assert {k: record["backbone"][k] for k in want} == want
+    assert record["backbone"]["classifier"] == ("new" if classes == 3 else "kept")

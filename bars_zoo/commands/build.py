@@ -52,7 +52,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="write an untrained model folder (latent float weights) that "
         "bars_zoo.load('local-dir:DIR') loads",
     )
-    add_seed(p, "%(default)s", type=_seed, default=0)
+    add_seed(
+        p,
+        "the random initial weights (the ones -o writes)",
+        "%(default)s",
+        type=_seed,
+        default=0,
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 

@@ -8,7 +8,12 @@ HELP = "regenerate the model card (README.md) of a model folder from its config 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained")
+    p.add_argument(
+        "folder",
+        metavar="DIR",
+        help="a folder written by save_pretrained, or a finished `bars-zoo train` --out folder "
+        "(its model/ folder)",
+    )
     p.add_argument(
         "--force", action="store_true", help="also replace a README.md that was written by hand"
     )
@@ -18,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from bars_zoo.folder import load_folder, write_card
+    from bars_zoo.trainfolder import finished_model_folder
 
-    if Path(args.folder).is_dir():
-        load_folder(Path(args.folder))  # every check a load makes: no card for a broken folder
-    print(write_card(args.folder, force=args.force))
+    folder = finished_model_folder(args.folder)  # a finished training run: its model/ folder
+    if Path(folder).is_dir():
+        load_folder(folder)  # every check a load makes: no card for a broken folder
+    print(write_card(folder, force=args.force))
     return 0

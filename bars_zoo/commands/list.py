@@ -38,7 +38,8 @@ def rows(pattern: str, pretrained: bool, trained: bool = False) -> list[dict[str
     the genotype is only in a Hub repo), weights (where ``load`` takes them from), untrained
     (those weights are a folder that records no training, :func:`bars_zoo.lookup.untrained_weights`;
     ``None`` without weights), backbone (the pretrained model a new classifier's backbone comes
-    from), top-1."""
+    from), top-1 with what it was measured on (``top1_split``, in words; ``full_test_split``:
+    the data set's whole test split, not a ``--subset`` of it nor an image folder's split)."""
     from bars_zoo import registry, weightsdir
     from bars_zoo.complexity import complexity, format_shape
     from bars_zoo.lookup import local_genotype, untrained_weights
@@ -70,6 +71,11 @@ def rows(pattern: str, pretrained: bool, trained: bool = False) -> list[dict[str
                 "backbone": cfg.backbone.model if cfg and cfg.backbone else None,
                 "top1": cfg.top1 if cfg else None,
                 "top1_images": cfg.top1_images if cfg else None,
+                # what top1 was measured on, in words (PretrainedCfg.top1_split)
+                "top1_split": cfg.top1_split() if cfg and cfg.top1 is not None else None,
+                "full_test_split": cfg.top1_images is None and cfg.test_split is None
+                if cfg and cfg.top1 is not None
+                else None,
             }
         )
     return out
@@ -112,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     for r in table:
         top1 = ""
         if r["top1"] is not None:
-            part = f" on {r['top1_images']:,} test images" if r["top1_images"] else ""
+            # the data set's whole test split goes without saying; a --subset of it or an image
+            # folder's split folder ("sketches/val") is named
+            part = "" if r["full_test_split"] else f" on {r['top1_split']}"
             top1 = f" ({r['dataset']}, top-1 {r['top1']:.2f}%{part})"
         elif r["backbone"] is not None:
             top1 = f" (new classifier, backbone from {r['backbone']})"

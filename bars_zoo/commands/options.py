@@ -55,6 +55,37 @@ def bare_amp(argv: Sequence[str]) -> list[str]:
     return words
 
 
+#: options whose value is a duration (``--time-limit 30m``); see :func:`signed_durations`
+DURATION_OPTIONS = ("--time-limit", "--search-time")
+
+#: a word that can only be a signed duration: ``-5m``, ``-0.5h``, ``-90`` (never an option name)
+_SIGNED_DURATION = re.compile(r"-\.?[0-9][\w.]*")
+
+
+def signed_durations(argv: Sequence[str]) -> list[str]:
+    """``argv`` with ``--time-limit -5m`` written ``--time-limit=-5m``.
+
+    argparse takes a word like ``-5m`` for an option and would say only "expected one argument";
+    joined to its flag, the value reaches :func:`bars_zoo.commands.train.parse_duration`, which
+    refuses it as not positive and says what to write."""
+    words: list[str] = []
+    skip = False
+    for i, word in enumerate(argv):
+        if skip:
+            skip = False
+            continue
+        if word == "--":
+            words.extend(argv[i:])
+            break
+        follows = argv[i + 1] if i + 1 < len(argv) else ""
+        if word in DURATION_OPTIONS and _SIGNED_DURATION.fullmatch(follows):
+            words.append(f"{word}={follows}")
+            skip = True
+        else:
+            words.append(word)
+    return words
+
+
 def misread_amp(words: Sequence[str], fixed: Sequence[str], extra: Sequence[str]) -> str | None:
     """The word after a bare ``--amp`` that :func:`bare_amp` left for the positional but the parser
     could not place (``train g.geno --amp banana``): a wrong mode, not a stray argument."""
@@ -88,12 +119,14 @@ def add_batch_size(p: argparse.ArgumentParser, default_text: str, **kwargs: Any)
     )
 
 
-def add_seed(p: argparse.ArgumentParser, default_text: str, **kwargs: Any) -> None:
+def add_seed(p: argparse.ArgumentParser, seeds: str, default_text: str, **kwargs: Any) -> None:
+    """``--seed SEED``; its help reads ``seed of <seeds>``: what it seeds in this command (build:
+    the random initial weights that -o writes; train: those and the batches)."""
     p.add_argument(
         "--seed",
         type=kwargs.pop("type", int),
         metavar="SEED",
-        help=default_note("random seed", default_text),
+        help=default_note(f"seed of {seeds}", default_text),
         **kwargs,
     )
 
@@ -264,6 +297,7 @@ SHARED_OPTIONS = (
 
 __all__ = [
     "AMP_MODES",
+    "DURATION_OPTIONS",
     "SHARED_OPTIONS",
     "add_amp",
     "add_batch_size",
@@ -282,6 +316,7 @@ __all__ = [
     "progress_of",
     "require_data_dir",
     "set_threads",
+    "signed_durations",
     "validated",
 ]
 

@@ -9,7 +9,12 @@ HELP = "upload a model folder (save_pretrained layout) to a Hub repo; prints the
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("folder", metavar="DIR", help="a folder written by save_pretrained / train")
+    p.add_argument(
+        "folder",
+        metavar="DIR",
+        help="a folder written by save_pretrained, or a finished `bars-zoo train` --out folder "
+        "(its model/ folder is uploaded)",
+    )
     p.add_argument("repo_id", metavar="REPO_ID", help="ORG/NAME on the Hub (created if needed)")
     p.add_argument(
         "--revision", metavar="BRANCH", help="branch to commit to (created if needed; default main)"
@@ -26,9 +31,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bars_zoo.publish import push_to_hub
+    from bars_zoo.trainfolder import finished_model_folder
 
     sha = push_to_hub(
-        args.folder,
+        finished_model_folder(args.folder),  # a finished training run: its model/ folder
         args.repo_id,
         revision=args.revision,
         private=True if args.private else None,  # left out: the Hub's default for the owner

@@ -88,7 +88,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="X",
         help="complexity exponent under the budget (default 0; negative, e.g. -0.2, fills the budget)",
     )
-    add_seed(p, "the preset's")
+    add_seed(
+        p,
+        "the supernet's random initial weights, the --subset sample, the two halves of the "
+        "training images, the batches, the Gumbel samples and the derive draws",
+        "the preset's",
+    )
     p.add_argument("--name", help="name written into the genotype (default bars-searched)")
     add_output(
         p,

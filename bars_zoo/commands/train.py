@@ -75,7 +75,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_batch_size(p, "%(default)s, over all processes under torchrun", default=256)
     p.add_argument("--lr", type=float, help="Adam learning rate (recipe: 2e-3, ImageNet 1e-3)")
     add_device(p)
-    add_seed(p, "%(default)s", default=0)
+    add_seed(
+        p,
+        "the random initial weights (those --init does not give), the batch order and the "
+        "augmentation (--split-seed: the held-out split)",
+        "%(default)s",
+        default=0,
+    )
     p.add_argument(
         "--subset", type=int, metavar="N", help="use N images of each split (smoke runs)"
     )
@@ -160,7 +166,8 @@ def parse_duration(text: str, flag: str = "--time-limit") -> float:
         )
     if float(m.group(1)) <= 0:
         raise ConfigError(
-            f"{flag} must be positive, got {text!r}", hint="give a duration above 0, e.g. 30m"
+            f"{flag} must be positive, got {text!r}",
+            hint=f"write a duration above 0, e.g. {flag} 30m",
         )
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
 

@@ -92,11 +92,12 @@ class Reader:
         for o in st.options:
             key = o.key.text
             if key not in allowed:
-                close = suggest(key, allowed)
+                # 'Channels', 'DEPTH': the language is lower case
+                close = key.lower() if key.lower() in allowed else suggest(key, allowed)
                 if close:
                     self.typos.add(close)
                 hint = (
-                    f"did you mean '{close}'?"
+                    f"did you mean '{close}'?" + (" (lower case)" if close == key.lower() else "")
                     if close
                     else f"'{st.kind}' takes: " + ", ".join(allowed)
                 )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch
 from bars_zoo._io import atomic_write_bytes
 from bars_zoo.errors import CheckpointError, CheckpointMismatchError, ConfigError, option
 from bars_zoo.search.config import SearchConfig
+from bars_zoo.search.strategy import entropy_weight, temperature, weight_lr
 from bars_zoo.training import CHECKPOINT_FORMAT
 
 FORMAT = 1
@@ -66,7 +68,42 @@ def load_checkpoint(path: Path, config: SearchConfig, *, mmap: bool = False) -> 
             f"({', '.join(diff) or 'unknown'})",
             hint=f"resume with the same preset and options, or use another {option('run_dir')} / {option('out')}",
         )
+    _check_schedules(state, config, path)
     return state
+
+
+#: the per-epoch values of the schedules (:mod:`bars_zoo.search.strategy`), as the history logs them
+_SCHEDULES = (("temperature", temperature), ("entropy_weight", entropy_weight), ("lr", weight_lr))
+
+
+def _check_schedules(state: dict[str, Any], config: SearchConfig, path: Path) -> None:
+    """Refuse a checkpoint whose epochs ran other schedule values than ``config`` gives them.
+
+    The fingerprint covers the schedule *settings*, not the rule that maps them to an epoch's
+    values: a run begun before the temperature and entropy schedules counted architecture epochs
+    (warm-up epochs then advanced them) has the same fingerprint, and resuming it would mix two
+    schedules.  The values each finished epoch logged are compared with this version's, so a
+    checkpoint whose schedules agree (no warm-up and no ``anneal_over``, or only epoch 1 run) still
+    resumes."""
+    try:
+        history = json.loads(state.get("history", "[]"))
+    except ValueError:
+        return  # not this check's business: the runner reads the history too
+    for record in history if isinstance(history, list) else ():
+        epoch = record.get("epoch") if isinstance(record, dict) else None
+        if not isinstance(epoch, int):
+            continue
+        for key, schedule in _SCHEDULES:
+            ran, ours = record.get(key), schedule(config, epoch)
+            if isinstance(ran, int | float) and not math.isclose(ran, ours, rel_tol=1e-9):
+                raise CheckpointMismatchError(
+                    f"the checkpoint in {path.parent} ran another schedule than these settings "
+                    f"give (epoch {epoch + 1} ran at {key} {ran:.6g}, they give {ours:.6g}): its "
+                    "run began under an earlier schedule rule, and resuming it would mix two "
+                    "schedules",
+                    hint="finish it with the bars-zoo version that began it, or start over "
+                    f"with another {option('run_dir')} / {option('out')}",
+                )
 
 
 def refuse_training_run(path: Path) -> None:
