@@ -30,6 +30,7 @@ from bars_zoo.builder import unwrap_model
 from bars_zoo.data import DATASETS, DatasetInfo, ImageSet, Split
 from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError, option
 from bars_zoo.images import read_image
+from bars_zoo.knowndata import known_name
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp")
 #: training images the mean/std are measured on (a seeded sample; all of them when fewer)
 STATS_SAMPLE = 1000
-#: the name under which a model records the data set it learnt on: the folder's own name, unless
-#: that is a data set bars-zoo knows (a folder called ``cifar10`` is not CIFAR-10)
+#: names a folder cannot record as they are: bars-zoo's ``--dataset`` choices (see ``FolderLayout.name``)
 _RESERVED = ("fashion-mnist", "cifar10", "imagenet", "synthetic", "imagefolder")
 _LAYOUT = "DIR/train/<class>/*.png|*.jpg ... and DIR/val/<class>/ (or DIR/test/<class>/)"
 
@@ -54,8 +54,13 @@ class FolderLayout:
 
     @property
     def name(self) -> str:
+        """The name under which a model records the data set it learnt on: the folder's own name,
+        unless it spells a data set bars-zoo knows in any of the ways records are read
+        (:func:`bars_zoo.knowndata.known_name`: a folder called ``CIFAR-10`` or ``fashion_mnist``
+        is not that data set), then ``imagefolder:NAME``."""
         name = self.root.resolve().name or "imagefolder"
-        return f"imagefolder:{name}" if name in _RESERVED else name
+        spells_known = name in _RESERVED or known_name(name) is not None
+        return f"imagefolder:{name}" if spells_known else name
 
 
 def _root(data_dir: str | os.PathLike[str] | None) -> Path:

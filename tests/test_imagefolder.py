@@ -20,6 +20,7 @@ from bars_zoo.batches import Augment, BatchLoader
 from bars_zoo.cli import main
 from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError
 from bars_zoo.imagefolder import folder_info, load_folder, scan
+from bars_zoo.knowndata import known_name
 from bars_zoo.training import TrainResult
 
 CLASSES = ("cat", "dog", "emu")
@@ -83,6 +84,18 @@ def test_imagefolder_reads_classes_in_sorted_order_at_the_genotype_shape(tmp_pat
     assert abs(float(x.mean())) < 0.05 and abs(float(x.std()) - 1) < 0.05
     rgb = load_folder(data, "test", folder_info(data, (3, 32, 32)), subset=5)
     assert rgb.images.shape == (5, 3, 32, 32)
+
+
+@pytest.mark.parametrize("folder", ["cifar10", "CIFAR-10", "fashion_mnist", "Fashion MNIST"])
+def test_imagefolder_named_like_a_known_data_set_records_a_name_not_read_as_that_set(
+    tmp_path, folder
+):
+    """Records are read back through ``known_name`` (case, ``-``, ``_`` and spaces ignored), so a
+    folder spelt like a known data set must not be recorded under that spelling: its model would
+    be published as that data set."""
+    data = make_folder(tmp_path / folder, per_class=2)
+    name = folder_info(data, (1, 28, 28)).name
+    assert name == f"imagefolder:{folder}" and known_name(name) is None
 
 
 def test_imagefolder_uses_test_split_before_val(tmp_path):
