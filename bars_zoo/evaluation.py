@@ -242,6 +242,8 @@ def model_source(ref: str | os.PathLike[str]) -> str:
     if path.is_file() and path.suffix == ".safetensors":  # the weights file of a model folder
         return f"local-dir:{path}"
     if not path.is_dir():
+        if looks_like_path(text) and not path.exists():
+            raise UnknownModelError(f"no such folder {text}", hint=sibling_hint(path))
         return text
     if is_search_run(path):
         raise UnknownModelError(
@@ -257,6 +259,31 @@ def model_source(ref: str | os.PathLike[str]) -> str:
         f"{path} is neither a model folder nor a training output folder",
         hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
     )
+
+
+def looks_like_path(text: str) -> bool:
+    """Whether a model argument is meant as a path, not a zoo or Hub name: it has a ``/`` (a zoo
+    name never has one; a Hub repo is written ``hf-hub:ORG/REPO``) or starts with ``.`` or ``~``."""
+    return "/" in text or text.startswith((".", "~")) or os.sep in text
+
+
+def sibling_hint(path: Path) -> str:
+    """A did-you-mean among the folders beside a missing ``path`` (``runs/my-nett`` ->
+    ``runs/my-net``), else what the argument takes."""
+    from bars_zoo.zoo import close_names
+
+    parent = path.parent
+    try:
+        siblings = sorted(p.name for p in parent.iterdir() if p.is_dir())
+    except OSError:
+        siblings = []
+    close = close_names(path.name, siblings)
+    if close:
+        shown = " or ".join(repr(os.path.join(os.fspath(parent), c)) for c in close)
+        return f"did you mean {shown}?"
+    if not parent.is_dir():
+        return f"{parent} does not exist either; give a model folder or a `bars-zoo train` --out folder"
+    return "give a model folder (save_pretrained) or a `bars-zoo train` --out folder"
 
 
 def unfinished_run(ref: str | os.PathLike[str]) -> bool:

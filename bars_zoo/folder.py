@@ -38,8 +38,9 @@ from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.dsl import read as read_genotype
-from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError
+from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError, option
 from bars_zoo.lookup import check_folder_files
+from bars_zoo.metacheck import warn_stale_meta
 from bars_zoo.packing import (
     PICKLE_SUFFIXES,
     binary_convs,
@@ -117,6 +118,7 @@ def folder_files(
     data = weights_bytes(model, spec, packed=packed, version=__version__)
     sha = hashlib.sha256(data).hexdigest()
     cfg = _merge_cfg(model, spec, pretrained_cfg).model_copy(update={"sha256": sha})
+    trained = None if cfg.records_weights() else _still_untrained(model, spec, packed, data)
     config = ModelConfig(
         format_version=FOLDER_FORMAT,
         bars_zoo_version=__version__,
@@ -127,16 +129,45 @@ def folder_files(
         packed=packed,
         pretrained_cfg=cfg,
         complexity=cx.to_dict(layers=False),
+        trained=trained,
     )
     files = {
-        CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
+        CONFIG_FILE: config.to_bytes(),
         GENOTYPE_FILE: format_spec(spec).encode(),
         WEIGHTS_FILE: data,
     }
     sizes = {k: len(v) for k, v in files.items()}
-    card = render_card(spec, cfg, packed=packed, complexity_summary=cx.summary(), files=sizes)
+    card = render_card(
+        spec,
+        cfg,
+        packed=packed,
+        complexity_summary=cx.summary(),
+        files=sizes,
+        trained=config.records_training(),
+    )
     files[CARD_FILE] = card.encode()
     return files
+
+
+#: the model attribute :func:`load_folder` sets on weights whose folder records no training:
+#: ``(packed, weights sha256)`` of that folder
+UNTRAINED_FROM = "untrained_weights_from"
+
+
+def _still_untrained(model: nn.Module, spec: NetworkSpec, packed: bool, data: bytes) -> bool | None:
+    """``False`` when ``model`` holds the very weights of a folder that recorded no training
+    (loaded, then saved packed: ``save_pretrained(load("local-dir:untrained"), DIR)``, ``bars-zoo
+    deploy``), so that the new folder says so explicitly; ``None`` (no record: the old rules
+    apply) otherwise, e.g. after training changed the weights."""
+    from bars_zoo import __version__
+
+    source = getattr(model, UNTRAINED_FROM, None)
+    if not isinstance(source, tuple):
+        return None
+    was_packed, sha = source
+    if was_packed != packed:
+        data = weights_bytes(model, spec, packed=was_packed, version=__version__)
+    return False if hashlib.sha256(data).hexdigest() == sha else None
 
 
 def _merge_cfg(
@@ -254,7 +285,9 @@ def hand_written_card(folder: Path) -> bool:
     return bool(text.strip()) and GENERATED_MARK not in text
 
 
-def local_folder(path_text: str) -> Path:
+def local_folder(
+    path_text: str, *, hint: str = "local-dir: takes a folder written by save_pretrained"
+) -> Path:
     if not path_text.strip():  # Path("") would be the current folder
         raise UnknownModelError("local-dir: needs a path", hint="write local-dir:PATH/TO/FOLDER")
     path = Path(path_text).expanduser()
@@ -263,10 +296,7 @@ def local_folder(path_text: str) -> Path:
         if path.suffix == ".safetensors":
             return path.parent
     if not path.is_dir():
-        raise UnknownModelError(
-            f"no model folder at {path}",
-            hint="local-dir: takes a folder written by save_pretrained",
-        )
+        raise UnknownModelError(f"no model folder at {path}", hint=hint)
     return path
 
 
@@ -286,8 +316,9 @@ def load_folder(
                 f"{folder} is a `bars-zoo train` training output folder, not a model folder",
                 hint=f"give its model folder, {model_dir}"
                 if (model_dir / WEIGHTS_FILE).is_file()
-                else "the run has not finished: run the same `bars-zoo train` command with "
-                f"--resume; it writes the model folder {model_dir} at the end (its best weights "
+                else "the run has not finished: resume it (the same training settings with "
+                f"{option('resume', True)}); it writes the model folder {model_dir} at the end "
+                "(its best weights "
                 f"so far: bars_zoo.training.model_from_checkpoint({str(folder)!r}), or "
                 f"`bars-zoo eval {folder}`)",
             )
@@ -304,6 +335,7 @@ def load_folder(
             )
         raise IntegrityError(f"{folder} has no {WEIGHTS_FILE}", hint="is this a model folder?")
     config, spec = check_folder_files(folder)  # what `bars-zoo list` checks too
+    warn_stale_meta(spec, str(folder / GENOTYPE_FILE))
     g = config.genotype_sha256
     if expected_sha256 is not None and expected_sha256 != config.weights_sha256:
         cached = cached_repo(weights)
@@ -333,8 +365,11 @@ def load_folder(
     model = build(spec)
     load_tensors(model, tensors, packed=packed)
     model.pretrained_cfg = cfg or config.pretrained_cfg  # type: ignore[assignment]
-    # a packed folder is a finished model even when its pretrained_cfg records no top-1
+    # a packed folder is a finished model even when its pretrained_cfg records no top-1, unless
+    # its config records that the weights are untrained (ModelConfig.trained)
     model.trained_weights = config.records_training()
+    if not model.trained_weights:  # saving these weights again keeps them marked untrained
+        setattr(model, UNTRAINED_FROM, (config.packed, config.weights_sha256))
     model.eval()
     return model.to(device) if device is not None else model
 
@@ -354,6 +389,7 @@ def folder_card(folder: str | os.PathLike[str], *, load_name: str | None = None)
         complexity_summary=complexity(spec).summary(),
         files=sizes,
         load_name=load_name,
+        trained=config.records_training(),
     )
 
 

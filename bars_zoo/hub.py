@@ -43,6 +43,7 @@ from bars_zoo.lookup import check_weights_folder, zoo_genotype
 # keeps working (it lives in bars_zoo.publish)
 from bars_zoo.publish import register_bundled as register_bundled
 from bars_zoo.registry import (
+    COMMIT_RE,
     CONFIG_FILE,
     GENOTYPE_FILE,
     WEIGHTS_FILE,
@@ -97,9 +98,23 @@ def load(
             name, revision, cache_dir, offline_mode(local_files_only)
         )
         model = load_folder(folder, expected_sha256=expected_sha, cfg=entry, device=device)
+        _record_commit(model, folder)
     if num_classes is not None and num_classes != model.spec.num_classes:
         model.reset_classifier(num_classes)
     return model
+
+
+def _record_commit(model: BarsNet, folder: Path) -> None:
+    """A model loaded from a Hub snapshot (``.../snapshots/<commit>``) whose config names its Hub
+    repo but no revision records the commit the load resolved (``hf-hub:ORG/REPO`` at ``main``
+    or a branch, too), so that ``pretrained_cfg.revision`` and a new classifier's ``backbone``
+    name exactly those weights."""
+    cfg = model.pretrained_cfg
+    commit = folder.name
+    if folder.parent.name != "snapshots" or not COMMIT_RE.match(commit):
+        return
+    if isinstance(cfg, PretrainedCfg) and cfg.hub_repo is not None and cfg.revision is None:
+        model.pretrained_cfg = cfg.model_copy(update={"revision": commit})  # type: ignore[assignment]
 
 
 def pull(

@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from bars_zoo import registry
+from bars_zoo._args import check_flag
 from bars_zoo.card import GENERATED_MARK
 from bars_zoo.errors import ConfigError, HubError, option
 from bars_zoo.folder import (
@@ -51,9 +52,18 @@ def push_to_hub(
     create_pr: bool = False,
     token: str | None = None,
     commit_message: str | None = None,
+    allow_untrained: bool = False,
+    dry_run: bool = False,
 ) -> str:
     """Upload a model (saved packed) or a model folder to ``repo_id`` in one commit; returns the
-    commit sha, to pin in the registry.  The repo (and the ``revision`` branch) is created if
+    commit sha, to pin in the registry.
+
+    Untrained weights (a folder that records no training, :meth:`ModelConfig.records_training`:
+    what ``bars-zoo build -o`` writes, also saved packed) are refused unless
+    ``allow_untrained=True``; they are then uploaded with ``"trained": false`` in their config
+    and a card that says so.  ``dry_run=True`` verifies and stages everything as a push would,
+    makes no network call, and returns what would be uploaded (files, sizes, ``config.json``,
+    the card) as text instead of a commit sha.  The repo (and the ``revision`` branch) is created if
     needed, private when ``private=True``; ``None`` leaves the visibility to the Hub's default for
     the owner (an organisation may make new repos private).  An existing repo keeps its
     visibility: ``private=True`` for a public one raises :class:`HubError` before the upload,
@@ -69,6 +79,8 @@ def push_to_hub(
             hint="write ORG/NAME with letters, digits, '-', '_' or '.' (at most 96 characters)",
         )
     check_revision(revision)
+    check_flag(allow_untrained, "allow_untrained")
+    check_flag(dry_run, "dry_run")
     with tempfile.TemporaryDirectory(prefix="bars-zoo-push-") as tmp:
         stage = Path(tmp) / "model"
         # the branch this push needs (made if missing): none for main or an open pull request
@@ -79,12 +91,15 @@ def push_to_hub(
             else None
         )
         load_name = f"{HUB_PREFIX}{repo_id}@{branch}" if branch and not create_pr else None
-        if isinstance(model_or_dir, nn.Module):
-            save_pretrained(model_or_dir, stage, pretrained_cfg={"hub_repo": repo_id})
-            if load_name is not None:
-                write_card(stage, load_name=load_name)
+        if isinstance(model_or_dir, nn.Module):  # saved as save_pretrained saves it, then staged
+            source = save_pretrained(model_or_dir, Path(tmp) / "saved")
         else:
-            _stage_folder(Path(model_or_dir), stage, repo_id, load_name)
+            source = local_folder(
+                os.fspath(model_or_dir), hint="push takes a folder written by save_pretrained"
+            )
+        _stage_folder(source, stage, repo_id, load_name, allow_untrained=allow_untrained)
+        if dry_run:
+            return push_plan(stage, repo_id, revision=revision, create_pr=create_pr)
         api = HfApi(token=token)
         with hub_errors(repo_id, revision, upload=True):
             api.create_repo(repo_id, private=private, exist_ok=True)
@@ -131,26 +146,72 @@ def _check_visibility(repo_id: str, private: bool, is_private: bool | None) -> N
     )
 
 
-def _stage_folder(src: Path, stage: Path, repo_id: str, load_name: str | None = None) -> None:
-    """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed."""
-    src = local_folder(str(src))
+def _stage_folder(
+    src: Path,
+    stage: Path,
+    repo_id: str,
+    load_name: str | None = None,
+    *,
+    allow_untrained: bool = False,
+) -> None:
+    """Copy a verified folder for upload, with ``hub_repo`` set and a generated card refreshed;
+    untrained weights are refused unless ``allow_untrained``, and then recorded as untrained
+    (``hub_repo`` alone would read as a published, trained model)."""
     load_folder(src)
-    cfg = read_config(src).pretrained_cfg
+    config = read_config(src)
+    untrained = not config.records_training()
+    if untrained and not allow_untrained:
+        raise ConfigError(
+            f"{src} holds untrained weights (its config.json records no training: no top-1, "
+            "training command, Hub repo or backbone): pushing it would publish random weights",
+            hint=f"train it first (bars-zoo train {src / GENOTYPE_FILE} ...), or pass "
+            f"{option('allow_untrained', True)} to publish it as untrained (its card says so); "
+            "nothing was uploaded",
+        )
     update = {"hub_repo": repo_id, "revision": None}
-    _copy_with_cfg(src, stage, cfg.model_copy(update=update), load_name=load_name)
+    cfg = config.pretrained_cfg.model_copy(update=update)
+    _copy_with_cfg(src, stage, cfg, load_name=load_name, trained=False if untrained else None)
 
 
-def _copy_with_cfg(src: Path, dest: Path, cfg: PretrainedCfg, load_name: str | None = None) -> Path:
-    """Copy a model folder (weights byte for byte) with ``cfg`` in its ``config.json``; a
-    generated (or missing) card is regenerated, a hand-written one kept."""
-    config = read_config(src).model_copy(update={"pretrained_cfg": cfg})
+def push_plan(
+    stage: Path, repo_id: str, *, revision: str | None = None, create_pr: bool = False
+) -> str:
+    """What a push of the staged folder ``stage`` uploads, as text: the target, each file and its
+    size, then ``config.json`` and the card in full (``push_to_hub(..., dry_run=True)``)."""
+    where = f"{repo_id}" + (f" (revision {revision})" if revision else "")
+    if create_pr:
+        where += ", as a pull request"
+    lines = [f"dry run: nothing uploaded; a push would commit to {where}:"]
+    for name in FOLDER_FILES:
+        lines.append(f"  {name:<18} {(stage / name).stat().st_size:>12,} bytes")
+    for name in (CONFIG_FILE, CARD_FILE):
+        text = (stage / name).read_text(encoding="utf-8", errors="replace")
+        lines += ["", f"--- {name} ---", text.rstrip("\n")]
+    return "\n".join(lines) + "\n"
+
+
+def _copy_with_cfg(
+    src: Path,
+    dest: Path,
+    cfg: PretrainedCfg,
+    load_name: str | None = None,
+    *,
+    trained: bool | None = None,
+) -> Path:
+    """Copy a model folder (weights byte for byte) with ``cfg`` in its ``config.json`` (and the
+    explicit ``trained`` record when given); a generated (or missing) card is regenerated, a
+    hand-written one kept."""
+    update: dict[str, Any] = {"pretrained_cfg": cfg}
+    if trained is not None:
+        update["trained"] = trained
+    config = read_config(src).model_copy(update=update)
     card = src / CARD_FILE
     raw = card.read_bytes() if card.is_file() else b""  # a hand-written card goes as it is
     text = raw.decode("utf-8", errors="replace")  # (in any encoding) - only read for the mark
     dest = write_folder(
         dest,
         {
-            CONFIG_FILE: config.model_dump_json(indent=2).encode() + b"\n",
+            CONFIG_FILE: config.to_bytes(),
             GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
             WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
             CARD_FILE: raw,
@@ -184,4 +245,4 @@ def register_bundled(
     return cfg
 
 
-__all__ = ["push_to_hub", "register_bundled"]
+__all__ = ["push_plan", "push_to_hub", "register_bundled"]

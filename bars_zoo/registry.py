@@ -87,13 +87,26 @@ class ModelConfig(BaseModel):
     packed: bool
     pretrained_cfg: PretrainedCfg
     complexity: dict[str, Any] = Field(default_factory=dict)
+    # an explicit record, written only when known: ``false`` for the untrained weights of a
+    # folder that recorded none, saved again (packed by save_pretrained or bars-zoo deploy)
+    trained: bool | None = None
 
     def records_training(self) -> bool:
-        """Whether the folder says its weights were trained: packed (the form of a finished
-        model), or a ``top1``, ``train_command``, ``hub_repo`` or pretrained ``backbone`` in its ``pretrained_cfg`` (:meth:`PretrainedCfg.records_weights`).  A folder
-        ``bars-zoo build -o`` writes records none (latent weights, no accuracy); nor does
-        ``save_pretrained(..., packed=False)`` without them."""
+        """Whether the folder says its weights were trained: its explicit ``trained`` record when
+        it has one, else packed (the form of a finished model), or a ``top1``,
+        ``train_command``, ``hub_repo`` or pretrained ``backbone`` in its ``pretrained_cfg``
+        (:meth:`PretrainedCfg.records_weights`).  A folder ``bars-zoo build -o`` writes records
+        none (latent weights, no accuracy); nor does ``save_pretrained(..., packed=False)``
+        without them, nor those same untrained weights saved packed (``trained: false``)."""
+        if self.trained is not None:
+            return self.trained
         return self.packed or self.pretrained_cfg.records_weights()
+
+    def to_bytes(self) -> bytes:
+        """The ``config.json`` bytes (``trained`` only when recorded, so that folders without
+        the record read as before, also by older bars-zoo versions)."""
+        exclude = {"trained"} if self.trained is None else set()
+        return self.model_dump_json(indent=2, exclude=exclude).encode() + b"\n"
 
 
 def read_config(folder: Path) -> ModelConfig:

@@ -111,8 +111,8 @@ def finished_model_folder(ref: str | os.PathLike[str]) -> Path:
         raise ConfigError(
             f"{path} is a `bars-zoo train` run that has not finished: it has no {MODEL_DIR}/ "
             "folder to describe or publish yet",
-            hint="finish the training first: run the same `bars-zoo train` command with "
-            f"--resume; it writes {path / MODEL_DIR} at the end",
+            hint="finish the training first: resume it (the same training settings with "
+            f"{option('resume', True)}); it writes {path / MODEL_DIR} at the end",
         )
     if (path / CHECKPOINT).is_file() and (path / MODEL_DIR / CONFIG_FILE).is_file():
         return path / MODEL_DIR

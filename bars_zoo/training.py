@@ -140,9 +140,17 @@ def resolve_spec(genotype: NetworkSpec | str | os.PathLike[str]) -> NetworkSpec:
     """A spec from a spec, a zoo name or a ``.geno`` path."""
     if isinstance(genotype, NetworkSpec):
         return genotype
+    from bars_zoo.metacheck import warn_stale_meta
     from bars_zoo.zoo import load_genotype
 
-    return load_genotype(genotype)
+    spec = load_genotype(genotype)
+    warn_stale_meta(spec, str(genotype))
+    return spec
+
+
+#: the attribute :func:`model_from_checkpoint` sets on its model: ``weights_epoch`` (the epoch
+#: whose weights it holds), ``epochs_done`` and ``epochs`` (of the unfinished run)
+RUN_PROGRESS = "run_progress"
 
 
 def model_from_checkpoint(
@@ -158,11 +166,11 @@ def model_from_checkpoint(
             f"{folder / CHECKPOINT} is not a {CHECKPOINT_FORMAT} checkpoint",
             hint="it was written by another tool or version",
         )
-    weights = state["model"]
+    weights, weights_epoch = state["model"], int(state.get("epoch", 0))
     if (folder / BEST).is_file():
         best = ckpt.load(folder / BEST)
         if best.get("fingerprint") == state.get("fingerprint"):
-            weights = best["model"]
+            weights, weights_epoch = best["model"], int(best.get("epoch", weights_epoch))
     spec = parse(state["genotype"])
     model = build(spec)
     model.load_state_dict(weights)
@@ -170,6 +178,13 @@ def model_from_checkpoint(
     info = folder_record(spec, fields.get("folder"))
     backbone = init_backbone(state.get("init"))
     model.pretrained_cfg = run_cfg(spec, fields["dataset"], info, backbone)  # type: ignore[assignment]
+    # which epoch's weights these are, of how far the run got (`bars-zoo eval` says so)
+    progress = {
+        "weights_epoch": weights_epoch,
+        "epochs_done": int(state.get("epoch", 0)),
+        "epochs": fields.get("epochs"),
+    }
+    setattr(model, RUN_PROGRESS, progress)
     model.eval()
     return model.to(device) if device is not None else model
 

@@ -520,7 +520,8 @@ def test_an_unfinished_training_folder_given_as_model_folder_says_to_finish_the_
     run = _training_out_dir(tmp_path, finished=False)
     with pytest.raises(UnknownModelError, match="training output folder") as err:
         load(f"local-dir:{run}")
-    assert err.value.hint is not None and "--resume" in err.value.hint
+    assert err.value.hint is not None and "resume=True" in err.value.hint  # Python spelling
+    assert "--resume" in err.value.render(cli=True)
     # and how to get the weights it has so far
     assert f"model_from_checkpoint({str(run)!r})" in err.value.hint
 

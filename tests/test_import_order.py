@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("binary", "ops", "devices"),
     ("cells",),
     ("builder",),
-    ("complexity",),
+    ("complexity", "metacheck"),
     # zoo/hub: names, registry, model folders, cards, publishing, packed inference, drawings
     (
         "zoo",

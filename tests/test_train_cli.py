@@ -529,3 +529,30 @@ def test_train_init_pretrained_on_a_name_without_weights_hints_other_weights(tmp
         )
     hint = str(err.value.hint)
     assert 'init="pretrained"' not in hint and 'init="local-dir:DIR"' in hint
+
+
+def test_train_summary_says_a_subset_top1_is_on_part_of_the_test_split(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", geno, *FAST, "--epochs", "1", "--out", str(out)]) == 0
+    assert "% on 96 images of the synthetic test split" in capsys.readouterr().out
+    assert (
+        main(["train", geno, *FAST, "--epochs", "1", "--out", str(out), "--resume", "--json"]) == 0
+    )
+    assert json.loads(capsys.readouterr().out)["test_images"] == 96
+
+
+def test_eval_of_an_unfinished_run_says_which_epochs_weights_it_measured(geno, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", geno, *FAST, "--epochs", "3", "--out", str(out), "--stop-after", "1"]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--device", "cpu", "--subset", "96"]) == 0
+    text = capsys.readouterr().out
+    assert "unfinished run: stopped after epoch 1 of 3" in text and "weights of epoch 1" in text
+    assert main(["eval", str(out), "--device", "cpu", "--subset", "96", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["unfinished"] and (got["weights_epoch"], got["epochs_done"], got["epochs"]) == (
+        1,
+        1,
+        3,
+    )

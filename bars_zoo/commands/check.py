@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from typing import Any
 
 from bars_zoo.dsl import check, read_source
 from bars_zoo.errors import Diagnostic, GenotypeError
-from bars_zoo.spec import Limits
+from bars_zoo.spec import Limits, NetworkSpec
 
 HELP = "check genotype files (exit 0 clean, 1 errors found, 2 unreadable file or usage error)"
 
@@ -35,6 +36,37 @@ def load(path: str) -> tuple[bytes | None, Diagnostic | None]:
         return None, err.diagnostics[0]
 
 
+def stale_meta_warnings(spec: NetworkSpec, data: bytes, name: str) -> list[Diagnostic]:
+    """A warning at each ``meta`` line stating a number the architecture no longer has
+    (:func:`bars_zoo.metacheck.stale_meta`: the file was edited after the search)."""
+    from bars_zoo.metacheck import describe_stale, stale_meta
+
+    stale = stale_meta(spec)
+    if not stale:
+        return []
+    lines = data.decode("utf-8", errors="replace").splitlines()
+    out = []
+    for i, text in enumerate(lines, 1):
+        keys = {k: v for k, v in stale.items() if re.match(rf"\s*meta\b.*\b{k}\s*=", text)}
+        if not keys:
+            continue
+        col = min(text.find(k) for k in keys) + 1
+        out.append(
+            Diagnostic(
+                code="stale-meta",
+                message=f"meta {describe_stale(keys)}: no longer matches the architecture",
+                severity="warning",
+                filename=name,
+                line=i,
+                column=col,
+                source_line=text,
+                hint="the file was edited after the search: delete these meta keys or update "
+                "them (`bars-zoo show FILE --summary` counts the architecture)",
+            )
+        )
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     results: list[dict[str, Any]] = []
     status = 0
@@ -50,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
             errors, warnings = doc.errors, doc.warnings
             if errors:
                 status = max(status, 1)
+            elif doc.spec is not None:
+                warnings = [*warnings, *stale_meta_warnings(doc.spec, data, name)]
         if args.no_warnings:
             warnings = []
         results.append(

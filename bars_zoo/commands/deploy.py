@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,6 +76,12 @@ def run(args: argparse.Namespace) -> int:
     name = model_source(args.model)  # what eval accepts: a finished training folder too
     kwargs = {"revision": args.revision} if args.revision else {}
     model = load(name, **kwargs).cpu().eval()
+    if getattr(model, "trained_weights", True) is False:
+        print(
+            f"warning: {args.model} holds untrained weights (no training recorded); the deployed "
+            "folder records them as untrained (`bars-zoo list --trained` leaves it out)",
+            file=sys.stderr,
+        )
     deployed = deploy(model)
     summary: dict[str, object] = {
         "model": deployed.spec.name,

@@ -43,6 +43,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from bars_zoo.data import DATASETS
     from bars_zoo.evaluation import default_device, evaluate, load_model, run_holdout
+    from bars_zoo.training import RUN_PROGRESS
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> int:
         where = result["split_folder"] = split_name(args.data_dir, args.split)
     if spec is not None:
         result["architecture"] = spec.name
+    progress = getattr(model, RUN_PROGRESS, None)  # an unfinished training run's checkpoint
+    result["unfinished"] = progress is not None
+    if progress is not None:
+        result.update(progress)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -98,4 +103,11 @@ def run(args: argparse.Namespace) -> int:
         if "top5" in metrics:
             line += f", top-5 {100 * metrics['top5']:.2f}%"
         print(line + f", loss {metrics['loss']:.4f}")
+        if progress is not None:
+            total = progress["epochs"] or "?"
+            print(
+                f"unfinished run: stopped after epoch {progress['epochs_done']} of {total}; "
+                f"evaluated the weights of epoch {progress['weights_epoch']} (finish the run: the "
+                "same `bars-zoo train` command with --resume)"
+            )
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 HELP = "upload a model folder (save_pretrained layout) to a Hub repo; prints the commit sha"
 
@@ -27,24 +28,56 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--create-pr", action="store_true", help="open a pull request instead")
     p.add_argument("--message", metavar="MSG", help="commit message")
+    p.add_argument(
+        "--allow-untrained",
+        action="store_true",
+        help="publish untrained weights (a folder that records no training, e.g. from "
+        "`bars-zoo build -o`); refused without it. The card says they are untrained",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="verify and stage the folder, then print the files, their sizes, config.json and "
+        "the card a push would upload; no network call",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from bars_zoo.publish import push_to_hub
     from bars_zoo.trainfolder import finished_model_folder
 
-    sha = push_to_hub(
-        finished_model_folder(args.folder),  # a finished training run: its model/ folder
+    folder = finished_model_folder(args.folder)  # a finished training run: its model/ folder
+    out = push_to_hub(
+        folder,
         args.repo_id,
         revision=args.revision,
         private=True if args.private else None,  # left out: the Hub's default for the owner
         create_pr=args.create_pr,
         commit_message=args.message,
+        allow_untrained=args.allow_untrained,
+        dry_run=args.dry_run,
     )
-    print(sha)
-    print(
-        f'pin it: add "hub_repo": "{args.repo_id}", "revision": "{sha}" to the model\'s entry '
-        "in bars_zoo/pretrained/registry.json (docs/hub.md)",
-        file=sys.stderr,
-    )
+    if args.dry_run:
+        print(out, end="")
+        return 0
+    print(out)
+    print(pin_hint(folder, args.repo_id, out), file=sys.stderr)
     return 0
+
+
+def pin_hint(folder: Path, repo_id: str, sha: str) -> str:
+    """How to pin the pushed commit: in the registry entry when the model is one (a registry or
+    zoo name; docs/hub.md), else how others load exactly this commit."""
+    from bars_zoo import registry
+    from bars_zoo.zoo import bundled_genotypes
+
+    config = registry.read_config(folder)
+    name = config.architecture
+    loads = f'others load exactly this commit with bars_zoo.load("hf-hub:{repo_id}@{sha}")'
+    if registry.get(name) is None and name not in bundled_genotypes():
+        return loads
+    return (
+        f'pin it: set "hub_repo": "{repo_id}", "revision": "{sha}", "sha256": '
+        f'"{config.weights_sha256}" in the registry entry of {name!r} '
+        f"(bars_zoo.registry.add_entry; docs/hub.md); {loads}"
+    )

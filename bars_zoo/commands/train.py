@@ -270,6 +270,8 @@ def run(args: argparse.Namespace) -> int:
     folder = getattr(result.model.pretrained_cfg, "test_split", None) if result.finished else None
     if folder:
         summary["test_split"] = folder
+    if result.finished:  # a --subset run measured the test top-1 on part of the split
+        summary["test_images"] = getattr(result.model.pretrained_cfg, "top1_images", None)
     if args.json:
         print(json.dumps(summary, indent=2))
     elif not result.finished:
@@ -280,7 +282,11 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         m = result.metrics
-        parts = [f"test top-1 {100 * m['test_top1']:.2f}%" + (f" ({folder})" if folder else "")]
+        cfg = result.model.pretrained_cfg
+        where = f" ({folder})" if folder else ""
+        if getattr(cfg, "top1_images", None) is not None:  # a --subset run: part of the split
+            where = f" on {cfg.top1_split()}"
+        parts = [f"test top-1 {100 * m['test_top1']:.2f}%{where}"]
         if "test_top5" in m:
             parts.append(f"top-5 {100 * m['test_top5']:.2f}%")
         if "val_top1" in m:

@@ -1,0 +1,42 @@
+"""A model argument that looks like a path is a folder that is missing, not an unknown zoo name;
+an unfinished run's evaluation says which epoch's weights it measured; hints from Python name
+keywords."""
+
+from __future__ import annotations
+
+import pytest
+
+import bars_zoo
+from bars_zoo.cli import main
+from bars_zoo.errors import UnknownModelError
+from bars_zoo.evaluation import model_source
+
+
+@pytest.mark.parametrize("command", [["eval"], ["deploy", "-o", "d"]])
+def test_a_typoed_folder_is_no_such_folder_with_did_you_mean(
+    tmp_path, monkeypatch, capsys, command
+):
+    (tmp_path / "runs" / "my-net").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    assert main([command[0], "runs/my-nett", *command[1:]]) == 2
+    err = capsys.readouterr().err
+    assert "no such folder runs/my-nett" in err and "did you mean 'runs/my-net'?" in err
+    assert "unknown model" not in err
+
+
+def test_a_dot_path_that_is_missing_is_no_such_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownModelError, match=r"no such folder \./runs/x"):
+        model_source("./runs/x")
+
+
+def test_an_unfinished_run_hints_resume_as_a_keyword_from_python(tmp_path):
+    run = tmp_path / "int"
+    run.mkdir()
+    (run / "checkpoint.pt").write_bytes(b"not read")
+    with pytest.raises(UnknownModelError) as err:
+        bars_zoo.load(f"local-dir:{run}")
+    assert "resume=True" in str(err.value) and "--resume" not in str(err.value)
+    with pytest.raises(UnknownModelError) as err2:
+        bars_zoo.push_to_hub(run, "me/x")
+    assert "resume=True" in str(err2.value) and "--resume" not in str(err2.value)
