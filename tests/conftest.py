@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import pytest
+from fakehub import FakeHub
 
 
 @pytest.fixture(autouse=True)
@@ -47,3 +49,11 @@ def shell_log_levels():
     yield
     for logger, level in before.items():
         logger.setLevel(level)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
+    """A patched ``HfApi`` (tests/fakehub.py) that records the push and keeps what it uploads."""
+    fake = FakeHub(tmp_path)
+    fake.install(monkeypatch)
+    return fake

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakehub import SHA
 from test_hub_cache import fill_cache
-from test_hub_push import SHA, FakeHub
 from tiny_net import tiny_model
 
 import bars_zoo
@@ -24,13 +24,6 @@ from bars_zoo.registry import read_config
 
 GENO = "genotypes/bars-fmnist-s.geno"
 COMMIT = "a" * 40
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    fake = FakeHub(tmp_path)
-    fake.install(monkeypatch)
-    return fake
 
 
 @pytest.fixture

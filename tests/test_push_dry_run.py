@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_hub_push import SHA, FakeHub
+from fakehub import SHA
 from tiny_net import tiny_model
 
 from bars_zoo.cli import main
@@ -13,13 +13,6 @@ from bars_zoo.errors import UnknownModelError
 from bars_zoo.folder import save_pretrained
 from bars_zoo.publish import push_to_hub
 from bars_zoo.registry import read_config
-
-
-@pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeHub:
-    fake = FakeHub(tmp_path)
-    fake.install(monkeypatch)
-    return fake
 
 
 @pytest.fixture
