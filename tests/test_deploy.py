@@ -404,3 +404,23 @@ def test_cli_deploy_never_replaces_a_trained_or_another_models_folder(tmp_path: 
     assert "of bars-fmnist-m (another architecture than bars-fmnist-s)" in capsys.readouterr().err
     assert main(["deploy", "bars-fmnist-m", "-o", str(other)]) == 0  # the same model again: fine
     assert (trained / "model.safetensors").read_bytes() == kept
+
+
+def test_cli_deploy_refuses_to_replace_a_packed_model_folder_of_other_weights(
+    tmp_path: Path, capsys
+):
+    """A training run's ``model/`` is packed: deploying the zoo model of the same architecture
+    over it would have lost the trained weights, their top-1 and their command."""
+    import bars_zoo
+
+    model = bars_zoo.load("bars-fmnist-s")
+    with torch.no_grad():
+        next(iter(model.parameters())).add_(0.5)  # weights of this architecture, other values
+    trained = bars_zoo.save_pretrained(model, tmp_path / "run" / "model")  # packed, as train's
+    kept = (trained / "model.safetensors").read_bytes()
+    assert main(["deploy", "bars-fmnist-s", "-o", str(trained)]) == 2
+    err = capsys.readouterr().err
+    assert "(other weights of this architecture); deploy would replace it" in err
+    assert "or delete this one first" in err
+    assert (trained / "model.safetensors").read_bytes() == kept
+    assert main(["deploy", str(trained), "-o", str(trained)]) == 0  # its own weights: the same

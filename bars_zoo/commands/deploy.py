@@ -37,10 +37,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
-def _check_output(out: Path, spec: NetworkSpec) -> None:
-    """``-o`` may replace an earlier deployment of this same model, never another model: a
-    training run's ``model/`` folder (latent float weights) or a folder of another architecture
-    would be lost."""
+def _check_output(out: Path, spec: NetworkSpec, weights_sha256: str) -> None:
+    """``-o`` may replace an earlier deployment of these very weights (the same command run
+    again), never another model: a training run's packed ``model/``, a folder of other weights of
+    this architecture, unpacked (trainable) weights or another architecture would be lost."""
     from bars_zoo.errors import BarsError, ConfigError
     from bars_zoo.registry import CONFIG_FILE, genotype_sha256, read_config
 
@@ -50,28 +50,32 @@ def _check_output(out: Path, spec: NetworkSpec) -> None:
         theirs = read_config(out)
     except BarsError:  # unreadable: save_pretrained decides what it may replace
         return
-    other_architecture = theirs.genotype_sha256 != genotype_sha256(spec)
-    if other_architecture or not theirs.packed:
-        what = (
-            f"another architecture than {spec.name}"
-            if other_architecture
-            else "unpacked, trainable weights"
-        )
-        raise ConfigError(
-            f"-o {out} holds the model folder of {theirs.architecture} ({what}); deploy would "
-            "replace it",
-            hint="choose a new folder for the deployed model",
-        )
+    if theirs.genotype_sha256 != genotype_sha256(spec):
+        what = f"another architecture than {spec.name}"
+    elif not theirs.packed:
+        what = "unpacked, trainable weights"
+    elif theirs.weights_sha256 != weights_sha256:
+        what = "other weights of this architecture"
+    else:
+        return
+    raise ConfigError(
+        f"-o {out} holds the model folder of {theirs.architecture} ({what}); deploy would "
+        "replace it",
+        hint="choose a new folder for the deployed model, or delete this one first",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    import hashlib
     import os
 
     import torch
 
-    from bars_zoo.deploy import deploy, save
+    from bars_zoo.deploy import deploy
     from bars_zoo.evaluation import model_source
+    from bars_zoo.folder import folder_files, write_folder
     from bars_zoo.hub import load
+    from bars_zoo.registry import WEIGHTS_FILE
 
     name = model_source(args.model)  # what eval accepts: a finished training folder too
     kwargs = {"revision": args.revision} if args.revision else {}
@@ -96,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
         summary["check_max_abs_diff"] = float((want - got).abs().max())
         summary["check_bit_exact"] = bool(torch.equal(want, got))
         summary["check_same_argmax"] = bool(torch.equal(want.argmax(1), got.argmax(1)))
-    _check_output(Path(args.output).expanduser(), deployed.spec)
-    folder = save(model, args.output)
+    files = folder_files(model, packed=True)  # what deploy.save writes, serialised once
+    out = Path(args.output).expanduser()
+    _check_output(out, deployed.spec, hashlib.sha256(files[WEIGHTS_FILE]).hexdigest())
+    folder = write_folder(out, files)
     summary["folder"] = os.fspath(folder)
     if args.json:
         print(json.dumps(summary, indent=2))
