@@ -6,7 +6,14 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, GetCoreSchemaHandler, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    field_validator,
+)
 from pydantic_core import core_schema
 
 from bars_zoo.errors import SpecError
@@ -115,7 +122,9 @@ class Meta(Mapping[str, str]):
         return NotImplemented
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("a spec's meta is read-only: spec.model_copy(update={'meta': {...}}) makes an edited copy")
+        raise AttributeError(
+            "a spec's meta is read-only: spec.model_copy(update={'meta': {...}}) makes an edited copy"
+        )
 
     def __reduce__(self) -> tuple[type[Meta], tuple[dict[str, str]]]:
         return (Meta, (dict(self._items),))
@@ -129,7 +138,9 @@ class Meta(Mapping[str, str]):
         return core_schema.no_info_after_validator_function(
             cls,
             handler.generate_schema(_MetaDict),
-            serialization=core_schema.plain_serializer_function_ser_schema(dict, return_schema=as_dict),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                dict, return_schema=as_dict
+            ),
         )
 
 
