@@ -8,7 +8,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, NoReturn
 
@@ -61,30 +61,44 @@ def unwritable(folder: Path) -> str | None:
     return None
 
 
-LOCK = ".lock"  # the file a run folder's lock is taken on (kept; it is empty)
+LOCK = ".lock"  # the file a run folder's lock is taken on (while it is held; deleted after)
 
 
 @contextmanager
 def folder_lock(folder: Path) -> Iterator[bool]:
     """Hold an exclusive advisory lock (``flock``) on ``folder/.lock`` for the block; yields
     whether it was taken (``False``: another process holds it).  The kernel drops the lock when
-    its holder ends, however it ends, so a killed run never leaves a stale lock.  Without
-    ``fcntl`` (Windows) nothing is locked and it yields ``True``."""
+    its holder ends, however it ends, so a killed run never leaves a stale lock (a ``.lock`` a
+    killed run leaves is taken by the next run as if it were not there).  The holder deletes the
+    file when the block ends (a finished or interrupted run leaves no empty ``.lock``); a process
+    that locked the file just as it was deleted sees that it is no longer the folder's ``.lock``
+    and tries again.  Without ``fcntl`` (Windows) nothing is locked and it yields ``True``."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield True
         return
-    with open(folder / LOCK, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
+    path = folder / LOCK
+    while True:
+        with open(path, "a") as f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current != os.fstat(f.fileno()).st_ino:
+                continue  # its holder deleted it after we opened it: lock the new one
+            try:
+                yield True
+            finally:
+                with suppress(FileNotFoundError):
+                    path.unlink()  # before the unlock: a waiting process then retries
+                fcntl.flock(f, fcntl.LOCK_UN)
             return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def remove_leftovers(folder: Path, names: Iterable[str]) -> list[Path]:

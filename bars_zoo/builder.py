@@ -143,6 +143,9 @@ class BarsNet(nn.Module):
             )
         ensure_valid(spec)
         self.spec = spec
+        #: how to feed the weights (:class:`~bars_zoo.pretrainedcfg.PretrainedCfg`), set by
+        #: ``bars_zoo.load``; ``None`` for a built model: it has no weights of its own yet
+        self.pretrained_cfg: Any = None
         self.stem = Stem(spec)
         self.cells = nn.ModuleList(
             Cell(p.cell, p.c_in, p.c_out, p.stride) for p in placements(spec)

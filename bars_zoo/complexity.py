@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from bars_zoo._args import check_flag
 from bars_zoo.spec import (
     CellPlacement,
     NetworkSpec,
@@ -356,17 +357,22 @@ def count(spec: NetworkSpec, *, x2: bool = False) -> Complexity:
 
 
 def complexity(
-    spec_or_name: NetworkSpec | str | os.PathLike[str], *, x2: bool = False
+    spec_or_name: NetworkSpec | str | os.PathLike[str] | Any, *, x2: bool = False
 ) -> Complexity:
-    """The complexity of a spec, a zoo name (``"bars-b"``) or a ``.geno`` path.
+    """The complexity of a spec, a zoo name (``"bars-b"``), a ``.geno`` path or a model (a
+    ``BarsNet``, a wrapper of one or a deployed net: the complexity of its ``.spec``).
+    ``x2`` (a ``bool``): count a multiply-accumulate as two operations.
 
     >>> complexity("xnor-resnet18-cifar10").bops  # doctest: +SKIP
     547356672
     """
+    check_flag(x2, "x2")
     if isinstance(spec_or_name, str | os.PathLike):
         from bars_zoo.zoo import load_genotype  # zoo sits to the right of complexity
 
         spec_or_name = load_genotype(spec_or_name)
+    elif isinstance(inner := getattr(spec_or_name, "spec", None), NetworkSpec):
+        spec_or_name = inner  # a model: timm-like, complexity(model) works
     return count(spec_or_name, x2=x2)
 
 

@@ -32,8 +32,6 @@ callable, as ``bars_zoo.search`` is).
 from __future__ import annotations
 
 import os
-import sys
-import types
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -41,6 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from bars_zoo import kernels
+from bars_zoo._callable import make_callable
 from bars_zoo.builder import BarsNet, Head, check_head_input, non_float32, unwrap_model
 from bars_zoo.cells import Cell
 from bars_zoo.deploylayers import (  # re-exported: `from bars_zoo.deploy import PackedConvBN`
@@ -173,8 +172,21 @@ def deploy(model: nn.Module) -> DeployedNet:
     Binary weights become sign bits in 64-bit words with one ``beta`` each (the ``frozen_scale``
     restored from a packed checkpoint, else ``mean(|W|)``); batch norm uses its running statistics.
     The input model is not modified.  Raises :class:`~bars_zoo.errors.DeployError` for anything
-    that is not a ``BarsNet`` (or a wrapper of one) or holds an op without a packed version.
+    that is not a ``BarsNet`` (or a wrapper of one) or holds an op without a packed version; a
+    model name or folder: ``deploy(bars_zoo.load(name))`` or ``bars_zoo.load_deployed(name)``.
     """
+    if isinstance(model, str | os.PathLike):
+        name = os.fspath(model)
+        raise DeployError(
+            f"deploy() takes a model, got the {type(model).__name__} {name!r}",
+            hint=f"load it first: bars_zoo.deploy(bars_zoo.load({name!r})), or in one step "
+            f"bars_zoo.load_deployed({name!r})",
+        )
+    if not isinstance(model, nn.Module):
+        raise DeployError(
+            f"deploy() needs a bars-zoo BarsNet, got {type(model).__name__}",
+            hint="a spec: bars_zoo.build(spec) (untrained); a name: bars_zoo.load(name)",
+        )
     inner = unwrap_model(model)  # DistributedDataParallel / torch.compile wrappers
     if isinstance(inner, DeployedNet):
         return inner
@@ -226,14 +238,9 @@ def save(model: nn.Module, directory: str | os.PathLike[str], **kwargs: Any) -> 
 load_deployed = load
 
 
-class _CallableModule(types.ModuleType):
-    """Makes ``bars_zoo.deploy(model)`` call :func:`deploy` even when it resolves to this module."""
-
-    def __call__(self, model: nn.Module) -> DeployedNet:
-        return deploy(model)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# ``bars_zoo.deploy(model)`` calls :func:`deploy` even when it resolves to this module, and
+# ``inspect.signature``/``help`` show the function's parameters and docstring
+make_callable(__name__, deploy)
 
 __all__ = [
     "DeployedCell",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Severity = Literal["error", "warning"]
 
@@ -258,6 +258,19 @@ class ConfigError(BarsError):
     exit_code = 2
 
 
+class ArgumentTypeError(ConfigError, TypeError):
+    """A public function got an argument of the wrong type (a number for a name, a model for a
+    spec).  Also a :class:`TypeError`, so ``except TypeError`` still catches it."""
+
+
+class SettingError(ConfigError, ValueError):
+    """A settings object (:class:`~bars_zoo.search.SearchConfig`) got a value out of range.  Also a
+    :class:`ValueError`, as pydantic's ``ValidationError`` it replaces (kept in ``validation``, so
+    that the command line can name the flag at fault)."""
+
+    validation: Any = None
+
+
 class DeployError(BarsError):
     """A model cannot be converted to, or used as, a packed inference module."""
 
@@ -267,6 +280,7 @@ class MissingDependencyError(BarsError):
 
 
 __all__ = [
+    "ArgumentTypeError",
     "BarsError",
     "CheckpointError",
     "CheckpointMismatchError",
@@ -283,6 +297,7 @@ __all__ = [
     "OfflineError",
     "RepoNotFoundError",
     "RevisionNotFoundError",
+    "SettingError",
     "Severity",
     "SpecError",
     "StateDictError",

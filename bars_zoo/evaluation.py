@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from bars_zoo._args import check_flag
 from bars_zoo.batches import BatchLoader
 from bars_zoo.builder import non_float32, unwrap_model
 from bars_zoo.data import (
@@ -36,7 +37,7 @@ from bars_zoo.data import (
     sample,
 )
 from bars_zoo.devices import resolve_device
-from bars_zoo.errors import ConfigError, UnknownModelError, option
+from bars_zoo.errors import ArgumentTypeError, ConfigError, UnknownModelError, option
 from bars_zoo.recipes import holdout, recipe
 
 log = logging.getLogger(__name__)
@@ -372,9 +373,11 @@ def evaluate(
             if hasattr(model, "cells")
             else ""
         )
-        raise TypeError(
+        raise ArgumentTypeError(
             f"evaluate takes a model, a model name or a folder, got {type(model).__name__}{hint}"
         )
+    check_flag(amp, "amp")  # "no" would autocast (torch refuses a str), or count as true
+    check_flag(progress, "progress", allow_none=True)
     if dataset not in DATASETS:
         raise ConfigError(
             f"unknown data set {dataset!r}",

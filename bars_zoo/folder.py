@@ -52,6 +52,7 @@ from bars_zoo.packing import (
     refuse_pickle,
     weights_bytes,
 )
+from bars_zoo.pretrainedcfg import validated_cfg
 from bars_zoo.registry import (
     CARD_FILE,
     CONFIG_FILE,
@@ -173,27 +174,39 @@ def _still_untrained(model: nn.Module, spec: NetworkSpec, packed: bool, data: by
 def _merge_cfg(
     model: nn.Module, spec: NetworkSpec, override: PretrainedCfg | Mapping[str, Any] | None
 ) -> PretrainedCfg:
+    fields = override.model_dump() if isinstance(override, PretrainedCfg) else dict(override or {})
+    _check_shape(fields, spec)  # first: labels for the other class count would be the error else
     if isinstance(override, PretrainedCfg):
         cfg = override
     else:
         have = getattr(model, "pretrained_cfg", None)
-        fields = dict(override or {})
         base = (
             have
             if isinstance(have, PretrainedCfg)
             else registry.default_cfg(spec, fields.get("dataset"))
         )
-        try:
-            cfg = PretrainedCfg.model_validate({**base.to_json(), **fields, "revision": None})
-        except ValueError as e:
-            raise ConfigError(f"invalid pretrained_cfg: {e}") from e
-    if cfg.input_size != spec.input_shape or cfg.num_classes != spec.num_classes:
-        raise ConfigError(
-            f"pretrained_cfg says input {cfg.input_size} / {cfg.num_classes} classes but the "
-            f"genotype has {spec.input_shape} / {spec.num_classes}",
-            hint="fix input_size/num_classes in pretrained_cfg (or leave them out)",
-        )
+        cfg = validated_cfg({**base.to_json(), **fields, "revision": None})
+    _check_shape(cfg.model_dump(), spec)
     return cfg.model_copy(update={"architecture": spec.name})
+
+
+def _check_shape(fields: dict[str, Any], spec: NetworkSpec) -> None:
+    """A :class:`ConfigError` when ``num_classes``/``input_size`` in ``fields`` are not the model's."""
+    classes, size = fields.get("num_classes"), fields.get("input_size")
+    wrong = [
+        f"{classes} classes, but the model has {spec.num_classes}"
+        if isinstance(classes, int) and classes != spec.num_classes
+        else "",
+        f"input_size {tuple(size)}, but the model takes {spec.input_shape}"
+        if isinstance(size, list | tuple) and tuple(size) != spec.input_shape
+        else "",
+    ]
+    if any(wrong):
+        raise ConfigError(
+            "pretrained_cfg says " + "; and ".join(w for w in wrong if w),
+            hint="leave num_classes/input_size out of pretrained_cfg (they come from the model), "
+            "or change the model's classifier first (model.reset_classifier(n))",
+        )
 
 
 def write_folder(target: Path, files: dict[str, bytes]) -> Path:

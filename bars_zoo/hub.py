@@ -31,6 +31,7 @@ from bars_zoo.builder import BarsNet, build, check_num_classes
 from bars_zoo.devices import resolve_device
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import (
+    ArgumentTypeError,
     ConfigError,
     UnknownModelError,
     WeightsNotPublishedError,
@@ -80,7 +81,11 @@ def load(
         name = LOCAL_PREFIX + os.fspath(name)
     if not isinstance(name, str):
         hint = " (a spec: bars_zoo.build(spec) makes its model)" if hasattr(name, "cells") else ""
-        raise TypeError(f"load takes a model name or a path, got {type(name).__name__}{hint}")
+        raise ArgumentTypeError(
+            f"load takes a model name or a path, got {type(name).__name__}{hint}",
+            hint="a zoo name such as 'bars-fmnist-m' (bars_zoo.list_models(pretrained=True) "
+            "lists them), 'local-dir:PATH' or 'hf-hub:ORG/REPO'",
+        )
     # the arguments in signature order, before any file is read: the first slip is reported
     check_flag(pretrained, "pretrained")
     check_flag(local_files_only, "local_files_only", allow_none=True)

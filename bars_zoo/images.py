@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bars_zoo.errors import ConfigError, DatasetError, ImageNotFoundError
+from bars_zoo.errors import ArgumentTypeError, ConfigError, DatasetError, ImageNotFoundError
 
 if TYPE_CHECKING:
     from PIL import Image as PILImage
@@ -124,6 +124,12 @@ def read_image(path: str | os.PathLike[str], shape: tuple[int, int, int]) -> Ten
 def _as_tensor(item: Any, shape: tuple[int, int, int], index: int) -> Tensor:
     from PIL import Image
 
+    if isinstance(item, str) and item.lower().startswith(("http://", "https://", "ftp://")):
+        raise ImageNotFoundError(  # a Path would read "https:/example.com/x.png": no such file
+            f"image {index + 1}: {item} is a URL; preprocess reads local files only",
+            hint="download it first (urllib.request.urlretrieve(url, 'x.png')), then pass the "
+            "file, or open it as a PIL image",
+        )
     if isinstance(item, (str, os.PathLike)):
         return read_image(item, shape)
     if isinstance(item, Image.Image):
@@ -152,6 +158,45 @@ def _as_tensor(item: Any, shape: tuple[int, int, int], index: int) -> Tensor:
     )
 
 
+def _model_cfg(model: object) -> PretrainedCfg:
+    """The input size and normalisation ``model`` is fed with: its ``pretrained_cfg``; for a model
+    without one (``bars_zoo.build(spec)``), the config of the known data set its input and class
+    count match (:func:`bars_zoo.knowndata.dataset_for`), as ``save_pretrained`` records it."""
+    from bars_zoo.knowndata import dataset_for
+    from bars_zoo.pretrainedcfg import PretrainedCfg, default_cfg
+    from bars_zoo.spec import NetworkSpec
+
+    if isinstance(model, PretrainedCfg):
+        return model
+    if not isinstance(model, nn.Module):
+        shown = (
+            f"{type(model).__name__} {model!r}" if isinstance(model, str) else type(model).__name__
+        )
+        name = repr(model) if isinstance(model, str) else "'bars-fmnist-m'"
+        raise ArgumentTypeError(
+            f"preprocess needs a model (or its PretrainedCfg), got {shown}",
+            hint=f"pass the model: model = bars_zoo.load({name}); bars_zoo.preprocess(images, model)",
+        )
+    cfg = getattr(model, "pretrained_cfg", None)
+    if isinstance(cfg, PretrainedCfg):
+        return cfg
+    spec = getattr(model, "spec", None)
+    if isinstance(spec, NetworkSpec) and dataset_for(spec) is not None:
+        return default_cfg(spec)
+    what = (
+        f"its input {'x'.join(map(str, spec.input_shape))} with {spec.num_classes} classes is "
+        "no known data set's"
+        if isinstance(spec, NetworkSpec)
+        else "it has no .spec"
+    )
+    raise ConfigError(
+        "preprocess needs the model's input size and normalisation (mean/std), but this model has "
+        f"no pretrained_cfg and {what}",
+        hint="pass a model from bars_zoo.load(...), or a PretrainedCfg with the input_size, mean "
+        "and std its training used (or set model.pretrained_cfg to one)",
+    )
+
+
 def preprocess(images: ImageLike | Sequence[ImageLike], model: nn.Module | PretrainedCfg) -> Tensor:
     """Images as ``model`` takes them: the normalised float batch ``(N, C, H, W)``.
 
@@ -166,15 +211,7 @@ def preprocess(images: ImageLike | Sequence[ImageLike], model: nn.Module | Pretr
         model = bars_zoo.load("bars-fmnist-m")
         probs = model(bars_zoo.preprocess(["shoe.png", "shirt.jpg"], model)).softmax(dim=1)
     """
-    from bars_zoo.pretrainedcfg import PretrainedCfg
-
-    cfg = model if isinstance(model, PretrainedCfg) else getattr(model, "pretrained_cfg", None)
-    if not isinstance(cfg, PretrainedCfg):
-        raise ConfigError(
-            "preprocess needs the model's input size and normalisation, but this model has no "
-            "pretrained_cfg",
-            hint="pass a model from bars_zoo.load(...), or its PretrainedCfg",
-        )
+    cfg = _model_cfg(model)
     shape = tuple(cfg.input_size)
     assert len(shape) == 3
     items: list[Any]

@@ -10,14 +10,16 @@ input size and per-channel mean/std a preprocessing pipeline needs, and the weig
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bars_zoo.backbone import Backbone
 from bars_zoo.classnames import DATASET_CLASSES
+from bars_zoo.errors import ConfigError
 from bars_zoo.knowndata import DATASET_NORMALIZATION, dataset_for
 
 BARS_PAPER = "https://arxiv.org/abs/2011.10804"
@@ -172,4 +174,31 @@ def default_cfg(spec: Any, dataset: str | None = None) -> PretrainedCfg:
     )
 
 
-__all__ = ["BARS_PAPER", "SHA256_RE", "PretrainedCfg", "default_cfg"]
+def validated_cfg(data: dict[str, Any], what: str = "pretrained_cfg") -> PretrainedCfg:
+    """``PretrainedCfg.model_validate(data)``, or a :class:`~bars_zoo.errors.ConfigError` that
+    names each key at fault (an unknown key with the nearest valid one) and lists the valid keys,
+    instead of pydantic's multi-line dump."""
+    try:
+        return PretrainedCfg.model_validate(data)
+    except ValidationError as exc:
+        keys = list(PretrainedCfg.model_fields)
+        lines, unknown = [], []
+        for e in exc.errors()[:10]:
+            where = ".".join(str(p) for p in e["loc"]) or "(the whole config)"
+            if e["type"] == "extra_forbidden":
+                unknown.append(where)
+                near = difflib.get_close_matches(where, keys, n=1)
+                lines.append(
+                    f"unknown key {where!r}" + (f" (did you mean {near[0]!r}?)" if near else "")
+                )
+            else:
+                lines.append(f"{where}: {str(e['msg']).removeprefix('Value error, ')}")
+        hint = (
+            f"the keys a {what} takes: {', '.join(keys)}"
+            if unknown
+            else "fix the values named above"
+        )
+        raise ConfigError(f"invalid {what}: " + "; ".join(lines), hint=hint) from None
+
+
+__all__ = ["BARS_PAPER", "SHA256_RE", "PretrainedCfg", "default_cfg", "validated_cfg"]

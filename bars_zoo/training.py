@@ -280,6 +280,9 @@ def train(
     ``init="pretrained"`` (the zoo name's published weights), ``init=NAME``, ``"local-dir:DIR"`` or
     ``"hf-hub:ORG/REPO"`` fine-tunes those weights (:mod:`bars_zoo.traininit`) instead of starting
     from random ones."""
+    from bars_zoo.traininit import check_genotype
+
+    check_genotype(genotype)
     if not os.fspath(out_dir).strip():  # an unset $OUT in a script: not the current folder
         raise ConfigError(
             f"{option('out_dir')} is empty",

@@ -24,13 +24,35 @@ from bars_zoo.builder import BarsNet
 from bars_zoo.complexity import format_shape
 from bars_zoo.data import dataset_info
 from bars_zoo.dsl import format as format_spec
-from bars_zoo.errors import ConfigError, WeightsNotPublishedError, option
+from bars_zoo.errors import ArgumentTypeError, ConfigError, WeightsNotPublishedError, option
 from bars_zoo.spec import NetworkSpec, with_new_classifier
 
 #: ``--init pretrained``: the published weights of the zoo name given as GENOTYPE
 PRETRAINED = "pretrained"
 _SOURCES = f"{option('init', PRETRAINED)} (the zoo name's own weights), NAME, local-dir:DIR or hf-hub:ORG/REPO"
 _NAMED = f"{option('init', 'NAME')}, {option('init', 'local-dir:DIR')} or {option('init', 'hf-hub:ORG/REPO')}"
+
+
+def check_genotype(genotype: object) -> None:
+    """:class:`~bars_zoo.errors.ArgumentTypeError` (a ``ConfigError``) unless ``genotype`` is a
+    spec, a name or a path: a model is the usual slip (``init=`` gives a run its weights)."""
+    if isinstance(genotype, NetworkSpec | str | os.PathLike):
+        return
+    what = type(genotype).__name__
+    if isinstance(getattr(genotype, "spec", None), NetworkSpec):
+        cfg = getattr(genotype, "pretrained_cfg", None)
+        name = getattr(cfg, "architecture", None) or "NAME"
+        raise ArgumentTypeError(
+            f"train takes a genotype (a spec, a zoo name or a .geno file), got a model ({what})",
+            hint=f"pass model.spec to train the architecture from random weights; to start from the "
+            f"model's weights pass {option('init', 'pretrained')} with its zoo name "
+            f"(train({name!r}, ..., init='pretrained')), or save it with "
+            f"bars_zoo.save_pretrained(model, DIR) and pass {option('init', 'local-dir:DIR')}",
+        )
+    raise ArgumentTypeError(
+        f"train takes a genotype (a spec, a zoo name or a .geno file), got {what}",
+        hint="e.g. bars_zoo.train('bars-fmnist-s', ...) or bars_zoo.train(bars_zoo.load_genotype(name), ...)",
+    )
 
 
 def resolve_init(init: str | None, genotype: object) -> str | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from bars_zoo._args import check_flag, check_pattern
 from bars_zoo._resources import resource_dir
 from bars_zoo.dsl import parse, read_source
-from bars_zoo.errors import OfflineError, UnknownModelError
+from bars_zoo.errors import ArgumentTypeError, OfflineError, UnknownModelError
 from bars_zoo.spec import NetworkSpec
 
 GENOTYPE_SUFFIX = ".geno"
@@ -146,6 +146,15 @@ def load_genotype(name: str | os.PathLike[str]) -> NetworkSpec:
     Parsed specs are cached (they are frozen, so sharing them is safe).  A file that does not parse
     raises :class:`~bars_zoo.errors.GenotypeError` with located diagnostics.
     """
+    if not isinstance(name, str | os.PathLike):
+        raise ArgumentTypeError(
+            f"load_genotype takes a zoo name or a .geno path, got {type(name).__name__}",
+            hint="this is a spec already"
+            if isinstance(name, NetworkSpec)
+            else "a model's genotype is model.spec"
+            if isinstance(getattr(name, "spec", None), NetworkSpec)
+            else "a name such as 'bars-b' (bars_zoo.list_models() lists them) or a path",
+        )
     text = os.fspath(name)
     try:
         path = genotype_path(text)

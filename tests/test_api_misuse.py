@@ -98,3 +98,113 @@ def test_untrained_weights_is_none_for_a_name_without_weights_as_list_json_says(
         assert main(["list", "--json", name]) == 0
         (row,) = json.loads(capsys.readouterr().out)
         assert row["untrained"] is untrained_weights(name)
+
+
+@pytest.mark.parametrize(
+    ("call", "match", "hint"),
+    [
+        (
+            lambda: bars_zoo.load_genotype(1),
+            "load_genotype takes a zoo name or a .geno path, got int",
+            "list_models",
+        ),
+        (lambda: bars_zoo.load(3), "load takes a model name or a path, got int", "list_models"),
+        (lambda: bars_zoo.complexity(None), "expected a NetworkSpec, got NoneType", "model.spec"),
+    ],
+    ids=["load_genotype-int", "load-int", "complexity-none"],
+)
+def test_a_wrong_argument_type_is_a_typed_bars_error_that_is_still_a_type_error(call, match, hint):
+    # load_genotype(1) was os.fspath's TypeError; load(3) a bare TypeError without a hint
+    from bars_zoo.errors import ArgumentTypeError
+
+    with pytest.raises(ArgumentTypeError, match=match) as e:
+        call()
+    assert isinstance(e.value, TypeError) and isinstance(e.value, ConfigError)
+    assert hint in (e.value.hint or "")
+
+
+def test_complexity_of_a_model_is_the_complexity_of_its_spec():
+    # complexity(model) was "expected a NetworkSpec, got BarsNet"
+    spec = bars_zoo.load_genotype("example")
+    assert bars_zoo.complexity(bars_zoo.build(spec)) == bars_zoo.complexity(spec)
+
+
+@pytest.mark.parametrize("x2", ["no", 0, 1, None])
+def test_complexity_refuses_an_x2_that_is_not_a_bool(x2):
+    # x2="no" counted by truthiness (doubled) while the result said x2=False
+    with pytest.raises(ConfigError, match=r"x2 must be True or False"):
+        bars_zoo.complexity("example", x2=x2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"amp": "no"}, "amp must be True or False, got str 'no'"),
+        ({"progress": "no"}, "progress must be True, False or None, got str 'no'"),
+    ],
+)
+def test_evaluate_refuses_a_flag_that_is_not_a_bool(kwargs, match):
+    # amp="no" was torch's TypeError from autocast; progress="no" drew a bar
+    with pytest.raises(ConfigError, match=match):
+        bars_zoo.evaluate("bars-fmnist-s", "synthetic", subset=8, device="cpu", **kwargs)
+
+
+@pytest.mark.parametrize("name", ["bars-fmnist-s", Path("some/folder")])
+def test_deploy_refuses_a_name_with_a_hint_to_load_it_first(name):
+    # deploy("bars-fmnist-s") was an AttributeError from deep inside
+    from bars_zoo.errors import DeployError
+
+    with pytest.raises(DeployError, match="deploy\\(\\) takes a model, got the") as e:
+        bars_zoo.deploy(name)
+    assert "load_deployed(" in (e.value.hint or "") and "deploy(bars_zoo.load(" in (
+        e.value.hint or ""
+    )
+
+
+def test_train_refuses_a_model_with_a_hint_to_pass_its_spec_and_init(tmp_path):
+    # train(model, ...) was os.fspath's TypeError
+    model = bars_zoo.build(bars_zoo.load_genotype("example"))
+    with pytest.raises(
+        ConfigError, match=r"train takes a genotype .* got a model \(BarsNet\)"
+    ) as e:
+        bars_zoo.train(model, dataset="synthetic", epochs=1, out_dir=tmp_path / "run")
+    assert "model.spec" in (e.value.hint or "") and 'init="pretrained"' in (e.value.hint or "")
+    assert not (tmp_path / "run").exists()
+
+
+def test_search_config_refuses_a_bad_value_with_a_bars_error_that_is_still_a_value_error():
+    # SearchConfig(epochs=0) was pydantic's raw ValidationError
+    from bars_zoo.errors import SettingError
+
+    with pytest.raises(SettingError, match="invalid search setting epochs: ") as e:
+        bars_zoo.SearchConfig(epochs=0)
+    assert isinstance(e.value, ValueError) and isinstance(e.value, ConfigError) and e.value.hint
+    with pytest.raises(ConfigError, match=r"budget_ops: cannot read 'four' as a size"):
+        bars_zoo.SearchConfig(budget_ops="four")
+
+
+def test_search_config_reads_budgets_written_as_the_command_line_writes_them():
+    # budget_ops="4M" was refused in Python although the CLI and docs spell budgets so
+    cfg = bars_zoo.SearchConfig(budget_ops="4M", budget_params="1.5k")
+    assert cfg.budget_ops == 4e6 and cfg.budget_params == 1500.0
+    assert (
+        cfg.fingerprint() == bars_zoo.SearchConfig(budget_ops=4e6, budget_params=1500).fingerprint()
+    )
+    from bars_zoo.search.presets import config_for
+
+    assert config_for("fmnist", budget_ops="2M").budget_ops == 2e6
+
+
+@pytest.mark.parametrize("name", ["search", "deploy"])
+def test_a_callable_module_shows_its_functions_signature_and_docstring(name):
+    # inspect.signature(bars_zoo.search) was (*args, **kwargs) and help() showed the package doc
+    import importlib
+    import inspect
+    import pydoc
+
+    module = importlib.import_module(f"bars_zoo.{name}")
+    func = getattr(module, name)
+    assert inspect.signature(getattr(bars_zoo, name)) == inspect.signature(func)
+    doc = pydoc.render_doc(getattr(bars_zoo, name), renderer=pydoc.plaintext)
+    assert f"{name}{inspect.signature(func)}" in doc
+    assert inspect.cleandoc(func.__doc__).splitlines()[0] in doc

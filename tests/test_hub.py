@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -120,8 +121,9 @@ def test_save_pretrained_records_given_pretrained_cfg(tmp_path):
 
 
 def test_save_pretrained_rejects_cfg_that_contradicts_the_genotype(tmp_path):
-    with pytest.raises(ConfigError, match="input_size/num_classes"):
+    with pytest.raises(ConfigError, match="10 classes, but the model has 4") as e:
         save_pretrained(tiny_model(), tmp_path / "m", pretrained_cfg={"num_classes": 10})
+    assert "num_classes/input_size" in (e.value.hint or "")
 
 
 def test_save_pretrained_rejects_a_plain_module(tmp_path):
@@ -540,3 +542,41 @@ def test_a_wrapped_or_cast_model_saves_a_folder_that_loads(wrap, tmp_path, x):
     assert next(again.parameters()).dtype == torch.float32
     with torch.no_grad():  # half rounds the float parts: compare the classes, not the logits
         assert torch.equal(again(x).argmax(1), model.eval()(x).argmax(1))
+
+
+@pytest.mark.parametrize(
+    ("cfg", "match", "hint"),
+    [
+        (
+            {"datset": "mine"},
+            r"^invalid pretrained_cfg: unknown key 'datset' \(did you mean 'dataset'\?\)$",
+            "dataset, input_size",
+        ),
+        (
+            {"top1": 200},
+            r"^invalid pretrained_cfg: top1: Input should be less than or equal to 100$",
+            "fix the values",
+        ),
+        (
+            {"num_classes": 7},
+            r"^pretrained_cfg says 7 classes, but the model has 4$",
+            "leave num_classes",
+        ),
+        (
+            {"input_size": [1, 9, 9]},
+            r"input_size \(1, 9, 9\), but the model takes \(1, 10, 10\)",
+            "leave num_classes",
+        ),
+    ],
+    ids=["unknown-key", "bad-value", "classes", "input-size"],
+)
+def test_save_pretrained_refuses_a_bad_pretrained_cfg_naming_the_key_without_pydantics_dump(
+    tmp_path, cfg, match, hint
+):
+    # was "invalid pretrained_cfg: 1 validation error for PretrainedCfg\n... errors.pydantic.dev"
+    # with no hint; num_classes=7 was "labels has 4 names for 7 classes"
+    with pytest.raises(ConfigError) as e:
+        save_pretrained(tiny_model(), tmp_path / "m", pretrained_cfg=cfg)
+    assert re.search(match, e.value.message) and "\n" not in e.value.message
+    assert "pydantic" not in str(e.value) and hint in (e.value.hint or "")
+    assert not (tmp_path / "m").exists()

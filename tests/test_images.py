@@ -127,8 +127,9 @@ def test_preprocess_refuses_what_is_not_an_image_and_models_without_a_cfg():
     model = bars_zoo.load("bars-fmnist-m")
     with pytest.raises(ConfigError, match="must be uint8"):
         bars_zoo.preprocess(torch.zeros(28, 28), model)
-    with pytest.raises(ConfigError, match="no pretrained_cfg"):
-        bars_zoo.preprocess(torch.zeros(28, 28, dtype=torch.uint8), bars_zoo.build(model.spec))
+    odd = model.spec.model_copy(update={"num_classes": 7, "meta": {}})  # no known data set's
+    with pytest.raises(ConfigError, match="no pretrained_cfg and its input 1x28x28 with 7 classes"):
+        bars_zoo.preprocess(torch.zeros(28, 28, dtype=torch.uint8), bars_zoo.build(odd))
     from test_demo import SAMPLES
 
     with pytest.raises(DatasetError, match=r"cannot read the image .*labels\.json"):
@@ -143,3 +144,42 @@ def test_preprocess_refuses_a_missing_file_as_missing_not_as_undecodable(tmp_pat
     assert isinstance(caught.value, DatasetError)  # still caught as before
     with pytest.raises(ImageNotFoundError, match="is a folder, not an image file"):
         bars_zoo.preprocess([tmp_path], model)
+
+
+def test_a_built_model_has_a_pretrained_cfg_attribute_and_preprocess_feeds_it_as_its_data_set():
+    # build(spec) had no pretrained_cfg attribute, and preprocess refused it even when the spec's
+    # input is a known data set's (fashion-mnist here)
+    model = bars_zoo.load("bars-fmnist-m")
+    built = bars_zoo.build(model.spec)
+    assert built.pretrained_cfg is None  # no weights of its own: no provenance claimed
+    image = torch.randint(0, 256, (28, 28), dtype=torch.uint8)
+    assert torch.equal(bars_zoo.preprocess(image, built), bars_zoo.preprocess(image, model))
+
+
+@pytest.mark.parametrize(
+    ("model", "match", "hint"),
+    [
+        (
+            None,
+            "preprocess needs a model \\(or its PretrainedCfg\\), got NoneType",
+            "bars_zoo.load(",
+        ),
+        ("bars-fmnist-s", "got str 'bars-fmnist-s'", "bars_zoo.load('bars-fmnist-s')"),
+    ],
+)
+def test_preprocess_refuses_what_is_not_a_model_with_a_hint_to_load_it(model, match, hint):
+    # None said "this model has no pretrained_cfg"; a name the same
+    with pytest.raises(ConfigError, match=match) as caught:
+        bars_zoo.preprocess(torch.zeros(28, 28, dtype=torch.uint8), model)
+    assert hint in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("url", ["https://example.com/x.png", "HTTP://example.com/x.png"])
+def test_preprocess_refuses_a_url_saying_it_reads_local_files_only(url):
+    # was "no such file: https:/example.com/x.png"
+    model = bars_zoo.load("bars-fmnist-m")
+    with pytest.raises(
+        ImageNotFoundError, match=rf"{re.escape(url)} is a URL; preprocess reads local files only"
+    ) as caught:
+        bars_zoo.preprocess(url, model)
+    assert "download it first" in (caught.value.hint or "")

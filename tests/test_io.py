@@ -129,3 +129,56 @@ def test_a_full_disk_while_a_model_folder_is_written_names_the_path(
     assert err.value.errno == errno.ENOSPC
     assert err.value.filename == str(tmp_path / "model" / "config.json")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_lock_deletes_its_lock_file_when_the_run_ends_or_is_interrupted(
+    tmp_path: Path,
+) -> None:
+    # a finished train/search run left an empty .lock in its folder
+    from bars_zoo._io import LOCK, folder_lock
+
+    with folder_lock(tmp_path) as taken:
+        assert taken and (tmp_path / LOCK).is_file()
+        with folder_lock(tmp_path) as second:  # another run in the same folder meanwhile
+            assert not second
+        assert (tmp_path / LOCK).is_file()  # a refused run leaves the holder's lock alone
+    assert not (tmp_path / LOCK).exists()
+    with pytest.raises(KeyboardInterrupt), folder_lock(tmp_path) as taken:
+        assert taken
+        raise KeyboardInterrupt
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_lock_file_a_killed_run_left_is_taken_by_the_next_run(tmp_path: Path) -> None:
+    # SIGKILL skips the clean-up: the file stays, unlocked, and must not block a --resume
+    from bars_zoo._io import LOCK, folder_lock
+
+    (tmp_path / LOCK).touch()
+    with folder_lock(tmp_path) as taken:
+        assert taken
+    assert not (tmp_path / LOCK).exists()
+
+
+def test_a_process_that_locks_a_lock_file_just_deleted_by_its_holder_locks_the_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the holder deletes .lock before it unlocks; whoever opened the old file meanwhile must not
+    # think it holds the folder while a third process locks a new .lock
+    import fcntl
+
+    from bars_zoo._io import LOCK, folder_lock
+
+    real_flock = fcntl.flock
+    calls = []
+
+    def flock(f: IO[str], op: int) -> None:
+        if not calls and op & fcntl.LOCK_EX:  # the first try: its holder deletes it just now
+            (tmp_path / LOCK).unlink()
+        calls.append(op)
+        real_flock(f, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with folder_lock(tmp_path) as taken:
+        assert taken and (tmp_path / LOCK).is_file()
+        assert sum(1 for op in calls if op & fcntl.LOCK_EX) == 2  # it tried again
+    assert not (tmp_path / LOCK).exists()

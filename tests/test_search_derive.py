@@ -193,3 +193,26 @@ def test_a_search_without_a_preset_writes_a_header_with_a_command_a_user_can_run
     assert "--search-time 90m" in head and "ended it after epoch 2 of 3" in head
     overrides = "subset=128,stem_channels=8,base_channels=8/16/32,warmup_epochs=1,batch_size=16"
     assert spec.meta["preset"] == "custom" and spec.meta["overrides"] == overrides
+
+
+def test_a_search_result_repr_is_one_short_line_without_the_alpha_tensors() -> None:
+    # the repr printed every alpha tensor and epoch record: ~9 KB for a one-epoch fmnist search
+    import torch
+
+    from bars_zoo.search import SearchResult, config_for
+
+    result = SearchResult(
+        config=config_for("fmnist"),
+        spec=None,
+        path=None,
+        run_dir=None,
+        finished=True,
+        epochs_run=50,
+        history=tuple({"epoch": e, "alphas": [[0.25] * 4] * 9} for e in range(50)),
+        alphas={f"cell{i}": torch.rand(14, 3) for i in range(6)},
+        ops=1.9e6,
+        derived="sampled",
+    )
+    text = repr(result)
+    assert len(text) < 400 and "\n" not in text and "tensor(" not in text
+    assert "ops='1.9M'" in text and "history=<50 epochs>" in text and "alphas=<6 tensors>" in text

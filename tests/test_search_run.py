@@ -185,7 +185,8 @@ def test_a_second_search_in_a_run_directory_in_use_is_refused(tmp_path):
         assert taken
         with pytest.raises(ConfigError, match="another search is running in"):
             search(tiny(dataset="synthetic"), out=tmp_path / "x.geno", progress=False)
-    assert sorted(p.name for p in run.iterdir()) == [".lock"]
+        assert sorted(p.name for p in run.iterdir()) == [".lock"]
+    assert not list(run.iterdir())  # the holder deletes its .lock when it ends
     assert not (tmp_path / "x.geno").exists()
 
 

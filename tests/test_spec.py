@@ -286,3 +286,47 @@ def test_specs_are_hashable_and_equal_specs_hash_alike() -> None:
     b = bars_zoo.parse(bars_zoo.format(a))
     assert a == b and hash(a) == hash(b)
     assert len({a, b, bars_zoo.load_genotype("bars-b")}) == 2
+
+
+def test_a_spec_meta_refuses_changes_so_the_hash_and_the_cached_genotype_stay_the_same() -> None:
+    # meta was a plain dict: s.meta["x"] = "1" changed hash(s) and every later load_genotype
+    import copy
+    import pickle
+
+    import bars_zoo
+
+    spec = bars_zoo.load_genotype("example")
+    before = hash(spec)
+    with pytest.raises(TypeError):
+        spec.meta["budget_ops"] = "999M"  # type: ignore[index]
+    with pytest.raises(AttributeError, match="read-only"):
+        spec.meta._items = {}  # type: ignore[misc]
+    assert hash(spec) == before
+    assert bars_zoo.load_genotype("example").meta["budget_ops"] == "18M"
+    # reads like a dict, dumps as one, round-trips every way
+    assert spec.meta == dict(spec.meta) and {**spec.meta}["searched_on"] == "cifar10"
+    assert type(spec.model_dump()["meta"]) is dict
+    for again in (
+        NetworkSpec.model_validate(spec.model_dump()),
+        NetworkSpec.model_validate_json(spec.model_dump_json()),
+        pickle.loads(pickle.dumps(spec)),
+        copy.deepcopy(spec),
+    ):
+        assert again == spec and hash(again) == before
+    # an edited copy freezes its new meta too
+    edited = spec.model_copy(update={"meta": {"k": "v"}})
+    assert edited.meta == {"k": "v"} and hash(edited.meta) == hash(type(spec.meta)({"k": "v"}))
+    with pytest.raises(TypeError):
+        edited.meta["k"] = "w"  # type: ignore[index]
+
+
+def test_format_refuses_a_spec_whose_layout_names_an_unknown_cell() -> None:
+    # format checked the fields only, and printed text that parse then refused
+    import bars_zoo
+
+    spec = bars_zoo.load_genotype("example")
+    bad = spec.model_copy(
+        update={"layout": (spec.layout[0].model_copy(update={"cell": "nosuch"}), *spec.layout[1:])}
+    )
+    with pytest.raises(SpecError, match=r"layout\.0\.stage\.cell: error\[unknown-cell\]"):
+        bars_zoo.format(bad)

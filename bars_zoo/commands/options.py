@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from bars_zoo.errors import ConfigError
+from bars_zoo.errors import ConfigError, SettingError
 
 if TYPE_CHECKING:
     from pydantic import BaseModel, ValidationError
@@ -278,6 +278,10 @@ def validated(
         return model(**values)
     except ValidationError as exc:
         raise flag_error(exc, flags, command) from None
+    except SettingError as exc:  # a model that turns pydantic's error into its own (SearchConfig)
+        if not isinstance(exc.validation, ValidationError):
+            raise
+        raise flag_error(exc.validation, flags, command) from None
 
 
 #: the options several commands share, each added by one function of this module (a test

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from bars_zoo.dsl._source import BAD_CHAR, Source
 from bars_zoo.dsl._syntax import Stmt
-from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec, validate_fields
+from bars_zoo.spec import CellSpec, NetworkSpec, StageSpec, ensure_valid
 
 Anchor = tuple[str, ...]
 
@@ -160,7 +160,7 @@ def format(
             "format takes a NetworkSpec; for genotype text use bars_zoo.format_text(text), for a "
             "file bars_zoo.format(bars_zoo.read(path))"
         )
-    validate_fields(spec)  # an edited spec (model_copy) must not print as text parse refuses
+    ensure_valid(spec)  # an edited spec (model_copy) must not print as text parse refuses
     c = comments or Comments()
     head = _tidy([x for h in header for x in as_comment(h)]) if header is not None else c.header
     out: list[str] = []

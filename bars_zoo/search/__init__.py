@@ -18,25 +18,16 @@ whatever was imported first (``bars_zoo``'s lazy API binds the package, as for `
 
 from __future__ import annotations
 
-import sys
-import types
-from typing import Any
-
+from bars_zoo._callable import make_callable
 from bars_zoo.search.config import SearchConfig, format_size, parse_size
 from bars_zoo.search.presets import PRESETS, config_for
 from bars_zoo.search.result import SearchResult
 from bars_zoo.search.runner import search
 from bars_zoo.search.space import SearchSpace
 
-
-class _CallableModule(types.ModuleType):
-    """Makes ``bars_zoo.search(...)`` call :func:`search` even when it resolves to this package."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> SearchResult:
-        return search(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+# ``bars_zoo.search(...)`` calls :func:`search` even when it resolves to this package, and
+# ``inspect.signature``/``help`` show the function's parameters and docstring
+make_callable(__name__, search)
 
 __all__ = [
     "PRESETS",

@@ -15,9 +15,9 @@ import math
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bars_zoo.errors import ConfigError, option
+from bars_zoo.errors import ConfigError, SettingError, option
 from bars_zoo.spec import Limits
 
 PreprocessOp = Literal["bconv3x3", "bconv1x1"]
@@ -118,6 +118,23 @@ class SearchConfig(BaseModel):
         if isinstance(data, dict) and data.get("preset") in PRESETS:
             return {**PRESETS[data["preset"]], **data}
         return data
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as err:  # a typed error with the field named, not pydantic's dump
+            raise setting_error(err) from None
+
+    @field_validator("budget_ops", "budget_params", mode="before")
+    @classmethod
+    def _size_text(cls, value: Any) -> Any:
+        """``"4M"`` (the command line and the docs spell budgets so) is ``4e6`` (:func:`parse_size`)."""
+        if not isinstance(value, str):
+            return value
+        try:
+            return parse_size(value)
+        except ConfigError as err:
+            raise ValueError(err.message) from None
 
     @field_validator("input_shape", mode="before")
     @classmethod
@@ -235,6 +252,20 @@ def _check_input_shape(dataset: str, shape: tuple[int, int, int] | None) -> None
         )
 
 
+def setting_error(err: ValidationError) -> SettingError:
+    """pydantic's error for a :class:`SearchConfig` as a :class:`SettingError` naming the first
+    setting at fault (also a ``ValueError``, as pydantic's is)."""
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    msg = str(first["msg"]).removeprefix("Value error, ")
+    error = SettingError(
+        f"invalid search setting {where}: {msg}" if where else f"invalid search settings: {msg}",
+        hint="see `bars-zoo search --help` and docs/search.md for the allowed values",
+    )
+    error.validation = err
+    return error
+
+
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([kKmMgGtT]?)\s*$")
 _UNIT = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
@@ -280,4 +311,5 @@ __all__ = [
     "parse_input_shape",
     "parse_size",
     "resolve_channels",
+    "setting_error",
 ]

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from bars_zoo.search.config import SearchConfig
+from bars_zoo.search.config import SearchConfig, format_size
 from bars_zoo.spec import NetworkSpec
 
 
@@ -40,6 +40,26 @@ class SearchResult:
     ops: float | None = None
     alphas: dict[str, torch.Tensor] = field(default_factory=dict)
     stopped_by: str | None = None
+
+    def __repr__(self) -> str:
+        """One line: the outcome and the sizes of the records, not every alpha tensor and epoch
+        (the whole of it is several kilobytes, which a notebook cell ending in ``result`` shows)."""
+        sizes = {"ops": self.ops, "expected_ops": self.expected_ops}
+        parts = [
+            f"spec={self.spec.name if self.spec else None!r}",
+            f"path={str(self.path) if self.path else None!r}",
+            f"finished={self.finished}",
+            f"epochs_run={self.epochs_run}",
+            f"derived={self.derived!r}",
+            f"budget_met={self.budget_met}",
+            *(f"{k}={format_size(v)!r}" for k, v in sizes.items() if v is not None),
+            *([f"stopped_by={self.stopped_by!r}"] if self.stopped_by else []),
+            f"config=<preset {self.config.preset!r}, {self.config.epochs} epochs>",
+            f"history=<{len(self.history)} epochs>",
+            f"candidates=<{len(self.candidates)}>",
+            f"alphas=<{len(self.alphas)} tensors>",
+        ]
+        return f"SearchResult({', '.join(parts)})"
 
 
 __all__ = ["SearchResult"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import ValidationError
 
-from bars_zoo.errors import SpecError
+from bars_zoo.errors import ArgumentTypeError, SpecError
 from bars_zoo.spec._cells import check_cell
 from bars_zoo.spec._model import CellSpec, DownsampleSpec, Limits, NetworkSpec, StageSpec
 from bars_zoo.spec._problem import Problem
@@ -311,7 +311,11 @@ def validate_fields(spec: NetworkSpec) -> NetworkSpec:
     is checked as it is made, but ``spec.model_copy(update=...)`` checks nothing: an edited spec
     could hold ``num_classes=0`` or an unknown op, and be built or printed as something else."""
     if not isinstance(spec, NetworkSpec):
-        raise TypeError(f"expected a NetworkSpec, got {type(spec).__name__}")
+        raise ArgumentTypeError(
+            f"expected a NetworkSpec, got {type(spec).__name__}",
+            hint="get one with bars_zoo.load_genotype(name), bars_zoo.read(path) or "
+            "bars_zoo.parse(text); a model's is model.spec",
+        )
     try:
         NetworkSpec.model_validate(spec.model_dump())
     except ValidationError as exc:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from collections.abc import Iterator, Mapping
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    field_validator,
+)
+from pydantic_core import core_schema
 
 from bars_zoo.errors import SpecError
 
@@ -71,6 +80,68 @@ def _printable(s: str) -> str:
 Text = Annotated[str, AfterValidator(_printable)]
 #: A name as the language writes it: cells, stages, meta keys.
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=Limits.MAX_NAME_LEN)]
+
+
+#: What ``meta`` holds, as pydantic checks it: name keys, printable values, bounded.
+_MetaDict = Annotated[
+    dict[Name, Annotated[Text, Field(max_length=Limits.MAX_META_LEN)]],
+    Field(max_length=Limits.MAX_META),
+]
+
+
+class Meta(Mapping[str, str]):
+    """``NetworkSpec.meta``: a read-only, hashable ``str -> str`` mapping (insertion order kept).
+
+    A spec is frozen and ``load_genotype`` hands out cached specs, so a plain dict here would let
+    ``spec.meta["x"] = "1"`` change the spec's hash and leak into every later load.  It reads like a
+    dict (``meta["k"]``, ``.get``, ``.items()``, ``{**meta}``, ``== {...}``); an edited copy is
+    ``spec.model_copy(update={"meta": {...}})``.  Pydantic validates it from a dict and dumps it as
+    a dict, so JSON, the JSON schema, pickle and deepcopy are unchanged."""
+
+    __slots__ = ("_items",)
+    _items: dict[str, str]
+
+    def __init__(self, items: Mapping[str, str] | None = None, /) -> None:
+        object.__setattr__(self, "_items", dict(items or {}))
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._items.items()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Mapping):
+            return self._items == dict(other.items())
+        return NotImplemented
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            "a spec's meta is read-only: spec.model_copy(update={'meta': {...}}) makes an edited copy"
+        )
+
+    def __reduce__(self) -> tuple[type[Meta], tuple[dict[str, str]]]:
+        return (Meta, (dict(self._items),))
+
+    def __repr__(self) -> str:
+        return f"Meta({self._items!r})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
+        as_dict = core_schema.dict_schema(core_schema.str_schema(), core_schema.str_schema())
+        return core_schema.no_info_after_validator_function(
+            cls,
+            handler.generate_schema(_MetaDict),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                dict, return_schema=as_dict
+            ),
+        )
 
 
 def _node_name(s: str) -> str:
@@ -189,14 +260,17 @@ class NetworkSpec(_Frozen):
     cells: Annotated[tuple[CellSpec, ...], Field(min_length=1, max_length=Limits.MAX_CELLS)]
     layout: Annotated[tuple[LayoutItem, ...], Field(min_length=1, max_length=Limits.MAX_LAYOUT)]
     head: HeadSpec
-    meta: Annotated[
-        dict[Name, Annotated[Text, Field(max_length=Limits.MAX_META_LEN)]],
-        # the schema's patternProperties alone would let editors accept any other key
-        Field(max_length=Limits.MAX_META, json_schema_extra={"additionalProperties": False}),
-    ]
+    # read-only (:class:`Meta`); the schema's patternProperties alone would let editors accept any key
+    meta: Annotated[Meta, Field(json_schema_extra={"additionalProperties": False})]
 
-    def __hash__(self) -> int:  # frozen, but ``meta`` is a dict: hash the canonical dump
+    def __hash__(self) -> int:  # the canonical dump: equal specs hash equal, whatever meta's type
         return hash(self.model_dump_json())
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with ``update`` applied (unchecked, as pydantic's; a ``meta`` dict is frozen)."""
+        if update and "meta" in update and not isinstance(update["meta"], Meta):
+            update = {**update, "meta": Meta(update["meta"])}
+        return super().model_copy(update=update, deep=deep)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
