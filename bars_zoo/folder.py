@@ -31,14 +31,14 @@ import torch
 from torch import nn
 
 from bars_zoo import registry
-from bars_zoo._io import atomic_write_text, blamed_on, check_file_path
+from bars_zoo._io import blamed_on, check_file_path
 from bars_zoo.builder import BarsNet, build, unwrap_model
-from bars_zoo.card import GENERATED_MARK, render_card
+from bars_zoo.card import render_card
 from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
-from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError, option
+from bars_zoo.foldercard import hand_written_card
 from bars_zoo.lookup import check_folder_files
 from bars_zoo.metacheck import warn_stale_meta
 from bars_zoo.packing import (
@@ -61,7 +61,6 @@ from bars_zoo.registry import (
     WEIGHTS_FILE,
     ModelConfig,
     PretrainedCfg,
-    read_config,
 )
 from bars_zoo.spec import NetworkSpec
 
@@ -289,15 +288,6 @@ def _written_by_bars_zoo(config: Path) -> bool:
     return isinstance(data, dict) and data.get("library_name") == "bars-zoo"
 
 
-def hand_written_card(folder: Path) -> bool:
-    """Whether ``folder`` holds a ``README.md`` that bars-zoo did not generate (and must keep)."""
-    card = folder / CARD_FILE
-    if not card.is_file():
-        return False
-    text = card.read_text(encoding="utf-8", errors="replace")
-    return bool(text.strip()) and GENERATED_MARK not in text
-
-
 def local_folder(
     path_text: str, *, hint: str = "local-dir: takes a folder written by save_pretrained"
 ) -> Path:
@@ -387,55 +377,12 @@ def load_folder(
     return model.to(device) if device is not None else model
 
 
-def folder_card(folder: str | os.PathLike[str], *, load_name: str | None = None) -> str:
-    """The generated ``README.md`` text of a model folder, from its ``config.json``,
-    ``genotype.geno`` and file sizes: what :func:`write_card` writes (and ``register_bundled`` and
-    ``push`` through it), without writing it."""
-    path = Path(folder)
-    config = read_config(path)
-    spec = read_genotype(path / GENOTYPE_FILE)
-    sizes = {f: (path / f).stat().st_size for f in FOLDER_FILES[:3] if (path / f).is_file()}
-    return render_card(
-        spec,
-        config.pretrained_cfg,
-        packed=config.packed,
-        complexity_summary=complexity(spec).summary(),
-        files=sizes,
-        load_name=load_name,
-        trained=config.records_training(),
-    )
-
-
-def write_card(
-    folder: str | os.PathLike[str], *, load_name: str | None = None, force: bool = False
-) -> Path:
-    """Regenerate ``README.md`` of a model folder from its config and genotype (atomically);
-    ``load_name`` is the name its usage section loads (default: ``hf-hub:`` repo or local-dir).
-
-    A hand-written ``README.md`` (one without the generated-card marker) is kept: this raises
-    :class:`ConfigError` unless ``force``."""
-    path = Path(folder)
-    if not path.is_dir():
-        raise ConfigError(
-            f"no model folder at {path}", hint="pass a folder written by save_pretrained"
-        )
-    if hand_written_card(path) and not force:
-        raise ConfigError(
-            f"{path / CARD_FILE} was written by hand; refusing to replace it",
-            hint="move it away first, or pass --force (force=True) to overwrite it",
-        )
-    atomic_write_text(path / CARD_FILE, folder_card(path, load_name=load_name))
-    return path / CARD_FILE
-
-
 __all__ = [
     "FOLDER_FILES",
     "check_target",
-    "folder_card",
     "folder_files",
     "load_folder",
     "local_folder",
     "save_pretrained",
-    "write_card",
     "write_folder",
 ]

@@ -27,9 +27,9 @@ from bars_zoo.folder import (
     load_folder,
     local_folder,
     save_pretrained,
-    write_card,
     write_folder,
 )
+from bars_zoo.foldercard import write_card
 from bars_zoo.hubclient import HUB_PREFIX, check_revision, hub_errors, valid_repo_id
 from bars_zoo.registry import (
     CARD_FILE,

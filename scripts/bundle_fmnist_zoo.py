@@ -11,7 +11,7 @@ so that the test suite can check that every bundled model reproduces it.  ``--on
 of the runs and leaves the other bundled models as they are (choose between runs by their
 *validation* accuracy, never the test accuracy).
 
-The model cards are written by :func:`bars_zoo.folder.write_card` (through ``register_bundled``),
+The model cards are written by :func:`bars_zoo.foldercard.write_card` (through ``register_bundled``),
 loading the zoo name.  After a change of the card code, ``--cards`` rewrites the card of every
 bundled model the same way and touches nothing else (``tests/test_bundled_models.py`` checks that
 each bundled card is what the card code renders).
@@ -26,7 +26,7 @@ from pathlib import Path
 from bars_zoo import registry
 from bars_zoo._io import atomic_write_text
 from bars_zoo.checkpoint import LOG
-from bars_zoo.folder import write_card
+from bars_zoo.foldercard import write_card
 from bars_zoo.publish import register_bundled
 
 REPO = Path(__file__).resolve().parent.parent

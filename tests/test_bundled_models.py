@@ -13,7 +13,7 @@ import torch
 import bars_zoo
 from bars_zoo._resources import resource_dir
 from bars_zoo.data import FMNIST_DIR, load_images, normalize
-from bars_zoo.folder import folder_card
+from bars_zoo.foldercard import folder_card
 from bars_zoo.registry import pretrained_names
 
 SLICES = json.loads((Path(__file__).parent / "data" / "bundled_slices.json").read_text())
@@ -38,7 +38,7 @@ def test_bundled_weights_match_the_registry_sha256(name):
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_model_card_is_what_the_card_code_renders_today(name):
     """A bundled ``README.md`` equals, character for character, the card ``register_bundled``
-    writes for it now (:func:`bars_zoo.folder.folder_card` of the bundled folder, loading
+    writes for it now (:func:`bars_zoo.foldercard.folder_card` of the bundled folder, loading
     ``name``), so a change of the card code updates the bundled cards in the same commit
     (``python scripts/bundle_fmnist_zoo.py --cards`` rewrites them with ``write_card``, weights
     untouched) or fails here.

@@ -12,7 +12,8 @@ from bars_zoo.card import GENERATED_MARK, describe_cell, parse_front_matter, ren
 from bars_zoo.cli import main
 from bars_zoo.complexity import complexity
 from bars_zoo.errors import ConfigError
-from bars_zoo.folder import save_pretrained, write_card
+from bars_zoo.folder import save_pretrained
+from bars_zoo.foldercard import write_card
 from bars_zoo.registry import default_cfg
 from bars_zoo.spec import live_edges
 

@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
         "hub",
         "hubclient",
         "folder",
+        "foldercard",
         "packing",
         "card",
         "publish",

@@ -22,7 +22,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bars_zoo.folder import load_folder, write_card
+    from bars_zoo.folder import load_folder
+    from bars_zoo.foldercard import write_card
     from bars_zoo.trainfolder import finished_model_folder
 
     folder = finished_model_folder(args.folder)  # a finished training run: its model/ folder
