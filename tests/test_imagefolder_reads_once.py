@@ -5,6 +5,7 @@ reads it once: one walk of the folder per run and one decode per image."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from PIL import Image
 
 import bars_zoo
 import bars_zoo.imagefolder
+from bars_zoo.cli import main
 from bars_zoo.distributed import DistEnv
 from bars_zoo.imagefolder import IMAGE_SUFFIXES
 from bars_zoo.images import read_image
@@ -131,3 +133,74 @@ def test_imagefolder_run_reads_the_images_labels_stats_and_record_a_plain_readin
         "eval": _record(data / "val", test_files),
     }
     assert record == GOLDEN_RECORD
+
+
+# --------------------------------------------------------------------------- read once
+
+
+class Reads:
+    """While active: the walks of an image folder's ``train/`` (listings of one class folder, per
+    those of one :func:`~bars_zoo.imagefolder.scan`) and the images decoded."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, data: Path, first_class: str) -> None:
+        self.marker, self.listings, self.decodes = os.fspath(data / "train" / first_class), 0, 0
+        scandir, listdir, read = os.scandir, os.listdir, bars_zoo.imagefolder.read_image
+
+        def count(path: Any) -> None:
+            self.listings += os.fspath(path) == self.marker
+
+        def counted_scandir(path: Any = ".") -> Any:
+            count(path)
+            return scandir(path)
+
+        def counted_listdir(path: Any = ".") -> Any:
+            count(path)
+            return listdir(path)
+
+        def counted_read(path: Any, shape: Any) -> torch.Tensor:
+            self.decodes += 1
+            return read(path, shape)
+
+        monkeypatch.setattr(os, "scandir", counted_scandir)
+        monkeypatch.setattr(os, "listdir", counted_listdir)
+        monkeypatch.setattr(bars_zoo.imagefolder, "read_image", counted_read)
+        bars_zoo.imagefolder.scan(data)
+        self.per_walk, self.listings = self.listings, 0
+
+    def take(self) -> tuple[float, int]:
+        """``(walks, decodes)`` since the last take."""
+        seen = (self.listings / self.per_walk, self.decodes)
+        self.listings = self.decodes = 0
+        return seen
+
+
+def test_imagefolder_train_and_eval_walk_the_folder_once_and_decode_each_image_once(
+    tmp_path, monkeypatch, capsys
+):
+    from test_imagefolder import _train, genotype, make_folder
+
+    data = make_folder(tmp_path / "pets", mode="RGB", size=(16, 16))  # 3 x 12 train, 3 x 6 val
+    reads = Reads(monkeypatch, data, "cat")
+    assert _train(data, tmp_path / "run", genotype("3x16x16")).finished
+    # the class check, statistics (all 36 images: fewer than STATS_SAMPLE), both splits, record
+    assert reads.take() == (1, 36 + 18)
+    args = ["eval", str(tmp_path / "run"), "--dataset", "imagefolder", "--data-dir", str(data)]
+    assert main([*args, "--device", "cpu", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split_folder"] == "pets/val"
+    assert reads.take() == (1, 18)  # the evaluation and the result's name of its split
+    model = bars_zoo.build(bars_zoo.parse(genotype("3x16x16")))  # records no mean/std: measured
+    assert bars_zoo.evaluate(model, "imagefolder", "train", data_dir=data, device="cpu")["n"] > 0
+    assert reads.take() == (1, 36)
+
+
+def test_imagefolder_search_walks_the_folder_once_and_decodes_each_image_once(
+    tmp_path, monkeypatch, capsys
+):
+    from test_imagefolder import make_folder
+
+    data = make_folder(tmp_path / "pets", mode="RGB", size=(16, 16))
+    reads = Reads(monkeypatch, data, "cat")
+    argv = ["search", "--preset", "tiny", "--dataset", "imagefolder", "--data-dir", str(data)]
+    argv += ["--input-shape", "3x16x16", "--device", "cpu", "--no-plots", "--dry-run"]
+    assert main([*argv, "-o", str(tmp_path / "pets.geno")]) == 0
+    assert reads.take() == (1, 36)
