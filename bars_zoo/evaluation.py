@@ -124,7 +124,7 @@ def official_images(
     ``imagefolder`` is read at ``input_shape`` and normalised as ``info`` says (default: measured
     on the folder, :func:`bars_zoo.imagefolder.folder_info`)."""
     if dataset == "imagefolder":
-        from bars_zoo.imagefolder import folder_info, load_folder
+        from bars_zoo.imagefolder import folder_info, load_folder, scan
 
         if info is None:
             if input_shape is None:
@@ -132,6 +132,7 @@ def official_images(
                     "an image folder is read at a model's input shape, and this model has none",
                     hint="evaluate a bars-zoo model (its genotype's `input` line gives the shape)",
                 )
+            data_dir = scan(data_dir)  # walked once for the statistics and the split
             info = folder_info(data_dir, input_shape)
         return load_folder(
             data_dir, "test" if split == "test" else "train", info, subset=subset, seed=seed
@@ -390,9 +391,10 @@ def evaluate(
         holdout_from = run_holdout(model, split)
     net = load_model(model, dev) if isinstance(model, str | os.PathLike) else model.to(dev)
     folder = None
-    if dataset == "imagefolder":
-        from bars_zoo.imagefolder import model_folder_info
+    if dataset == "imagefolder":  # walked once (a FolderLayout given is walked already)
+        from bars_zoo.imagefolder import model_folder_info, scan
 
+        data_dir = scan(data_dir)
         folder = model_folder_info(net, data_dir)
     check_compatible(net, dataset, folder)
     other = non_float32(net)

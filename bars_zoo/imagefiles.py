@@ -5,8 +5,9 @@ Per split (``train/`` and the evaluation split, ``test/`` or ``val/``): the numb
 sha256 of their relative paths, labels and byte sizes, in the order the run reads them.  Moving an
 image to another class folder, renaming one (which changes the held-out validation split),
 adding, removing or rewriting one to another size all change it; no pixel is read, so it costs a
-directory walk.  The folder's own name is not part of it: a copy of the folder elsewhere, or
-renamed, resumes.
+directory walk (none when given the walk its run made, a :class:`~bars_zoo.imagefolder.FolderLayout`:
+the record is of the very files the run read).  The folder's own name is not part of it: a copy of
+the folder elsewhere, or renamed, resumes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from bars_zoo.imagefolder import _files, scan
+from bars_zoo.imagefolder import scan
 
 
 def _split(split_dir: Path, files: tuple[tuple[Path, int], ...]) -> dict[str, Any]:
@@ -30,13 +31,13 @@ def _split(split_dir: Path, files: tuple[tuple[Path, int], ...]) -> dict[str, An
 def file_record(data_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     """The record of an image folder's files: ``{"classes": [...], "train": {"dir", "files",
     "sha256"}, "eval": {...} | None}`` (refusing a folder :func:`bars_zoo.imagefolder.scan`
-    refuses)."""
+    refuses; a :class:`~bars_zoo.imagefolder.FolderLayout` is not walked again)."""
     layout = scan(data_dir)
     record: dict[str, Any] = {"classes": list(layout.classes)}
     record["train"] = _split(layout.root / "train", layout.train)
     record["eval"] = None
     if layout.eval_dir is not None:
-        record["eval"] = _split(layout.eval_dir, _files(layout.eval_dir, layout.classes))
+        record["eval"] = _split(layout.eval_dir, layout.eval_files)
     return record
 
 

@@ -14,13 +14,21 @@ Pillow's pixel limit refused, naming the file), and kept in memory as ``uint8``
 work as for the other in-memory data sets.  The normalisation (per-channel mean/std) is measured
 once on a seeded sample of :data:`STATS_SAMPLE` training images at that size and recorded in the
 run's ``pretrained_cfg``.
+
+A run reads the folder once: :func:`scan` walks it into a :class:`FolderLayout`, which stands for
+the folder (it is a path-like object) wherever this module, :mod:`bars_zoo.imagefiles` and the
+runs take a ``data_dir``, so that the statistics, both splits and the file record of one run all
+come from the one walk; and the training images :func:`folder_info` decodes to measure the
+statistics are kept on the layout until :func:`load_folder` reads the training split, which takes
+them instead of decoding them again.  A layout belongs to one run: nothing is cached by path.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -45,12 +53,27 @@ _LAYOUT = "DIR/train/<class>/*.png|*.jpg ... and DIR/val/<class>/ (or DIR/test/<
 
 @dataclass(frozen=True)
 class FolderLayout:
-    """The files of an image folder: its split folders, class names and ``(path, label)`` lists."""
+    """The files of an image folder: its split folders, class names and ``(path, label)`` lists
+    (those of the evaluation split listed when first asked for, :attr:`eval_files`).  A path-like
+    object (its root), so that it is passed on as the ``data_dir`` it was scanned from."""
 
     root: Path
     classes: tuple[str, ...]
     train: tuple[tuple[Path, int], ...]
     eval_dir: Path | None  # test/ or val/, None when neither exists
+    # training images decoded for the statistics, by shape: (C, H, W) -> {path: (C, H, W) uint8}
+    _decoded: dict[tuple[int, int, int], dict[Path, torch.Tensor]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __fspath__(self) -> str:
+        return os.fspath(self.root)
+
+    @cached_property
+    def eval_files(self) -> tuple[tuple[Path, int], ...]:
+        """Every image of the evaluation split as ``(path, label)`` (none without one); refuses a
+        class folder without images, as :func:`scan` refuses one in ``train/``."""
+        return _files(self.eval_dir, self.classes) if self.eval_dir is not None else ()
 
     @property
     def name(self) -> str:
@@ -114,7 +137,9 @@ def scan(data_dir: str | os.PathLike[str] | None) -> FolderLayout:
     """The layout of ``data_dir``: its ``train/`` classes and files and its evaluation split
     (``test/``, else ``val/``).  Refuses a missing folder or ``train/``, a class folder without
     images, and an evaluation split whose class folders are not ``train/``'s (naming those that
-    differ)."""
+    differ).  A :class:`FolderLayout` is already scanned: it is returned as it is."""
+    if isinstance(data_dir, FolderLayout):
+        return data_dir
     root = _root(data_dir)
     train_dir = root / "train"
     if not train_dir.is_dir():
@@ -166,10 +191,17 @@ def _check_channels(shape: tuple[int, int, int]) -> None:
         )
 
 
-def _load(files: list[tuple[Path, int]], shape: tuple[int, int, int]) -> tuple[torch.Tensor, ...]:
+def _load(
+    files: list[tuple[Path, int]],
+    shape: tuple[int, int, int],
+    decoded: dict[Path, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, ...]:
+    """The images (``decoded``'s where it has them, the others read) and labels of ``files``."""
+    decoded = decoded or {}
     images = torch.empty((len(files), *shape), dtype=torch.uint8)  # (N, C, H, W)
     for i, (path, _) in enumerate(files):
-        images[i] = read_image(path, shape)
+        known = decoded.get(path)
+        images[i] = known if known is not None else read_image(path, shape)
     labels = torch.tensor([label for _, label in files], dtype=torch.int64)
     return images, labels
 
@@ -186,11 +218,13 @@ def folder_info(
     data_dir: str | os.PathLike[str] | None, input_shape: tuple[int, int, int]
 ) -> DatasetInfo:
     """The :class:`DatasetInfo` of an image folder read at ``input_shape``: its name, class names
-    and the mean/std of a seeded sample of :data:`STATS_SAMPLE` training images (4 decimals)."""
+    and the mean/std of a seeded sample of :data:`STATS_SAMPLE` training images (4 decimals).
+    Given a :class:`FolderLayout`, it keeps the decoded sample for :func:`load_folder`."""
     _check_channels(input_shape)
     layout = scan(data_dir)
     files = [layout.train[i] for i in _pick(len(layout.train), STATS_SAMPLE, 0)]
     images, _ = _load(files, input_shape)
+    layout._decoded[input_shape] = {path: images[i] for i, (path, _) in enumerate(files)}
     x = images.double().div_(255).transpose(0, 1).reshape(input_shape[0], -1)  # (C, N*H*W)
     mean = tuple(round(float(v), 4) for v in x.mean(dim=1))
     std = tuple(max(round(float(v), 4), 1e-4) for v in x.std(dim=1))
@@ -209,7 +243,9 @@ def load_folder(
 ) -> ImageSet:
     """The ``train`` or ``test`` images of an image folder at ``info.input_shape`` (``subset``: a
     seeded sample of that many, the only ones read).  ``info`` (:func:`folder_info`, or a trained
-    model's record of it) gives the normalisation; its class names must be the folder's."""
+    model's record of it) gives the normalisation; its class names must be the folder's.  The
+    training images :func:`folder_info` decoded on the same :class:`FolderLayout` are not read
+    again (and no longer kept on it)."""
     _check_channels(info.input_shape)
     if subset is not None and subset < 1:
         raise ConfigError(f"{option('subset')} must be positive, got {subset}")
@@ -220,18 +256,20 @@ def load_folder(
             f"on {', '.join(info.classes)}",
             hint="evaluate on a folder with the model's class folders",
         )
+    decoded = None
     if split == "train":
         files = layout.train
+        decoded = layout._decoded.pop(info.input_shape, None)
     else:
         if layout.eval_dir is None:
             raise DatasetNotFoundError(
                 f"{layout.root} has neither test/ nor val/: there is no split to evaluate on",
                 hint=f"add one: {_LAYOUT}",
             )
-        files = _files(layout.eval_dir, layout.classes)
+        files = layout.eval_files
         log.info("evaluation split of %s: %s/", layout.root, layout.eval_dir.name)
     chosen = [files[i] for i in _pick(len(files), subset or len(files), seed)]
-    images, labels = _load(chosen, info.input_shape)
+    images, labels = _load(chosen, info.input_shape, decoded)
     named = replace(info, name=info.name if info.name != "imagefolder" else layout.name)
     return ImageSet(images, labels, named)
 

@@ -10,9 +10,10 @@ with a ``DistributedSampler`` (per-rank batch ``batch_size / world_size``) and h
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -25,6 +26,9 @@ from bars_zoo.evaluation import official_images
 from bars_zoo.recipes import holdout
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.training import TrainConfig
+
+if TYPE_CHECKING:
+    from bars_zoo.imagefolder import FolderLayout
 
 
 class EpochBatches:
@@ -61,28 +65,37 @@ class TrainingData:
     test_split_images: int
     info: DatasetInfo | None = None  # an image folder's classes and normalisation
     test_split: str | None = None  # an image folder's evaluation split: "NAME/val" or "NAME/test"
+    folder: FolderLayout | None = None  # an image folder's walk, which every split was read from
 
 
 def training_data(
-    spec: NetworkSpec, cfg: TrainConfig, env: DistEnv, device: torch.device
+    spec: NetworkSpec,
+    cfg: TrainConfig,
+    env: DistEnv,
+    device: torch.device,
+    folder: FolderLayout | None = None,
 ) -> TrainingData:
-    """The batches of a run (``cfg`` resolved: ``val_fraction`` and ``cutout`` filled in)."""
+    """The batches of a run (``cfg`` resolved: ``val_fraction`` and ``cutout`` filled in).
+    ``folder``: the run's walk of its image folder (default: walked here), read for the statistics
+    and both splits, each image decoded once."""
     if cfg.dataset == "imagenet":
         return _imagenet(cfg, env, device)
     val_fraction = float(cfg.val_fraction or 0.0)
     shape, classes = spec.input_shape, spec.num_classes
     info, test_name = None, None
+    data_dir: str | os.PathLike[str] | None = cfg.data_dir
     if cfg.dataset == "imagefolder":  # measured once, then every split is normalised with it
-        from bars_zoo.imagefolder import folder_info, split_name
+        from bars_zoo.imagefolder import folder_info, scan, split_name
 
-        info = folder_info(cfg.data_dir, shape)
-        test_name = split_name(cfg.data_dir, "test")
+        folder = data_dir = scan(folder if folder is not None else cfg.data_dir)
+        info = folder_info(folder, shape)
+        test_name = split_name(folder, "test")
 
     def images(split: str, subset: int | None = cfg.subset) -> Any:
         return official_images(
             cfg.dataset,
             split,
-            data_dir=cfg.data_dir,
+            data_dir=data_dir,
             subset=subset,
             seed=cfg.split_seed,
             input_shape=shape,
@@ -125,7 +138,14 @@ def training_data(
     test_set = test_split if cfg.subset is None else sample(test_split, cfg.subset, cfg.split_seed)
     test = eval_batches(test_set)
     return TrainingData(
-        EpochBatches(train, device), val, test, cfg.batch_size, len(test_split), info, test_name
+        EpochBatches(train, device),
+        val,
+        test,
+        cfg.batch_size,
+        len(test_split),
+        info,
+        test_name,
+        folder,
     )
 
 

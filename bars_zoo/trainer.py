@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +61,9 @@ from bars_zoo.training import (
 from bars_zoo.traininit import init_weights
 from bars_zoo.trainnet import TrainNet
 
+if TYPE_CHECKING:
+    from bars_zoo.imagefolder import FolderLayout
+
 log = logging.getLogger(__name__)
 
 
@@ -76,8 +79,15 @@ def cosine_lambda(total_steps: int) -> Any:
 class Trainer:
     """One training run of ``spec`` under ``config`` (already :meth:`TrainConfig.resolved`)."""
 
-    def __init__(self, spec: NetworkSpec, config: TrainConfig, env: ddp.DistEnv) -> None:
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        config: TrainConfig,
+        env: ddp.DistEnv,
+        folder: FolderLayout | None = None,
+    ) -> None:
         self.spec, self.cfg, self.env = spec, config, env
+        self.folder = folder  # an image folder's walk (bars_zoo.imagefolder.scan): read once
         self.out = Path(config.out_dir).expanduser()
         self.test_batches: Iterable[tuple[Tensor, Tensor]] | None = None
         self.test_split_images = 0  # images in the whole test split (the batches: maybe a subset)
@@ -119,7 +129,7 @@ class Trainer:
         if cfg.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         model = net.model
-        data = training_data(self.spec, cfg, env, device)
+        data = training_data(self.spec, cfg, env, device, self.folder)
         self.test_batches, self.test_split_images = data.test, data.test_split_images
         self.info, self.test_split = data.info, data.test_split
         check_compatible(model, cfg.dataset, data.info)
@@ -134,7 +144,7 @@ class Trainer:
             net.parameters(), lr=float(cfg.lr or 0), weight_decay=cfg.weight_decay
         )
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
-        fields = trajectory(self.spec, cfg, self.info)
+        fields = trajectory(self.spec, cfg, self.info, data.folder)
         fp = ckpt.fingerprint(fingerprinted(fields))
         saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}

@@ -313,12 +313,14 @@ def train(
     init = resolve_init(config.init, genotype)  # "pretrained": the genotype's zoo name
     config = config.model_copy(update={"init": init})
     classes: tuple[str, ...] = ()
-    if config.dataset == "imagefolder":  # checked before anything is written
-        from bars_zoo.imagefolder import folder_classes
+    folder = None
+    if config.dataset == "imagefolder":  # checked before anything is written; the run's one walk
+        from bars_zoo.imagefolder import scan
 
-        classes = folder_classes(config.data_dir)
+        folder = scan(config.data_dir)
+        classes = folder.classes
     spec = run_spec(resolve_spec(genotype), config.dataset, init, classes)
-    return Trainer(spec, config.resolved(), env_from_environ()).run()
+    return Trainer(spec, config.resolved(), env_from_environ(), folder).run()
 
 
 def hardware(device: torch.device, world_size: int) -> str:
@@ -342,13 +344,18 @@ def hardware(device: torch.device, world_size: int) -> str:
 
 
 def trajectory(
-    spec: NetworkSpec, config: TrainConfig, info: DatasetInfo | None = None
+    spec: NetworkSpec,
+    config: TrainConfig,
+    info: DatasetInfo | None = None,
+    folder: os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """The recorded fields of a run: its trajectory-defining settings and its genotype; for an
     image folder also its name, class names, mean/std (``folder``: the run's model is fed as it
     was trained) and the record of its files (``folder.files``,
     :func:`bars_zoo.imagefiles.file_record`: resuming on a folder with other classes or images
-    is refused).  :func:`fingerprinted` says which of them the fingerprint hashes."""
+    is refused) - of the walk the run read (``folder``, a
+    :class:`~bars_zoo.imagefolder.FolderLayout`), else of ``config.data_dir`` walked now.
+    :func:`fingerprinted` says which of them the fingerprint hashes."""
     fields: dict[str, Any] = {k: getattr(config, k) for k in TRAJECTORY_FIELDS}
     fields["genotype"] = format_spec(spec)
     if config.dataset == "imagefolder" and info is not None:
@@ -359,7 +366,7 @@ def trajectory(
             "classes": list(info.classes),
             "mean": list(info.mean),
             "std": list(info.std),
-            "files": file_record(config.data_dir),
+            "files": file_record(folder if folder is not None else config.data_dir),
         }
     if config.init is not None:  # absent when unset: runs from before --init keep their fingerprint
         fields["init"] = config.init

@@ -70,11 +70,16 @@ def run(args: argparse.Namespace) -> int:
                 f"{', '.join(d for d in DATASETS if d != 'imagefolder')}",
             )
     require_data_dir(dataset, args.data_dir)
+    data_dir = args.data_dir
+    if dataset == "imagefolder":  # walked once: evaluated on, and its split named in the result
+        from bars_zoo.imagefolder import scan
+
+        data_dir = scan(args.data_dir)
     metrics = evaluate(
         model,
         dataset,
         args.split,
-        data_dir=args.data_dir,
+        data_dir=data_dir,
         batch_size=args.batch_size,
         device=device,
         subset=args.subset,
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     if dataset == "imagefolder":  # its "test" split is DIR/test/ or DIR/val/: name the folder
         from bars_zoo.imagefolder import split_name
 
-        where = result["split_folder"] = split_name(args.data_dir, args.split)
+        where = result["split_folder"] = split_name(data_dir, args.split)
     if spec is not None:
         result["architecture"] = spec.name
     progress = getattr(model, RUN_PROGRESS, None)  # an unfinished training run's checkpoint

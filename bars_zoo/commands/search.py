@@ -321,7 +321,7 @@ def _dry_run(cfg: object, args: argparse.Namespace, time_limit_s: float | None) 
         stop_after=args.stop_after,
         time_limit_s=time_limit_s,
         cuda_graph=args.cuda_graph,
-        data_dir=args.data_dir,
+        data_dir=info.folder if info.folder is not None else args.data_dir,  # walked once
     )
     require_data_dir(cfg.dataset, args.data_dir)
     half_a, half_b = search_halves(cfg, plan.data)

@@ -17,11 +17,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bars_zoo.data import ImageSet, dataset_info, load_images
 from bars_zoo.errors import CheckpointMismatchError, DatasetError, option
 from bars_zoo.search.config import SearchConfig
+
+if TYPE_CHECKING:
+    from bars_zoo.imagefolder import FolderLayout
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class SearchData:
     num_classes: int
     data_dir: str | os.PathLike[str] | None = None
     files: dict[str, Any] | None = None  # an image folder's train/ files (imagefiles.file_record)
+    folder: FolderLayout | None = None  # an image folder's walk, which the images are read from
 
 
 def search_data(cfg: SearchConfig, data_dir: str | os.PathLike[str] | None) -> SearchData:
@@ -61,8 +65,8 @@ def search_data(cfg: SearchConfig, data_dir: str | os.PathLike[str] | None) -> S
             f"{option('data_dir')}",
         )
     # the search reads train/ only: a change of the evaluation split does not concern it
-    files = {**file_record(data_dir), "eval": None}
-    return SearchData(layout.name, cfg.input_shape, len(layout.classes), data_dir, files)
+    files = {**file_record(layout), "eval": None}
+    return SearchData(layout.name, cfg.input_shape, len(layout.classes), data_dir, files, layout)
 
 
 def train_images(cfg: SearchConfig, data: SearchData) -> ImageSet:
@@ -73,8 +77,9 @@ def train_images(cfg: SearchConfig, data: SearchData) -> ImageSet:
         )
     from bars_zoo.imagefolder import folder_info, load_folder
 
-    info = folder_info(data.data_dir, data.input_shape)
-    return load_folder(data.data_dir, "train", info, subset=cfg.subset, seed=cfg.seed)
+    folder = data.folder if data.folder is not None else data.data_dir  # one walk, one decode each
+    info = folder_info(folder, data.input_shape)
+    return load_folder(folder, "train", info, subset=cfg.subset, seed=cfg.seed)
 
 
 def too_few_hint(cfg: SearchConfig, data: SearchData, have: int) -> str:
