@@ -29,7 +29,7 @@ head avgpool linear
 CLI_ONLY = {"--dry-run", "--format", "--help", "--nproc_per_node"}
 # (file, flag) left as they are: write_card's hint names both spellings ("--force (force=True)"),
 # and push_to_hub, which also calls it, has no force keyword to point to
-KNOWN = {("folder.py", "--force")}
+KNOWN = {("foldercard.py", "--force")}
 
 
 @pytest.fixture
