@@ -124,7 +124,7 @@ def test_search_reduce_cell_flags_write_the_zoos_reduction_cell_and_rerun_by_cli
     from bars_zoo.commands.search import _REDUCE_OPS
     from bars_zoo.search.config import ReduceOp
 
-    assert _REDUCE_OPS == get_args(ReduceOp)
+    assert get_args(ReduceOp) == _REDUCE_OPS
     out = tmp_path / "r.geno"
     argv = ["search", "--preset", "tiny", "--reduce-preprocess", "bconv3x3"]
     argv += ["--reduce-shortcut", "bfr", "-o", str(out), "--no-plots", "--quiet"]
