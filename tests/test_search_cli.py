@@ -114,3 +114,26 @@ def test_search_json_of_a_stopped_run_says_it_has_not_finished(tmp_path, capsys)
 def test_search_json_with_dry_run_is_refused(tmp_path, capsys):
     assert main([*TINY, "--json", "--dry-run", "-o", str(tmp_path / "x.geno")]) == 2
     assert "--json is the search's result" in capsys.readouterr().err
+
+
+def test_search_reduce_cell_flags_write_the_zoos_reduction_cell_and_rerun_by_cli(tmp_path, capsys):
+    """--reduce-preprocess/--reduce-shortcut let a search write the reduction cell of the zoo's
+    bars-a..f (docs/paper-fidelity.md); the genotype's re-run command names them."""
+    from typing import get_args
+
+    from bars_zoo.commands.search import _REDUCE_OPS
+    from bars_zoo.search.config import ReduceOp
+
+    assert get_args(ReduceOp) == _REDUCE_OPS
+    out = tmp_path / "r.geno"
+    argv = ["search", "--preset", "tiny", "--reduce-preprocess", "bconv3x3"]
+    argv += ["--reduce-shortcut", "bfr", "-o", str(out), "--no-plots", "--quiet"]
+    assert main(argv) == 0
+    text = out.read_text()
+    assert "stride=2 preprocess=bconv3x3 shortcut=bfr" in text
+    assert "--reduce-preprocess bconv3x3 --reduce-shortcut bfr" in text
+    assert "bars_zoo.search(" not in text
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--preset", "tiny", "--reduce-shortcut", "identity"])
+    assert exit_.value.code == 2
+    assert "invalid choice: 'identity'" in capsys.readouterr().err

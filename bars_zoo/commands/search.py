@@ -41,6 +41,8 @@ HELP = (
 
 _PRESETS = ("paper", "fmnist", "tiny")
 _DATASETS = ("fashion-mnist", "cifar10", "synthetic", "imagefolder")
+#: ``search.config.ReduceOp``, spelt out: importing the config would import torch for --help
+_REDUCE_OPS = ("bconv3x3", "bconv1x1", "bfr")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -69,6 +71,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="widths of the stages at ratio 1, one per stage (fmnist: 32,64,128; paper: 48,96,192)",
     )
     p.add_argument("--stem-channels", type=int, metavar="N", help="width of the FP stem conv")
+    for slot, default, paper in (
+        ("preprocess", "bfr", "the zoo's bars-a..f: bconv3x3"),
+        ("shortcut", "bconv3x3", "the zoo's bars-a..f: bfr"),
+    ):
+        p.add_argument(
+            f"--reduce-{slot}",
+            choices=_REDUCE_OPS,
+            help=f"the reduction cells' {slot} (default {default}; {paper}; "
+            "docs/paper-fidelity.md)",
+        )
     p.add_argument(
         "--budget-ops",
         metavar="SIZE",
@@ -170,6 +182,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, object]:
     given = {
         "base_channels": parse_channels(args.base_channels) if args.base_channels else None,
         "stem_channels": args.stem_channels,
+        "reduce_preprocess": args.reduce_preprocess,
+        "reduce_shortcut": args.reduce_shortcut,
         "dataset": args.dataset,
         "input_shape": args.input_shape,  # text: SearchConfig reads it (a bad one is named)
         "subset": args.subset,

@@ -34,6 +34,8 @@ CLI_OPTIONS = {
     "batch_size": "--batch-size",
     "base_channels": "--base-channels",
     "stem_channels": "--stem-channels",
+    "reduce_preprocess": "--reduce-preprocess",
+    "reduce_shortcut": "--reduce-shortcut",
     "budget_ops": "--budget-ops",
     "budget_params": "--budget-params",
     "theta_under": "--theta-under",
