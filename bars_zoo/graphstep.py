@@ -36,15 +36,20 @@ StepFn = Callable[..., Tensor]
 def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
     """Switch ``opt`` (Adam/AdamW) to device-resident state: ``capturable``, tensor lr, device steps.
 
-    Safe to call after ``load_state_dict`` (a checkpoint written by an eager run has a float lr and
-    CPU step counters).
+    Safe to call after ``load_state_dict``: a checkpoint written by an eager run has a float lr and
+    CPU step counters, one written by a graphed run a tensor lr that loading put on the CPU
+    (checkpoints are read with ``map_location="cpu"``).  Either lr becomes a new float32 tensor on
+    ``device``: a CPU tensor would be baked into the graph as a constant, and the scheduler's
+    updates (made in place on the group's tensor, or copied in by :meth:`GraphedStep.refresh_lr`)
+    would never reach the replays.  Make the :class:`GraphedStep` after this call: it keeps the
+    group's tensor as the one the graph reads.
     """
     for group in opt.param_groups:
         if "capturable" not in group:
             raise TypeError(f"{type(opt).__name__} has no capturable mode")
         group["capturable"] = True
         lr = group["lr"]
-        if not isinstance(lr, Tensor):
+        if not isinstance(lr, Tensor) or lr.device != device or lr.dtype != torch.float32:
             group["lr"] = torch.tensor(float(lr), dtype=torch.float32, device=device)
         for p in group["params"]:
             state = opt.state.get(p)
