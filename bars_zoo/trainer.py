@@ -166,7 +166,7 @@ class Trainer:
         graphed: GraphedStep | None = None
         if cfg.cuda_graph:
             make_capturable(opt, device)
-            graphed = GraphedStep(step, opt, name="training step")
+            graphed = GraphedStep(step, opt, name="training step", device=device)
         else:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         machine = hardware(device, env.world_size)  # recorded per epoch: a run may change machines

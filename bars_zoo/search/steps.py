@@ -63,8 +63,12 @@ class SearchSteps:
             device = next(self.net.parameters()).device
             make_capturable(self.w_opt, device)
             make_capturable(self.a_opt, device)
-            self._w_graph = GraphedStep(self._weights, self.w_opt, name="search weights step")
-            self._a_graph = GraphedStep(self._arch, self.a_opt, name="search alpha step")
+            self._w_graph = GraphedStep(
+                self._weights, self.w_opt, name="search weights step", device=device
+            )
+            self._a_graph = GraphedStep(
+                self._arch, self.a_opt, name="search alpha step", device=device
+            )
         return self._w_graph, self._a_graph
 
     def graph_status(self) -> dict[str, str] | None:
