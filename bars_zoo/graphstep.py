@@ -257,4 +257,11 @@ def _reissue(caught: list[warnings.WarningMessage]) -> None:
         raise EmptyGraphError(empty)
 
 
-__all__ = ["EmptyGraphError", "GraphedStep", "StepFn", "first_error", "make_capturable", "make_eager"]
+__all__ = [
+    "EmptyGraphError",
+    "GraphedStep",
+    "StepFn",
+    "first_error",
+    "make_capturable",
+    "make_eager",
+]

@@ -85,7 +85,7 @@ def train_epoch(
         disable=not show,
         leave=False,
     )
-    for i, (x, y) in enumerate(batches):
+    for x, y in batches:
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if graphed is not None:
@@ -97,10 +97,13 @@ def train_epoch(
         if graphed is not None:
             graphed.refresh_lr()
         tally = t.double() if tally is None else tally + t.double()
-        bar.update()
-        if show and i % 10 == 0:
+        if bar.update() and show:
+            # the bar redrew (at most every 0.1 s): only then read the values back (a host
+            # sync on a GPU), shown from its next redraw on
             bar.set_postfix(
-                loss=f"{float(t[0] / t[2]):.3f}", lr=f"{float(sched.get_last_lr()[0]):.2e}"
+                loss=f"{float(t[0] / t[2]):.3f}",
+                lr=f"{float(sched.get_last_lr()[0]):.2e}",
+                refresh=False,
             )
     bar.close()
     assert tally is not None
