@@ -110,6 +110,13 @@ def train_epoch(
     return ddp.all_reduce_sum(tally, env)
 
 
+def wait_for(device: torch.device) -> None:
+    """Wait until ``device`` has run the work queued on it: CUDA kernels run asynchronously, so a
+    clock read right after an epoch's last step would time its launches, not its training."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def record(
     epoch: int, train: Tensor, val: dict[str, Any] | None, lr: float, dt: float, train_s: float
 ) -> dict[str, Any]:
@@ -135,4 +142,4 @@ def epoch_line(rec: dict[str, Any]) -> str:
     return line + f", lr {rec['lr']:.3g}, {rec['epoch_time_s']:.1f} s"
 
 
-__all__ = ["epoch_line", "record", "step_fn", "train_epoch"]
+__all__ = ["epoch_line", "record", "step_fn", "train_epoch", "wait_for"]
