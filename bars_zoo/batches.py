@@ -3,7 +3,10 @@
 :class:`BatchLoader` turns an :class:`bars_zoo.data.ImageSet` (``uint8`` images) into float batches
 on the device that consumes them.  Batch order and augmentation depend only on ``(seed, epoch)``,
 so a run resumed from a checkpoint sees exactly the batches an uninterrupted run would;
-``rank``/``world_size`` shard each global batch across data-parallel processes.
+``rank``/``world_size`` shard each global batch across data-parallel processes: every rank draws
+the whole global batch's randomness (the same numbers on every rank, whatever their number) and
+copies, augments and normalises only its own rows.  A batch's random draws reach the device in one
+non-blocking copy (:func:`bars_zoo.devices.to_device_at_once`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bars_zoo.data import ImageSet
+from bars_zoo.devices import to_device_at_once
 from bars_zoo.errors import ConfigError
 
 
@@ -52,45 +56,69 @@ class Augment:
         return cls()
 
 
-def _resized_crop(x: Tensor, g: torch.Generator) -> Tensor:
-    """A random resized crop of each image of a float batch (B, C, H, W), back to H x W."""
-    b, _, h, w = x.shape
-    scale = torch.empty(b).uniform_(0.08, 1.0, generator=g)
-    ratio = torch.empty(b).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g).exp()
-    cw = (h * w * scale * ratio).sqrt().round().clamp(1, w).long()
-    ch = (h * w * scale / ratio).sqrt().round().clamp(1, h).long()
-    y0 = (torch.rand(b, generator=g) * (h - ch + 1)).long()
-    x0 = (torch.rand(b, generator=g) * (w - cw + 1)).long()
-    out = torch.empty_like(x)
-    for i in range(b):
-        top, left, hh, ww = int(y0[i]), int(x0[i]), int(ch[i]), int(cw[i])
-        crop = x[i : i + 1, :, top : top + hh, left : left + ww]  # (1, C, hh, ww)
-        out[i] = F.interpolate(crop, size=(h, w), mode="bilinear", align_corners=False)[0]
+def _draw(aug: Augment, b: int, h: int, w: int, g: torch.Generator) -> dict[str, Tensor]:
+    """The random draws of one global batch of ``b`` images of ``h`` x ``w`` from ``g`` (CPU),
+    one row per image: a rank keeps its own rows, and the draws (their order and values) do not
+    depend on the number of ranks or on the device.  ``crop``: (4, B) top, left, height, width of
+    the resized crops; ``shift``: (2, B) the padded crops' dy, dx; ``flip``: (B,) 0/1;
+    ``hole``: (2, B) the top-left corners of the cutout squares (may be negative)."""
+    out: dict[str, Tensor] = {}
+    if aug.resized_crop:
+        scale = torch.empty(b).uniform_(0.08, 1.0, generator=g)
+        ratio = torch.empty(b).uniform_(math.log(3 / 4), math.log(4 / 3), generator=g).exp()
+        cw = (h * w * scale * ratio).sqrt().round().clamp(1, w).long()
+        ch = (h * w * scale / ratio).sqrt().round().clamp(1, h).long()
+        y0 = (torch.rand(b, generator=g) * (h - ch + 1)).long()
+        x0 = (torch.rand(b, generator=g) * (w - cw + 1)).long()
+        out["crop"] = torch.stack([y0, x0, ch, cw])
+    if aug.pad:
+        p = aug.pad
+        dy = torch.randint(0, 2 * p + 1, (b,), generator=g)
+        dx = torch.randint(0, 2 * p + 1, (b,), generator=g)
+        out["shift"] = torch.stack([dy, dx])
+    if aug.flip:
+        out["flip"] = (torch.rand(b, generator=g) < 0.5).long()
+    if aug.cutout:
+        k = aug.cutout
+        cy = torch.randint(0, h, (b,), generator=g) - k // 2
+        cx = torch.randint(0, w, (b,), generator=g) - k // 2
+        out["hole"] = torch.stack([cy, cx])
     return out
 
 
-def _augment(x: Tensor, aug: Augment, g: torch.Generator) -> Tensor:
-    """Augment a float batch (B, C, H, W) with randomness drawn from ``g`` (on the CPU)."""
+def _resized_crop(x: Tensor, crop: Tensor) -> Tensor:
+    """The resized crops ``crop`` (4, B) of a float batch (B, C, H, W), each back to H x W."""
+    _, _, h, w = x.shape
+    out = torch.empty_like(x)
+    for i, (top, left, hh, ww) in enumerate(crop.t().tolist()):  # (CPU values: no sync)
+        part = x[i : i + 1, :, top : top + hh, left : left + ww]  # (1, C, hh, ww)
+        out[i] = F.interpolate(part, size=(h, w), mode="bilinear", align_corners=False)[0]
+    return out
+
+
+def _augment(x: Tensor, aug: Augment, draws: dict[str, Tensor]) -> Tensor:
+    """Augment a float batch (B, C, H, W) with its rows of :func:`_draw`'s draws (CPU).  The draws
+    the device needs go there with one non-blocking copy (:func:`to_device_at_once`)."""
     b, c, h, w = x.shape
-    if aug.resized_crop:
-        x = _resized_crop(x, g)
+    if "crop" in draws:
+        x = _resized_crop(x, draws["crop"])
+    keys = [k for k in ("shift", "flip", "hole") if k in draws]
+    on_dev = dict(zip(keys, to_device_at_once([draws[k] for k in keys], x.device), strict=True))
     if aug.pad:
         p = aug.pad
+        dy, dx = on_dev["shift"]
         xp = torch.nn.functional.pad(x, (p, p, p, p))  # (B, C, H+2p, W+2p)
-        dy = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
-        dx = torch.randint(0, 2 * p + 1, (b,), generator=g).to(x.device)
         rows = (dy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]  # (B, 1, H, 1)
         cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, None, :]  # (B, 1, 1, W)
         bi = torch.arange(b, device=x.device)[:, None, None, None]
         ci = torch.arange(c, device=x.device)[None, :, None, None]
         x = xp[bi, ci, rows, cols]  # (B, C, H, W)
     if aug.flip:
-        flip = (torch.rand(b, generator=g) < 0.5).to(x.device)
+        flip = on_dev["flip"].bool()
         x = torch.where(flip[:, None, None, None], x.flip(3), x)
     if aug.cutout:
         k = aug.cutout
-        cy = torch.randint(0, h, (b,), generator=g).to(x.device)[:, None, None] - k // 2
-        cx = torch.randint(0, w, (b,), generator=g).to(x.device)[:, None, None] - k // 2
+        cy, cx = on_dev["hole"][:, :, None, None]  # each (B, 1, 1)
         ys = torch.arange(h, device=x.device)[None, :, None]
         xs = torch.arange(w, device=x.device)[None, None, :]
         hole = (ys >= cy) & (ys < cy + k) & (xs >= cx) & (xs < cx + k)  # (B, H, W)
@@ -145,17 +173,20 @@ class BatchLoader:
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         n = len(self.data)
         order = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
+        h, w = self.data.images.shape[-2:]
         for start in range(0, n, self.batch_size):
             idx = order[start : start + self.batch_size]
             if self.drop_last and len(idx) < self.batch_size:
                 break
+            draws = _draw(self.augment, len(idx), h, w, g)  # the whole global batch's
+            if self.world_size > 1:  # this rank's rows only: copied, augmented, normalised
+                rows = slice(self.rank, None, self.world_size)
+                idx = idx[rows]
+                draws = {k: v[..., rows] for k, v in draws.items()}  # (rows are the last dim)
             x = self.data.images[idx].to(self.device, non_blocking=True).float().div_(255)
             y = self.data.labels[idx].to(self.device, non_blocking=True)
-            x = _augment(x, self.augment, g)
-            x = (x - self._mean) / self._std
-            if self.world_size > 1:
-                x, y = x[self.rank :: self.world_size], y[self.rank :: self.world_size]
-            yield x, y
+            x = _augment(x, self.augment, draws)
+            yield (x - self._mean) / self._std, y
 
 
 __all__ = ["Augment", "BatchLoader"]

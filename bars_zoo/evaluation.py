@@ -87,7 +87,7 @@ def batch_tally(logits: Tensor, y: Tensor) -> Tensor:
             F.cross_entropy(logits, y, reduction="sum").double(),
             hit[:, 0].sum().double(),
             hit.any(dim=1).sum().double(),
-            torch.tensor(float(y.shape[0]), dtype=torch.float64, device=y.device),
+            y.new_full((), float(y.shape[0]), dtype=torch.float64),  # (no host copy)
         ]
     )
 

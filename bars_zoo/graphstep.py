@@ -16,14 +16,22 @@ What the capture needs, and how it is met here:
 * warm-up: the first ``warmup`` steps run eagerly on a side stream (cuDNN picks its algorithms,
   Adam creates its state); they are real training steps, so the trajectory is the eager one.
 
-If the capture fails (an op that cannot be captured, a driver without graph support), training
-goes on eagerly with a warning rather than losing the run.
+* the device: capture and replays run under ``torch.cuda.device`` of the step's device, since
+  ``torch.cuda.graph`` records on the *current* device's stream: a run on ``cuda:1`` captured
+  while ``cuda:0`` is current records nothing (PyTorch warns "The CUDA Graph is empty") and its
+  replays would do nothing.
+
+If the capture fails (an op that cannot be captured, a driver without graph support, an empty
+graph), training goes on eagerly with a warning rather than losing the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -36,15 +44,20 @@ StepFn = Callable[..., Tensor]
 def make_capturable(opt: torch.optim.Optimizer, device: torch.device) -> None:
     """Switch ``opt`` (Adam/AdamW) to device-resident state: ``capturable``, tensor lr, device steps.
 
-    Safe to call after ``load_state_dict`` (a checkpoint written by an eager run has a float lr and
-    CPU step counters).
+    Safe to call after ``load_state_dict``: a checkpoint written by an eager run has a float lr and
+    CPU step counters, one written by a graphed run a tensor lr that loading put on the CPU
+    (checkpoints are read with ``map_location="cpu"``).  Either lr becomes a new float32 tensor on
+    ``device``: a CPU tensor would be baked into the graph as a constant, and the scheduler's
+    updates (made in place on the group's tensor, or copied in by :meth:`GraphedStep.refresh_lr`)
+    would never reach the replays.  Make the :class:`GraphedStep` after this call: it keeps the
+    group's tensor as the one the graph reads.
     """
     for group in opt.param_groups:
         if "capturable" not in group:
             raise TypeError(f"{type(opt).__name__} has no capturable mode")
         group["capturable"] = True
         lr = group["lr"]
-        if not isinstance(lr, Tensor):
+        if not isinstance(lr, Tensor) or lr.device != device or lr.dtype != torch.float32:
             group["lr"] = torch.tensor(float(lr), dtype=torch.float32, device=device)
         for p in group["params"]:
             state = opt.state.get(p)
@@ -66,6 +79,17 @@ def make_eager(opt: torch.optim.Optimizer) -> None:
             state = opt.state.get(p)
             if state and isinstance(state.get("step"), Tensor):
                 state["step"] = state["step"].detach().to("cpu", torch.float32)
+
+
+class EmptyGraphError(RuntimeError):
+    """The capture recorded no work (PyTorch's "The CUDA Graph is empty" warning): the step ran
+    on another device or stream than the one captured, and replaying it would do nothing."""
+
+
+def on_device(device: torch.device) -> Any:
+    """``torch.cuda.device(device)`` for a CUDA device (its streams become the current ones), else
+    nothing."""
+    return torch.cuda.device(device) if device.type == "cuda" else contextlib.nullcontext()
 
 
 def first_error(err: BaseException) -> BaseException:
@@ -102,7 +126,8 @@ class GraphedStep:
     """Call ``step_fn(*inputs) -> tensor`` eagerly ``warmup`` times, then capture it and replay it.
 
     ``inputs`` are device tensors of fixed shapes (a batch, its labels, per-step noise, 0-d
-    schedule values); each call copies them into the graph's static buffers.  ``step_fn`` must zero
+    schedule values); each call copies them into the graph's static buffers.  ``device``: where
+    the step runs (default: the first input's); capture and replays run with it current.  ``step_fn`` must zero
     nothing itself, run forward and backward, call ``opt.step()`` and return one small tensor (a
     tally); gradients are set to ``None`` before each eager call and before the capture, so that
     backward writes fresh gradients (into the graph's memory pool once captured).
@@ -115,8 +140,10 @@ class GraphedStep:
         *,
         warmup: int = 3,
         name: str = "step",
+        device: torch.device | None = None,
     ) -> None:
         self.step_fn, self.opt, self.warmup, self.name = step_fn, opt, warmup, name
+        self.device = device
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
@@ -156,19 +183,23 @@ class GraphedStep:
             assert self.static_in is not None and self.static_out is not None
             if any(a.shape != b.shape for a, b in zip(inputs, self.static_in, strict=True)):
                 return self._eager(inputs)  # a batch of another size: correct, just not graphed
-            for static, value in zip(self.static_in, inputs, strict=True):
-                static.copy_(value)
-            self.graph.replay()
-            return self.static_out.clone()
+            with on_device(self._device(inputs)):
+                for static, value in zip(self.static_in, inputs, strict=True):
+                    static.copy_(value)
+                self.graph.replay()
+                return self.static_out.clone()
         if self.failed or self.calls <= self.warmup:
             return self._eager(inputs, side_stream=not self.failed)
         return self._capture(inputs)
+
+    def _device(self, inputs: tuple[Tensor, ...]) -> torch.device:
+        return self.device if self.device is not None else inputs[0].device
 
     def _eager(self, inputs: tuple[Tensor, ...], side_stream: bool = False) -> Tensor:
         self.opt.zero_grad(set_to_none=True)
         if not side_stream:
             return self.step_fn(*inputs)
-        dev = inputs[0].device
+        dev = self._device(inputs)
         stream = torch.cuda.Stream(device=dev)
         stream.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(stream):
@@ -179,10 +210,14 @@ class GraphedStep:
     def _capture(self, inputs: tuple[Tensor, ...]) -> Tensor:
         self.static_in = tuple(a.clone() for a in inputs)
         self.opt.zero_grad(set_to_none=True)
+        dev = self._device(inputs)
         try:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                self.static_out = self.step_fn(*self.static_in)
+            with on_device(dev), warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    self.static_out = self.step_fn(*self.static_in)
+            _reissue(caught)
         except Exception as err:  # any capture failure: keep training eagerly
             first = first_error(err)
             self.error = _first_line(first)
@@ -195,15 +230,38 @@ class GraphedStep:
                 self.error,
             )
             log.info("the failed capture of the %s", self.name, exc_info=first)
-            if inputs[0].is_cuda:
-                torch.cuda.synchronize(inputs[0].device)
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
             self.failed = True
+            # an empty capture recorded nothing because the step's work ran eagerly, outside it:
+            # its output is this step's, and running the step again would train the batch twice
+            ran = self.static_out if isinstance(first, EmptyGraphError) else None
             self.static_in = self.static_out = None
-            return self._eager(inputs)
+            return ran.clone() if ran is not None else self._eager(inputs)
         self.graph = graph
-        graph.replay()  # the capture recorded the step; this runs it on these inputs
-        assert self.static_out is not None
-        return self.static_out.clone()
+        with on_device(dev):
+            graph.replay()  # the capture recorded the step; this runs it on these inputs
+            assert self.static_out is not None
+            return self.static_out.clone()
 
 
-__all__ = ["GraphedStep", "StepFn", "first_error", "make_capturable", "make_eager"]
+def _reissue(caught: list[warnings.WarningMessage]) -> None:
+    """Warn again what the capture warned (recorded to look for one), and fail an empty capture."""
+    empty = None
+    for w in caught:
+        if "CUDA Graph is empty" in str(w.message):
+            empty = str(w.message).strip().splitlines()[0]
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if empty is not None:
+        raise EmptyGraphError(empty)
+
+
+__all__ = [
+    "EmptyGraphError",
+    "GraphedStep",
+    "StepFn",
+    "first_error",
+    "make_capturable",
+    "make_eager",
+]

@@ -85,7 +85,7 @@ def train_epoch(
         disable=not show,
         leave=False,
     )
-    for i, (x, y) in enumerate(batches):
+    for x, y in batches:
         if cfg.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         if graphed is not None:
@@ -97,14 +97,24 @@ def train_epoch(
         if graphed is not None:
             graphed.refresh_lr()
         tally = t.double() if tally is None else tally + t.double()
-        bar.update()
-        if show and i % 10 == 0:
+        if bar.update() and show:
+            # the bar redrew (at most every 0.1 s): only then read the values back (a host
+            # sync on a GPU), shown from its next redraw on
             bar.set_postfix(
-                loss=f"{float(t[0] / t[2]):.3f}", lr=f"{float(sched.get_last_lr()[0]):.2e}"
+                loss=f"{float(t[0] / t[2]):.3f}",
+                lr=f"{float(sched.get_last_lr()[0]):.2e}",
+                refresh=False,
             )
     bar.close()
     assert tally is not None
     return ddp.all_reduce_sum(tally, env)
+
+
+def wait_for(device: torch.device) -> None:
+    """Wait until ``device`` has run the work queued on it: CUDA kernels run asynchronously, so a
+    clock read right after an epoch's last step would time its launches, not its training."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def record(
@@ -132,4 +142,4 @@ def epoch_line(rec: dict[str, Any]) -> str:
     return line + f", lr {rec['lr']:.3g}, {rec['epoch_time_s']:.1f} s"
 
 
-__all__ = ["epoch_line", "record", "step_fn", "train_epoch"]
+__all__ = ["epoch_line", "record", "step_fn", "train_epoch", "wait_for"]

@@ -45,7 +45,7 @@ from bars_zoo.registry import (
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traincheckpoint import RunCheckpoint
 from bars_zoo.traindata import training_data
-from bars_zoo.trainepoch import epoch_line, record, step_fn, train_epoch
+from bars_zoo.trainepoch import epoch_line, record, step_fn, train_epoch, wait_for
 from bars_zoo.trainfolder import check_run_folder, claim_run_folder
 from bars_zoo.training import (
     TrainConfig,
@@ -166,7 +166,7 @@ class Trainer:
         graphed: GraphedStep | None = None
         if cfg.cuda_graph:
             make_capturable(opt, device)
-            graphed = GraphedStep(step, opt, name="training step")
+            graphed = GraphedStep(step, opt, name="training step", device=device)
         else:
             make_eager(opt)  # a checkpoint of a graphed run may be resumed here
         machine = hardware(device, env.world_size)  # recorded per epoch: a run may change machines
@@ -179,6 +179,7 @@ class Trainer:
         for epoch in range(start, end):
             t0 = time.perf_counter()
             train_tally = train_epoch(cfg, env, step, graphed, net, opt, sched, data, epoch)
+            wait_for(device)  # train_s and images_per_s: the work done, not the work queued
             train_s = time.perf_counter() - t0
             val = self._tally(model, data.val, device) if data.val is not None else None
             dt = time.perf_counter() - t0

@@ -50,6 +50,32 @@ def test_make_capturable_moves_lr_and_step_counters_to_tensors():
     assert isinstance(step, torch.Tensor) and step.dtype == torch.float32 and float(step) == 1.0
 
 
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_make_capturable_puts_a_checkpointed_tensor_lr_on_the_device(tmp_path):
+    # a --cuda-graph run resumed with --cuda-graph: its checkpoint holds the capturable tensor lr,
+    # which loading maps to the CPU; left there, the graph bakes it in and the lr stays frozen
+    from bars_zoo import checkpoint as ckpt
+
+    p = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.Adam([p], lr=0.1)
+    opt.param_groups[0]["capturable"] = True
+    opt.param_groups[0]["lr"] = torch.tensor(0.1)  # what a graphed run's optimiser holds
+    ckpt.save({"optimizer": opt.state_dict()}, tmp_path / "checkpoint.pt")
+    q = torch.nn.Parameter(torch.zeros(3))
+    resumed = torch.optim.Adam([q], lr=0.5)
+    sched = torch.optim.lr_scheduler.LambdaLR(resumed, lambda t: 0.5**t)  # the trainer's order
+    resumed.load_state_dict(ckpt.load(tmp_path / "checkpoint.pt")["optimizer"])
+    assert resumed.param_groups[0]["lr"].device.type == "cpu"  # as loaded
+    meta = torch.device("meta")
+    make_capturable(resumed, meta)
+    lr_t = resumed.param_groups[0]["lr"]
+    assert isinstance(lr_t, torch.Tensor) and lr_t.device == meta
+    stepper = GraphedStep(lambda x: x, resumed)
+    sched.step()  # the scheduler's update lands in the tensor the graph reads
+    stepper.refresh_lr()
+    assert resumed.param_groups[0]["lr"] is lr_t
+
+
 def test_a_capturable_optimizer_made_eager_steps_on_a_cpu():
     p = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.Adam([p], lr=2e-3)

@@ -31,9 +31,28 @@ def test_a_resumed_auto_search_keeps_the_precision_it_began_with(
 
 
 def test_a_bf16_search_refuses_to_resume_on_a_cuda_device_without_bf16(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
     cuda = torch.device("cuda")
     with pytest.raises(ConfigError, match=r"began in bf16 .* has no bf16"):
         precision.run_precision("auto", cuda, recorded=True)
     assert precision.run_precision("auto", cuda, recorded=False) is False
     assert precision.run_precision("auto", cuda, recorded=None) is False  # a new run: as before
+
+
+def test_amp_auto_refuses_bf16_on_a_gpu_that_only_emulates_it(monkeypatch):
+    # torch.cuda.is_bf16_supported() says yes on a V100 or T4 (emulated bf16: slower than fp32)
+    # and asks the current device; the run's own device's compute capability decides
+    asked: list[object] = []
+    capability = {0: (8, 0), 1: (7, 0)}  # cuda:0 an A100, cuda:1 a V100
+
+    def get_device_capability(device=None):
+        asked.append(device)
+        return capability[torch.device(device).index]
+
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", get_device_capability)
+    assert precision.use_bf16("auto", torch.device("cuda", 0)) is True
+    assert precision.use_bf16("auto", torch.device("cuda", 1)) is False
+    assert asked == [torch.device("cuda", 0), torch.device("cuda", 1)]
+    with pytest.raises(ConfigError, match="has no bf16"):
+        precision.run_precision("auto", torch.device("cuda", 1), recorded=True)

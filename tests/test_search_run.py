@@ -494,7 +494,7 @@ def test_amp_auto_means_bf16_on_cuda_and_on_cpus_with_native_bf16(monkeypatch):
     assert not precision.use_bf16("auto", cpu)
     monkeypatch.setattr(precision, "_cpu_has_native_bf16", lambda: True)
     assert precision.use_bf16("auto", cpu)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 0))
     assert not precision.use_bf16("auto", torch.device("cuda"))
 
 

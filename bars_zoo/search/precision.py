@@ -1,7 +1,7 @@
 """The search's arithmetic precision: whether ``amp`` means bf16 autocast on a device, and the
 autocast context factory the supernet steps run under.
 
-``amp="auto"`` is bf16 on CUDA devices that support it and on CPUs that multiply bf16 natively
+``amp="auto"`` is bf16 on CUDA devices that compute in it natively (Ampere on) and on CPUs that multiply bf16 natively
 (AVX512-BF16 or AMX, read from ``/proc/cpuinfo``), fp32 elsewhere; ``"bf16"`` and ``"off"`` say so.
 A run records the mode it began with (:func:`run_precision`): a resume with ``"auto"`` keeps it on
 any machine, so a run never switches precision half-way.
@@ -32,12 +32,19 @@ def _cpu_has_native_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` (not the current one) computes in bf16 natively: compute
+    capability 8.0 (Ampere) or later.  ``torch.cuda.is_bf16_supported()`` also says yes where bf16
+    is only emulated (a V100, a T4: slower than fp32) and asks the current device."""
+    return torch.cuda.get_device_capability(device) >= (8, 0)
+
+
 def use_bf16(amp: str, device: torch.device) -> bool:
-    """``amp="auto"``: bf16 on CUDA devices that support it and on CPUs with native bf16."""
+    """``amp="auto"``: bf16 on CUDA devices with native bf16 and on CPUs with native bf16."""
     if amp != "auto":
         return amp == "bf16"
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return cuda_has_native_bf16(device)
     return device.type == "cpu" and _cpu_has_native_bf16()
 
 
@@ -52,7 +59,7 @@ def run_precision(amp: str, device: torch.device, recorded: bool | None) -> bool
     differ from the mode recorded); a CUDA device without bf16 cannot go on with a bf16 run."""
     if recorded is None or amp != "auto":
         return use_bf16(amp, device)
-    if recorded and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+    if recorded and device.type == "cuda" and not cuda_has_native_bf16(device):
         raise ConfigError(
             f"this search began in bf16 ({option('amp', 'auto')} chose it on its first machine), and {device} "
             "has no bf16: resuming in fp32 would switch its precision half-way",
@@ -82,4 +89,4 @@ def autocast_for(
     )
 
 
-__all__ = ["autocast_for", "mode_name", "run_precision", "use_bf16"]
+__all__ = ["autocast_for", "cuda_has_native_bf16", "mode_name", "run_precision", "use_bf16"]

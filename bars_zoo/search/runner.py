@@ -10,7 +10,9 @@ epoch sets the temperature, entropy weight and cosine learning rate; each step t
 A run directory holds ``checkpoint.pt`` (every epoch, atomic), ``config.json``, ``log.jsonl`` (one record
 per epoch), ``derive.json`` and the PNG plots.  Batches, augmentation and Gumbel noise depend only on
 the seed and the epoch, so ``resume=True`` after a crash reaches the same result as an uninterrupted
-run (bit for bit on the same device).
+run: bit for bit on the CPU with the same number of threads; on CUDA, cuDNN's convolution backward
+is not bitwise deterministic, so there even two uninterrupted runs differ in the last bits (and,
+through the binary weights' signs, a little more).
 """
 
 from __future__ import annotations

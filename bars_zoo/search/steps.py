@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from bars_zoo.devices import to_device_at_once
 from bars_zoo.graphstep import GraphedStep, make_capturable
 from bars_zoo.search.config import SearchConfig
 from bars_zoo.search.strategy import ArchParams, arch_loss, entropy_weight
@@ -63,8 +64,12 @@ class SearchSteps:
             device = next(self.net.parameters()).device
             make_capturable(self.w_opt, device)
             make_capturable(self.a_opt, device)
-            self._w_graph = GraphedStep(self._weights, self.w_opt, name="search weights step")
-            self._a_graph = GraphedStep(self._arch, self.a_opt, name="search alpha step")
+            self._w_graph = GraphedStep(
+                self._weights, self.w_opt, name="search weights step", device=device
+            )
+            self._a_graph = GraphedStep(
+                self._arch, self.a_opt, name="search alpha step", device=device
+            )
         return self._w_graph, self._a_graph
 
     def graph_status(self) -> dict[str, str] | None:
@@ -74,12 +79,18 @@ class SearchSteps:
         graphs = {"weights": self._w_graph, "alpha": self._a_graph}
         return {k: "pending" if g is None else g.status for k, g in graphs.items()}
 
+    def _noise(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The step's Gumbel noise (edge, width, depth), drawn on the CPU from the run's generator
+        and put on the device with one non-blocking copy (:func:`to_device_at_once`)."""
+        dev = next(self.net.parameters()).device
+        ne, nw, nd = to_device_at_once(self.arch.noise(self.gumbel), dev)
+        return ne, nw, nd
+
     def _device_inputs(self, tau: float, *extra: float) -> tuple[Tensor, ...]:
         """The step's noise and 0-d schedule values as device tensors (graph inputs)."""
         dev = next(self.net.parameters()).device
-        noise = tuple(n.to(dev) for n in self.arch.noise(self.gumbel))
         scalars = tuple(torch.full((), v, device=dev) for v in (tau, *extra))
-        return (*noise, *scalars)
+        return (*self._noise(), *scalars)
 
     def weights_step(self, x: Tensor, y: Tensor, tau: float) -> tuple[Tensor, Tensor]:
         """One Adam step of the supernet weights; returns (cross-entropy, accuracy)."""
@@ -87,7 +98,7 @@ class SearchSteps:
             out = self._graphs()[0](x, y, *self._device_inputs(tau))
         else:
             self.w_opt.zero_grad(set_to_none=True)
-            out = self._weights(x, y, *self.arch.noise(self.gumbel), tau)
+            out = self._weights(x, y, *self._noise(), tau)
         return out[0], out[1]
 
     def _weights(
@@ -116,7 +127,7 @@ class SearchSteps:
                 out = self._graphs()[1](x, y, *self._device_inputs(tau, lam))
             else:
                 self.a_opt.zero_grad(set_to_none=True)
-                out = self._arch(x, y, *self.arch.noise(self.gumbel), tau, None, epoch)
+                out = self._arch(x, y, *self._noise(), tau, None, epoch)
         finally:
             for p in self.weights:
                 p.requires_grad_(True)

@@ -16,7 +16,8 @@ Zhao et al., "BARS" (2021), Sec. 4.3 and appendix A:
 * weights: Adam, cosine learning rate to ``weight_lr_min``; alphas: Adam with weight decay.
 
 Gumbel noise is drawn on the CPU from an explicit :class:`torch.Generator` (saved in checkpoints), so
-a run is reproducible on any device and resumes bit for bit.
+every device draws the same noise and a resumed run draws what an uninterrupted one would (its
+arithmetic is bitwise reproducible on the CPU; on CUDA cuDNN's backward is not).
 """
 
 from __future__ import annotations
