@@ -60,6 +60,7 @@ LAYERS: list[tuple[str, ...]] = [
         "training",
         "trainer",
         "trainfolder",
+        "modelref",
         "traincheckpoint",
         "traininit",
         "trainepoch",
