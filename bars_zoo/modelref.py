@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from bars_zoo.errors import UnknownModelError
+from bars_zoo.runmodel import model_from_checkpoint, run_split
 
 _NAMES_HINT = "give a zoo name (bars-zoo list), a model folder, local-dir:PATH or hf-hub:ORG/REPO"
 
@@ -98,8 +99,6 @@ def load_model(ref: str | os.PathLike[str], device: torch.device | None = None) 
     """
     source = model_source(ref)
     if unfinished_run(ref):
-        from bars_zoo.training import model_from_checkpoint
-
         return model_from_checkpoint(Path(os.fspath(ref)).expanduser(), device=device)
     return _hub_load(source, device)
 
@@ -124,11 +123,9 @@ def _hub_load(ref: str, device: torch.device | None) -> nn.Module:
 
 def run_holdout(ref: str | os.PathLike[str], split: str) -> dict[str, Any] | None:
     """For the ``val``/``train`` split of a training folder ``ref``: how that run held out its
-    validation images (:func:`bars_zoo.training.run_split`); ``None`` otherwise."""
+    validation images (:func:`bars_zoo.runmodel.run_split`); ``None`` otherwise."""
     if split == "test" or not Path(ref).is_dir():
         return None
-    from bars_zoo.training import run_split
-
     return run_split(ref)
 
 

@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, ...]] = [
         "trainer",
         "trainfolder",
         "modelref",
+        "runmodel",
         "traincheckpoint",
         "traininit",
         "trainepoch",
