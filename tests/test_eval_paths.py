@@ -9,7 +9,7 @@ import pytest
 import bars_zoo
 from bars_zoo.cli import main
 from bars_zoo.errors import UnknownModelError
-from bars_zoo.evaluation import model_source
+from bars_zoo.modelref import model_source
 
 
 @pytest.mark.parametrize("command", [["eval"], ["deploy", "-o", "d"]])

@@ -438,7 +438,7 @@ def test_a_config_that_contradicts_the_genotype_is_refused(saved):
 
 
 def test_a_path_object_loads_as_a_local_folder_and_a_weights_file_evaluates(saved):
-    from bars_zoo.evaluation import load_model
+    from bars_zoo.modelref import load_model
 
     with torch.no_grad():
         x = torch.randn(2, 1, 10, 10)

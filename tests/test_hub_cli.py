@@ -137,7 +137,7 @@ def _training_folder(tmp_path: Path, finished: bool) -> Path:
 
 
 def test_deploy_accepts_a_finished_training_folder_like_eval(tmp_path, capsys):
-    from bars_zoo.evaluation import model_source
+    from bars_zoo.modelref import model_source
 
     run = _training_folder(tmp_path, finished=True)
     assert model_source(run) == f"local-dir:{run / 'model'}"  # what eval loads

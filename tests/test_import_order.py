@@ -60,6 +60,8 @@ LAYERS: list[tuple[str, ...]] = [
         "training",
         "trainer",
         "trainfolder",
+        "modelref",
+        "runmodel",
         "traincheckpoint",
         "traininit",
         "trainepoch",

@@ -14,7 +14,7 @@ import bars_zoo
 from bars_zoo import checkpoint as ckpt
 from bars_zoo.data import FMNIST_DIR, dataset_info
 from bars_zoo.errors import CheckpointError, ConfigError, DatasetNotFoundError
-from bars_zoo.evaluation import load_model
+from bars_zoo.modelref import load_model
 from bars_zoo.recipes import holdout_indices
 from bars_zoo.trainer import cosine_lambda, machines
 from bars_zoo.training import TrainConfig, hardware, model_from_checkpoint, train

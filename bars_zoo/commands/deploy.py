@@ -72,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from bars_zoo.deploy import deploy
-    from bars_zoo.evaluation import model_source
     from bars_zoo.folder import folder_files, write_folder
     from bars_zoo.hub import load
+    from bars_zoo.modelref import model_source
     from bars_zoo.registry import WEIGHTS_FILE
 
     name = model_source(args.model)  # what eval accepts: a finished training folder too

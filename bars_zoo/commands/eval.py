@@ -42,7 +42,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from bars_zoo.data import DATASETS
-    from bars_zoo.evaluation import default_device, evaluate, load_model, run_holdout
+    from bars_zoo.evaluation import default_device, evaluate
+    from bars_zoo.modelref import load_model, run_holdout
     from bars_zoo.training import RUN_PROGRESS
 
     if args.batch_size < 1:
