@@ -12,7 +12,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from bars_zoo.checkpoint import MODEL_DIR
 from bars_zoo.errors import UnknownModelError
+from bars_zoo.registry import CONFIG_FILE
 from bars_zoo.runmodel import model_from_checkpoint, run_split
 
 _NAMES_HINT = "give a zoo name (bars-zoo list), a model folder, local-dir:PATH or hf-hub:ORG/REPO"
@@ -44,14 +46,23 @@ def model_source(ref: str | os.PathLike[str]) -> str:
             hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
             "then evaluate the training folder",
         )
-    if (path / "model" / "config.json").is_file():
-        return f"local-dir:{path / 'model'}"
+    model = finished_run_model(path)
+    if model is not None:
+        return f"local-dir:{model}"
     if (path / "config.json").is_file() or (path / "checkpoint.pt").is_file():
         return f"local-dir:{path}"
     raise UnknownModelError(
         f"{path} is neither a model folder nor a training output folder",
         hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
     )
+
+
+def finished_run_model(path: Path) -> Path | None:
+    """The ``model/`` folder of a finished training run's ``--out`` folder ``path`` (one with
+    ``model/config.json``, whether or not its ``checkpoint.pt`` is still there), else ``None``.
+    The one rule for "a finished training folder" of ``eval``, ``deploy``, ``card`` and ``push``."""
+    model = path / MODEL_DIR
+    return model if (model / CONFIG_FILE).is_file() else None
 
 
 def looks_like_path(text: str) -> bool:
@@ -130,6 +141,7 @@ def run_holdout(ref: str | os.PathLike[str], split: str) -> dict[str, Any] | Non
 
 
 __all__ = [
+    "finished_run_model",
     "is_search_run",
     "load_model",
     "looks_like_path",

@@ -40,3 +40,22 @@ def test_an_unfinished_run_hints_resume_as_a_keyword_from_python(tmp_path):
     with pytest.raises(UnknownModelError) as err2:
         bars_zoo.push_to_hub(run, "me/x")
     assert "resume=True" in str(err2.value) and "--resume" not in str(err2.value)
+
+
+def test_a_finished_run_without_its_checkpoint_is_a_finished_run_for_every_command(
+    tmp_path, capsys
+):
+    # eval took runs/x/model once model/config.json was there; card and push also wanted
+    # checkpoint.pt, and worked on runs/x itself after it was deleted to save space
+    from tiny_net import tiny_model
+
+    from bars_zoo.folder import save_pretrained
+    from bars_zoo.trainfolder import finished_model_folder
+
+    run = tmp_path / "x"
+    save_pretrained(tiny_model(), run / "model")
+    assert not (run / "checkpoint.pt").exists()
+    assert model_source(run) == f"local-dir:{run / 'model'}"
+    assert finished_model_folder(run) == run / "model"
+    assert main(["card", str(run)]) == 0
+    assert (run / "model" / "README.md").is_file() and not (run / "README.md").exists()
