@@ -6,6 +6,7 @@ an unfinished one (its checkpoint's best weights) - and the errors of one that i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ def model_source(ref: str | os.PathLike[str]) -> str:
         return f"local-dir:{path}"
     if not path.is_dir():
         if looks_like_path(text) and not path.exists():
-            raise UnknownModelError(f"no such folder {text}", hint=sibling_hint(path))
+            raise UnknownModelError(f"no such folder {text}", hint=missing_path_hint(text, path))
         return text
     if is_search_run(path):
         raise UnknownModelError(
@@ -88,6 +89,35 @@ def sibling_hint(path: Path) -> str:
     if not parent.is_dir():
         return f"{parent} does not exist either; give a model folder or a `bars-zoo train` --out folder"
     return "give a model folder (save_pretrained) or a `bars-zoo train` --out folder"
+
+
+# a Hub repo id as the Hub writes it (ORG/REPO, optionally @REVISION): without its hf-hub: prefix
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*(@[\w.\-]+)?", re.ASCII)
+
+
+def missing_path_hint(text: str, path: Path) -> str:
+    """The hint for a model argument ``text`` that looks like a path but names nothing: a folder
+    beside it of a close name (:func:`sibling_hint`), else the name it was likely meant as - a zoo
+    name written with a trailing ``/`` (``bars-fmnist-m/``), a Hub repo id without ``hf-hub:``
+    (``timm/bars-b``, when there is no folder ``timm``)."""
+    hint = sibling_hint(path)
+    if hint.startswith("did you mean"):
+        return hint
+    bare = text.rstrip("/" + os.sep)
+    if bare and not looks_like_path(bare):
+        from bars_zoo import registry
+        from bars_zoo.zoo import close_names, list_models
+
+        known = sorted(set(list_models(warn=False)) | set(registry.entries()))
+        close = [bare] if bare in known else close_names(bare, known)
+        if close:
+            return f"did you mean {' or '.join(repr(c) for c in close)} (a zoo name, no '/')?"
+    if _HUB_ID.fullmatch(text) and not path.parent.exists():
+        return (
+            f"did you mean hf-hub:{text}? (a Hub repo is written hf-hub:ORG/REPO; there is no "
+            f"folder {path.parent} either)"
+        )
+    return hint
 
 
 def unfinished_run(ref: str | os.PathLike[str]) -> bool:
@@ -145,6 +175,7 @@ __all__ = [
     "is_search_run",
     "load_model",
     "looks_like_path",
+    "missing_path_hint",
     "model_source",
     "run_holdout",
     "sibling_hint",

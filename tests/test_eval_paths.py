@@ -24,6 +24,33 @@ def test_a_typoed_folder_is_no_such_folder_with_did_you_mean(
     assert "unknown model" not in err
 
 
+@pytest.mark.parametrize(
+    ("ref", "hint"),
+    [
+        ("timm/bars-b", "did you mean hf-hub:timm/bars-b? (a Hub repo is written hf-hub:ORG/REPO"),
+        ("me/net@v1", "did you mean hf-hub:me/net@v1?"),
+        ("bars-fmnist-m/", "did you mean 'bars-fmnist-m' (a zoo name, no '/')?"),
+        ("bars-fmnist-mm/", "did you mean 'bars-fmnist-m'"),
+    ],
+)
+def test_a_hub_id_without_its_prefix_or_a_zoo_name_with_a_slash_hints_the_name_meant(
+    tmp_path, monkeypatch, capsys, ref, hint
+):
+    # they said "no such folder ...; timm does not exist either" (or nothing of the zoo name)
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", ref]) == 2
+    err = capsys.readouterr().err
+    assert f"no such folder {ref}" in err and hint in err
+
+
+def test_a_missing_path_under_an_existing_folder_is_not_taken_for_a_hub_id(tmp_path, monkeypatch):
+    (tmp_path / "runs").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UnknownModelError) as err:
+        model_source("runs/x")
+    assert "hf-hub" not in (err.value.hint or "")
+
+
 def test_a_dot_path_that_is_missing_is_no_such_folder(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UnknownModelError, match=r"no such folder \./runs/x"):
