@@ -176,3 +176,10 @@ def test_names_a_module_split_moved_still_import_from_their_old_module(old, new,
     moved_to = importlib.import_module(new)
     for name in names.split():
         assert getattr(importlib.import_module(old), name) is getattr(moved_to, name), name
+
+
+def test_the_eval_command_does_not_import_the_training_module():
+    # it imported bars_zoo.training (and all training needs) for one constant of runmodel
+    tree = ast.parse((PACKAGE / "commands" / "eval.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "bars_zoo.runmodel" in imported and "bars_zoo.training" not in imported
