@@ -95,8 +95,10 @@ def folder_lock(folder: Path) -> Iterator[bool]:
             try:
                 yield True
             finally:
-                with suppress(FileNotFoundError):
-                    path.unlink()  # before the unlock: a waiting process then retries
+                # before the unlock: a waiting process then retries; a file that cannot go (a
+                # folder made read-only or on a read-only mount meanwhile) stays, and is unlocked
+                with suppress(OSError):
+                    path.unlink()
                 fcntl.flock(f, fcntl.LOCK_UN)
             return
 

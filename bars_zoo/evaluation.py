@@ -37,7 +37,10 @@ from bars_zoo.data import (
 )
 from bars_zoo.devices import resolve_device
 from bars_zoo.errors import ArgumentTypeError, ConfigError, option
-from bars_zoo.modelref import load_model, run_holdout
+from bars_zoo.modelref import is_search_run as is_search_run
+from bars_zoo.modelref import load_model, model_source, run_holdout, unfinished_run
+from bars_zoo.modelref import looks_like_path as looks_like_path
+from bars_zoo.modelref import sibling_hint as sibling_hint
 from bars_zoo.recipes import holdout, recipe
 
 log = logging.getLogger(__name__)
@@ -321,6 +324,8 @@ def evaluate(
     return summarize(accumulate(net, batches, device=dev, amp=amp), num_classes)
 
 
+# model_source, unfinished_run (and load_model, run_holdout, is_search_run, looks_like_path,
+# sibling_hint) live in bars_zoo.modelref; re-exported here, where they were
 __all__ = [
     "SPLITS",
     "accumulate",
@@ -329,8 +334,10 @@ __all__ = [
     "default_device",
     "evaluate",
     "load_model",
+    "model_source",
     "official_images",
     "run_holdout",
     "split_images",
     "summarize",
+    "unfinished_run",
 ]

@@ -38,7 +38,8 @@ from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
 from bars_zoo.complexity import complexity
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import ConfigError, IntegrityError, UnknownModelError, option
-from bars_zoo.foldercard import hand_written_card
+from bars_zoo.foldercard import folder_card, write_card
+from bars_zoo.foldercard import hand_written_card as hand_written_card
 from bars_zoo.lookup import check_folder_files
 from bars_zoo.metacheck import warn_stale_meta
 from bars_zoo.packing import (
@@ -377,12 +378,16 @@ def load_folder(
     return model.to(device) if device is not None else model
 
 
+# folder_card, write_card (and hand_written_card) live in bars_zoo.foldercard; re-exported here,
+# where they were
 __all__ = [
     "FOLDER_FILES",
     "check_target",
+    "folder_card",
     "folder_files",
     "load_folder",
     "local_folder",
     "save_pretrained",
+    "write_card",
     "write_folder",
 ]

@@ -28,15 +28,19 @@ def _split(split_dir: Path, files: tuple[tuple[Path, int], ...]) -> dict[str, An
     return {"dir": split_dir.name, "files": len(files), "sha256": digest.hexdigest()[:16]}
 
 
-def file_record(data_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+def file_record(
+    data_dir: str | os.PathLike[str] | None, *, eval_split: bool = True
+) -> dict[str, Any]:
     """The record of an image folder's files: ``{"classes": [...], "train": {"dir", "files",
     "sha256"}, "eval": {...} | None}`` (refusing a folder :func:`bars_zoo.imagefolder.scan`
-    refuses; a :class:`~bars_zoo.imagefolder.FolderLayout` is not walked again)."""
+    refuses; a :class:`~bars_zoo.imagefolder.FolderLayout` is not walked again).  With
+    ``eval_split=False`` (a search, which reads ``train/`` only) the evaluation split is neither
+    listed nor recorded (``"eval": None``), so a class folder without images there is no error."""
     layout = scan(data_dir)
     record: dict[str, Any] = {"classes": list(layout.classes)}
     record["train"] = _split(layout.root / "train", layout.train)
     record["eval"] = None
-    if layout.eval_dir is not None:
+    if eval_split and layout.eval_dir is not None:
         record["eval"] = _split(layout.eval_dir, layout.eval_files)
     return record
 

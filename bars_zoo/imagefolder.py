@@ -55,7 +55,8 @@ _LAYOUT = "DIR/train/<class>/*.png|*.jpg ... and DIR/val/<class>/ (or DIR/test/<
 class FolderLayout:
     """The files of an image folder: its split folders, class names and ``(path, label)`` lists
     (those of the evaluation split listed when first asked for, :attr:`eval_files`).  A path-like
-    object (its root), so that it is passed on as the ``data_dir`` it was scanned from."""
+    object (its root), so that it is passed on as the ``data_dir`` it was scanned from; ``str()``
+    is that root, and its repr counts the files rather than listing them."""
 
     root: Path
     classes: tuple[str, ...]
@@ -68,6 +69,16 @@ class FolderLayout:
 
     def __fspath__(self) -> str:
         return os.fspath(self.root)
+
+    def __str__(self) -> str:  # the folder, as a message that formats a data_dir names it
+        return str(self.root)
+
+    def __repr__(self) -> str:  # short: the generated one listed every image's path
+        split = f"{self.eval_dir.name}/" if self.eval_dir is not None else "none"
+        return (
+            f"FolderLayout({str(self.root)!r}, {len(self.classes)} classes, "
+            f"{len(self.train)} training images, evaluation split {split})"
+        )
 
     @cached_property
     def eval_files(self) -> tuple[tuple[Path, int], ...]:

@@ -6,13 +6,16 @@ an unfinished one (its checkpoint's best weights) - and the errors of one that i
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from bars_zoo.checkpoint import MODEL_DIR
 from bars_zoo.errors import UnknownModelError
+from bars_zoo.registry import CONFIG_FILE
 from bars_zoo.runmodel import model_from_checkpoint, run_split
 
 _NAMES_HINT = "give a zoo name (bars-zoo list), a model folder, local-dir:PATH or hf-hub:ORG/REPO"
@@ -36,7 +39,7 @@ def model_source(ref: str | os.PathLike[str]) -> str:
         return f"local-dir:{path}"
     if not path.is_dir():
         if looks_like_path(text) and not path.exists():
-            raise UnknownModelError(f"no such folder {text}", hint=sibling_hint(path))
+            raise UnknownModelError(f"no such folder {text}", hint=missing_path_hint(text, path))
         return text
     if is_search_run(path):
         raise UnknownModelError(
@@ -44,14 +47,23 @@ def model_source(ref: str | os.PathLike[str]) -> str:
             hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
             "then evaluate the training folder",
         )
-    if (path / "model" / "config.json").is_file():
-        return f"local-dir:{path / 'model'}"
+    model = finished_run_model(path)
+    if model is not None:
+        return f"local-dir:{model}"
     if (path / "config.json").is_file() or (path / "checkpoint.pt").is_file():
         return f"local-dir:{path}"
     raise UnknownModelError(
         f"{path} is neither a model folder nor a training output folder",
         hint="give a folder with config.json (save_pretrained) or checkpoint.pt (bars-zoo train)",
     )
+
+
+def finished_run_model(path: Path) -> Path | None:
+    """The ``model/`` folder of a finished training run's ``--out`` folder ``path`` (one with
+    ``model/config.json``, whether or not its ``checkpoint.pt`` is still there), else ``None``.
+    The one rule for "a finished training folder" of ``eval``, ``deploy``, ``card`` and ``push``."""
+    model = path / MODEL_DIR
+    return model if (model / CONFIG_FILE).is_file() else None
 
 
 def looks_like_path(text: str) -> bool:
@@ -77,6 +89,35 @@ def sibling_hint(path: Path) -> str:
     if not parent.is_dir():
         return f"{parent} does not exist either; give a model folder or a `bars-zoo train` --out folder"
     return "give a model folder (save_pretrained) or a `bars-zoo train` --out folder"
+
+
+# a Hub repo id as the Hub writes it (ORG/REPO, optionally @REVISION): without its hf-hub: prefix
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.\-]*/[A-Za-z0-9][\w.\-]*(@[\w.\-]+)?", re.ASCII)
+
+
+def missing_path_hint(text: str, path: Path) -> str:
+    """The hint for a model argument ``text`` that looks like a path but names nothing: a folder
+    beside it of a close name (:func:`sibling_hint`), else the name it was likely meant as - a zoo
+    name written with a trailing ``/`` (``bars-fmnist-m/``), a Hub repo id without ``hf-hub:``
+    (``timm/bars-b``, when there is no folder ``timm``)."""
+    hint = sibling_hint(path)
+    if hint.startswith("did you mean"):
+        return hint
+    bare = text.rstrip("/" + os.sep)
+    if bare and not looks_like_path(bare):
+        from bars_zoo import registry
+        from bars_zoo.zoo import close_names, list_models
+
+        known = sorted(set(list_models(warn=False)) | set(registry.entries()))
+        close = [bare] if bare in known else close_names(bare, known)
+        if close:
+            return f"did you mean {' or '.join(repr(c) for c in close)} (a zoo name, no '/')?"
+    if _HUB_ID.fullmatch(text) and not path.parent.exists():
+        return (
+            f"did you mean hf-hub:{text}? (a Hub repo is written hf-hub:ORG/REPO; there is no "
+            f"folder {path.parent} either)"
+        )
+    return hint
 
 
 def unfinished_run(ref: str | os.PathLike[str]) -> bool:
@@ -130,9 +171,11 @@ def run_holdout(ref: str | os.PathLike[str], split: str) -> dict[str, Any] | Non
 
 
 __all__ = [
+    "finished_run_model",
     "is_search_run",
     "load_model",
     "looks_like_path",
+    "missing_path_hint",
     "model_source",
     "run_holdout",
     "sibling_hint",

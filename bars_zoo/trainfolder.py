@@ -19,7 +19,7 @@ from bars_zoo import distributed as ddp
 from bars_zoo._io import folder_lock, remove_leftovers, unwritable
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import ConfigError, option
-from bars_zoo.modelref import is_search_run
+from bars_zoo.modelref import finished_run_model, is_search_run, unfinished_run
 
 log = logging.getLogger("bars_zoo.trainer")
 
@@ -99,13 +99,10 @@ def claim_run_folder(
 
 def finished_model_folder(ref: str | os.PathLike[str]) -> Path:
     """The model folder that ``bars-zoo card DIR`` and ``push DIR`` work on: a finished training
-    run's ``--out`` folder is its ``model/`` folder, as ``eval`` and ``deploy`` read it
-    (:func:`bars_zoo.modelref.model_source`); any other path is itself.  A run that has not
-    written its ``model/`` folder yet (:func:`bars_zoo.modelref.unfinished_run`) is refused: it
+    run's ``--out`` folder is its ``model/`` folder, by the rule ``eval`` and ``deploy`` read it
+    with (:func:`bars_zoo.modelref.finished_run_model`); any other path is itself.  A run that has
+    not written its ``model/`` folder yet (:func:`bars_zoo.modelref.unfinished_run`) is refused: it
     has no model to describe or publish until training finishes."""
-    from bars_zoo.modelref import unfinished_run
-    from bars_zoo.registry import CONFIG_FILE
-
     path = Path(os.fspath(ref)).expanduser()
     if unfinished_run(path):
         raise ConfigError(
@@ -114,9 +111,7 @@ def finished_model_folder(ref: str | os.PathLike[str]) -> Path:
             hint="finish the training first: resume it (the same training settings with "
             f"{option('resume', True)}); it writes {path / MODEL_DIR} at the end",
         )
-    if (path / CHECKPOINT).is_file() and (path / MODEL_DIR / CONFIG_FILE).is_file():
-        return path / MODEL_DIR
-    return path
+    return finished_run_model(path) or path
 
 
 def _run_files(out: Path) -> str:

@@ -183,6 +183,26 @@ def test_search_config_refuses_a_bad_value_with_a_bars_error_that_is_still_a_val
         bars_zoo.SearchConfig(budget_ops="four")
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: bars_zoo.SearchConfig.model_validate({"epochs": 0}),
+        lambda: bars_zoo.SearchConfig.model_validate_json('{"epochs": 0}'),
+        lambda: bars_zoo.SearchConfig.model_validate_strings({"epochs": "0"}),
+    ],
+    ids=["model_validate", "model_validate_json", "model_validate_strings"],
+)
+def test_search_config_validate_refuses_a_bad_value_with_the_same_error_as_its_constructor(make):
+    # only SearchConfig(...) gave SettingError; model_validate(...) raised pydantic's raw error
+    from bars_zoo.errors import SettingError
+
+    with pytest.raises(SettingError, match="invalid search setting epochs: ") as e:
+        make()
+    assert isinstance(e.value, ValueError) and e.value.hint
+    good = bars_zoo.SearchConfig.model_validate({"preset": "tiny", "epochs": 3})
+    assert good == bars_zoo.SearchConfig(preset="tiny", epochs=3)
+
+
 def test_search_config_reads_budgets_written_as_the_command_line_writes_them():
     # budget_ops="4M" was refused in Python although the CLI and docs spell budgets so
     cfg = bars_zoo.SearchConfig(budget_ops="4M", budget_params="1.5k")

@@ -77,3 +77,19 @@ def test_loading_a_folder_with_stale_meta_warns(tmp_path, caplog):
 @pytest.mark.parametrize("tiny", [True])
 def test_a_genotype_without_search_meta_is_not_checked(tiny, tmp_path):
     assert stale_meta(tiny_model().spec) == {}
+
+
+def test_stale_meta_warning_points_at_the_key_not_at_a_longer_key_or_a_quoted_value():
+    # the column was text.find("ops"): inside budget_ops, and a quoted "ops=" matched the line
+    from bars_zoo.commands.check import stale_meta_warnings
+
+    text = edited_text().replace('meta budget_ops="none"\n', "")
+    text = text.replace('meta ops="1.61M"', 'meta budget_ops="none" ops="1.61M"  # ops=1.61M')
+    text = text.replace('meta seed="0"', 'meta note="fewer ops=params=more speed" seed="0"')
+    warnings = stale_meta_warnings(parse(text), text.encode(), "x.geno")
+    lines = text.splitlines()
+    at = [(lines[w.line - 1][: w.column - 1], lines[w.line - 1][w.column - 1 :]) for w in warnings]
+    assert at == [
+        ('meta budget_ops="none" ', 'ops="1.61M"  # ops=1.61M'),
+        ("meta ", 'params="449.1k"'),
+    ]

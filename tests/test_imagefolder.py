@@ -291,3 +291,18 @@ def test_imagefolder_refuses_other_channel_counts(tmp_path):
     data = make_folder(tmp_path / "d", per_class=2)
     with pytest.raises(ConfigError, match="1 \\(grayscale\\) or 3 \\(RGB\\) channels"):
         folder_info(data, (2, 28, 28))
+
+
+def test_a_folder_layout_formats_as_its_root_not_as_every_image_path(tmp_path):
+    # str(layout) and f"{layout}" were the dataclass repr, listing every file (thousands of paths)
+    import os
+
+    from bars_zoo.imagefolder import scan
+
+    root = make_folder(tmp_path / "pets", per_class=40)
+    layout = scan(root)
+    assert os.fspath(layout) == str(layout) == f"{layout}" == str(root)
+    assert repr(layout) == (
+        f"FolderLayout({str(root)!r}, 3 classes, 120 training images, evaluation split val/)"
+    )
+    assert "eval_files" not in layout.__dict__  # formatting it does not list the evaluation split

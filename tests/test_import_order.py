@@ -9,7 +9,10 @@ a new upward import fails here whatever it would cost at run time.
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
+
+import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bars_zoo"
 
@@ -153,3 +156,30 @@ def test_a_module_imports_only_its_own_layer_or_layers_to_its_left():
 def test_the_allowed_upward_imports_are_still_needed():
     pairs = {(a.split(".")[0], b.split(".")[0]) for a, b in EDGES}
     assert pairs >= ALLOWED_UPWARD
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ("bars_zoo.folder", "bars_zoo.foldercard", "write_card folder_card hand_written_card"),
+        (
+            "bars_zoo.evaluation",
+            "bars_zoo.modelref",
+            "model_source unfinished_run load_model looks_like_path sibling_hint is_search_run "
+            "run_holdout",
+        ),
+        ("bars_zoo.training", "bars_zoo.runmodel", "model_from_checkpoint run_cfg RUN_PROGRESS"),
+    ],
+)
+def test_names_a_module_split_moved_still_import_from_their_old_module(old, new, names):
+    # splits meant to change nothing removed bars_zoo.folder.write_card, ...evaluation.model_source
+    moved_to = importlib.import_module(new)
+    for name in names.split():
+        assert getattr(importlib.import_module(old), name) is getattr(moved_to, name), name
+
+
+def test_the_eval_command_does_not_import_the_training_module():
+    # it imported bars_zoo.training (and all training needs) for one constant of runmodel
+    tree = ast.parse((PACKAGE / "commands" / "eval.py").read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert "bars_zoo.runmodel" in imported and "bars_zoo.training" not in imported

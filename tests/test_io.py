@@ -182,3 +182,32 @@ def test_a_process_that_locks_a_lock_file_just_deleted_by_its_holder_locks_the_n
         assert taken and (tmp_path / LOCK).is_file()
         assert sum(1 for op in calls if op & fcntl.LOCK_EX) == 2  # it tried again
     assert not (tmp_path / LOCK).exists()
+
+
+def test_a_folder_lock_that_cannot_delete_its_lock_file_unlocks_it_and_lets_the_run_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # only FileNotFoundError was suppressed: a PermissionError from the delete escaped the finally
+    # of a finished run and skipped the unlock
+    import fcntl
+
+    from bars_zoo._io import LOCK, folder_lock
+
+    real_flock = fcntl.flock
+    unlocked = []
+
+    def flock(f: IO[str], op: int) -> None:
+        unlocked.append(op == fcntl.LOCK_UN)
+        real_flock(f, op)
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        raise PermissionError(errno.EACCES, "Permission denied", str(self))
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    with folder_lock(tmp_path) as taken:
+        assert taken
+    assert unlocked[-1] and (tmp_path / LOCK).is_file()  # left, unlocked: the next run takes it
+    monkeypatch.undo()
+    with folder_lock(tmp_path) as taken:
+        assert taken

@@ -74,6 +74,19 @@ def test_search_on_an_imagefolder_reads_only_its_train_split(pets, tmp_path, cap
     assert "imagefolder pets 3x16x16, 3 classes" in shown and "on 36 images" in shown
 
 
+def test_search_imagefolder_does_not_refuse_an_empty_class_folder_in_val(pets):
+    from bars_zoo.imagefiles import file_record
+    from bars_zoo.search.searchdata import search_data
+
+    cfg = SearchConfig(preset="tiny", dataset="imagefolder", input_shape="3x16x16")
+    before = search_data(cfg, pets).files  # the record a search began with keeps resuming
+    assert before == {**file_record(pets), "eval": None}
+    for image in (pets / "val" / "dog").iterdir():
+        image.unlink()  # val/dog/ now empty: the search never reads val/
+    data = search_data(cfg, pets)
+    assert data.num_classes == 3 and data.files == before
+
+
 def test_search_resume_refuses_an_imagefolder_whose_train_images_changed(pets, tmp_path, capsys):
     out = tmp_path / "s.geno"
     assert main(_argv(pets, out, "--stop-after", "1")) == 0

@@ -3,6 +3,8 @@ not what ``auto`` would choose on the new machine."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import torch
 
@@ -30,8 +32,27 @@ def test_a_resumed_auto_search_keeps_the_precision_it_began_with(
     assert result.epochs_run == 2 and _amp_of(tmp_path / "p.run") == mode
 
 
+def _fake_cuda(monkeypatch, capability, bf16):
+    """CUDA devices by index: their compute capability and whether they run bf16 at all
+    (``torch.cuda.is_bf16_supported()``, which asks the current device)."""
+    current: list[int] = [0]
+
+    @contextlib.contextmanager
+    def device(d):
+        before, current[0] = current[0], torch.device(d).index or 0
+        yield
+        current[0] = before
+
+    def cap(d=None):
+        return capability[torch.device(d).index or 0]
+
+    monkeypatch.setattr(torch.cuda, "get_device_capability", cap)
+    monkeypatch.setattr(torch.cuda, "device", device)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16[current[0]])
+
+
 def test_a_bf16_search_refuses_to_resume_on_a_cuda_device_without_bf16(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: (7, 5))
+    _fake_cuda(monkeypatch, {0: (5, 2)}, {0: False})  # no bf16, not even emulated
     cuda = torch.device("cuda")
     with pytest.raises(ConfigError, match=r"began in bf16 .* has no bf16"):
         precision.run_precision("auto", cuda, recorded=True)
@@ -54,5 +75,15 @@ def test_amp_auto_refuses_bf16_on_a_gpu_that_only_emulates_it(monkeypatch):
     assert precision.use_bf16("auto", torch.device("cuda", 0)) is True
     assert precision.use_bf16("auto", torch.device("cuda", 1)) is False
     assert asked == [torch.device("cuda", 0), torch.device("cuda", 1)]
+
+
+def test_a_bf16_search_resumes_on_a_gpu_that_emulates_bf16(monkeypatch):
+    # native bf16 (capability >= 8.0) chooses the mode of a new run only: a bf16 run begun on a
+    # V100 or T4 (as --amp auto chose before it looked at the capability) goes on there
+    _fake_cuda(monkeypatch, {0: (8, 0), 1: (7, 0)}, {0: True, 1: True})
+    v100 = torch.device("cuda", 1)
+    assert precision.run_precision("auto", v100, recorded=True) is True
+    assert precision.run_precision("auto", v100, recorded=None) is False  # a new run: fp32
+    _fake_cuda(monkeypatch, {0: (8, 0), 1: (7, 0)}, {0: True, 1: False})  # asks cuda:1, not 0
     with pytest.raises(ConfigError, match="has no bf16"):
-        precision.run_precision("auto", torch.device("cuda", 1), recorded=True)
+        precision.run_precision("auto", v100, recorded=True)

@@ -14,6 +14,7 @@ from bars_zoo.spec import (
     DownsampleSpec,
     EdgeSpec,
     Limits,
+    Meta,
     NetworkSpec,
     NodeSpec,
     StageSpec,
@@ -318,6 +319,51 @@ def test_a_spec_meta_refuses_changes_so_the_hash_and_the_cached_genotype_stay_th
     assert edited.meta == {"k": "v"} and hash(edited.meta) == hash(type(spec.meta)({"k": "v"}))
     with pytest.raises(TypeError):
         edited.meta["k"] = "w"  # type: ignore[index]
+
+
+def test_equal_metas_and_specs_hash_equal_whatever_the_meta_order() -> None:
+    # Meta hashed its items in insertion order while == ignored it
+    import bars_zoo
+
+    a, b = Meta({"a": "1", "b": "2"}), Meta({"b": "2", "a": "1"})
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    spec = bars_zoo.load_genotype("example")
+    s1 = spec.model_copy(update={"meta": {"x": "1", "y": "2"}})
+    s2 = spec.model_copy(update={"meta": {"y": "2", "x": "1"}})
+    assert s1 == s2 and hash(s1) == hash(s2)
+    assert hash(spec.model_copy(update={"meta": {"x": "2"}})) != hash(s1)
+
+
+def test_a_spec_meta_serves_the_common_dict_uses_and_still_refuses_changes() -> None:
+    # a Mapping, not a dict: json.dumps(meta), meta | {...} and meta.copy() failed
+    import copy
+    import json
+
+    import bars_zoo
+
+    meta = bars_zoo.load_genotype("example").meta
+    plain = dict(meta)
+    assert json.loads(json.dumps(meta)) == plain
+    assert json.dumps({"meta": meta}) == json.dumps({"meta": plain})
+    merged = meta | {"k": "v"}
+    assert type(merged) is dict and merged == {**plain, "k": "v"}
+    assert type({"k": "v"} | meta) is dict
+    edited = meta.copy()
+    assert type(edited) is dict and edited == plain
+    edited["k"] = "v"  # the copy is the caller's to change
+    assert "k" not in meta and copy.copy(meta) == meta and isinstance(meta, dict)
+    for change in (
+        lambda: meta.update(k="v"),
+        lambda: meta.setdefault("k", "v"),
+        lambda: meta.pop("searched_on"),
+        lambda: meta.popitem(),
+        lambda: meta.clear(),
+        lambda: meta.__delitem__("searched_on"),
+        lambda: meta.__ior__({"k": "v"}),
+    ):
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    assert meta == plain
 
 
 def test_format_refuses_a_spec_whose_layout_names_an_unknown_cell() -> None:

@@ -36,6 +36,23 @@ def load(path: str) -> tuple[bytes | None, Diagnostic | None]:
         return None, err.diagnostics[0]
 
 
+# on a meta line: a quoted value (skipped), a comment (the end), or a key and its '='
+_META_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|#.*|(?<![\w.\-])([A-Za-z_][\w.\-]*)\s*=', re.ASCII)
+
+
+def _meta_keys(text: str) -> dict[str, int]:
+    """The keys of a ``meta`` line and where each starts (0-based), read as the language writes
+    them: ``ops`` is not found inside ``budget_ops`` nor inside a quoted value or a comment."""
+    head = re.match(r"\s*meta\b", text)
+    if head is None:
+        return {}
+    found: dict[str, int] = {}
+    for m in _META_TOKEN.finditer(text, head.end()):
+        if m.group(1) is not None:
+            found.setdefault(m.group(1), m.start(1))
+    return found
+
+
 def stale_meta_warnings(spec: NetworkSpec, data: bytes, name: str) -> list[Diagnostic]:
     """A warning at each ``meta`` line stating a number the architecture no longer has
     (:func:`bars_zoo.metacheck.stale_meta`: the file was edited after the search)."""
@@ -47,10 +64,11 @@ def stale_meta_warnings(spec: NetworkSpec, data: bytes, name: str) -> list[Diagn
     lines = data.decode("utf-8", errors="replace").splitlines()
     out = []
     for i, text in enumerate(lines, 1):
-        keys = {k: v for k, v in stale.items() if re.match(rf"\s*meta\b.*\b{k}\s*=", text)}
+        at = _meta_keys(text)
+        keys = {k: v for k, v in stale.items() if k in at}
         if not keys:
             continue
-        col = min(text.find(k) for k in keys) + 1
+        col = min(at[k] for k in keys) + 1
         out.append(
             Diagnostic(
                 code="stale-meta",

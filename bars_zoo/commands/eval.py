@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.data import DATASETS
     from bars_zoo.evaluation import default_device, evaluate
     from bars_zoo.modelref import load_model, run_holdout
-    from bars_zoo.training import RUN_PROGRESS
+    from bars_zoo.runmodel import RUN_PROGRESS
 
     if args.batch_size < 1:
         raise ConfigError(f"--batch-size must be positive, got {args.batch_size}")

@@ -13,7 +13,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -123,6 +123,29 @@ class SearchConfig(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as err:  # a typed error with the field named, not pydantic's dump
+            raise setting_error(err) from None
+
+    # every way in gives the same typed error: SearchConfig(...), model_validate({...}),
+    # model_validate_json("...") and model_validate_strings({...})
+    @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as err:
+            raise setting_error(err) from None
+
+    @classmethod
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_json(json_data, **kwargs)
+        except ValidationError as err:
+            raise setting_error(err) from None
+
+    @classmethod
+    def model_validate_strings(cls, obj: Any, **kwargs: Any) -> Self:
+        try:
+            return super().model_validate_strings(obj, **kwargs)
+        except ValidationError as err:
             raise setting_error(err) from None
 
     @field_validator("budget_ops", "budget_params", mode="before")

@@ -39,6 +39,15 @@ def cuda_has_native_bf16(device: torch.device) -> bool:
     return torch.cuda.get_device_capability(device) >= (8, 0)
 
 
+def cuda_can_run_bf16(device: torch.device) -> bool:
+    """Whether the CUDA ``device`` can go on with a bf16 run at all, natively or emulated (a V100,
+    a T4): ``torch.cuda.is_bf16_supported()`` asked of ``device``, not of the current one."""
+    if cuda_has_native_bf16(device):
+        return True
+    with torch.cuda.device(device):
+        return bool(torch.cuda.is_bf16_supported())
+
+
 def use_bf16(amp: str, device: torch.device) -> bool:
     """``amp="auto"``: bf16 on CUDA devices with native bf16 and on CPUs with native bf16."""
     if amp != "auto":
@@ -56,10 +65,12 @@ def run_precision(amp: str, device: torch.device, recorded: bool | None) -> bool
     """Whether a run uses bf16 on ``device``.  ``recorded``: the mode its checkpoint was made in
     (``None``: a new run, or a checkpoint from before the mode was recorded), which a resume with
     ``amp="auto"`` keeps (``"bf16"``/``"off"`` are part of the run's fingerprint: they cannot
-    differ from the mode recorded); a CUDA device without bf16 cannot go on with a bf16 run."""
+    differ from the mode recorded).  Native bf16 only chooses the mode of a new run: a CUDA device
+    that emulates bf16 (a V100, a T4) goes on with a bf16 run, as it did before the choice looked at
+    the compute capability; only one without bf16 at all cannot."""
     if recorded is None or amp != "auto":
         return use_bf16(amp, device)
-    if recorded and device.type == "cuda" and not cuda_has_native_bf16(device):
+    if recorded and device.type == "cuda" and not cuda_can_run_bf16(device):
         raise ConfigError(
             f"this search began in bf16 ({option('amp', 'auto')} chose it on its first machine), and {device} "
             "has no bf16: resuming in fp32 would switch its precision half-way",
@@ -89,4 +100,11 @@ def autocast_for(
     )
 
 
-__all__ = ["autocast_for", "cuda_has_native_bf16", "mode_name", "run_precision", "use_bf16"]
+__all__ = [
+    "autocast_for",
+    "cuda_can_run_bf16",
+    "cuda_has_native_bf16",
+    "mode_name",
+    "run_precision",
+    "use_bf16",
+]

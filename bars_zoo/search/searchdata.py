@@ -64,8 +64,9 @@ def search_data(cfg: SearchConfig, data_dir: str | os.PathLike[str] | None) -> S
             hint="rename the folder (or link it under a plain name) and pass that as "
             f"{option('data_dir')}",
         )
-    # the search reads train/ only: a change of the evaluation split does not concern it
-    files = {**file_record(layout), "eval": None}
+    # the search reads train/ only: the evaluation split is neither listed (an empty class folder
+    # there is no error) nor recorded (a change of it does not concern the search)
+    files = file_record(layout, eval_split=False)
     return SearchData(layout.name, cfg.input_shape, len(layout.classes), data_dir, files, layout)
 
 

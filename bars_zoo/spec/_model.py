@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
-from typing import Annotated, Any, Literal, Self
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, NoReturn, Self
 
 from pydantic import (
     AfterValidator,
@@ -89,48 +89,51 @@ _MetaDict = Annotated[
 ]
 
 
-class Meta(Mapping[str, str]):
-    """``NetworkSpec.meta``: a read-only, hashable ``str -> str`` mapping (insertion order kept).
+_READ_ONLY = (
+    "a spec's meta is read-only: spec.model_copy(update={'meta': {...}}) makes an edited copy"
+)
+
+
+def _read_only(*args: Any, **kwargs: Any) -> NoReturn:
+    raise TypeError(_READ_ONLY)
+
+
+class Meta(dict[str, str]):
+    """``NetworkSpec.meta``: a read-only, hashable ``str -> str`` dict (insertion order kept).
 
     A spec is frozen and ``load_genotype`` hands out cached specs, so a plain dict here would let
-    ``spec.meta["x"] = "1"`` change the spec's hash and leak into every later load.  It reads like a
-    dict (``meta["k"]``, ``.get``, ``.items()``, ``{**meta}``, ``== {...}``); an edited copy is
-    ``spec.model_copy(update={"meta": {...}})``.  Pydantic validates it from a dict and dumps it as
-    a dict, so JSON, the JSON schema, pickle and deepcopy are unchanged."""
+    ``spec.meta["x"] = "1"`` change the spec's hash and leak into every later load.  A dict whose
+    mutators raise ``TypeError``, it reads and serialises as one (``meta["k"]``, ``.get``,
+    ``{**meta}``, ``json.dumps(meta)``, ``== {...}``; ``meta | {...}`` and ``meta.copy()`` give
+    plain dicts); an edited copy is ``spec.model_copy(update={"meta": {...}})``.  Its hash, like its
+    ``==``, ignores the order.  Pydantic validates it from a dict and dumps it as a dict, so JSON,
+    the JSON schema, pickle and deepcopy are unchanged."""
 
-    __slots__ = ("_items",)
-    _items: dict[str, str]
+    __slots__ = ()
 
-    def __init__(self, items: Mapping[str, str] | None = None, /) -> None:
-        object.__setattr__(self, "_items", dict(items or {}))
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
 
-    def __getitem__(self, key: str) -> str:
-        return self._items[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(tuple(self._items.items()))
+    def __hash__(self) -> int:  # type: ignore[override]  # dict's is None
+        return hash(frozenset(self.items()))
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Mapping):
-            return self._items == dict(other.items())
+            return dict(self) == dict(other.items())
         return NotImplemented
 
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(
-            "a spec's meta is read-only: spec.model_copy(update={'meta': {...}}) makes an edited copy"
-        )
+        raise AttributeError(_READ_ONLY)
 
     def __reduce__(self) -> tuple[type[Meta], tuple[dict[str, str]]]:
-        return (Meta, (dict(self._items),))
+        return (Meta, (dict(self),))
 
     def __repr__(self) -> str:
-        return f"Meta({self._items!r})"
+        return f"Meta({dict(self)!r})"
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> Any:
@@ -263,8 +266,8 @@ class NetworkSpec(_Frozen):
     # read-only (:class:`Meta`); the schema's patternProperties alone would let editors accept any key
     meta: Annotated[Meta, Field(json_schema_extra={"additionalProperties": False})]
 
-    def __hash__(self) -> int:  # the canonical dump: equal specs hash equal, whatever meta's type
-        return hash(self.model_dump_json())
+    def __hash__(self) -> int:  # equal specs hash equal, whatever meta's type and order
+        return hash((self.model_dump_json(exclude={"meta"}), self.meta))
 
     def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
         """A copy with ``update`` applied (unchecked, as pydantic's; a ``meta`` dict is frozen)."""
