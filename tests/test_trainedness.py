@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from fakehub import SHA
 from tiny_net import TINY, tiny_model
 
 import bars_zoo
@@ -133,6 +134,27 @@ def test_deploy_of_a_built_model_records_it_untrained(tmp_path, capsys):
     assert main(["deploy", str(src), "-o", str(tmp_path / "dep"), "--no-check"]) == 0
     assert "untrained" in capsys.readouterr().err
     assert read_config(tmp_path / "dep").trained is False
+
+
+# --------------------------------------------------------------------------- (e) the pin line
+
+
+def test_pin_line_refuses_registry_advice_for_a_zoo_model_fine_tuned_on_another_dataset(
+    hub, tmp_path, capsys
+):
+    model = bars_zoo.load("bars-fmnist-s")
+    folder = save_pretrained(model, tmp_path / "s", pretrained_cfg={"dataset": "my-sketches"})
+    assert main(["push", str(folder), "org/s"]) == 0
+    err = capsys.readouterr().err
+    assert "pin it" not in err and f'bars_zoo.load("hf-hub:org/s@{SHA}")' in err
+
+
+def test_pin_line_refuses_registry_advice_for_untrained_weights_of_a_zoo_genotype(
+    hub, tmp_path, capsys
+):
+    folder = save_pretrained(bars_zoo.load("bars-fmnist-s", pretrained=False), tmp_path / "u")
+    assert main(["push", str(folder), "org/u", "--allow-untrained"]) == 0
+    assert "pin it" not in capsys.readouterr().err
 
 
 def test_card_of_pushed_built_model_names_no_dataset(hub, built):
