@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from fakehub import SHA
+from test_hub_cache import fill_cache
 from tiny_net import TINY, tiny_model
 
 import bars_zoo
@@ -155,6 +156,20 @@ def test_pin_line_refuses_registry_advice_for_untrained_weights_of_a_zoo_genotyp
     folder = save_pretrained(bars_zoo.load("bars-fmnist-s", pretrained=False), tmp_path / "u")
     assert main(["push", str(folder), "org/u", "--allow-untrained"]) == 0
     assert "pin it" not in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- (f) the Hub commit
+
+
+def test_hub_load_of_a_duplicated_repo_records_the_repo_it_loaded(tmp_path, monkeypatch):
+    src = save_pretrained(tiny_model(), tmp_path / "src", pretrained_cfg={"hub_repo": "org/net"})
+    cache = tmp_path / "cache"
+    fill_cache(cache, "me/copy", src, COMMIT)  # a duplicate: its config names the source repo
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = load("hf-hub:me/copy", cache_dir=cache).pretrained_cfg
+    assert (cfg.hub_repo, cfg.revision) == ("me/copy", COMMIT)
+    new = load("hf-hub:me/copy", cache_dir=cache, num_classes=3)
+    assert new.pretrained_cfg.backbone.model == f"hf-hub:me/copy@{COMMIT}"
 
 
 def test_card_of_pushed_built_model_names_no_dataset(hub, built):
