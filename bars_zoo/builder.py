@@ -36,6 +36,7 @@ from bars_zoo.spec import (
     placements,
     with_new_classifier,
 )
+from bars_zoo.trainedness import set_trained, weights_trained
 
 
 def check_num_classes(num_classes: Any) -> int:
@@ -151,10 +152,26 @@ class BarsNet(nn.Module):
             Cell(p.cell, p.c_in, p.c_out, p.stride) for p in placements(spec)
         )
         self.head = Head(feature_channels(spec), spec.num_classes)
-        # whether the weights are known to be trained although ``pretrained_cfg`` records no
-        # top-1, command or Hub repo (a packed model folder saved from your own loop): set by
-        # the folder loader; a new classifier then still records the backbone's source
-        self.trained_weights = False
+        # fresh random initial weights are known untrained (bars_zoo.trainedness)
+        set_trained(self, False)
+
+    @property
+    def trained_weights(self) -> bool | None:
+        """Whether the weights are trained: ``True``, ``False`` (untrained: built, or loaded from
+        a folder that records no training, and unchanged since) or ``None`` (unknown: changed
+        since, e.g. by ``load_state_dict`` or your own optimizer); :mod:`bars_zoo.trainedness`.
+        Set it (``model.trained_weights = True``) after training the model in a loop of your own
+        when saving it unpacked or without a ``top1``/``train_command``."""
+        return weights_trained(self)
+
+    @trained_weights.setter
+    def trained_weights(self, state: bool | None) -> None:
+        if state is not None and not isinstance(state, bool):
+            raise ConfigError(
+                f"trained_weights is True, False or None, got {state!r}",
+                hint="True: trained; False: untrained; None: unknown",
+            )
+        set_trained(self, state)
 
     def forward_features(self, x: Tensor) -> Tensor:  # (B, C, H, W) -> (B, C_last, h, w)
         x = self.stem(x)
@@ -208,15 +225,17 @@ class BarsNet(nn.Module):
         n = check_num_classes(num_classes)
         check_global_pool(global_pool)
         spec = with_new_classifier(self.spec, n)
+        state = weights_trained(self)  # the backbone's: a new head on untrained weights is too
         old = self.head.fc
         self.head.fc = nn.Linear(
             old.in_features, n, device=old.weight.device, dtype=old.weight.dtype
         )
         self.spec = spec
+        set_trained(self, state)
         cfg = getattr(self, "pretrained_cfg", None)
         new_cfg = getattr(cfg, "for_new_classifier", None)
         if callable(new_cfg):
-            self.pretrained_cfg = new_cfg(n, trained=self.trained_weights)
+            self.pretrained_cfg = new_cfg(n, trained=state)
 
 
 def build(spec: NetworkSpec, *, device: torch.device | str | None = None) -> BarsNet:

@@ -64,6 +64,7 @@ from bars_zoo.registry import (
     PretrainedCfg,
 )
 from bars_zoo.spec import NetworkSpec
+from bars_zoo.trainedness import folder_record, folder_trained, set_trained
 
 FOLDER_FILES = (CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE, CARD_FILE)
 
@@ -119,7 +120,8 @@ def folder_files(
     data = weights_bytes(model, spec, packed=packed, version=__version__)
     sha = hashlib.sha256(data).hexdigest()
     cfg = _merge_cfg(model, spec, pretrained_cfg).model_copy(update={"sha256": sha})
-    trained = None if cfg.records_weights() else _still_untrained(model, spec, packed, data)
+    # the model's own state (bars_zoo.trainedness), recorded when the folder would read otherwise
+    trained = folder_record(model, packed=packed, cfg=cfg)
     config = ModelConfig(
         format_version=FOLDER_FORMAT,
         bars_zoo_version=__version__,
@@ -144,31 +146,10 @@ def folder_files(
         packed=packed,
         complexity_summary=cx.summary(),
         files=sizes,
-        trained=config.records_training(),
+        trained=folder_trained(config),
     )
     files[CARD_FILE] = card.encode()
     return files
-
-
-#: the model attribute :func:`load_folder` sets on weights whose folder records no training:
-#: ``(packed, weights sha256)`` of that folder
-UNTRAINED_FROM = "untrained_weights_from"
-
-
-def _still_untrained(model: nn.Module, spec: NetworkSpec, packed: bool, data: bytes) -> bool | None:
-    """``False`` when ``model`` holds the very weights of a folder that recorded no training
-    (loaded, then saved packed: ``save_pretrained(load("local-dir:untrained"), DIR)``, ``bars-zoo
-    deploy``), so that the new folder says so explicitly; ``None`` (no record: the old rules
-    apply) otherwise, e.g. after training changed the weights."""
-    from bars_zoo import __version__
-
-    source = getattr(model, UNTRAINED_FROM, None)
-    if not isinstance(source, tuple):
-        return None
-    was_packed, sha = source
-    if was_packed != packed:
-        data = weights_bytes(model, spec, packed=was_packed, version=__version__)
-    return False if hashlib.sha256(data).hexdigest() == sha else None
 
 
 def _merge_cfg(
@@ -369,12 +350,9 @@ def load_folder(
     model = build(spec)
     load_tensors(model, tensors, packed=packed)
     model.pretrained_cfg = cfg or config.pretrained_cfg  # type: ignore[assignment]
-    # a packed folder is a finished model even when its pretrained_cfg records no top-1, unless
-    # its config records that the weights are untrained (ModelConfig.trained)
-    model.trained_weights = config.records_training()
-    if not model.trained_weights:  # saving these weights again keeps them marked untrained
-        setattr(model, UNTRAINED_FROM, (config.packed, config.weights_sha256))
     model.eval()
+    # what the folder records (bars_zoo.trainedness): saving these weights again keeps it
+    set_trained(model, folder_trained(config))
     return model.to(device) if device is not None else model
 
 

@@ -14,6 +14,7 @@ from bars_zoo.complexity import complexity
 from bars_zoo.dsl import read as read_genotype
 from bars_zoo.errors import ConfigError
 from bars_zoo.registry import CARD_FILE, CONFIG_FILE, GENOTYPE_FILE, WEIGHTS_FILE, read_config
+from bars_zoo.trainedness import folder_trained
 
 
 def hand_written_card(folder: Path) -> bool:
@@ -44,7 +45,7 @@ def folder_card(folder: str | os.PathLike[str], *, load_name: str | None = None)
         complexity_summary=complexity(spec).summary(),
         files=sizes,
         load_name=load_name,
-        trained=config.records_training(),
+        trained=folder_trained(config),
     )
 
 

@@ -110,16 +110,24 @@ def load(
 
 
 def _record_commit(model: BarsNet, folder: Path) -> None:
-    """A model loaded from a Hub snapshot (``.../snapshots/<commit>``) whose config names its Hub
-    repo but no revision records the commit the load resolved (``hf-hub:ORG/REPO`` at ``main``
-    or a branch, too), so that ``pretrained_cfg.revision`` and a new classifier's ``backbone``
-    name exactly those weights."""
+    """A model loaded from a Hub snapshot (``.../models--ORG--REPO/snapshots/<commit>``) whose
+    config names a Hub repo records the commit the load resolved (``hf-hub:ORG/REPO`` at ``main``
+    or a branch, too), so that ``pretrained_cfg`` and a new classifier's ``backbone`` name exactly
+    the files loaded: the config's own repo gets ``revision`` set to the commit; a config that
+    names another repo (a duplicated repo: its config is the source's) gets the repo loaded and
+    its commit instead (the source's commit is not known here, and its repo may since have
+    changed).  A config that names no Hub repo records none."""
     cfg = model.pretrained_cfg
     commit = folder.name
     if folder.parent.name != "snapshots" or not COMMIT_RE.match(commit):
         return
-    if isinstance(cfg, PretrainedCfg) and cfg.hub_repo is not None and cfg.revision is None:
-        model.pretrained_cfg = cfg.model_copy(update={"revision": commit})  # type: ignore[assignment]
+    parts = folder.parent.parent.name.split("--")  # huggingface_hub's cache folder of the repo
+    if len(parts) != 3 or parts[0] != "models":
+        return
+    repo = f"{parts[1]}/{parts[2]}"
+    if isinstance(cfg, PretrainedCfg) and cfg.hub_repo is not None:
+        update = {"hub_repo": repo, "revision": commit}
+        model.pretrained_cfg = cfg.model_copy(update=update)  # type: ignore[assignment]
 
 
 def pull(

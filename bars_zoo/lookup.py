@@ -28,6 +28,7 @@ from bars_zoo.registry import (
     read_config,
     weights_source,
 )
+from bars_zoo.trainedness import folder_trained
 from bars_zoo.weightsdir import WEIGHTS_DIR_ENV, weights_dir
 
 
@@ -140,7 +141,7 @@ def local_genotype(name: str) -> Any:
 
 def untrained_weights(name: str) -> bool | None:
     """Whether the weights ``load(name)`` takes are a ``$BARS_ZOO_WEIGHTS_DIR`` folder whose
-    ``config.json`` records no training (:meth:`~bars_zoo.registry.ModelConfig.records_training`:
+    ``config.json`` records no training (:func:`bars_zoo.trainedness.folder_trained`:
     the folder ``bars-zoo build NAME -o DIR`` writes, latent initial weights).  ``load(name)``
     loads it all the same; ``bars-zoo list`` marks it ``untrained``.  Bundled and Hub weights are
     a registry entry's, published with their accuracy: ``False``.  ``None`` when ``load(name)``
@@ -152,7 +153,7 @@ def untrained_weights(name: str) -> bool | None:
     local = weights_dir(name)
     if local is None or source != f"${WEIGHTS_DIR_ENV}":
         return False
-    return not read_config(local).records_training()
+    return not folder_trained(read_config(local))
 
 
 def cached_genotype(repo: str, revision: str | None) -> Any:

@@ -80,12 +80,14 @@ class PretrainedCfg(BaseModel):
         return self.model_copy(update=dict.fromkeys(drop))
 
     def records_weights(self, *, backbone: bool = True) -> bool:
-        """Whether this configuration describes trained weights: a top-1, training command or
-        Hub repo of its own, or (``backbone``) a pretrained :attr:`backbone`."""
+        """Whether this configuration records weights of its own: a top-1, training command or
+        Hub repo, or (``backbone``) a pretrained :attr:`backbone`.  Provenance only: whether
+        weights are trained is :mod:`bars_zoo.trainedness`'s to say (this is its rule for a
+        folder without a ``trained`` record)."""
         own = (self.top1, self.train_command, self.hub_repo, self.backbone if backbone else None)
         return any(v is not None for v in own)
 
-    def for_new_classifier(self, num_classes: int, *, trained: bool = False) -> PretrainedCfg:
+    def for_new_classifier(self, num_classes: int, *, trained: bool | None = None) -> PretrainedCfg:
         """This configuration once the classifier is replaced by a fresh one for ``num_classes``
         classes (``load(name, num_classes=N)``, ``model.reset_classifier(N)``): how to feed the
         backbone (input size, mean/std) stays; the data set and labels (the new classifier's are
@@ -93,19 +95,24 @@ class PretrainedCfg(BaseModel):
         (:meth:`untrained`: top-1, command, Hub pin) go, and :attr:`backbone` records the
         pretrained model the backbone comes from (this one when it describes trained weights of
         its own, else the backbone it already names; none for untrained weights).  ``trained``:
-        the weights are known to be trained although this records no top-1, command or Hub repo
-        (a packed folder of your own): the backbone is this model, its top-1 absent."""
+        the model's state (:mod:`bars_zoo.trainedness`): ``True``, the weights are trained
+        although this may record no top-1, command or Hub repo (a packed folder of your own): the
+        backbone is this model, its top-1 absent; ``False``, untrained: no backbone, whatever
+        this records (an untrained model pushed with ``--allow-untrained`` names a Hub repo)."""
         backbone = self.as_backbone(trained=trained)
         update = {"num_classes": num_classes, "labels": (), "dataset": None, "backbone": backbone}
         return self.untrained().model_copy(update=update)
 
     def as_backbone(
-        self, classifier: Literal["new", "kept"] = "new", *, trained: bool = False
+        self, classifier: Literal["new", "kept"] = "new", *, trained: bool | None = None
     ) -> Backbone | None:
         """Where a model that starts from these weights has its backbone from (a new classifier,
         a fine-tuning run): this model when it describes trained weights of its own (or
         ``trained`` says they are, with no backbone named), else the backbone it already names
-        (with ``classifier`` set); ``None`` for untrained weights."""
+        (with ``classifier`` set); ``None`` for untrained weights (``trained=False``, the model's
+        state, :mod:`bars_zoo.trainedness`, or nothing recorded)."""
+        if trained is False:
+            return None
         if self.records_weights(backbone=False) or (trained and self.backbone is None):
             return Backbone.of(self, classifier)
         if self.backbone is None:

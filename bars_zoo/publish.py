@@ -39,6 +39,7 @@ from bars_zoo.registry import (
     PretrainedCfg,
     read_config,
 )
+from bars_zoo.trainedness import folder_trained
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,8 @@ def push_to_hub(
     """Upload a model (saved packed) or a model folder to ``repo_id`` in one commit; returns the
     commit sha, to pin in the registry.
 
-    Untrained weights (a folder that records no training, :meth:`ModelConfig.records_training`:
-    what ``bars-zoo build -o`` writes, also saved packed) are refused unless
+    Untrained weights (a folder that records no training, :func:`bars_zoo.trainedness.folder_trained`:
+    what ``bars-zoo build -o`` writes, ``bars_zoo.build(spec)`` however saved) are refused unless
     ``allow_untrained=True``; they are then uploaded with ``"trained": false`` in their config
     and a card that says so.  ``dry_run=True`` verifies and stages everything as a push would,
     makes no network call, and returns what would be uploaded (files, sizes, ``config.json``,
@@ -159,11 +160,17 @@ def _stage_folder(
     (``hub_repo`` alone would read as a published, trained model)."""
     load_folder(src)
     config = read_config(src)
-    untrained = not config.records_training()
+    untrained = not folder_trained(config)
     if untrained and not allow_untrained:
         raise ConfigError(
-            f"{src} holds untrained weights (its config.json records no training: no top-1, "
-            "training command, Hub repo or backbone): pushing it would publish random weights",
+            f"{src} holds untrained weights ("
+            + (
+                'its config.json records "trained": false'
+                if config.trained is False
+                else "its config.json records no training: no top-1, training command, Hub "
+                "repo or backbone"
+            )
+            + "): pushing it would publish random weights",
             hint=f"train it first (bars-zoo train {src / GENOTYPE_FILE} ...), or pass "
             f"{option('allow_untrained', True)} to publish it as untrained (its card says so); "
             "nothing was uploaded",

@@ -87,20 +87,10 @@ class ModelConfig(BaseModel):
     packed: bool
     pretrained_cfg: PretrainedCfg
     complexity: dict[str, Any] = Field(default_factory=dict)
-    # an explicit record, written only when known: ``false`` for the untrained weights of a
-    # folder that recorded none, saved again (packed by save_pretrained or bars-zoo deploy)
+    # an explicit record, written when the model's state (bars_zoo.trainedness) differs from what
+    # the folder reads as without it: ``false`` for untrained weights saved packed, pushed with
+    # --allow-untrained (hub_repo), given a top-1 ...; bars_zoo.trainedness.folder_trained reads it
     trained: bool | None = None
-
-    def records_training(self) -> bool:
-        """Whether the folder says its weights were trained: its explicit ``trained`` record when
-        it has one, else packed (the form of a finished model), or a ``top1``,
-        ``train_command``, ``hub_repo`` or pretrained ``backbone`` in its ``pretrained_cfg``
-        (:meth:`PretrainedCfg.records_weights`).  A folder ``bars-zoo build -o`` writes records
-        none (latent weights, no accuracy); nor does ``save_pretrained(..., packed=False)``
-        without them, nor those same untrained weights saved packed (``trained: false``)."""
-        if self.trained is not None:
-            return self.trained
-        return self.packed or self.pretrained_cfg.records_weights()
 
     def to_bytes(self) -> bytes:
         """The ``config.json`` bytes (``trained`` only when recorded, so that folders without

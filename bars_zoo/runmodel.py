@@ -21,6 +21,7 @@ from bars_zoo.dsl import parse
 from bars_zoo.errors import CheckpointError
 from bars_zoo.registry import PretrainedCfg
 from bars_zoo.spec import NetworkSpec
+from bars_zoo.trainedness import set_trained
 
 #: the ``format`` of a training checkpoint (``checkpoint.pt``, ``best.pt``)
 CHECKPOINT_FORMAT = "bars-zoo-train/1"
@@ -62,6 +63,7 @@ def model_from_checkpoint(
         "epochs": fields.get("epochs"),
     }
     setattr(model, RUN_PROGRESS, progress)
+    set_trained(model, True)  # a training run's weights (bars_zoo.trainedness)
     model.eval()
     return model.to(device) if device is not None else model
 

@@ -45,6 +45,7 @@ from bars_zoo.registry import (
 from bars_zoo.spec import NetworkSpec
 from bars_zoo.traincheckpoint import RunCheckpoint
 from bars_zoo.traindata import training_data
+from bars_zoo.trainedness import set_trained
 from bars_zoo.trainepoch import epoch_line, record, step_fn, train_epoch, wait_for
 from bars_zoo.trainfolder import check_run_folder, claim_run_folder
 from bars_zoo.training import (
@@ -212,6 +213,7 @@ class Trainer:
                 stopped_by = "time-limit"
                 break
         model = _for_the_caller(model)  # finished or not (stop_after, a time limit)
+        set_trained(model, True)  # trained weights (bars_zoo.trainedness), however many epochs
         if state["epoch"] < cfg.epochs:  # the caller says so (the CLI: with the command to go on)
             model.pretrained_cfg = self._cfg(None)  # type: ignore[assignment]
             return TrainResult(

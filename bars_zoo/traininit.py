@@ -26,6 +26,7 @@ from bars_zoo.data import dataset_info
 from bars_zoo.dsl import format as format_spec
 from bars_zoo.errors import ArgumentTypeError, ConfigError, WeightsNotPublishedError, option
 from bars_zoo.spec import NetworkSpec, with_new_classifier
+from bars_zoo.trainedness import weights_trained
 
 #: ``--init pretrained``: the published weights of the zoo name given as GENOTYPE
 PRETRAINED = "pretrained"
@@ -172,7 +173,7 @@ def init_weights(spec: NetworkSpec, init: str, dataset: str) -> InitWeights:
     # where the run's weights start (its model card's backbone row); the run's own data set and
     # top-1 are recorded beside it once it is trained
     cfg = getattr(source, "pretrained_cfg", None)
-    trained = bool(getattr(source, "trained_weights", False))
+    trained = weights_trained(source)
     backbone = (
         cfg.as_backbone("new" if replaced else "kept", trained=trained) if cfg is not None else None
     )

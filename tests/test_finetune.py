@@ -15,6 +15,7 @@ from tiny_net import tiny_model
 import bars_zoo
 from bars_zoo.errors import ConfigError
 from bars_zoo.registry import read_config
+from bars_zoo.trainedness import folder_trained
 
 
 @pytest.fixture
@@ -274,7 +275,7 @@ def test_a_new_classifier_on_a_pretrained_backbone_records_training(tmp_path: Pa
     out = bars_zoo.save_pretrained(
         bars_zoo.load("bars-fmnist-s", num_classes=5), tmp_path / "ft5", packed=False
     )
-    assert read_config(out).records_training()  # its backbone is trained
+    assert folder_trained(read_config(out))  # its backbone is trained
     untrained = bars_zoo.load(out, pretrained=False)  # the architecture alone: no backbone
     assert untrained.pretrained_cfg.backbone is None
     fresh = bars_zoo.load("bars-fmnist-s", pretrained=False, num_classes=5)
@@ -294,7 +295,7 @@ def test_a_new_classifier_on_an_own_packed_folder_without_a_top1_records_its_bac
     out = bars_zoo.save_pretrained(
         tiny_model(), tmp_path / "own", pretrained_cfg={"dataset": "synthetic"}
     )  # packed: a finished model from your own training loop
-    assert read_config(out).records_training()
+    assert folder_trained(read_config(out))
     expected = {"model": "tiny", "dataset": "synthetic", "num_classes": 4, "top1": None}
     for model in (bars_zoo.load(out, num_classes=3), bars_zoo.load(out)):
         if model.spec.num_classes != 3:

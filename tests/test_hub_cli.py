@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import torch
+from tiny_net import as_trained
 
 import bars_zoo
 from bars_zoo import registry, weightsdir
@@ -21,7 +22,8 @@ COMMIT = "a1" * 20
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    return save_pretrained(bars_zoo.build(bars_zoo.load_genotype("example")), tmp_path / "ex")
+    model = as_trained(bars_zoo.build(bars_zoo.load_genotype("example")))
+    return save_pretrained(model, tmp_path / "ex")
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from bars_zoo.hub import load
 from bars_zoo.lookup import untrained_weights
 from bars_zoo.publish import push_to_hub
 from bars_zoo.registry import read_config
+from bars_zoo.trainedness import folder_trained
 
 GENO = "genotypes/bars-fmnist-s.geno"
 COMMIT = "a" * 40
@@ -35,7 +36,7 @@ def untrained(tmp_path: Path) -> Path:
 def test_packing_loaded_untrained_weights_keeps_them_marked_untrained(untrained, tmp_path):
     packed = save_pretrained(load(f"local-dir:{untrained}"), tmp_path / "packed")
     config = read_config(packed)
-    assert config.packed and config.trained is False and not config.records_training()
+    assert config.packed and config.trained is False and not folder_trained(config)
     assert load(f"local-dir:{packed}").trained_weights is False
     again = save_pretrained(load(f"local-dir:{packed}"), tmp_path / "again")  # and again
     assert read_config(again).trained is False
@@ -46,7 +47,7 @@ def test_trained_weights_of_an_untrained_start_are_not_marked_untrained(untraine
     with torch.no_grad():
         model.head.fc.weight.add_(1.0)  # training changed the weights
     config = read_config(save_pretrained(model, tmp_path / "packed"))
-    assert config.trained is None and config.records_training()  # packed means trained, as before
+    assert config.trained is None and folder_trained(config)  # packed means trained, as before
     assert "trained" not in json.loads((tmp_path / "packed" / "config.json").read_text())
 
 

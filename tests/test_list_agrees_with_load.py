@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_net import as_trained
 
 import bars_zoo
 from bars_zoo import registry, weightsdir
@@ -66,9 +67,11 @@ def example_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
         item.model_copy(update={"depth": item.depth + 1}) if item is first else item
         for item in spec.layout
     )
-    save_pretrained(bars_zoo.build(spec), root / "example")
-    save_pretrained(bars_zoo.build(spec.model_copy(update={"layout": deeper})), root / "edited")
-    save_pretrained(bars_zoo.build(spec.model_copy(update={"name": "mine"})), root / "mine")
+    save_pretrained(as_trained(bars_zoo.build(spec)), root / "example")
+    edited = spec.model_copy(update={"layout": deeper})
+    save_pretrained(as_trained(bars_zoo.build(edited)), root / "edited")
+    mine = spec.model_copy(update={"name": "mine"})
+    save_pretrained(as_trained(bars_zoo.build(mine)), root / "mine")
     return root
 
 
@@ -298,9 +301,8 @@ def test_list_marks_a_weights_folder_that_records_no_training_as_untrained(
     root = tmp_path / "weights"
     spec = bars_zoo.load_genotype("example").model_copy(update={"name": "mine"})
     save_pretrained(bars_zoo.build(spec), root / "fresh", packed=False)  # what build -o writes
-    save_pretrained(
-        bars_zoo.build(spec), root / "done", packed=False, pretrained_cfg={"top1": 50.0}
-    )
+    done = as_trained(bars_zoo.build(spec))
+    save_pretrained(done, root / "done", packed=False, pretrained_cfg={"top1": 50.0})
     shutil.copytree(example_folders / "mine", root / "mine")  # packed: a finished model
     monkeypatch.setenv(weightsdir.WEIGHTS_DIR_ENV, str(root))
     # it loads, so it is listed as pretrained (list agrees with load) ...

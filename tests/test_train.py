@@ -218,6 +218,8 @@ def test_every_model_of_a_run_carries_the_normalisation_the_run_trained_with(
     part = train(spec, stop_after=1, device="cpu", **kw)
     assert not part.finished
     assert part.model.pretrained_cfg == model_from_checkpoint(out).pretrained_cfg
+    # trained weights, finished or not (bars_zoo.trainedness)
+    assert part.model.trained_weights is True and model_from_checkpoint(out).trained_weights
     done = train(spec, resume=True, device="cpu", **kw)
     cfgs = {
         "train()": done.model.pretrained_cfg,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import torch
-from tiny_net import two_stage
+from tiny_net import as_trained, two_stage
 
 import bars_zoo
 from bars_zoo import trainer
@@ -161,7 +161,7 @@ def _pets(tmp_path: Path, text: str, top1: float = 91.5) -> str:
     """Pretrained weights of ``text`` (recording a fashion-mnist top-1) and their name."""
     spec = bars_zoo.parse(text)
     cfg = {"dataset": "fashion-mnist", "top1": top1}
-    bars_zoo.save_pretrained(bars_zoo.build(spec), tmp_path / "src", pretrained_cfg=cfg)
+    bars_zoo.save_pretrained(as_trained(bars_zoo.build(spec)), tmp_path / "src", pretrained_cfg=cfg)
     return f"local-dir:{tmp_path / 'src'}"
 
 
@@ -249,7 +249,8 @@ def test_train_init_from_an_own_packed_folder_without_a_top1_records_its_backbon
     text = two_stage("own", "1x28x28").replace("classes=10", f"classes={classes}")
     source = bars_zoo.parse(two_stage("own", "1x28x28"))
     cfg = {"dataset": "fashion-mnist"}  # packed: a finished model from your own loop
-    bars_zoo.save_pretrained(bars_zoo.build(source), tmp_path / "own", pretrained_cfg=cfg)
+    own = as_trained(bars_zoo.build(source))
+    bars_zoo.save_pretrained(own, tmp_path / "own", pretrained_cfg=cfg)
     record = init_weights(
         bars_zoo.parse(text), f"local-dir:{tmp_path / 'own'}", "fashion-mnist"
     ).record

@@ -67,13 +67,23 @@ head avgpool linear
 
 
 def tiny_model(seed: int = 0, text: str = TINY) -> torch.nn.Module:
-    """The tiny net with random weights and random batch-norm statistics, in eval mode."""
+    """The tiny net with random weights and random batch-norm statistics, in eval mode; its
+    weights changed after build, their state is unknown (``trained_weights is None``): a folder
+    saved packed reads as trained, unpacked as untrained, as folders without a record do."""
     torch.manual_seed(seed)
     model = bars_zoo.build(bars_zoo.parse(text))
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_()
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.normal_()
-            m.bias.data.normal_()
+    with torch.no_grad():  # changed weights: no longer known untrained (bars_zoo.trainedness)
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.normal_()
+                m.bias.normal_()
     return model.eval()
+
+
+def as_trained(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` standing in for trained weights (a training loop of your own): declared trained
+    (``trained_weights = True``), so that its folder reads as trained (bars_zoo.trainedness)."""
+    model.trained_weights = True
+    return model

@@ -71,6 +71,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> str | None:
     from bars_zoo.errors import BarsError, ConfigError
     from bars_zoo.folder import check_target
     from bars_zoo.registry import CONFIG_FILE, genotype_sha256, read_config
+    from bars_zoo.trainedness import folder_trained
 
     folder = check_target(out)
     if not (folder / CONFIG_FILE).is_file():
@@ -79,7 +80,7 @@ def _check_output(out: Path, spec: NetworkSpec) -> str | None:
         theirs = read_config(folder)
     except BarsError:  # not bars-zoo's config.json: check_target has refused it already
         return None
-    trained = theirs.records_training()
+    trained = folder_trained(theirs)
     if theirs.genotype_sha256 != genotype_sha256(spec) or trained:
         what = (
             "trained weights"

@@ -76,11 +76,12 @@ def run(args: argparse.Namespace) -> int:
     from bars_zoo.hub import load
     from bars_zoo.modelref import model_source
     from bars_zoo.registry import WEIGHTS_FILE
+    from bars_zoo.trainedness import weights_trained
 
     name = model_source(args.model)  # what eval accepts: a finished training folder too
     kwargs = {"revision": args.revision} if args.revision else {}
     model = load(name, **kwargs).cpu().eval()
-    if getattr(model, "trained_weights", True) is False:
+    if weights_trained(model) is False:
         print(
             f"warning: {args.model} holds untrained weights (no training recorded); the deployed "
             "folder records them as untrained (`bars-zoo list --trained` leaves it out)",

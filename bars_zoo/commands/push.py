@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 HELP = "upload a model folder (save_pretrained layout) to a Hub repo; prints the commit sha"
 
@@ -66,18 +67,41 @@ def run(args: argparse.Namespace) -> int:
 
 
 def pin_hint(folder: Path, repo_id: str, sha: str) -> str:
-    """How to pin the pushed commit: in the registry entry when the model is one (a registry or
-    zoo name; docs/hub.md), else how others load exactly this commit."""
+    """How to pin the pushed commit: in the registry entry of its architecture when the folder
+    holds that entry's model (:func:`registry_match`; docs/hub.md), else how others load exactly
+    this commit."""
     from bars_zoo import registry
-    from bars_zoo.zoo import bundled_genotypes
 
     config = registry.read_config(folder)
     name = config.architecture
     loads = f'others load exactly this commit with bars_zoo.load("hf-hub:{repo_id}@{sha}")'
-    if registry.get(name) is None and name not in bundled_genotypes():
+    if not registry_match(config):
         return loads
     return (
         f'pin it: set "hub_repo": "{repo_id}", "revision": "{sha}", "sha256": '
         f'"{config.weights_sha256}" in the registry entry of {name!r} '
         f"(bars_zoo.registry.add_entry; docs/hub.md); {loads}"
+    )
+
+
+def registry_match(config: Any) -> bool:
+    """Whether a folder's ``config`` holds the model of the registry (or zoo) entry named after
+    its architecture: trained weights of the very genotype the package has for that name (genotype
+    sha256), on the entry's data set (a zoo name without an entry: its genotype's).  A fine-tuned
+    ``bars-b`` on another data set, an edited genotype under the name, untrained weights, or an
+    entry whose genotype is only on the Hub: no match."""
+    from bars_zoo import registry
+    from bars_zoo.lookup import zoo_genotype
+    from bars_zoo.trainedness import folder_trained
+
+    name = config.architecture
+    entry = registry.get(name)
+    spec = zoo_genotype(name, entry)
+    if spec is None or not folder_trained(config):
+        return False
+    dataset = entry.dataset if entry is not None else registry.default_cfg(spec).dataset
+    return bool(
+        config.genotype_sha256 == registry.genotype_sha256(spec)
+        and dataset is not None
+        and config.pretrained_cfg.dataset == dataset
     )
