@@ -27,11 +27,26 @@ weights (the form of a finished model) or a config that records training
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bars_zoo.pretrainedcfg import PretrainedCfg
-    from bars_zoo.registry import ModelConfig
+
+class PretrainedCfg(Protocol):
+    """What this module reads of :class:`bars_zoo.registry.PretrainedCfg` (a protocol: the
+    builder's layer, which imports this module, sits below the registry's)."""
+
+    def records_weights(self) -> bool: ...
+
+
+class ModelConfig(Protocol):
+    """What this module reads of :class:`bars_zoo.registry.ModelConfig`."""
+
+    @property
+    def trained(self) -> bool | None: ...
+    @property
+    def packed(self) -> bool: ...
+    @property
+    def pretrained_cfg(self) -> PretrainedCfg: ...
+
 
 #: the model attributes holding the state as set, and its parameters' (identity, version) then
 _STATE, _SNAPSHOT = "_trained_weights_state", "_trained_weights_snapshot"

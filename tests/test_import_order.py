@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("dsl",),
     ("binary", "ops", "devices"),
     ("cells",),
-    ("builder",),
+    ("builder", "trainedness"),
     ("complexity", "metacheck"),
     # zoo/hub: names, registry, model folders, cards, publishing, packed inference, drawings
     (
