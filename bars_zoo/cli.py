@@ -119,14 +119,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _RANK_FILTER not in handler.filters:
             handler.addFilter(_RANK_FILTER)
     _RANK_FILTER.quiet = quiet
+    stdout = sys.stdout
+    if stdout is None or stdout.closed:  # `bars-zoo list >&-`: its first write ends it, 141
+        sys.stdout = _ClosedStdout()
     try:
         # SIGTERM ends the command as Ctrl-C does; the program (argv from sys.argv) keeps both
         # ignored once interrupted, until it has exited
         with handled_signals(ending=argv is None) as guard:
             return _run(args, parser, rank, quiet, guard)
     finally:
+        sys.stdout = stdout
         _RANK_FILTER.quiet = False
         ours.setLevel(level)
+
+
+class _ClosedStdout:
+    """Standard output when the command was started with it closed (``>&-``; Python then sets
+    ``sys.stdout`` to ``None``): a write raises :class:`BrokenPipeError`, as a pipe whose reader
+    left does, so that the command ends with status 141 (not 0 having printed nothing, nor an
+    ``AttributeError``).  Descriptor 1 is taken by ``/dev/null`` meanwhile, so that no file the
+    command opens, nor a child process's output, lands on it."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        try:
+            os.fstat(1)
+        except OSError:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            if fd != 1:
+                os.dup2(fd, 1)
+                os.close(fd)
+
+    def write(self, data: object) -> int:
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+    def writelines(self, lines: object) -> None:
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def buffer(self) -> _ClosedStdout:
+        return self
 
 
 def _refuse_unknown_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
@@ -230,8 +269,9 @@ def _run(
         say(f"error: {err.render(cli=True)}")
         return err.exit_code
     except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit cannot fail
+        if not isinstance(sys.stdout, _ClosedStdout):  # (closed from the start: nothing to do)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit cannot fail
         return 141  # 128 + SIGPIPE, what the shell reports for tools killed by it
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
