@@ -23,7 +23,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bars_zoo.errors import BarsError, ConfigError, GenotypeError
 from bars_zoo.interrupts import Guard, exit_status, handled_signals
@@ -122,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     stdout = sys.stdout
     if stdout is None or stdout.closed:  # `bars-zoo list >&-`: its first write ends it, 141
         sys.stdout = _ClosedStdout()
+    else:  # `bars-zoo show x > /dev/full`: "No space left on device: standard output"
+        sys.stdout = _NamedStdout(stdout)
     try:
         # SIGTERM ends the command as Ctrl-C does; the program (argv from sys.argv) keeps both
         # ignored once interrupted, until it has exited
@@ -131,6 +134,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout = stdout
         _RANK_FILTER.quiet = False
         ours.setLevel(level)
+
+
+class _NamedStdout:
+    """Standard output during a command: an :class:`OSError` of writing it that names no file (a
+    full disk, ``> /dev/full``) is raised naming ``standard output``, so that the one-line error
+    says what is full.  Everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> Any:
+        return _naming_stdout(self._stream.write, data)
+
+    def writelines(self, lines: Any) -> Any:
+        return _naming_stdout(self._stream.writelines, lines)
+
+    def flush(self) -> Any:
+        return _naming_stdout(self._stream.flush)
+
+    @property
+    def buffer(self) -> _NamedStdout:
+        return _NamedStdout(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _naming_stdout(call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except BrokenPipeError:  # the reader left: 141, as it is
+        raise
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, "standard output") from err
 
 
 class _ClosedStdout:
@@ -261,7 +300,9 @@ def _run(
         return 2
     try:
         _check_paths(args)
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # what is held back fails here, reported, not at the exit's flush
+        return status
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
         say(str(err))
         return err.exit_code
@@ -275,13 +316,21 @@ def _run(
         return 141  # 128 + SIGPIPE, what the shell reports for tools killed by it
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
-        where = f": {err.filename}" if err.filename else ""
+        where = f": {_shown_path(str(err.filename))}" if err.filename else ""
         say(f"error: {err.strerror or err}{where}")
         return 2 if err.errno in _PATH_ERRNOS else 1
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM (bars_zoo.interrupts)
         guard.ignore()  # a second one now would only cut the cleanup short, with a traceback
         say(f"interrupted{_what_is_saved(args)}")
         return exit_status(err)
+
+
+def _shown_path(path: str, limit: int = 200) -> str:
+    """``path``, its middle cut out when it is longer than ``limit`` characters (a 5000-character
+    name's "File name too long" is one readable line)."""
+    if len(path) <= limit:
+        return path
+    return f"{path[: limit // 2]}...{path[-limit // 4 :]} ({len(path)} characters)"
 
 
 def _what_is_saved(args: argparse.Namespace) -> str:

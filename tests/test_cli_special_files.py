@@ -351,3 +351,32 @@ def test_list_warns_and_goes_on_when_the_weights_dir_cannot_be_read(workspace: P
     assert done.returncode == 0, done.stderr
     assert "$BARS_ZOO_WEIGHTS_DIR is 'wd', which cannot be read" in done.stderr
     assert "bars-fmnist-s" in done.stdout
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def test_a_file_name_too_long_is_shortened_in_the_error(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["show", "a" * 5000 + ".geno"]) == 2
+    err = capsys.readouterr().err
+    assert "File name too long" in err and "(5005 characters)" in err
+    assert max(len(line) for line in err.splitlines()) < 400
+
+
+@pytest.mark.parametrize("command", ["show good.geno", "list", "draw good.geno -o - --format dot"])
+def test_a_full_standard_output_is_named_as_such(command: str, workspace: Path) -> None:
+    mknod_char(workspace / "full", 1, 7)
+    done = bars_zoo(f"$BZ {command} > full", workspace)
+    assert done.returncode == 1
+    assert done.stderr.strip() == "error: No space left on device: standard output"
+
+
+def test_a_latin_1_genotype_gets_the_hint_to_save_it_as_utf8() -> None:
+    from bars_zoo.dsl import check
+
+    doc = check('bars 1\nname "caf\xe9"\n'.encode("latin-1"), "cafe.geno")
+    assert "save this one as UTF-8" in (doc.errors[0].hint or "")
+    binary = check(b'bars 1\nname "x"\n\x89PNG\r\n\x1a\n\x00\x00', "x.geno")
+    assert "is this a binary file?" in (binary.errors[0].hint or "")
