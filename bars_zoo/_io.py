@@ -1,4 +1,10 @@
-"""Atomic file writes: a temporary file in the same folder, fsync, then rename."""
+"""Atomic file writes: a temporary file in the same folder, fsync, then rename.
+
+Only a regular file (or a new one) is replaced so: a path that names a character device or a FIFO
+(``-o /dev/null``, ``-o /dev/stdout``, a named pipe) is written into as it is, never renamed over,
+and any other special file (a socket, a block device) is refused.  A symlink is written through:
+the file it points to gets the new content, the link stays.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +12,14 @@ import errno
 import glob
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, NoReturn
+
+from bars_zoo.errors import ConfigError
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -132,8 +141,45 @@ def blamed_on(target: Path) -> Iterator[None]:
         raise type(e)(e.errno, e.strerror, str(target)) from e
 
 
+def written_in_place(path: str | os.PathLike[str]) -> bool:
+    """Whether :func:`atomic_write_with` writes into ``path`` as it is (a character device such
+    as ``/dev/null``, a FIFO, a link to one), not through a temporary file renamed over it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _write_in_place(target: Path, writer: Callable[..., object]) -> None:
+    """Write into the character device or FIFO ``target``: a FIFO nobody reads is refused (its
+    open would wait for a reader forever); a device's error (``/dev/full``) names ``target``."""
+    with blamed_on(target):
+        try:
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as err:
+            if err.errno != errno.ENXIO:
+                raise
+            raise OSError(
+                errno.ENXIO, "a FIFO that nobody reads (start its reader first)"
+            ) from None
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as f:
+            sink = _WriteErrors(f)
+            try:
+                writer(sink)
+            except Exception as exc:
+                sink.reraise(exc)
+            f.flush()
+
+
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object]) -> None:
     """Call ``writer(fileobj)`` on a temporary file, then rename it over ``path``.
+
+    A ``path`` that names (also through a symlink) a character device or a FIFO is written into
+    directly (:func:`written_in_place`); another special file (a socket, a block device) raises
+    :class:`~bars_zoo.errors.ConfigError`; a symlink to a regular file, or one that dangles, is written
+    through (the file it names is replaced, the link stays).
 
     The file gets the mode an ordinary write would give it: the old file's, else the umask's
     (``mkstemp`` alone would leave it readable by its owner only).  A ``path`` that is a folder,
@@ -144,6 +190,20 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
     """
     target = Path(path)
     check_file_path(target)
+    try:
+        kind = os.stat(target).st_mode
+    except FileNotFoundError:  # a new file, or a symlink that dangles
+        kind = stat.S_IFREG
+    if stat.S_ISCHR(kind) or stat.S_ISFIFO(kind):
+        _write_in_place(target, writer)
+        return
+    if not stat.S_ISREG(kind):
+        raise ConfigError(
+            f"{os.fspath(path)} is not a regular file: it is not written over",
+            hint="choose another path (a socket or a block device is never replaced)",
+        )
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     mode = target.stat().st_mode & 0o7777 if target.exists() else _new_file_mode()
     with blamed_on(target):

@@ -23,7 +23,8 @@ import importlib
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from bars_zoo.errors import BarsError, ConfigError, GenotypeError
 from bars_zoo.interrupts import Guard, exit_status, handled_signals
@@ -119,14 +120,91 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _RANK_FILTER not in handler.filters:
             handler.addFilter(_RANK_FILTER)
     _RANK_FILTER.quiet = quiet
+    stdout = sys.stdout
+    if stdout is None or stdout.closed:  # `bars-zoo list >&-`: its first write ends it, 141
+        sys.stdout = _ClosedStdout()
+    else:  # `bars-zoo show x > /dev/full`: "No space left on device: standard output"
+        sys.stdout = _NamedStdout(stdout)
     try:
         # SIGTERM ends the command as Ctrl-C does; the program (argv from sys.argv) keeps both
         # ignored once interrupted, until it has exited
         with handled_signals(ending=argv is None) as guard:
             return _run(args, parser, rank, quiet, guard)
     finally:
+        sys.stdout = stdout
         _RANK_FILTER.quiet = False
         ours.setLevel(level)
+
+
+class _NamedStdout:
+    """Standard output during a command: an :class:`OSError` of writing it that names no file (a
+    full disk, ``> /dev/full``) is raised naming ``standard output``, so that the one-line error
+    says what is full.  Everything else is the stream's own."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, data: Any) -> Any:
+        return _naming_stdout(self._stream.write, data)
+
+    def writelines(self, lines: Any) -> Any:
+        return _naming_stdout(self._stream.writelines, lines)
+
+    def flush(self) -> Any:
+        return _naming_stdout(self._stream.flush)
+
+    @property
+    def buffer(self) -> _NamedStdout:
+        return _NamedStdout(self._stream.buffer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _naming_stdout(call: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return call(*args)
+    except BrokenPipeError:  # the reader left: 141, as it is
+        raise
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise type(err)(err.errno, err.strerror, "standard output") from err
+
+
+class _ClosedStdout:
+    """Standard output when the command was started with it closed (``>&-``; Python then sets
+    ``sys.stdout`` to ``None``): a write raises :class:`BrokenPipeError`, as a pipe whose reader
+    left does, so that the command ends with status 141 (not 0 having printed nothing, nor an
+    ``AttributeError``).  Descriptor 1 is taken by ``/dev/null`` meanwhile, so that no file the
+    command opens, nor a child process's output, lands on it."""
+
+    closed = False
+
+    def __init__(self) -> None:
+        try:
+            os.fstat(1)
+        except OSError:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            if fd != 1:
+                os.dup2(fd, 1)
+                os.close(fd)
+
+    def write(self, data: object) -> int:
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+    def writelines(self, lines: object) -> None:
+        raise BrokenPipeError(errno.EPIPE, "standard output is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    @property
+    def buffer(self) -> _ClosedStdout:
+        return self
 
 
 def _refuse_unknown_command(parser: argparse.ArgumentParser, words: list[str]) -> None:
@@ -222,7 +300,9 @@ def _run(
         return 2
     try:
         _check_paths(args)
-        return int(args._run(args) or 0)
+        status = int(args._run(args) or 0)
+        sys.stdout.flush()  # what is held back fails here, reported, not at the exit's flush
+        return status
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
         say(str(err))
         return err.exit_code
@@ -230,18 +310,27 @@ def _run(
         say(f"error: {err.render(cli=True)}")
         return err.exit_code
     except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit cannot fail
+        if not isinstance(sys.stdout, _ClosedStdout):  # (closed from the start: nothing to do)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())  # so that the final flush at exit cannot fail
         return 141  # 128 + SIGPIPE, what the shell reports for tools killed by it
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
-        where = f": {err.filename}" if err.filename else ""
+        where = f": {_shown_path(str(err.filename))}" if err.filename else ""
         say(f"error: {err.strerror or err}{where}")
         return 2 if err.errno in _PATH_ERRNOS else 1
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM (bars_zoo.interrupts)
         guard.ignore()  # a second one now would only cut the cleanup short, with a traceback
         say(f"interrupted{_what_is_saved(args)}")
         return exit_status(err)
+
+
+def _shown_path(path: str, limit: int = 200) -> str:
+    """``path``, its middle cut out when it is longer than ``limit`` characters (a 5000-character
+    name's "File name too long" is one readable line)."""
+    if len(path) <= limit:
+        return path
+    return f"{path[: limit // 2]}...{path[-limit // 4 :]} ({len(path)} characters)"
 
 
 def _what_is_saved(args: argparse.Namespace) -> str:

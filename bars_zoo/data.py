@@ -23,6 +23,7 @@ import io
 import os
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -31,8 +32,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from bars_zoo._read import open_regular, read_regular
 from bars_zoo.classnames import DATASET_CLASSES
-from bars_zoo.errors import ConfigError, DatasetNotFoundError, option
+from bars_zoo.errors import ConfigError, DatasetError, DatasetNotFoundError, option
 from bars_zoo.knowndata import KNOWN_DATA
 
 Split = Literal["train", "test"]
@@ -99,23 +101,40 @@ class ImageSet:
 # --------------------------------------------------------------------------- readers
 
 
+_REINSTALL = {
+    "fashion-mnist": "reinstall the data set (`apt-get install --reinstall dataset-fashion-mnist`) "
+    "or download its four .gz files again",
+    "cifar10": "download CIFAR-10 again (`torchvision.datasets.CIFAR10(DIR, download=True)`)",
+}
+
+
+def _damaged(path: Path, what: str, dataset: str = "fashion-mnist") -> DatasetError:
+    """The error of a data set file that is there but cannot be used (exit status 1)."""
+    return DatasetError(f"{path} {what}", hint=_REINSTALL[dataset])
+
+
 def _read_idx(path: Path) -> np.ndarray:
-    """Read an idx file (LeCun's MNIST format), gzipped or not."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    """Read an idx file (LeCun's MNIST format), gzipped or not; a truncated or damaged file is a
+    :class:`DatasetError` naming it, never a decompressor's traceback."""
+    try:
+        with open_regular(path) as raw:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    data = f.read()
+            else:
+                data = raw.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        raise _damaged(path, f"is truncated or corrupt ({err})") from None
     if len(data) < 4:
-        raise DatasetNotFoundError(
-            f"{path} is truncated", hint="re-download or reinstall the data set"
-        )
+        raise _damaged(path, "is truncated or corrupt (no idx header)")
     _, _, dtype_code, ndim = struct.unpack(">BBBB", data[:4])
-    if dtype_code != 0x08:
-        raise DatasetNotFoundError(f"{path} is not an unsigned-byte idx file")
+    if dtype_code != 0x08 or len(data) < 4 + 4 * ndim:
+        raise _damaged(path, "is not an unsigned-byte idx file (truncated or corrupt)")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     body = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if body.size != int(np.prod(shape)):
-        raise DatasetNotFoundError(
-            f"{path} is truncated ({body.size} of {int(np.prod(shape))} bytes)"
+        raise _damaged(
+            path, f"is truncated or corrupt ({body.size} of {int(np.prod(shape))} bytes)"
         )
     return body.reshape(shape)
 
@@ -141,7 +160,17 @@ def load_fashion_mnist(split: Split, data_dir: str | os.PathLike[str] | None = N
         )
     images = torch.from_numpy(_read_idx(img_path).copy()).unsqueeze(1)  # (N, 1, 28, 28)
     labels = torch.from_numpy(_read_idx(lbl_path).astype(np.int64))
+    _check_counts(lbl_path, len(labels), len(images))
     return ImageSet(images, labels, DATASETS["fashion-mnist"])
+
+
+def _check_counts(
+    labels_path: Path, labels: int, images: int, dataset: str = "fashion-mnist"
+) -> None:
+    """A label file beside image files of another split (``train-labels`` copied over
+    ``t10k-labels``): one label per image, or a :class:`DatasetError` naming the label file."""
+    if labels != images:
+        raise _damaged(labels_path, f"holds {labels} labels for {images} images", dataset)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -179,15 +208,18 @@ def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> Image
     if all((py_dir / n).is_file() for n in names):
         xs, ys = [], []
         for n in names:
-            with (py_dir / n).open("rb") as f:
-                batch = _ArrayUnpickler(io.BytesIO(f.read()), encoding="latin1").load()
-            xs.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
-            ys.append(np.asarray(batch["labels"], dtype=np.int64))
+            x1, y1 = _read_cifar_batch(py_dir / n)
+            xs.append(x1)
+            ys.append(y1)
         x, y = np.concatenate(xs), np.concatenate(ys)
     elif all((bin_dir / f"{n}.bin").is_file() for n in names):
-        raw = np.concatenate(
-            [np.fromfile(bin_dir / f"{n}.bin", dtype=np.uint8).reshape(-1, 3073) for n in names]
-        )
+        rows = []
+        for n in names:
+            flat = np.frombuffer(read_regular(bin_dir / f"{n}.bin"), dtype=np.uint8)
+            if flat.size == 0 or flat.size % 3073:
+                raise _damaged(bin_dir / f"{n}.bin", "is truncated or corrupt", "cifar10")
+            rows.append(flat.reshape(-1, 3073))
+        raw = np.concatenate(rows)
         y, x = raw[:, 0].astype(np.int64), raw[:, 1:].reshape(-1, 3, 32, 32)
     else:
         raise DatasetNotFoundError(
@@ -198,6 +230,19 @@ def load_cifar10(split: Split, data_dir: str | os.PathLike[str] | None) -> Image
     return ImageSet(
         torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(y), DATASETS["cifar10"]
     )
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(N, 3, 32, 32)`` and labels of one python-layout CIFAR-10 batch file; a truncated
+    or damaged one is a :class:`DatasetError` naming it."""
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(read_regular(path)), encoding="latin1").load()
+        x = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        y = np.asarray(batch["labels"], dtype=np.int64)
+    except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, IndexError) as err:
+        raise _damaged(path, f"is truncated or corrupt ({type(err).__name__})", "cifar10") from None
+    _check_counts(path, len(y), len(x), "cifar10")
+    return x, y
 
 
 def make_synthetic(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bars_zoo import _dot
-from bars_zoo._io import atomic_write_bytes, check_file_path
+from bars_zoo._io import atomic_write_bytes, check_file_path, written_in_place
 from bars_zoo.drawstyle import BINARY_COLOUR, DEAD_COLOUR, FP_COLOUR, SHORTCUT_COLOUR, edge_attrs
 from bars_zoo.drawtable import html_table
 from bars_zoo.errors import ConfigError, MissingDependencyError
@@ -320,6 +320,8 @@ def _check_output(out: Path) -> None:
     """Refuse, before drawing, a path whose folder does not exist or cannot take a new file: a
     drawing is one file, and a typo in its folder should not create folders (even at ``/``)."""
     check_file_path(out.expanduser())  # a folder at out, or a file above it: named as such
+    if written_in_place(out.expanduser()):  # /dev/null, a FIFO: written into, no new file
+        return
     folder = out.expanduser().parent
     if not folder.exists():
         raise ConfigError(

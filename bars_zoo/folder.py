@@ -32,6 +32,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo._io import blamed_on, check_file_path
+from bars_zoo._read import check_regular, read_regular_text
 from bars_zoo.builder import BarsNet, build, unwrap_model
 from bars_zoo.card import render_card
 from bars_zoo.checkpoint import CHECKPOINT, MODEL_DIR
@@ -264,8 +265,8 @@ def _check_replaceable(target: Path) -> None:
 
 def _written_by_bars_zoo(config: Path) -> bool:
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_regular_text(config))
+    except (OSError, ValueError, ConfigError):  # ConfigError: not a regular file
         return False
     return isinstance(data, dict) and data.get("library_name") == "bars-zoo"
 
@@ -294,6 +295,7 @@ def load_folder(
 ) -> BarsNet:
     """Verify and load a model folder (see the module docstring for the checks)."""
     weights = folder / WEIGHTS_FILE
+    check_regular(weights)  # a FIFO: refused as such, not "has no model.safetensors"
     if not weights.is_file():
         if (folder / CHECKPOINT).is_file():  # the --out folder of `bars-zoo train`
             model_dir = folder / MODEL_DIR

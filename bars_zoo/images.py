@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from bars_zoo._read import check_regular
 from bars_zoo.errors import ArgumentTypeError, ConfigError, DatasetError, ImageNotFoundError
 
 if TYPE_CHECKING:
@@ -97,6 +98,7 @@ def read_image(path: str | os.PathLike[str], shape: tuple[int, int, int]) -> Ten
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
+    check_regular(path)  # a FIFO would keep Image.open waiting for a writer
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bars_zoo._read import check_regular
 from bars_zoo.checkpoint import MODEL_DIR
 from bars_zoo.errors import UnknownModelError
 from bars_zoo.registry import CONFIG_FILE
@@ -47,6 +48,7 @@ def model_source(ref: str | os.PathLike[str]) -> str:
             hint="the search wrote a .geno file: train it with `bars-zoo train FILE.geno`, "
             "then evaluate the training folder",
         )
+    check_regular(path / "config.json")  # a FIFO: refused as such, not "neither a model ..."
     model = finished_run_model(path)
     if model is not None:
         return f"local-dir:{model}"
@@ -148,9 +150,12 @@ def is_search_run(path: Path) -> bool:
     """Whether ``path`` is the run directory of a search (its config.json is a SearchConfig)."""
     import json
 
+    from bars_zoo._read import read_regular_text
+    from bars_zoo.errors import ConfigError
+
     try:
-        cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        cfg = json.loads(read_regular_text(path / "config.json"))
+    except (OSError, ValueError, ConfigError):  # ConfigError: a FIFO, refused where it is read
         return False
     return isinstance(cfg, dict) and "base_channels" in cfg and "edge_ops" in cfg
 

@@ -33,6 +33,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import Tensor, nn
 
+from bars_zoo._read import open_regular, read_regular
 from bars_zoo.binary import BinaryConv2d
 from bars_zoo.errors import IntegrityError, StateDictError, UnsafeFileError
 from bars_zoo.registry import genotype_sha256  # torch-free, so `bars-zoo list` can check folders
@@ -52,7 +53,7 @@ _SIGN_TABLE = torch.where(
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
@@ -137,7 +138,7 @@ def refuse_pickle(path: Path) -> None:
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise UnsafeFileError(_pickle_msg(path), hint=_CONVERT_HINT)
     try:
-        with path.open("rb") as f:
+        with open_regular(path) as f:  # a FIFO, a device: refused, not waited on
             head = f.read(9)
     except OSError:
         return
@@ -168,7 +169,7 @@ def read_weights(
 ) -> tuple[dict[str, Tensor], dict[str, str]]:
     """Tensors and metadata of a safetensors file, after checking its size and sha256."""
     refuse_pickle(path)
-    data = path.read_bytes()
+    data = read_regular(path)
     if size is not None and len(data) != size:
         raise IntegrityError(
             f"{path} is {len(data)} bytes but {size} were recorded (truncated or replaced)",

@@ -20,6 +20,7 @@ from torch import nn
 
 from bars_zoo import registry
 from bars_zoo._args import check_flag
+from bars_zoo._read import read_regular
 from bars_zoo.card import GENERATED_MARK
 from bars_zoo.errors import ConfigError, HubError, option
 from bars_zoo.folder import (
@@ -219,8 +220,8 @@ def _copy_with_cfg(
         dest,
         {
             CONFIG_FILE: config.to_bytes(),
-            GENOTYPE_FILE: (src / GENOTYPE_FILE).read_bytes(),
-            WEIGHTS_FILE: (src / WEIGHTS_FILE).read_bytes(),
+            GENOTYPE_FILE: read_regular(src / GENOTYPE_FILE),
+            WEIGHTS_FILE: read_regular(src / WEIGHTS_FILE),
             CARD_FILE: raw,
         },
     )

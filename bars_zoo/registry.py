@@ -39,6 +39,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bars_zoo._io import atomic_write_text
+from bars_zoo._read import check_regular, read_regular_text
 from bars_zoo._resources import resource_dir
 from bars_zoo.backbone import Backbone
 from bars_zoo.errors import BarsError, ConfigError, IntegrityError
@@ -102,6 +103,7 @@ class ModelConfig(BaseModel):
 def read_config(folder: Path) -> ModelConfig:
     """Parse ``folder/config.json`` (raises :class:`IntegrityError` naming what is wrong)."""
     path = folder / CONFIG_FILE
+    check_regular(path)  # a FIFO would hang the read, and is not "no config.json"
     if not path.is_file():
         raise IntegrityError(
             f"{folder} has no {CONFIG_FILE}",
@@ -109,7 +111,7 @@ def read_config(folder: Path) -> ModelConfig:
             "README.md, as written by bars_zoo.save_pretrained",
         )
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(read_regular_text(path))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise IntegrityError(f"{path} is not valid JSON: {e}") from e
     version = raw.get("format_version") if isinstance(raw, dict) else None
@@ -225,7 +227,11 @@ def weights_source(name: str, cfg: PretrainedCfg | None, *, warn: bool = False) 
     if cfg is not None and (bundled_dir(name) / WEIGHTS_FILE).is_file():
         return "bundled"
     local = weights_dir(name)
-    if local is not None and local.is_dir():
+    try:
+        here = local is not None and local.is_dir()
+    except OSError:  # a $BARS_ZOO_WEIGHTS_DIR we may not read: `list` warns once, and goes on
+        here = False
+    if local is not None and here:
         from bars_zoo.lookup import check_weights_folder  # lookup builds on this module
 
         try:

@@ -2,10 +2,10 @@
 first epoch.
 
 Before the model and data are set up, :func:`check_run_folder` refuses a folder that is a search's
-run directory, a file, a run that ``--resume`` would continue, or another run's files without a
-checkpoint.  Once the settings and data are checked, :func:`claim_run_folder` makes and
-write-probes the folder, takes its lock (one run per folder) and removes what an interrupted write
-left.  Under torchrun rank 0 decides each check and every rank raises the same error.
+run directory, a model folder (``save_pretrained``'s), a file, a run that ``--resume`` would
+continue, or another run's files without a checkpoint.  Once the settings and data are checked,
+:func:`claim_run_folder` makes and write-probes the folder, takes its lock (one run per folder)
+and removes what an interrupted write left.  Under torchrun rank 0 decides each check and every rank raises the same error.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bars_zoo._io import folder_lock, remove_leftovers, unwritable
 from bars_zoo.checkpoint import BEST, CHECKPOINT, LOG, MODEL_DIR, RESULTS
 from bars_zoo.errors import ConfigError, option
 from bars_zoo.modelref import finished_run_model, is_search_run, unfinished_run
+from bars_zoo.registry import CONFIG_FILE
 
 log = logging.getLogger("bars_zoo.trainer")
 
@@ -34,6 +35,13 @@ def check_run_folder(out: Path, resume: bool, env: ddp.DistEnv) -> bool:
         raise ConfigError(
             f"{out} is the run directory of a `bars-zoo search`, not of a training run",
             hint=f"give the training its own {option('out_dir')} (train the .geno the search wrote)",
+        )
+    if ddp.broadcast_object((out / CONFIG_FILE).exists(), env):  # a search run's: refused above
+        raise ConfigError(
+            f"{out} is a model folder (its {CONFIG_FILE}), not a training run's folder: the run "
+            "would write its checkpoints and its own model/ beside that model",
+            hint=f"give the training its own {option('out_dir')}; to start from this model's "
+            f"weights pass {option('init', f'local-dir:{out}')}",
         )
     if ddp.broadcast_object(out.exists() and not out.is_dir(), env):
         raise ConfigError(

@@ -6,8 +6,11 @@ there is accepted for its name is :func:`bars_zoo.lookup.check_weights_folder`'s
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger("bars_zoo.weightsdir")
 
 #: Environment variable naming a folder of ``<name>/`` model folders searched after the bundled ones.
 WEIGHTS_DIR_ENV = "BARS_ZOO_WEIGHTS_DIR"
@@ -29,7 +32,16 @@ def weights_dir_names() -> list[str]:
     root = os.environ.get(WEIGHTS_DIR_ENV)
     if not root or not root.strip() or not Path(root).is_dir():
         return []
-    return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and weights_dir(p.name))
+    try:
+        return sorted(p.name for p in Path(root).iterdir() if p.is_dir() and weights_dir(p.name))
+    except OSError as err:  # a folder we may not read: the others are still listed
+        log.warning(
+            "$%s is %r, which cannot be read (%s): its models are left out",
+            WEIGHTS_DIR_ENV,
+            root,
+            err.strerror or err,
+        )
+        return []
 
 
 def weights_dir(name: str) -> Path | None:

@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from bars_zoo._args import check_flag, check_pattern
+from bars_zoo._read import check_regular
 from bars_zoo._resources import resource_dir
 from bars_zoo.dsl import parse, read_source
 from bars_zoo.errors import ArgumentTypeError, OfflineError, UnknownModelError
@@ -120,6 +121,7 @@ def genotype_path(name: str) -> Path:
     path = Path(name)
     if path.is_file():  # any existing file, whatever its suffix
         return path
+    check_regular(path)  # a FIFO, a device, a pipe (<(...)): not "no genotype file"
     if path.is_dir():
         inside = path / "genotype.geno"
         raise UnknownModelError(

@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "bars_zoo"
 #: layer -> module prefixes; modules the design's chain does not name sit where they belong
 LAYERS: list[tuple[str, ...]] = [
     # the base: errors, argument checks, and file / resource helpers every layer may use
-    ("errors", "_args", "_callable", "_io", "_resources", "checkpoint"),
+    ("errors", "_args", "_callable", "_io", "_read", "_resources", "checkpoint"),
     ("spec",),
     ("dsl",),
     ("binary", "ops", "devices"),

@@ -13,6 +13,7 @@ import re
 import sys
 from typing import Any
 
+from bars_zoo._read import read_stdin
 from bars_zoo.dsl import check, read_source
 from bars_zoo.errors import Diagnostic, GenotypeError
 from bars_zoo.spec import Limits, NetworkSpec
@@ -29,7 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def load(path: str) -> tuple[bytes | None, Diagnostic | None]:
     """The bytes of ``path`` (``-``: stdin), or the diagnostic that says why it cannot be read."""
     if path == "-":
-        return sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), None
+        return read_stdin(Limits.MAX_FILE_BYTES + 1), None
     try:
         return read_source(path), None
     except GenotypeError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from bars_zoo.commands.options import add_output
@@ -52,6 +53,11 @@ def run(args: argparse.Namespace) -> int:
             "-o - writes to standard output, which has no suffix to take the format from",
             hint="add --format svg (or png, pdf, dot)",
         )
+    if args.output != "-" and _same_file(args.model, args.output):
+        raise ConfigError(
+            f"-o {args.output} is the genotype file being drawn: the drawing would replace it",
+            hint="choose another output file (cells.svg)",
+        )
     spec = genotype_argument(args.model)  # `-`: a genotype on standard input
     if args.output == "-":
         sys.stdout.buffer.write(drawing_bytes(spec, args.format, cells=args.cells))
@@ -60,3 +66,11 @@ def run(args: argparse.Namespace) -> int:
     out = render(spec, args.output, format=args.format, cells=args.cells)
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _same_file(a: str, b: str) -> bool:
+    """Whether both paths exist and are one file (also through a link or another spelling)."""
+    try:
+        return os.path.samefile(os.path.expanduser(a), os.path.expanduser(b))
+    except (OSError, ValueError):
+        return False

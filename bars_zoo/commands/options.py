@@ -333,9 +333,8 @@ def genotype_argument(model: str) -> Any:
         from bars_zoo.zoo import load_genotype
 
         return load_genotype(model)
-    import sys
-
+    from bars_zoo._read import read_stdin
     from bars_zoo.dsl import parse
     from bars_zoo.spec import Limits
 
-    return parse(sys.stdin.buffer.read(Limits.MAX_FILE_BYTES + 1), "<stdin>")
+    return parse(read_stdin(Limits.MAX_FILE_BYTES + 1), "<stdin>")

@@ -22,9 +22,9 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from bars_zoo._read import read_regular
 from bars_zoo.dsl._assemble import Assembler, version_error
 from bars_zoo.dsl._codes import ERROR_CODES, WARNING_CODES
 from bars_zoo.dsl._printer import Anchor, Comments, collect, format
@@ -39,7 +39,7 @@ from bars_zoo.dsl._source import (
 )
 from bars_zoo.dsl._stray import strays
 from bars_zoo.dsl._syntax import Stmt, parse_chunk
-from bars_zoo.errors import Diagnostic, GenotypeError
+from bars_zoo.errors import ConfigError, Diagnostic, GenotypeError
 from bars_zoo.spec import FORMAT_VERSION, Limits, NetworkSpec
 
 logger = logging.getLogger(__name__)
@@ -210,10 +210,10 @@ def parse(text: str | bytes, filename: str | None = None) -> NetworkSpec:
 
 def read_source(path: str | os.PathLike[str]) -> bytes:
     """The bytes of a genotype file (at most ``MAX_FILE_BYTES + 1``, so that size is checked)."""
-    p = Path(path)
     try:
-        with p.open("rb") as f:
-            return f.read(Limits.MAX_FILE_BYTES + 1)
+        return read_regular(path, Limits.MAX_FILE_BYTES + 1)  # a FIFO, a device: refused
+    except ConfigError as exc:
+        raise GenotypeError([whole_file(str(path), "unreadable", exc.message, exc.hint)]) from None
     except (OSError, ValueError) as exc:  # ValueError: a path with a NUL byte
         reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         diag = whole_file(str(path), "unreadable", f"cannot read {path}: {reason}")

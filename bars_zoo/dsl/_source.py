@@ -131,6 +131,10 @@ def _too_large() -> str:
     return f"the file has more than {Limits.MAX_FILE_BYTES} bytes, the limit of a genotype file"
 
 
+#: bytes no text file holds (NUL and the other control characters but tab, newlines, form feed)
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f]")
+
+
 def _not_utf8(data: bytes, at: int, filename: str) -> Diagnostic:
     line_start = data.rfind(b"\n", 0, at) + 1
     line_end = data.find(b"\n", at)
@@ -142,7 +146,10 @@ def _not_utf8(data: bytes, at: int, filename: str) -> Diagnostic:
         filename,
         "not-text",
         f"the file is not UTF-8 text (byte 0x{data[at]:02x} at offset {at})",
-        "genotype files are UTF-8 text; is this a binary file?",
+        "genotype files are UTF-8 text; is this a binary file?"
+        if _CONTROL_BYTES.search(data)
+        else "genotype files are UTF-8 text: save this one as UTF-8 (it looks like text in another "
+        "encoding, such as Latin-1)",
         line=line,
         column=len(prefix) + 1,
         source_line=src,
