@@ -165,12 +165,18 @@ def _write_in_place(target: Path, writer: Callable[..., object]) -> None:
             ) from None
         os.set_blocking(fd, True)
         with os.fdopen(fd, "wb") as f:
-            sink = _WriteErrors(f)
-            try:
-                writer(sink)
-            except Exception as exc:
-                sink.reraise(exc)
-            f.flush()
+            _write_through(f, writer)
+
+
+def _write_through(f: IO[bytes], writer: Callable[..., object]) -> None:
+    """``writer(f)``, then flush; a write error that ``writer`` turned into another exception
+    (``torch.save``) is raised as the write's own :class:`OSError` (:class:`_WriteErrors`)."""
+    sink = _WriteErrors(f)
+    try:
+        writer(sink)
+    except Exception as exc:
+        sink.reraise(exc)
+    f.flush()
 
 
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object]) -> None:
@@ -212,12 +218,7 @@ def atomic_write_with(path: str | os.PathLike[str], writer: Callable[..., object
         with blamed_on(target):
             os.fchmod(fd, mode)
             with os.fdopen(fd, "wb") as f:
-                sink = _WriteErrors(f)
-                try:
-                    writer(sink)
-                except Exception as exc:
-                    sink.reraise(exc)
-                f.flush()
+                _write_through(f, writer)
                 os.fsync(f.fileno())
             os.replace(tmp, target)
     except BaseException:
