@@ -291,8 +291,9 @@ def _run(
     quiet: bool,
     guard: Guard,
 ) -> int:
-    def say(text: str) -> None:
-        if not quiet:
+    def say(text: str, *, fatal: bool = False) -> None:
+        # a rank's own fatal error is said on every rank: it may be the one that explains the job
+        if fatal or not quiet:
             print(f"[rank {rank}] {text}" if rank not in ("", "0") else text, file=sys.stderr)
 
     if not getattr(args, "command", None):
@@ -304,10 +305,10 @@ def _run(
         sys.stdout.flush()  # what is held back fails here, reported, not at the exit's flush
         return status
     except GenotypeError as err:  # rendered diagnostics carry their own "file:line:col: error"
-        say(str(err))
+        say(str(err), fatal=True)
         return err.exit_code
     except BarsError as err:
-        say(f"error: {err.render(cli=True)}")
+        say(f"error: {err.render(cli=True)}", fatal=True)
         return err.exit_code
     except BrokenPipeError:  # `bars-zoo show x | head`: the reader left; stop quietly
         if not isinstance(sys.stdout, _ClosedStdout):  # (closed from the start: nothing to do)
@@ -317,8 +318,23 @@ def _run(
     except OSError as err:  # the file system said no (a folder in the way, disk full ...)
         logging.getLogger("bars_zoo").debug("", exc_info=True)
         where = f": {_shown_path(str(err.filename))}" if err.filename else ""
-        say(f"error: {err.strerror or err}{where}")
+        say(f"error: {err.strerror or err}{where}", fatal=True)
         return 2 if err.errno in _PATH_ERRNOS else 1
+    except RuntimeError as err:  # a collective failed: another rank of the job is gone
+        if not _peer_failed(err):
+            raise
+        logging.getLogger("bars_zoo").debug("", exc_info=True)
+        # that rank printed its own [rank N] error; rank 0 speaks for the others
+        saved = _saved_epochs(args)
+        then = (
+            ""
+            if saved is None
+            else "; finished epochs are saved: run the same command with --resume to go on"
+            if saved
+            else "; no epoch was saved: run the same command to start again"
+        )
+        say(f"error: another process of this job failed (see its [rank N] line){then}")
+        return 1
     except KeyboardInterrupt as err:  # Ctrl-C, SIGTERM (bars_zoo.interrupts)
         guard.ignore()  # a second one now would only cut the cleanup short, with a traceback
         say(f"interrupted{_what_is_saved(args)}")
@@ -337,6 +353,17 @@ def _what_is_saved(args: argparse.Namespace) -> str:
     """What an interrupted ``train`` or ``search`` leaves to go on from: a checkpoint in its run
     folder (the same command plus --resume continues), or nothing (interrupted before its first
     epoch was saved: the same command starts again)."""
+    saved = _saved_epochs(args)
+    if saved is None:
+        return ""
+    if saved:
+        return " (finished epochs are saved: run the same command with --resume to go on)"
+    return " before any epoch was saved (run the same command to start again)"
+
+
+def _saved_epochs(args: argparse.Namespace) -> bool | None:
+    """Whether the run folder of a ``train`` or ``search`` holds a checkpoint (None: another
+    command, which saves no epochs)."""
     from pathlib import Path
 
     command = getattr(args, "command", None)
@@ -347,7 +374,30 @@ def _what_is_saved(args: argparse.Namespace) -> str:
 
         folder = search_run_dir(args.out, args.run_dir)
     else:
-        return ""
-    if folder is not None and (folder / "checkpoint.pt").is_file():
-        return " (finished epochs are saved: run the same command with --resume to go on)"
-    return " before any epoch was saved (run the same command to start again)"
+        return None
+    return folder is not None and (folder / "checkpoint.pt").is_file()
+
+
+#: what gloo and NCCL say when the rank at the other end of a collective has gone
+_PEER_GONE = (
+    "Connection closed by peer",
+    "Connection reset by peer",
+    "gloo/transport/",
+    "NCCL communicator was aborted",
+)
+
+
+def _peer_failed(err: RuntimeError) -> bool:
+    """Whether ``err`` is a collective failing because another process of a torchrun job is gone
+    (only with ``WORLD_SIZE`` above 1: one process has no peers)."""
+    try:
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return False
+    except ValueError:
+        return False
+    dist = sys.modules.get("torch.distributed")
+    backend_error = getattr(dist, "DistBackendError", None) if dist is not None else None
+    if backend_error is not None and isinstance(err, backend_error):
+        return True
+    text = str(err)
+    return any(words in text for words in _PEER_GONE)
