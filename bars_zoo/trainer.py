@@ -147,6 +147,7 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine_lambda(cfg.epochs * steps))
         fields = trajectory(self.spec, cfg, self.info, data.folder)
         fp = ckpt.fingerprint(fingerprinted(fields))
+        _same_data_on_every_rank((fp, steps, data.test_split_images), env, device)
         saver = RunCheckpoint(out, fields, fp)
         state: dict[str, Any] = {"epoch": 0, "best": {"epoch": 0, "val_top1": -1.0}, "history": []}
         state["elapsed_s"] = 0.0
@@ -377,6 +378,24 @@ def machines(history: list[dict[str, Any]], current: str) -> str:
         return f"epoch {a}" if a == b else f"epochs {a}-{b}"
 
     return ", ".join(f"{hw} ({epochs(a, b)})" for hw, a, b in spans)
+
+
+def _same_data_on_every_rank(
+    record: tuple[object, ...], env: ddp.DistEnv, device: torch.device
+) -> None:
+    """Refuse, on every rank, a job whose processes read different data (the nodes of a
+    multi-node job each read their own ``--data-dir``): with other step counts their collectives
+    would wait on each other until the process group's timeout.  ``record``: the run's fingerprint
+    (an image folder's file record in it), its steps per epoch and its test images."""
+    if not env.distributed:
+        return
+    differs = torch.tensor([float(ddp.broadcast_object(record, env) != record)], device=device)
+    if float(ddp.all_reduce_sum(differs, env).item()) > 0:
+        raise ConfigError(
+            "the processes of this job read different data (another number of images, or "
+            "another image folder, than rank 0's)",
+            hint=f"give every node the same {option('data_dir')} contents",
+        )
 
 
 __all__ = ["Trainer", "cosine_lambda", "machines"]

@@ -103,3 +103,26 @@ def test_torchrun_job_whose_rank_1_lacks_the_data_says_so_on_both_ranks(tmp_path
     assert f"[rank 1] error: Fashion-MNIST train files not found in {empty}" in done.stderr
     assert "Connection closed by peer" not in done.stderr, done.stderr[-3000:]
     assert "error: another process of this job failed (see its [rank N] line)" in done.stderr
+
+
+def test_torchrun_job_whose_ranks_read_different_data_is_refused_on_every_rank(tmp_path):
+    """Nodes that each read their own --data-dir with other contents used to hang in a collective
+    until the process group's 30-minute timeout (another number of steps per epoch)."""
+    data, other = write_fashion_mnist(tmp_path / "fm", n=64), tmp_path / "fm2"
+    write_fashion_mnist(data, n=32, split="test")
+    write_fashion_mnist(other, n=96)
+    write_fashion_mnist(other, n=32, split="test")
+    script = tmp_path / "rank1.py"
+    script.write_text(_RANK1_EMPTY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env.update(DATA_DIR=str(data), EMPTY_DIR=str(other))
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += [str(script), "train", "bars-fmnist-s", "--dataset", "fashion-mnist", "--epochs", "1"]
+    cmd += ["--data-dir", str(data), "--out", str(tmp_path / "run"), "--val-fraction", "0"]
+    cmd += ["--batch-size", "32", "--device", "cpu", "--threads", "1"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
+    assert done.returncode != 0
+    assert "the processes of this job read different data" in done.stderr, done.stderr[-3000:]
+    assert "[rank 1] error: the processes of this job read different data" in done.stderr
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
