@@ -85,20 +85,27 @@ raise SystemExit(main(argv))
 """
 
 
+def _torchrun_with_rank_1_on(
+    tmp_path: Path, data: Path, rank1_data: Path, options: list[str], timeout: int
+) -> subprocess.CompletedProcess[str]:
+    """A two-process `bars-zoo train` job on ``data`` whose rank 1 reads ``rank1_data`` instead."""
+    script = tmp_path / "rank1.py"
+    script.write_text(_RANK1_EMPTY)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    env.update(DATA_DIR=str(data), EMPTY_DIR=str(rank1_data))
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd += [str(script), "train", "bars-fmnist-s", "--dataset", "fashion-mnist", "--epochs", "1"]
+    cmd += ["--data-dir", str(data), "--out", str(tmp_path / "run"), *options]
+    cmd += ["--batch-size", "32", "--device", "cpu", "--threads", "1"]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
 def test_torchrun_job_whose_rank_1_lacks_the_data_says_so_on_both_ranks(tmp_path):
     data, empty = write_fashion_mnist(tmp_path / "fm"), tmp_path / "empty"
     write_fashion_mnist(data, n=64, split="test")
     empty.mkdir()
-    script = tmp_path / "rank1.py"
-    script.write_text(_RANK1_EMPTY)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    env.update(DATA_DIR=str(data), EMPTY_DIR=str(empty))
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += [str(script), "train", "bars-fmnist-s", "--dataset", "fashion-mnist", "--epochs", "1"]
-    cmd += ["--data-dir", str(data), "--out", str(tmp_path / "run"), "--subset", "64"]
-    cmd += ["--batch-size", "32", "--device", "cpu", "--threads", "1"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    done = _torchrun_with_rank_1_on(tmp_path, data, empty, ["--subset", "64"], timeout=120)
     assert done.returncode != 0
     assert f"[rank 1] error: Fashion-MNIST train files not found in {empty}" in done.stderr
     assert "Connection closed by peer" not in done.stderr, done.stderr[-3000:]
@@ -112,16 +119,7 @@ def test_torchrun_job_whose_ranks_read_different_data_is_refused_on_every_rank(t
     write_fashion_mnist(data, n=32, split="test")
     write_fashion_mnist(other, n=96)
     write_fashion_mnist(other, n=32, split="test")
-    script = tmp_path / "rank1.py"
-    script.write_text(_RANK1_EMPTY)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    env.update(DATA_DIR=str(data), EMPTY_DIR=str(other))
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-    cmd += [str(script), "train", "bars-fmnist-s", "--dataset", "fashion-mnist", "--epochs", "1"]
-    cmd += ["--data-dir", str(data), "--out", str(tmp_path / "run"), "--val-fraction", "0"]
-    cmd += ["--batch-size", "32", "--device", "cpu", "--threads", "1"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
+    done = _torchrun_with_rank_1_on(tmp_path, data, other, ["--val-fraction", "0"], timeout=150)
     assert done.returncode != 0
     assert "the processes of this job read different data" in done.stderr, done.stderr[-3000:]
     assert "[rank 1] error: the processes of this job read different data" in done.stderr
